@@ -1,0 +1,1 @@
+"""Experiment configs: one ml_collections file per experiment, each deriving from base.py."""

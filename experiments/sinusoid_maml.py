@@ -1,0 +1,8 @@
+"""sinusoid: plain MAML; TRLearner Table 1 setup (480-task pool, K=5, Q=10)."""
+
+from experiments import base
+
+
+def get_config(arg=None):
+    config = base.get_config(arg)
+    return base.regression(config, "sinusoid", (), "sinusoid_maml")

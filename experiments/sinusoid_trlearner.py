@@ -1,0 +1,8 @@
+"""sinusoid: MAML + TRLearner (lambda 0.6); TRLearner Table 1 setup (480-task pool, K=5, Q=10)."""
+
+from experiments import base
+
+
+def get_config(arg=None):
+    config = base.get_config(arg)
+    return base.regression(config, "sinusoid", ("trlearner",), "sinusoid_trlearner")

@@ -1,0 +1,48 @@
+"""metareg: gradient-based meta-learning in JAX/Flax with plug-in meta-regularizers.
+
+The public API, as plain functions and frozen dataclasses for notebooks:
+
+    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    learner = metareg.MAML(metareg.mlp(), inner_lr=0.01)
+    objective = metareg.MetaObjective(learner, (metareg.TRLearner(weight=0.6),))
+    state = metareg.init_train_state(key, objective, optax.adam(1e-3), family.example_episode())
+    state, metrics = metareg.meta_train_step(state, family, key, objective, optimizer, meta_batch_size=25)
+    metareg.evaluate(state.meta_params, learner, family.sample_test(key, 600))
+"""
+
+from metareg import learners, losses, models, regularizers, tasks
+from metareg.config import ConfigError, default_config, validate_config
+from metareg.evaluate import evaluate, mean_ci95
+from metareg.learners import MAML
+from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_loss, meta_train_step
+from metareg.models import BlockModel, mlp
+from metareg.regularizers import MetaMix, TRLearner, mixup_loss
+from metareg.tasks import RegressionFamily, regression_family
+from metareg.types import Episode
+
+__all__ = [
+    "ConfigError",
+    "Episode",
+    "MAML",
+    "MetaMix",
+    "MetaObjective",
+    "BlockModel",
+    "RegressionFamily",
+    "TRLearner",
+    "TrainState",
+    "default_config",
+    "evaluate",
+    "init_train_state",
+    "learners",
+    "losses",
+    "mean_ci95",
+    "meta_loss",
+    "meta_train_step",
+    "mixup_loss",
+    "mlp",
+    "models",
+    "regression_family",
+    "regularizers",
+    "tasks",
+    "validate_config",
+]

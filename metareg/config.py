@@ -1,0 +1,162 @@
+"""The config schema (every field, with why) and its validation at start-up.
+
+Experiments in experiments/ derive from `default_config()` and change only what differs;
+the returned config is locked, so a typo in an experiment file or a `--config.x=...` override
+is an error, not a silently ignored field. `validate_config` then rejects names and shapes
+that cannot work, with a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import config_dict
+
+from metareg.learners import LEARNERS
+from metareg.models import MODELS
+from metareg.regularizers import REGULARIZERS
+from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS
+from metareg.tasks import TASK_FAMILIES
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the field and the fix."""
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Defaults of the TRLearner paper's sinusoid setup (Table 1) and methods.md."""
+    c = ml_collections.ConfigDict()
+    c.experiment = "unnamed"  # set by each experiment file; written to results.json
+    c.seed = 0  # every random draw derives from it through named keys (metareg.rng)
+
+    c.task = ml_collections.ConfigDict()
+    c.task.name = "sinusoid"  # one of metareg.tasks.TASK_FAMILIES
+    c.task.num_shots = 5  # K support points per task (Table 1: 5 or 10)
+    c.task.num_queries = 10  # Q query points per task (methods.md)
+    c.task.pool_size = 480  # fixed pool of meta-training tasks (Table 1); 0 = fresh tasks every step
+    c.task.points_per_task = config_dict.placeholder(int)  # None: fresh x per episode; n: n fixed points per pool task
+    c.task.noise_std = config_dict.placeholder(float)  # None: the family's default (0.3 sinusoid, 0.1 harmonic)
+    c.task.x_range = config_dict.placeholder(tuple)  # None: the family's default ((-5, 5) sinusoid, (-4, 4) harmonic)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "mlp"
+    c.model.hidden = (40, 40)  # MLP 1-40-40-1 (Finn et al. 2017)
+
+    c.learner = ml_collections.ConfigDict()
+    c.learner.name = "maml"  # "maml" (second order) or "fomaml"
+    c.learner.inner_lr = 0.01  # MAML sinusoid inner step size
+    c.learner.inner_steps = 1  # the paper's "one meta-layer"
+
+    c.regularizers = ()  # any of ("metamix", "trlearner"), composed
+    c.trlearner = ml_collections.ConfigDict()
+    c.trlearner.weight = 0.6  # lambda, paper's best (Fig. 5: stable over [0.3, 0.8])
+    c.trlearner.num_heads = 4  # H heads of Eq. 4; the paper does not say, our choice
+    c.trlearner.init_noise = 0.01  # perturbation of the all-ones head init (0 = paper's exact init)
+    c.trlearner.relation = "learned"  # "learned" | "fixed" (M-hat ablation) | "ones" (M-tilde)
+    c.trlearner.weighting = "relu"  # "relu" (max(m, 0), row-normalized) | "softmax"
+    c.trlearner.temperature = 1.0  # softmax weighting only
+    c.trlearner.representation = "label_aware"  # "label_aware" | "head_gradient"
+    c.trlearner.stop_gradient = True  # no gradient through z inside the relation
+    c.metamix = ml_collections.ConfigDict()
+    c.metamix.alpha = 0.5  # Beta(alpha, alpha); 0.5 for regression (MetaMix reference code)
+    c.metamix.layers = (0, 1, 2)  # candidate mix layers: 0 = input, k = after block k (never the last)
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = 1e-3  # MAML sinusoid outer step size
+    c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
+    c.num_steps = 20_000  # outer steps (methods.md's measured MAML runs use 20k)
+
+    c.log_every = 100  # steps between metric rows (and the non-finite check)
+    c.checkpoint_every = 1_000  # must be a multiple of log_every
+    c.max_checkpoints = 2
+    c.progress_bar = True  # shown on a terminal only
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.num_tasks = 600  # fresh meta-test tasks
+    c.eval.inner_steps = (1, 10)  # test-time inner steps to report
+    c.eval.metric = "mse_clean"  # primary: MSE against the noiseless function ("mse_noisy" also reported)
+    c.eval.primary_inner_steps = 10  # which of eval.inner_steps is the headline number
+    c.eval.batch_size = 100  # test tasks per jitted chunk
+    c.lock()
+    return c
+
+
+def _fail(msg: str):
+    raise ConfigError(msg)
+
+
+def _choice(value, choices, field):
+    if value not in choices:
+        _fail(f"unknown {field} {value!r}; choose from {sorted(choices)}")
+
+
+def validate_config(c: ml_collections.ConfigDict) -> None:
+    """Raise ConfigError naming the field and the fix for any config that cannot run."""
+    _choice(c.task.name, TASK_FAMILIES, "task.name (task family)")
+    _choice(c.model.name, MODELS, "model.name")
+    _choice(c.learner.name, LEARNERS, "learner.name (learner)")
+    _choice(c.optimizer.name, OPTIMIZERS, "optimizer.name")
+    if isinstance(c.regularizers, str):
+        _fail(f"regularizers must be a tuple of names, got the string {c.regularizers!r}; write e.g. ('trlearner',)")
+    for name in c.regularizers:
+        _choice(name, REGULARIZERS, "regularizer in `regularizers`")
+    if len(set(c.regularizers)) != len(c.regularizers):
+        _fail(f"regularizers {tuple(c.regularizers)} lists a name twice; list each once")
+
+    t = c.task
+    if t.num_shots < 1 or t.num_queries < 1:
+        _fail(f"task.num_shots ({t.num_shots}) and task.num_queries ({t.num_queries}) must be >= 1")
+    if t.points_per_task is not None and t.num_shots + t.num_queries > t.points_per_task:
+        _fail(
+            f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds "
+            f"task.points_per_task = {t.points_per_task}: an episode draws K + Q distinct points of a task; "
+            "lower the shots or queries, or raise task.points_per_task"
+        )
+    if t.pool_size and c.meta_batch_size > t.pool_size:
+        _fail(
+            f"meta_batch_size = {c.meta_batch_size} exceeds task.pool_size = {t.pool_size}: a meta-batch draws "
+            "distinct pool tasks; lower meta_batch_size or raise task.pool_size (0 = no pool)"
+        )
+    if t.pool_size < 0:
+        _fail(f"task.pool_size must be >= 0 (0 = no fixed pool), got {t.pool_size}")
+    if c.meta_batch_size < 1:
+        _fail(f"meta_batch_size must be >= 1, got {c.meta_batch_size}")
+    if c.learner.inner_steps < 0:
+        _fail(f"learner.inner_steps must be >= 0, got {c.learner.inner_steps}")
+
+    num_blocks = len(c.model.hidden) + 1
+    if "metamix" in c.regularizers:
+        bad = [layer for layer in c.metamix.layers if not 0 <= layer < num_blocks]
+        if bad or not c.metamix.layers:
+            _fail(
+                f"metamix.layers {tuple(c.metamix.layers)} must be non-empty and within [0, {num_blocks - 1}] for a "
+                f"model of {num_blocks} blocks (0 = input, k = after block k; never after the head)"
+            )
+        if c.metamix.alpha <= 0:
+            _fail(f"metamix.alpha must be > 0, got {c.metamix.alpha}")
+    if "trlearner" in c.regularizers:
+        _choice(c.trlearner.relation, RELATIONS, "trlearner.relation")
+        _choice(c.trlearner.weighting, WEIGHTINGS, "trlearner.weighting")
+        _choice(c.trlearner.representation, REPRESENTATIONS, "trlearner.representation")
+        if c.meta_batch_size < 2:
+            _fail("trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2")
+        if c.trlearner.num_heads < 1:
+            _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
+
+    if c.num_steps < 0:
+        _fail(f"num_steps must be >= 0, got {c.num_steps}")
+    if c.log_every < 1 or c.checkpoint_every < 1:
+        _fail("log_every and checkpoint_every must be >= 1")
+    if c.checkpoint_every % c.log_every:
+        _fail(
+            f"checkpoint_every ({c.checkpoint_every}) must be a multiple of log_every ({c.log_every}): a checkpoint "
+            "is written only after the losses since the last log were checked finite"
+        )
+    e = c.eval
+    _choice(e.metric, ("mse_clean", "mse_noisy"), "eval.metric")
+    if e.primary_inner_steps not in tuple(e.inner_steps):
+        _fail(f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps {tuple(e.inner_steps)}")
+    if e.num_tasks < 2:
+        _fail(f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks}")

@@ -1,0 +1,66 @@
+"""Command line: python -m metareg.main --config experiments/NAME.py[:quick] --workdir DIR.
+
+Overrides go after it, e.g. --config.seed=3 --config.num_steps=500; the config is locked, so a
+misspelt field is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment file, e.g. experiments/sinusoid_trlearner.py:quick", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.json (resumes if it holds a run).")
+
+
+def _config_path_from_argv(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def check_experiment_exists(argv: list[str]) -> None:
+    """Exit with the list of experiments when --config names a file that does not exist."""
+    spec = _config_path_from_argv(argv)
+    if spec is None:
+        return
+    path = Path(spec.split(":", 1)[0])
+    if not path.is_file():
+        here = path.parent if path.parent.is_dir() else Path("experiments")
+        known = sorted(p.stem for p in here.glob("*.py") if p.stem not in ("base", "__init__"))
+        sys.exit(f"error: unknown experiment {path.stem!r} (no file {path}); choose from {known}")
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    from metareg.config import ConfigError
+    from metareg.train import train_and_evaluate
+
+    if _WORKDIR.value is None:
+        sys.exit("error: --workdir is required (a directory for checkpoints and results)")
+    try:
+        results = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    except ConfigError as e:
+        sys.exit(f"config error: {e}")
+    summary = {k: results[k] for k in ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")}
+    print(json.dumps(summary, indent=2))
+
+
+def run():
+    # Experiment files import experiments.base: make the project root importable.
+    sys.path.insert(0, str(Path.cwd()))
+    check_experiment_exists(sys.argv)
+    flags.mark_flag_as_required("config")
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

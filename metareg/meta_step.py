@@ -1,0 +1,124 @@
+"""The meta-objective: the one vmap over tasks, the meta-loss, and the pure outer step.
+
+`meta_loss` adapts every task of a meta-batch (vmap of the learner's inner loop), scores the
+query sets (or MetaMix's mixed sets), and adds the regularizers' outer terms (TRLearner), all
+traced into one function; `meta_train_step` samples the step's episodes from (key, step), takes
+the gradient of `meta_loss` and applies the optimizer. Both are pure; `train.py` jits the step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from metareg.losses import get_loss
+from metareg.rng import named_key
+from metareg.types import Episode
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaObjective:
+    """A learner and its regularizers: everything static about the outer loss (hashable)."""
+
+    learner: Any
+    regularizers: tuple = ()
+
+    def __post_init__(self):
+        mixers = [r.name for r in self.regularizers if hasattr(r, "query_loss")]
+        if len(mixers) > 1:
+            raise ValueError(f"at most one regularizer may replace the query loss, got {mixers}")
+        names = [r.name for r in self.regularizers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a regularizer is listed twice: {names}")
+
+    @property
+    def query_mixer(self):
+        return next((r for r in self.regularizers if hasattr(r, "query_loss")), None)
+
+    def init(self, key: jax.Array, example: Episode) -> PyTree:
+        """Meta-parameters {"model", "learner", "regularizers"} from one single-task example."""
+        model_params = self.learner.model.init(named_key(key, "model"), example.support_x)
+        reg_params = {}
+        for r in self.regularizers:
+            if hasattr(r, "init"):
+                reg_params[r.name] = r.init(named_key(key, r.name), self.learner, model_params, example)
+        return {
+            "model": model_params,
+            "learner": self.learner.init_learner_params(named_key(key, "learner"), model_params),
+            "regularizers": reg_params,
+        }
+
+
+def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective: MetaObjective) -> tuple[jax.Array, dict]:
+    """Outer loss of a meta-batch: mean_i [L(D_i^q, f_i) (or MetaMix's loss) + sum_r w_r * R_r].
+
+    episodes: batched Episode with leading task axis T. key: randomness of the regularizers.
+    Returns (loss, metrics), metrics being scalars (for logging).
+    """
+    learner = objective.learner
+    for r in objective.regularizers:
+        if hasattr(r, "transform_episodes"):
+            episodes = r.transform_episodes(episodes, named_key(key, f"{r.name}/episodes"))
+    loss_fn, _ = get_loss(learner.loss_name)
+    mixer = objective.query_mixer
+    task_keys = jax.random.split(named_key(key, "per_task"), episodes.num_tasks)
+
+    def per_task(episode: Episode, task_key: jax.Array):
+        phi = learner.adapt(meta_params, episode.support_x, episode.support_y)
+        query = loss_fn(learner.predict(phi, episode.query_x), episode.query_y)
+        outer = query if mixer is None else mixer.query_loss(learner, phi, episode, task_key)
+        return phi, query, outer
+
+    phi, query_losses, outer_losses = jax.vmap(per_task)(episodes, task_keys)
+    total = jnp.mean(outer_losses)
+    metrics = {"query_loss": jnp.mean(query_losses)}
+    if mixer is not None:
+        metrics[f"{mixer.name}_loss"] = jnp.mean(outer_losses)
+    for r in objective.regularizers:
+        if hasattr(r, "penalty"):
+            value, _ = r.penalty(meta_params, learner, episodes, phi)
+            total = total + r.weight * value
+            metrics[f"{r.name}_loss"] = value
+    metrics["loss"] = total
+    return total, metrics
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a run needs to continue: step counter, meta-parameters, optimizer state."""
+
+    step: jax.Array
+    meta_params: PyTree
+    opt_state: PyTree
+
+
+def init_train_state(key: jax.Array, objective: MetaObjective, optimizer: optax.GradientTransformation, example: Episode) -> TrainState:
+    meta_params = objective.init(key, example)
+    return TrainState(step=jnp.zeros((), jnp.int32), meta_params=meta_params, opt_state=optimizer.init(meta_params))
+
+
+def meta_train_step(
+    state: TrainState,
+    family: Any,
+    train_key: jax.Array,
+    objective: MetaObjective,
+    optimizer: optax.GradientTransformation,
+    meta_batch_size: int,
+) -> tuple[TrainState, dict]:
+    """One outer step. The episodes and regularizer draws of step s derive from fold_in(train_key, s),
+    so a resumed run repeats the draws of an uninterrupted one."""
+    step_key = jax.random.fold_in(train_key, state.step)
+    episodes = family.sample_train(named_key(step_key, "tasks"), meta_batch_size)
+    grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
+    (_, metrics), grads = grad_fn(state.meta_params, episodes, named_key(step_key, "regularizers"), objective)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
+    meta_params = optax.apply_updates(state.meta_params, updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return state.replace(step=state.step + 1, meta_params=meta_params, opt_state=opt_state), metrics

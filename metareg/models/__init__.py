@@ -1,0 +1,19 @@
+"""Models as sequences of blocks, and the registry that builds them from a config."""
+
+from metareg.models.base import BlockModel
+from metareg.models.mlp import MLP, mlp
+
+MODELS = {"mlp": mlp}
+
+
+def make_model(config, output_width: int) -> BlockModel:
+    """Build the model named by `config.model.name` (raises with the valid names otherwise)."""
+    name = config.model.name
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+    if name == "mlp":
+        return mlp(hidden=tuple(config.model.hidden), out=output_width)
+    raise AssertionError(name)
+
+
+__all__ = ["BlockModel", "MLP", "mlp", "MODELS", "make_model"]

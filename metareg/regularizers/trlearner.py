@@ -1,0 +1,148 @@
+"""TRLearner: task-relation calibration (Wang et al., "Rethinking Meta-Learning from a Learning Lens").
+
+Per meta-batch of T tasks (methods.md, "TRLearner"):
+  z_i   task representation from the feature extractor g at theta, pooled over the support set,
+        label-aware: concat(mean g(x), mean y * g(x)) (a label-blind mean is the same for every
+        sinusoid task, since all draw x from one range);
+  M     m_ij = (1/H) sum_h cos(w_h * z_i, w_h * z_j), i != j (paper Eq. 4), heads w_h learned;
+  A     non-negative weights a_ip = max(m_ip, 0) / sum_{p != i} max(m_ip, 0);
+  L_TR  for each query point of task i, the A-weighted average of the *other* tasks' adapted
+        models' predictions scored against y (paper Eq. 5); outer loss += weight * mean_i L_TR,i.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from metareg.losses import get_loss
+from metareg.types import Episode
+
+PyTree = Any
+
+RELATIONS = ("learned", "fixed", "ones")
+WEIGHTINGS = ("relu", "softmax")
+REPRESENTATIONS = ("label_aware", "head_gradient")
+
+
+def cosine_matrix(u: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Pairwise cosine similarities of the rows of u [T, D] -> [T, T]."""
+    n = u / jnp.maximum(jnp.linalg.norm(u, axis=-1, keepdims=True), eps)
+    return n @ n.T
+
+
+def multihead_relation(z: jax.Array, heads: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Paper Eq. 4: mean over heads of cos(w_h * z_i, w_h * z_j), with a zero diagonal.
+
+    z: [T, D] task representations; heads: [H, D] learnable vectors.
+    """
+    per_head = jax.vmap(lambda w: cosine_matrix(w * z, eps))(heads)  # [H, T, T]
+    m = jnp.mean(per_head, axis=0)
+    return m * (1.0 - jnp.eye(z.shape[0], dtype=m.dtype))
+
+
+def relation_weights(m: jax.Array, weighting: str = "relu", temperature: float = 1.0, eps: float = 1e-8) -> jax.Array:
+    """Row-normalized non-negative weights a_ip over p != i from a relation matrix [T, T].
+
+    "relu": max(m, 0) / row sum (epsilon-guarded: a row with no positive relation gives zero
+    weights); "softmax": softmax over p != i of m / temperature. The diagonal is always zero.
+    """
+    off = 1.0 - jnp.eye(m.shape[0], dtype=m.dtype)
+    if weighting == "relu":
+        r = jnp.maximum(m, 0.0) * off
+        return r / jnp.maximum(jnp.sum(r, axis=-1, keepdims=True), eps)
+    if weighting == "softmax":
+        logits = jnp.where(off > 0, m / temperature, -jnp.inf)
+        return jax.nn.softmax(logits, axis=-1)
+    raise ValueError(f"unknown relation weighting {weighting!r}; choose from {list(WEIGHTINGS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TRLearner:
+    """Relation-aware consistency regularizer; an additive term of the outer loss.
+
+    Fields (all config fields of `config.trlearner`):
+      weight: lambda in Eq. 6 (0.6, the paper's best; stable over [0.3, 0.8], its Fig. 5).
+      num_heads: H in Eq. 4 (the paper does not give it; our default 4).
+      init_noise: std of the perturbation added to the all-ones head init. Identical heads get
+        identical gradients and never separate, so the paper's exact init (w_h = 1) makes H heads
+        equivalent to one; a small perturbation breaks the tie (0 restores the paper's init).
+      relation: "learned" (Eq. 4 heads), "fixed" (plain cosine of raw z, the paper's M-hat
+        ablation) or "ones" (all tasks equally related, Theorem 5.2's M-tilde).
+      weighting / temperature: how relations become non-negative weights (see relation_weights).
+      representation: "label_aware" (default) or "head_gradient" (z_i = support-loss gradient
+        w.r.t. the head at theta, flattened).
+      stop_gradient: stop gradients through z inside the relation (default; the heads still learn).
+    """
+
+    weight: float = 0.6
+    num_heads: int = 4
+    init_noise: float = 0.01
+    relation: str = "learned"
+    weighting: str = "relu"
+    temperature: float = 1.0
+    representation: str = "label_aware"
+    stop_gradient: bool = True
+    eps: float = 1e-8
+    name: str = "trlearner"
+
+    def task_representation(self, learner, model_params: PyTree, support_x: jax.Array, support_y: jax.Array) -> jax.Array:
+        """z_i [Dz] for one task, from the meta-parameters (not the adapted ones)."""
+        if self.representation == "label_aware":
+            g = learner.model.features(model_params, support_x)  # [K, F]
+            y = support_y.reshape(support_y.shape[0], -1)  # [K, O]
+            yg = (y[:, :, None] * g[:, None, :]).reshape(g.shape[0], -1)  # [K, O*F]
+            return jnp.concatenate([jnp.mean(g, axis=0), jnp.mean(yg, axis=0)])
+        if self.representation == "head_gradient":
+            head = learner.model.head_name
+            grads = jax.grad(learner.support_loss)(model_params, support_x, support_y)[head]
+            return jnp.concatenate([jnp.ravel(g) for g in jax.tree_util.tree_leaves(grads)])
+        raise ValueError(f"unknown task representation {self.representation!r}; choose from {list(REPRESENTATIONS)}")
+
+    def representation_width(self, learner, model_params: PyTree, example: Episode) -> int:
+        z = jax.eval_shape(functools.partial(self.task_representation, learner), model_params, example.support_x, example.support_y)
+        return z.shape[0]
+
+    def init(self, key: jax.Array, learner, model_params: PyTree, example: Episode) -> PyTree:
+        """Meta-parameters of the relation layer: H head vectors [H, Dz] near all-ones."""
+        if self.relation != "learned":
+            return {}
+        width = self.representation_width(learner, model_params, example)
+        noise = self.init_noise * jax.random.normal(key, (self.num_heads, width))
+        return {"heads": jnp.ones((self.num_heads, width)) + noise}
+
+    def relation_matrix(self, params: PyTree, z: jax.Array) -> jax.Array:
+        """M [T, T] with zero diagonal from representations z [T, Dz]."""
+        t = z.shape[0]
+        off = 1.0 - jnp.eye(t, dtype=z.dtype)
+        if self.stop_gradient:
+            z = jax.lax.stop_gradient(z)
+        if self.relation == "learned":
+            return multihead_relation(z, params["heads"], self.eps)
+        if self.relation == "fixed":
+            return cosine_matrix(z, self.eps) * off
+        if self.relation == "ones":
+            return off
+        raise ValueError(f"unknown relation {self.relation!r}; choose from {list(RELATIONS)}")
+
+    def weights(self, params: PyTree, learner, model_params: PyTree, episodes: Episode) -> jax.Array:
+        """Normalized weights A [T, T] for a batched episode."""
+        z = jax.vmap(self.task_representation, in_axes=(None, None, 0, 0))(
+            learner, model_params, episodes.support_x, episodes.support_y
+        )
+        return relation_weights(self.relation_matrix(params, z), self.weighting, self.temperature, self.eps)
+
+    def penalty(self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree) -> tuple[jax.Array, dict]:
+        """mean_i L_TR,i (paper Eq. 5) for T tasks with adapted parameters task_params (leading axis T)."""
+        params = meta_params["regularizers"].get(self.name, {})
+        a = self.weights(params, learner, meta_params["model"], episodes)  # [T, T]
+        # preds[p, i] = f_p(query_x_i): every adapted model on every task's queries, one batched call.
+        on_all_queries = jax.vmap(learner.predict, in_axes=(None, 0))
+        preds = jax.vmap(on_all_queries, in_axes=(0, None))(task_params, episodes.query_x)  # [T, T, Q, O]
+        _, ensemble_loss = get_loss(learner.loss_name)
+        per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0))(preds, a, episodes.query_y)  # [T]
+        return jnp.mean(per_task), {"relation_weights": a}

@@ -1,0 +1,211 @@
+"""1-D regression task families: sinusoid (stated and w=1 forms) and harmonic.
+
+Definitions are in ../shared/docs/methods.md ("Tasks"). Each family draws a fixed pool of
+meta-training tasks once from its pool key (480 by default, TRLearner Table 1: the small pool is
+what makes meta-overfitting matter) and draws fresh tasks from the prior for meta-testing.
+Optionally (`points_per_task`), every pool task also owns a fixed set of noisy points and an
+episode subsamples K + Q of them, as in a finite dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from metareg.rng import named_key
+from metareg.types import Array, Episode
+
+
+def _uniform(key, n, low, high):
+    return jax.random.uniform(key, (n,), minval=low, maxval=high)
+
+
+def _sinusoid_prior(key: Array, n: int) -> dict[str, Array]:
+    # TRLearner Sec. 6.1 / Bayesian MAML (Kim et al. 2018): A~U[0.1,5], w~U[0.5,2], phase~U[0,2pi].
+    k_a, k_w, k_b = jax.random.split(key, 3)
+    return {
+        "amplitude": _uniform(k_a, n, 0.1, 5.0),
+        "frequency": _uniform(k_w, n, 0.5, 2.0),
+        "phase": _uniform(k_b, n, 0.0, 2 * math.pi),
+    }
+
+
+def _sinusoid_w1_prior(key: Array, n: int) -> dict[str, Array]:
+    # The standard MAML family (Finn et al. 2017): A~U[0.1,5], w=1, phase~U[0,pi].
+    k_a, k_b = jax.random.split(key)
+    return {
+        "amplitude": _uniform(k_a, n, 0.1, 5.0),
+        "frequency": jnp.ones((n,)),
+        "phase": _uniform(k_b, n, 0.0, math.pi),
+    }
+
+
+def _sinusoid_fn(p: dict[str, Array], x: Array) -> Array:
+    return p["amplitude"] * jnp.sin(p["frequency"] * x + p["phase"])
+
+
+def _harmonic_prior(key: Array, n: int) -> dict[str, Array]:
+    # Lacoste et al. 2018: w~U(5,7), (b1,b2)~U(0,2pi)^2, (a1,a2)~N(0,1)^2.
+    k_w, k_b1, k_b2, k_a = jax.random.split(key, 4)
+    a = jax.random.normal(k_a, (2, n))
+    return {
+        "frequency": _uniform(k_w, n, 5.0, 7.0),
+        "phase1": _uniform(k_b1, n, 0.0, 2 * math.pi),
+        "phase2": _uniform(k_b2, n, 0.0, 2 * math.pi),
+        "amplitude1": a[0],
+        "amplitude2": a[1],
+    }
+
+
+def _harmonic_fn(p: dict[str, Array], x: Array) -> Array:
+    w = p["frequency"]
+    return p["amplitude1"] * jnp.sin(w * x + p["phase1"]) + p["amplitude2"] * jnp.sin(2 * w * x + p["phase2"])
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySpec:
+    """The prior over task parameters, the task function, and the default x range and noise."""
+
+    prior: Callable[[Array, int], dict[str, Array]]
+    fn: Callable[[dict[str, Array], Array], Array]
+    x_range: tuple[float, float]
+    noise_std: float
+
+
+FAMILY_SPECS = {
+    "sinusoid": FamilySpec(_sinusoid_prior, _sinusoid_fn, (-5.0, 5.0), 0.3),
+    "sinusoid_w1": FamilySpec(_sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3),
+    # x range and sigma_y are not given by the paper: our documented choice (methods.md).
+    "harmonic": FamilySpec(_harmonic_prior, _harmonic_fn, (-4.0, 4.0), 0.1),
+}
+
+
+@flax.struct.dataclass
+class RegressionFamily:
+    """A task family with its meta-training pool; a pytree, so it can be a jit argument.
+
+    pool_params: task parameters of the P pool tasks, each leaf [P] (empty dict: no pool,
+    every training task is fresh). pool_x / pool_noise: [P, n] fixed points (None unless
+    points_per_task is set).
+    """
+
+    pool_params: dict[str, Array]
+    pool_x: Array | None
+    pool_noise: Array | None
+    name: str = flax.struct.field(pytree_node=False)
+    num_shots: int = flax.struct.field(pytree_node=False)
+    num_queries: int = flax.struct.field(pytree_node=False)
+    x_range: tuple[float, float] = flax.struct.field(pytree_node=False)
+    noise_std: float = flax.struct.field(pytree_node=False)
+
+    @property
+    def spec(self) -> FamilySpec:
+        return FAMILY_SPECS[self.name]
+
+    @property
+    def pool_size(self) -> int:
+        leaves = jax.tree_util.tree_leaves(self.pool_params)
+        return leaves[0].shape[0] if leaves else 0
+
+    @property
+    def loss_name(self) -> str:
+        return "mse"
+
+    @property
+    def output_width(self) -> int:
+        return 1
+
+    def example_episode(self) -> Episode:
+        """A single-task episode of the right shapes (zeros), for initializing models."""
+        k, q = self.num_shots, self.num_queries
+        return Episode(jnp.zeros((k, 1)), jnp.zeros((k, 1)), jnp.zeros((q, 1)), jnp.zeros((q, 1)))
+
+    def _episodes(self, params, x, noise) -> Episode:
+        """Split [T, K+Q] points into an Episode; targets [.., 1]."""
+        clean = jax.vmap(self.spec.fn)(params, x)
+        y = clean + noise
+        k = self.num_shots
+        return Episode(
+            support_x=x[:, :k, None],
+            support_y=y[:, :k, None],
+            query_x=x[:, k:, None],
+            query_y=y[:, k:, None],
+            query_y_clean=clean[:, k:, None],
+        )
+
+    def _fresh_points(self, key, num_tasks):
+        k_x, k_n = jax.random.split(key)
+        n = self.num_shots + self.num_queries
+        lo, hi = self.x_range
+        x = jax.random.uniform(k_x, (num_tasks, n), minval=lo, maxval=hi)
+        noise = self.noise_std * jax.random.normal(k_n, (num_tasks, n))
+        return x, noise
+
+    def sample_train(self, key: Array, num_tasks: int) -> Episode:
+        """T meta-training episodes: T distinct pool tasks, fresh (or subsampled) points."""
+        k_task, k_pts = jax.random.split(key)
+        if self.pool_size == 0:
+            return self.sample_test(key, num_tasks)
+        idx = jax.random.choice(k_task, self.pool_size, (num_tasks,), replace=False)
+        params = jax.tree_util.tree_map(lambda a: a[idx], self.pool_params)
+        if self.pool_x is None:
+            x, noise = self._fresh_points(k_pts, num_tasks)
+        else:
+            n = self.num_shots + self.num_queries
+            keys = jax.random.split(k_pts, num_tasks)
+            pick = jax.vmap(lambda k: jax.random.permutation(k, self.pool_x.shape[1])[:n])(keys)
+            x = jnp.take_along_axis(self.pool_x[idx], pick, axis=1)
+            noise = jnp.take_along_axis(self.pool_noise[idx], pick, axis=1)
+        return self._episodes(params, x, noise)
+
+    def sample_test(self, key: Array, num_tasks: int) -> Episode:
+        """T fresh tasks from the prior (never in the pool), with noisy and clean targets."""
+        k_task, k_pts = jax.random.split(key)
+        params = self.spec.prior(k_task, num_tasks)
+        x, noise = self._fresh_points(k_pts, num_tasks)
+        return self._episodes(params, x, noise)
+
+
+def regression_family(
+    name: str,
+    key: Array,
+    num_shots: int,
+    num_queries: int = 10,
+    pool_size: int | None = 480,
+    points_per_task: int | None = None,
+    noise_std: float | None = None,
+    x_range: tuple[float, float] | None = None,
+) -> RegressionFamily:
+    """Build a regression family, drawing its pool of meta-training tasks from `key`.
+
+    pool_size None or 0 means no fixed pool (every meta-training task is fresh).
+    """
+    if name not in FAMILY_SPECS:
+        raise ValueError(f"unknown regression task family {name!r}; choose from {sorted(FAMILY_SPECS)}")
+    spec = FAMILY_SPECS[name]
+    noise_std = spec.noise_std if noise_std is None else float(noise_std)
+    x_range = spec.x_range if x_range is None else tuple(float(v) for v in x_range)
+    pool_x = pool_noise = None
+    if pool_size:
+        pool_params = spec.prior(named_key(key, "pool_params"), pool_size)
+        if points_per_task:
+            lo, hi = x_range
+            pool_x = jax.random.uniform(named_key(key, "pool_x"), (pool_size, points_per_task), minval=lo, maxval=hi)
+            pool_noise = noise_std * jax.random.normal(named_key(key, "pool_noise"), (pool_size, points_per_task))
+    else:
+        pool_params = {}
+    return RegressionFamily(
+        pool_params=pool_params,
+        pool_x=pool_x,
+        pool_noise=pool_noise,
+        name=name,
+        num_shots=num_shots,
+        num_queries=num_queries,
+        x_range=x_range,
+        noise_std=noise_std,
+    )

@@ -1,0 +1,184 @@
+"""The training loop: build from a config, restore-or-init, step, log, checkpoint, evaluate.
+
+This is the only module with I/O. Everything it runs is pure (meta_step, evaluate); the
+randomness of step s is a function of (seed, s), so a run killed at any moment and restarted
+with the same workdir resumes from its last checkpoint and ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from tqdm import tqdm
+
+from metareg.config import validate_config
+from metareg.evaluate import evaluate
+from metareg.learners import make_learner
+from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_train_step
+from metareg.models import make_model
+from metareg.regularizers import make_regularizers
+from metareg.rng import named_key, root_key
+from metareg.tasks import make_task_family
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when a logged loss is NaN or infinite; the last good checkpoint is kept."""
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+    o = config.optimizer
+    if o.name == "adam":
+        return optax.adam(o.learning_rate)
+    if o.name == "sgd":
+        return optax.sgd(o.learning_rate)
+    raise ValueError(f"unknown optimizer {o.name!r}; choose from ['adam', 'sgd']")
+
+
+def build(config):
+    """(family, objective, optimizer, root key) for a validated config."""
+    root = root_key(config.seed)
+    family = make_task_family(config, named_key(root, "tasks"))
+    model = make_model(config, family.output_width)
+    learner = make_learner(config, model, family.loss_name)
+    objective = MetaObjective(learner, make_regularizers(config))
+    return family, objective, make_optimizer(config), root
+
+
+def _checkpoint_manager(workdir: Path, config) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=config.max_checkpoints, enable_async_checkpointing=False, create=True
+    )
+    return ocp.CheckpointManager((workdir / "checkpoints").absolute(), options=options)
+
+
+class MetricWriter:
+    """Metrics as JSON lines (metrics.jsonl) and TensorBoard event files (tensorboardX, no TensorFlow)."""
+
+    def __init__(self, workdir: Path, resume_step: int):
+        self.path = workdir / "metrics.jsonl"
+        # On resume, drop rows logged after the checkpoint: those steps run again.
+        if self.path.exists():
+            rows = [r for r in self.path.read_text().splitlines() if r and json.loads(r)["step"] <= resume_step]
+            self.path.write_text("".join(r + "\n" for r in rows))
+        from tensorboardX import SummaryWriter
+
+        self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+
+    def write(self, step: int, scalars: dict[str, float]):
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **scalars}) + "\n")
+        for k, v in scalars.items():
+            self.tb.add_scalar(k, v, step)
+
+    def close(self):
+        self.tb.close()
+
+
+def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: int | None):
+    for offset, row in enumerate(rows):
+        for name, value in row.items():
+            if not math.isfinite(float(value)):
+                kept = f"the last good checkpoint (step {last_good}) is kept in {workdir / 'checkpoints'}" if last_good else "no checkpoint had been written yet"
+                raise NonFiniteLossError(
+                    f"{name} is {float(value)} at step {first_step + offset}; stopping. {kept}. "
+                    "Lower optimizer.learning_rate or learner.inner_lr and resume from the same workdir."
+                )
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Train (or resume) the run in `workdir`, evaluate it, write results.json, return the results."""
+    validate_config(config)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+
+    family, objective, optimizer, root = build(config)
+    state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
+    manager = _checkpoint_manager(workdir, config)
+    latest = manager.latest_step()
+    if latest is not None:
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
+        state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
+    start = int(state.step)
+
+    traces = {"count": 0}
+
+    def counted_step(*args, **kwargs):  # counts traces: the step must trace once per run
+        traces["count"] += 1
+        return meta_train_step(*args, **kwargs)
+
+    step_fn = jax.jit(
+        functools.partial(
+            counted_step, objective=objective, optimizer=optimizer, meta_batch_size=config.meta_batch_size
+        ),
+        donate_argnums=0,
+    )
+    train_key = named_key(root, "train")
+    t0 = time.perf_counter()
+    compiled = step_fn.lower(state, family, train_key).compile()
+    compile_time = time.perf_counter() - t0
+
+    writer = MetricWriter(workdir, start)
+    pending: list[dict] = []
+    bar = tqdm(total=config.num_steps, initial=start, disable=None if config.progress_bar else True, desc=config.experiment)
+    train_start = time.perf_counter()
+    last_good = latest
+    try:
+        for step in range(start, config.num_steps):
+            state, metrics = compiled(state, family, train_key)
+            pending.append(metrics)
+            done = step + 1
+            if done % config.log_every == 0 or done == config.num_steps:
+                rows = jax.device_get(pending)
+                _check_finite(rows, done - len(rows) + 1, workdir, last_good)
+                means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+                writer.write(done, means)
+                bar.update(len(rows))
+                bar.set_postfix(loss=f"{means['loss']:.4f}")
+                pending = []
+            if done % config.checkpoint_every == 0 or done == config.num_steps:
+                manager.save(done, args=ocp.args.StandardSave(state))
+                last_good = done
+    finally:
+        bar.close()
+        writer.close()
+        manager.wait_until_finished()
+    train_time = time.perf_counter() - train_start
+
+    test_episodes = family.sample_test(named_key(root, "test"), config.eval.num_tasks)
+    eval_learner = objective.learner
+    metrics = evaluate(state.meta_params, eval_learner, test_episodes, tuple(config.eval.inner_steps), config.eval.batch_size)
+    primary = f"{config.eval.metric}@{config.eval.primary_inner_steps}"
+    steps_run = config.num_steps - start
+    results = {
+        "experiment": config.experiment,
+        "metric": primary,
+        "mean": metrics[primary]["mean"],
+        "ci95": metrics[primary]["ci95"],
+        "num_tasks": metrics[primary]["num_tasks"],
+        "seed": config.seed,
+        "steps": config.num_steps,
+        "wall_time_s": time.perf_counter() - t0,
+        "metrics": metrics,
+        "task": config.task.name,
+        "num_shots": config.task.num_shots,
+        "learner": config.learner.name,
+        "regularizers": list(config.regularizers),
+        "resumed_from_step": start,
+        "compile_time_s": compile_time,
+        "train_time_s": train_time,
+        "step_time_s": train_time / steps_run if steps_run else None,
+        "num_traces": traces["count"],
+        "backend": jax.default_backend(),
+    }
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
