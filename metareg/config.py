@@ -58,6 +58,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.trlearner.temperature = 1.0  # softmax weighting only
     c.trlearner.representation = "label_aware"  # "label_aware" | "head_gradient"
     c.trlearner.stop_gradient = True  # no gradient through z inside the relation
+    c.trlearner.num_related = config_dict.placeholder(int)  # None: exact Eq. 5; k: top-k related tasks only
     c.metamix = ml_collections.ConfigDict()
     c.metamix.alpha = 0.5  # Beta(alpha, alpha); 0.5 for regression (MetaMix reference code)
     c.metamix.layers = (0, 1, 2)  # candidate mix layers: 0 = input, k = after block k (never the last)
@@ -142,6 +143,8 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _choice(c.trlearner.representation, REPRESENTATIONS, "trlearner.representation")
         if c.meta_batch_size < 2:
             _fail("trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2")
+        if c.trlearner.num_related is not None and not 1 <= c.trlearner.num_related:
+            _fail(f"trlearner.num_related must be None (all tasks) or >= 1, got {c.trlearner.num_related}")
         if c.trlearner.num_heads < 1:
             _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
 

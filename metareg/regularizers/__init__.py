@@ -28,6 +28,7 @@ def make_regularizers(config) -> tuple:
                     temperature=c.temperature,
                     representation=c.representation,
                     stop_gradient=c.stop_gradient,
+                    num_related=c.num_related,
                 )
             )
         elif name == "metamix":

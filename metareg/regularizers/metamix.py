@@ -11,7 +11,6 @@ the mixed loss *instead of* the query loss. The inner loop is unchanged.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -33,9 +32,14 @@ def mixup_loss(learner, task_params: PyTree, episode: Episode, lam: jax.Array, l
     h_s = model.apply(task_params, episode.support_x, 0, layer)[perm]
     h_q = model.apply(task_params, episode.query_x, 0, layer)
     out = model.apply(task_params, lam * h_s + (1.0 - lam) * h_q, layer, None)
-    loss, _ = get_loss(learner.loss_name)
+    return mixed_target_loss(learner.loss_name, out, episode, lam, perm)
+
+
+def mixed_target_loss(loss_name: str, out: jax.Array, episode: Episode, lam: jax.Array, perm: jax.Array) -> jax.Array:
+    """Loss of the mixed points' outputs against the mixed targets."""
+    loss, _ = get_loss(loss_name)
     y_s = episode.support_y[perm]
-    if learner.loss_name == "mse":
+    if loss_name == "mse":
         return loss(out, lam * y_s + (1.0 - lam) * episode.query_y)
     return lam * loss(out, y_s) + (1.0 - lam) * loss(out, episode.query_y)
 
@@ -60,7 +64,20 @@ class MetaMix:
         return lam, layer_index, perm
 
     def query_loss(self, learner, task_params: PyTree, episode: Episode, key: jax.Array) -> jax.Array:
-        """The mixed loss of one task, the random layer chosen by lax.switch."""
+        """The mixed loss of one task at a random candidate layer.
+
+        Branch-free, in one pass (under vmap a `lax.switch` would run every branch): the query
+        points go through the blocks, and at the boundary l == chosen layer their hidden state
+        is replaced by the mix with the support partners'. Equal to `mixup_loss` at that layer.
+        """
         lam, layer_index, perm = self.sample(key, episode.support_x.shape[0], episode.query_x.shape[0])
-        branches = [functools.partial(mixup_loss, learner, layer=layer, perm=perm) for layer in self.layers]
-        return jax.lax.switch(layer_index, branches, task_params, episode, lam)
+        chosen = jnp.asarray(self.layers)[layer_index]
+        model = learner.model
+        h_s, h = episode.support_x, episode.query_x
+        for block in range(model.num_blocks):
+            if block in self.layers:
+                h = jnp.where(chosen == block, lam * h_s[perm] + (1.0 - lam) * h, h)
+            if block < max(self.layers):  # the support pass is needed only up to the last candidate
+                h_s = model.apply(task_params, h_s, block, block + 1)
+            h = model.apply(task_params, h, block, block + 1)
+        return mixed_target_loss(learner.loss_name, h, episode, lam, perm)

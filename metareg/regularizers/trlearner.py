@@ -77,6 +77,8 @@ class TRLearner:
       representation: "label_aware" (default) or "head_gradient" (z_i = support-loss gradient
         w.r.t. the head at theta, flattened).
       stop_gradient: stop gradients through z inside the relation (default; the heads still learn).
+      num_related: None = exact Eq. 5 over all p != i (T^2 query passes); k = only the k most
+        related tasks of each task, weights renormalized over them (T*k passes).
     """
 
     weight: float = 0.6
@@ -87,6 +89,7 @@ class TRLearner:
     temperature: float = 1.0
     representation: str = "label_aware"
     stop_gradient: bool = True
+    num_related: int | None = None
     eps: float = 1e-8
     name: str = "trlearner"
 
@@ -140,9 +143,21 @@ class TRLearner:
         """mean_i L_TR,i (paper Eq. 5) for T tasks with adapted parameters task_params (leading axis T)."""
         params = meta_params["regularizers"].get(self.name, {})
         a = self.weights(params, learner, meta_params["model"], episodes)  # [T, T]
-        # preds[p, i] = f_p(query_x_i): every adapted model on every task's queries, one batched call.
-        on_all_queries = jax.vmap(learner.predict, in_axes=(None, 0))
-        preds = jax.vmap(on_all_queries, in_axes=(0, None))(task_params, episodes.query_x)  # [T, T, Q, O]
         _, ensemble_loss = get_loss(learner.loss_name)
-        per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0))(preds, a, episodes.query_y)  # [T]
+        t = a.shape[0]
+        if self.num_related is None or self.num_related >= t - 1:
+            # Exact: preds[p, i] = f_p(query_x_i), every adapted model on every task's queries.
+            on_all_queries = jax.vmap(learner.predict, in_axes=(None, 0))
+            preds = jax.vmap(on_all_queries, in_axes=(0, None))(task_params, episodes.query_x)  # [T, T, Q, O]
+            per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0))(preds, a, episodes.query_y)  # [T]
+            return jnp.mean(per_task), {"relation_weights": a}
+        # Relation-sparse: only the k most related tasks of each task i (weights renormalized
+        # over them), k/(T-1) of the exact cost; the choice of the k is not differentiated.
+        top_w, top_idx = jax.lax.top_k(a, self.num_related)  # [T, k]
+        top_idx = jax.lax.stop_gradient(top_idx)
+        top_w = top_w / jnp.maximum(jnp.sum(top_w, axis=-1, keepdims=True), self.eps)
+        related = jax.tree_util.tree_map(lambda leaf: leaf[top_idx], task_params)  # leaves [T, k, ...]
+        on_own_queries = jax.vmap(learner.predict, in_axes=(0, None))  # k models, one task's queries
+        preds = jax.vmap(on_own_queries)(related, episodes.query_x)  # [T, k, Q, O]
+        per_task = jax.vmap(ensemble_loss)(preds, top_w, episodes.query_y)
         return jnp.mean(per_task), {"relation_weights": a}

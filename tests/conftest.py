@@ -1,0 +1,62 @@
+"""Shared test helpers: small linear models, tiny episodes, quick configs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # experiments/ imports as a package from the project root
+    sys.path.insert(0, str(ROOT))
+
+jax.config.update("jax_enable_x64", False)
+
+
+class Linear(nn.Module):
+    """f(x) = x @ w, one block without bias: the closed-form MAML model."""
+
+    @nn.compact
+    def __call__(self, x, start=0, end=None):
+        end = 1 if end is None else end
+        if start < 1 <= end:
+            x = nn.Dense(1, use_bias=False, name="blocks_0")(x)
+        return x
+
+
+def linear_model():
+    from metareg.models import BlockModel
+
+    return BlockModel(module=Linear(), num_blocks=1)
+
+
+def random_episodes(key, num_tasks=4, k=5, q=6, d=3):
+    from metareg.types import Episode
+
+    ks = jax.random.split(key, 4)
+    return Episode(
+        support_x=jax.random.normal(ks[0], (num_tasks, k, d)),
+        support_y=jax.random.normal(ks[1], (num_tasks, k, 1)),
+        query_x=jax.random.normal(ks[2], (num_tasks, q, d)),
+        query_y=jax.random.normal(ks[3], (num_tasks, q, 1)),
+    )
+
+
+@pytest.fixture
+def quick_config():
+    """The quick sinusoid config, smaller still: a real run in a few seconds."""
+    from experiments import sinusoid_maml
+
+    c = sinusoid_maml.get_config("quick")
+    c.num_steps = 60
+    c.log_every = 20
+    c.checkpoint_every = 20
+    c.eval.num_tasks = 20
+    c.eval.batch_size = 20
+    c.meta_batch_size = 5
+    c.progress_bar = False
+    return c

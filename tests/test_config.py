@@ -1,0 +1,76 @@
+"""Bad configs are rejected at start with a message that names the field and the fix."""
+
+import subprocess
+import sys
+
+import pytest
+
+from metareg.config import ConfigError, default_config, validate_config
+from tests.conftest import ROOT
+
+
+def _cfg(**changes):
+    c = default_config()
+    for path, value in changes.items():
+        node = c
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return c
+
+
+def test_default_config_is_valid():
+    validate_config(default_config())
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"learner.name": "reptile"}, "unknown learner.name (learner) 'reptile'; choose from ['fomaml', 'maml']"),
+        ({"regularizers": ("trlearner", "mixup")}, "unknown regularizer in `regularizers` 'mixup'"),
+        ({"regularizers": ("metamix", "metamix")}, "lists a name twice"),
+        ({"task.name": "sinus"}, "unknown task.name (task family) 'sinus'"),
+        ({"task.points_per_task": 12, "task.num_shots": 5, "task.num_queries": 10}, "exceeds task.points_per_task = 12"),
+        ({"meta_batch_size": 500}, "meta_batch_size = 500 exceeds task.pool_size = 480"),
+        ({"regularizers": ("metamix",), "metamix.layers": (0, 3)}, "metamix.layers (0, 3) must be non-empty and within [0, 2]"),
+        ({"regularizers": ("trlearner",), "meta_batch_size": 1}, "meta_batch_size must be >= 2"),
+        ({"regularizers": ("trlearner",), "trlearner.relation": "learnt"}, "unknown trlearner.relation 'learnt'"),
+        ({"checkpoint_every": 150, "log_every": 100}, "must be a multiple of log_every"),
+        ({"eval.primary_inner_steps": 5}, "eval.primary_inner_steps (5) must be one of eval.inner_steps (1, 10)"),
+        ({"task.num_shots": 0}, "task.num_shots (0)"),
+    ],
+)
+def test_bad_configs_are_rejected_with_a_clear_message(changes, message):
+    with pytest.raises(ConfigError) as err:
+        validate_config(_cfg(**changes))
+    assert message in str(err.value)
+
+
+def test_config_typo_in_experiment_field_is_an_error():
+    c = default_config()
+    with pytest.raises(AttributeError, match="lerner"):
+        c.lerner = 1  # locked: no new fields
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "metareg.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_rejects_unknown_experiment_and_lists_the_known_ones(tmp_path):
+    r = _cli("--config=experiments/sinusoid_trlearnr.py:quick", f"--workdir={tmp_path}")
+    assert r.returncode != 0
+    assert "unknown experiment 'sinusoid_trlearnr'" in r.stderr and "sinusoid_trlearner" in r.stderr
+
+
+def test_cli_rejects_override_typo(tmp_path):
+    r = _cli("--config=experiments/sinusoid_maml.py:quick", f"--workdir={tmp_path}", "--config.learner.inner_lrr=0.1")
+    assert r.returncode != 0
+    assert "inner_lrr" in r.stderr
+
+
+def test_cli_rejects_unknown_learner_before_training(tmp_path):
+    r = _cli("--config=experiments/sinusoid_maml.py:quick", f"--workdir={tmp_path}", "--config.learner.name=reptile")
+    assert r.returncode != 0
+    assert "config error: unknown learner.name (learner) 'reptile'" in r.stderr
+    assert not (tmp_path / "checkpoints").exists()

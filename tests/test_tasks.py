@@ -1,0 +1,67 @@
+"""Task families: the fixed pool, fresh test tasks, shapes, determinism, noise."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import metareg
+from metareg.tasks.regression import FAMILY_SPECS
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_SPECS))
+def test_shapes_and_determinism(name):
+    fam = metareg.regression_family(name, jax.random.key(0), num_shots=5, num_queries=10)
+    ep = fam.sample_train(jax.random.key(1), 25)
+    assert ep.support_x.shape == (25, 5, 1) and ep.query_y.shape == (25, 10, 1)
+    again = fam.sample_train(jax.random.key(1), 25)
+    np.testing.assert_array_equal(np.asarray(ep.query_y), np.asarray(again.query_y))
+    lo, hi = fam.x_range
+    assert float(ep.support_x.min()) >= lo and float(ep.support_x.max()) <= hi
+
+
+def test_pool_is_fixed_and_test_tasks_are_fresh():
+    fam = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5, pool_size=480)
+    assert fam.pool_size == 480
+    same = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=10, pool_size=480)
+    np.testing.assert_array_equal(np.asarray(fam.pool_params["amplitude"]), np.asarray(same.pool_params["amplitude"]))
+    # training episodes only come from pool tasks: their noiseless values match a pool function
+    ep = fam.sample_train(jax.random.key(2), 25)
+    pool = fam.pool_params
+    x = ep.query_x[:, :, 0]
+    all_f = jax.vmap(lambda p: FAMILY_SPECS["sinusoid"].fn(p, x))(pool)  # [480, 25, Q]
+    err = jnp.min(jnp.max(jnp.abs(all_f - ep.query_y_clean[None, :, :, 0]), axis=-1), axis=0)
+    assert float(err.max()) < 1e-5
+    # test tasks are fresh draws from the prior: no pool function explains them
+    test = fam.sample_test(jax.random.key(3), 50)
+    xt = test.query_x[:, :, 0]
+    all_t = jax.vmap(lambda p: FAMILY_SPECS["sinusoid"].fn(p, xt))(pool)
+    err_t = jnp.min(jnp.max(jnp.abs(all_t - test.query_y_clean[None, :, :, 0]), axis=-1), axis=0)
+    assert float(err_t.min()) > 1e-3
+    amps = np.asarray(pool["amplitude"])
+    assert 0.1 <= float(amps.min()) and float(amps.max()) <= 5.0
+
+
+def test_noise_level_matches_the_family():
+    fam = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5, num_queries=50)
+    ep = fam.sample_test(jax.random.key(4), 400)
+    resid = np.asarray(ep.query_y - ep.query_y_clean)
+    np.testing.assert_allclose(resid.std(), 0.3, rtol=0.05)
+    np.testing.assert_allclose(resid.mean(), 0.0, atol=0.01)
+
+
+def test_fixed_points_per_task_subsamples_distinct_points():
+    fam = metareg.regression_family("sinusoid_w1", jax.random.key(0), num_shots=5, num_queries=10, points_per_task=20)
+    ep = fam.sample_train(jax.random.key(5), 8)
+    xs = np.concatenate([np.asarray(ep.support_x[:, :, 0]), np.asarray(ep.query_x[:, :, 0])], axis=1)
+    for row in xs:
+        assert len(np.unique(row)) == 15
+    pool_x = np.asarray(fam.pool_x)
+    assert all(np.isin(row, pool_x).all() for row in xs)
+
+
+def test_harmonic_is_the_two_frequency_sum():
+    p = {"frequency": 6.0, "phase1": 0.3, "phase2": 1.1, "amplitude1": 0.7, "amplitude2": -1.2}
+    x = jnp.linspace(-4, 4, 9)
+    want = 0.7 * np.sin(6 * np.asarray(x) + 0.3) - 1.2 * np.sin(12 * np.asarray(x) + 1.1)
+    np.testing.assert_allclose(np.asarray(FAMILY_SPECS["harmonic"].fn(p, x)), want, rtol=1e-5, atol=1e-5)
