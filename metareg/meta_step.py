@@ -120,5 +120,5 @@ def meta_train_step(
     (_, metrics), grads = grad_fn(state.meta_params, episodes, named_key(step_key, "regularizers"), objective)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
     meta_params = optax.apply_updates(state.meta_params, updates)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = optax.tree.norm(grads)
     return state.replace(step=state.step + 1, meta_params=meta_params, opt_state=opt_state), metrics

@@ -1,0 +1,122 @@
+"""End-to-end: results files, same seed same numbers, resume (also after SIGKILL), NaN guard, one trace."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import optax
+import pytest
+
+import metareg
+from metareg.train import NonFiniteLossError, train_and_evaluate
+from tests.conftest import ROOT
+
+REQUIRED = ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")
+
+
+def _numbers(results):
+    return {k: v for k, v in results["metrics"].items()}
+
+
+def test_quick_run_writes_results_and_config(tmp_path, quick_config):
+    results = train_and_evaluate(quick_config, tmp_path)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    for key in REQUIRED:
+        assert key in on_disk
+    assert on_disk["num_traces"] == 1 and on_disk["steps"] == 60 and on_disk["num_tasks"] == 20
+    assert json.loads((tmp_path / "config.json").read_text())["learner"]["name"] == "maml"
+    rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [20, 40, 60]
+    assert list((tmp_path / "tensorboard").iterdir())
+    assert results["mean"] == on_disk["mean"]
+
+
+def test_same_seed_same_numbers_and_other_seed_differs(tmp_path, quick_config):
+    quick_config.regularizers = ("trlearner", "metamix")
+    a = train_and_evaluate(quick_config, tmp_path / "a")
+    b = train_and_evaluate(quick_config, tmp_path / "b")
+    assert _numbers(a) == _numbers(b)
+    quick_config.seed = 1
+    c = train_and_evaluate(quick_config, tmp_path / "c")
+    assert _numbers(a) != _numbers(c)
+
+
+def test_resume_continues_to_the_same_numbers(tmp_path, quick_config):
+    quick_config.regularizers = ("trlearner", "metamix")
+    straight = train_and_evaluate(quick_config, tmp_path / "straight")
+    quick_config.num_steps = 40
+    train_and_evaluate(quick_config, tmp_path / "resumed")
+    quick_config.num_steps = 60
+    resumed = train_and_evaluate(quick_config, tmp_path / "resumed")
+    assert resumed["resumed_from_step"] == 40
+    assert _numbers(straight) == _numbers(resumed)
+    rows = [json.loads(r)["step"] for r in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [20, 40, 60]
+
+
+def _cmd(workdir, steps):
+    return [
+        sys.executable, "-m", "metareg.main", "--config=experiments/sinusoid_trlearner.py:quick", f"--workdir={workdir}",
+        f"--config.num_steps={steps}", "--config.log_every=50", "--config.checkpoint_every=100",
+        "--config.eval.num_tasks=20", "--config.eval.batch_size=20", "--config.meta_batch_size=5",
+        "--config.progress_bar=False",
+    ]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_results(tmp_path):
+    steps = 3000
+    subprocess.run(_cmd(tmp_path / "straight", steps), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    straight = json.loads((tmp_path / "straight" / "results.json").read_text())
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(killed, steps), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = killed / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill as soon as a first checkpoint exists (mid-run, mid-anything)
+        if ckpt.exists() and any(p.name.isdigit() for p in ckpt.iterdir()):
+            break
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "results.json").exists(), "the run finished before it could be killed"
+    subprocess.run(_cmd(killed, steps), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    resumed = json.loads((killed / "results.json").read_text())
+    assert 0 < resumed["resumed_from_step"] < steps
+    assert resumed["metrics"] == straight["metrics"]
+
+
+def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, quick_config):
+    quick_config.num_steps = 20
+    train_and_evaluate(quick_config, tmp_path)
+    quick_config.num_steps = 60
+    quick_config.optimizer.learning_rate = 1e30  # parameters overflow on the next step
+    with pytest.raises(NonFiniteLossError, match=r"at step 2[1-9].*last good checkpoint \(step 20\)"):
+        train_and_evaluate(quick_config, tmp_path)
+    saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved == [20]
+    assert not (tmp_path / "results.json").exists() or json.loads((tmp_path / "results.json").read_text())["steps"] == 20
+
+
+def test_outer_step_traces_once():
+    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    learner = metareg.MAML(metareg.mlp(), inner_lr=0.01)
+    objective = metareg.MetaObjective(learner, (metareg.TRLearner(), metareg.MetaMix()))
+    optimizer = optax.adam(1e-3)
+    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+
+    chex.clear_trace_counter()
+
+    @chex.assert_max_traces(n=1)
+    def step(state, family, key):
+        return metareg.meta_train_step(state, family, key, objective, optimizer, 8)
+
+    jitted = jax.jit(step)
+    for _ in range(4):
+        state, metrics = jitted(state, family, jax.random.key(2))
+    assert int(state.step) == 4
