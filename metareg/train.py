@@ -23,7 +23,7 @@ from tqdm import tqdm
 from metareg.config import validate_config
 from metareg.evaluate import evaluate
 from metareg.learners import make_learner
-from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_train_step
+from metareg.meta_step import MetaObjective, init_train_state, meta_train_step
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
@@ -87,7 +87,10 @@ def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: i
     for offset, row in enumerate(rows):
         for name, value in row.items():
             if not math.isfinite(float(value)):
-                kept = f"the last good checkpoint (step {last_good}) is kept in {workdir / 'checkpoints'}" if last_good else "no checkpoint had been written yet"
+                if last_good:
+                    kept = f"the last good checkpoint (step {last_good}) is kept in {workdir / 'checkpoints'}"
+                else:
+                    kept = "no checkpoint had been written yet"
                 raise NonFiniteLossError(
                     f"{name} is {float(value)} at step {first_step + offset}; stopping. {kept}. "
                     "Lower optimizer.learning_rate or learner.inner_lr and resume from the same workdir."

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -42,7 +42,8 @@ def test_relation_weights_rows_are_distributions_over_other_tasks():
         # relu rows with no positive relation are all zero (epsilon guard), others sum to one.
         assert np.all((np.abs(rows - 1) < 1e-5) | (rows == 0))
     a = np.asarray(relation_weights(m, "relu"))
-    np.testing.assert_allclose(a, np.maximum(np.asarray(m), 0) / np.maximum(np.maximum(np.asarray(m), 0).sum(1, keepdims=True), 1e-8), rtol=1e-6)
+    r = np.maximum(np.asarray(m), 0)
+    np.testing.assert_allclose(a, r / np.maximum(r.sum(1, keepdims=True), 1e-8), rtol=1e-6)
 
 
 def test_consistency_loss_matches_hand_computation_on_three_tasks():
@@ -66,7 +67,7 @@ def test_consistency_loss_matches_hand_computation_on_three_tasks():
         others = [p for p in range(3) if p != i]
         r = np.array([max(m[i, p], 0.0) for p in others])
         a = r / r.sum()
-        pred = sum(a_p * (xq[i] @ w[p]) for a_p, p in zip(a, others))
+        pred = sum(a_p * (xq[i] @ w[p]) for a_p, p in zip(a, others, strict=True))
         losses.append(np.mean((pred - yq[i]) ** 2))
     np.testing.assert_allclose(float(got), np.mean(losses), rtol=1e-5)
 

@@ -1,7 +1,7 @@
 """Task families: `sample_train(key, T)` and `sample_test(key, T)` return a batched Episode."""
 
-from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_family
 from metareg.rng import named_key
+from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_family
 
 TASK_FAMILIES = tuple(sorted(FAMILY_SPECS))
 
