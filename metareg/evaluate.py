@@ -71,5 +71,12 @@ def evaluate(
         for name in chunks[0]:
             values = np.concatenate([c[name] for c in chunks])[:t]
             mean, ci = mean_ci95(values)
-            results[f"{name}@{steps}"] = {"mean": mean, "ci95": ci, "num_tasks": int(t)}
+            results[f"{name}@{steps}"] = {
+                "mean": mean,
+                "ci95": ci,
+                "median": float(np.median(values)),
+                "num_tasks": int(t),
+                # adaptation can diverge on some tasks (e.g. many test steps): count them, keep the mean honest
+                "num_nonfinite": int(np.sum(~np.isfinite(values))),
+            }
     return results

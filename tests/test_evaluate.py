@@ -24,6 +24,7 @@ def test_chunking_does_not_change_numbers():
     for k in a:
         np.testing.assert_allclose(a[k]["mean"], b[k]["mean"], rtol=1e-6)
         assert a[k]["num_tasks"] == b[k]["num_tasks"] == 37
+        assert a[k]["num_nonfinite"] == 0 and a[k]["median"] <= a[k]["mean"] * 10
     # zero inner steps: the prediction of theta itself; noisy MSE exceeds clean by about sigma^2 = 0.09
     pred = jax.vmap(lambda x: learner.predict(params["model"], x))(episodes.query_x)
     np.testing.assert_allclose(a["mse_clean@0"]["mean"], float(np.mean((pred - episodes.query_y_clean) ** 2)), rtol=1e-5)
