@@ -108,3 +108,17 @@ def test_learned_heads_receive_gradient(representation):
     # (with a single positive relation per row the normalized weight is 1 whatever m is)
     grads = jax.grad(lambda p: metareg.meta_loss(p, episodes, jax.random.key(0), objective)[0])(params)
     assert float(jnp.linalg.norm(grads["regularizers"]["trlearner"]["heads"])) > 0
+
+
+def test_zero_representation_gives_finite_gradients():
+    """A task whose features are all zero (dead ReLUs) must not turn the gradient into NaN."""
+    z = jax.random.normal(jax.random.key(12), (4, 6)).at[2].set(0.0)
+    heads = 1.0 + 0.1 * jax.random.normal(jax.random.key(13), (3, 6))
+
+    def f(heads, z):
+        return jnp.sum(relation_weights(multihead_relation(z, heads)) * jnp.arange(16.0).reshape(4, 4))
+
+    g_heads, g_z = jax.grad(f, argnums=(0, 1))(heads, z)
+    assert np.all(np.isfinite(np.asarray(g_heads))) and np.all(np.isfinite(np.asarray(g_z)))
+    m = multihead_relation(z, heads)
+    np.testing.assert_array_equal(np.asarray(m)[2], 0.0)

@@ -30,8 +30,12 @@ REPRESENTATIONS = ("label_aware", "head_gradient")
 
 
 def cosine_matrix(u: jax.Array, eps: float = 1e-8) -> jax.Array:
-    """Pairwise cosine similarities of the rows of u [T, D] -> [T, T]."""
-    n = u / jnp.maximum(jnp.linalg.norm(u, axis=-1, keepdims=True), eps)
+    """Pairwise cosine similarities of the rows of u [T, D] -> [T, T].
+
+    The norm is sqrt(|u|^2 + eps^2): a zero row (a task whose support activates no ReLU unit, seen
+    in training) gets similarity 0 and a finite gradient, where a plain norm's gradient is 0/0.
+    """
+    n = u * jax.lax.rsqrt(jnp.sum(u * u, axis=-1, keepdims=True) + eps * eps)
     return n @ n.T
 
 
