@@ -1,17 +1,22 @@
 """Learners (inner loops) and the registry that builds them from a config."""
 
+from metareg.learners.anil import ANIL
 from metareg.learners.maml import MAML
+from metareg.learners.metasgd import MetaSGD
 
-LEARNERS = ("maml", "fomaml")
+# name -> (class, first order)
+_LEARNERS = {"maml": (MAML, False), "fomaml": (MAML, True), "anil": (ANIL, False), "metasgd": (MetaSGD, False)}
+LEARNERS = tuple(_LEARNERS)
 
 
 def make_learner(config, model, loss_name: str, num_steps: int | None = None):
     """Build the learner named by `config.learner.name`."""
     c = config.learner
+    if c.name not in _LEARNERS:
+        raise ValueError(f"unknown learner {c.name!r}; choose from {sorted(LEARNERS)}")
+    cls, first_order = _LEARNERS[c.name]
     steps = c.inner_steps if num_steps is None else num_steps
-    if c.name in ("maml", "fomaml"):
-        return MAML(model, loss_name, inner_lr=c.inner_lr, num_steps=steps, first_order=c.name == "fomaml")
-    raise ValueError(f"unknown learner {c.name!r}; choose from {list(LEARNERS)}")
+    return cls(model, loss_name, inner_lr=c.inner_lr, num_steps=steps, first_order=first_order)
 
 
-__all__ = ["MAML", "LEARNERS", "make_learner"]
+__all__ = ["ANIL", "MAML", "MetaSGD", "LEARNERS", "make_learner"]

@@ -1,0 +1,66 @@
+"""ANIL and MetaSGD against MAML and closed forms."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import metareg
+from metareg.learners import ANIL, MetaSGD
+from metareg.meta_step import meta_loss
+from tests.conftest import linear_model, random_episodes
+
+
+def _episode(key=0, d=1):
+    return metareg.types.task(random_episodes(jax.random.key(key), num_tasks=1, d=d), 0)
+
+
+def test_anil_adapts_only_the_head_by_sgd():
+    model = metareg.mlp((8, 8))
+    anil = ANIL(model, inner_lr=0.1, num_steps=3)
+    ep = _episode()
+    params = metareg.MetaObjective(anil).init(jax.random.key(1), ep)
+    phi = anil.adapt(params, ep.support_x, ep.support_y)
+    theta = params["model"]
+    for block in ("blocks_0", "blocks_1"):
+        chex.assert_trees_all_equal(phi[block], theta[block])
+    p = theta
+    for _ in range(3):
+        g = jax.grad(anil.support_loss)(p, ep.support_x, ep.support_y)
+        p = {**p, "blocks_2": jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, p["blocks_2"], g["blocks_2"])}
+    chex.assert_trees_all_close(phi, p, rtol=1e-5, atol=1e-6)
+
+
+def test_anil_equals_maml_when_the_model_is_only_a_head():
+    ep = _episode(d=3)
+    anil, maml = ANIL(linear_model(), inner_lr=0.05, num_steps=2), metareg.MAML(linear_model(), inner_lr=0.05, num_steps=2)
+    params = metareg.MetaObjective(maml).init(jax.random.key(2), ep)
+    chex.assert_trees_all_close(anil.adapt(params, ep.support_x, ep.support_y), maml.adapt(params, ep.support_x, ep.support_y), rtol=1e-6)
+
+
+def test_metasgd_with_uniform_step_sizes_equals_maml():
+    model = metareg.mlp((8,))
+    ep = _episode()
+    metasgd, maml = MetaSGD(model, inner_lr=0.03, num_steps=2), metareg.MAML(model, inner_lr=0.03, num_steps=2)
+    params = metareg.MetaObjective(metasgd).init(jax.random.key(3), ep)
+    np.testing.assert_allclose(np.asarray(params["learner"]["log_lr"]["blocks_0"]["kernel"]), np.log(0.03), rtol=1e-6)
+    chex.assert_trees_all_close(metasgd.adapt(params, ep.support_x, ep.support_y), maml.adapt(params, ep.support_x, ep.support_y), rtol=1e-5)
+
+
+def test_metasgd_step_size_gradient_matches_closed_form():
+    """Linear model, one step: phi = w - exp(l) * g_s(w), so dL_q/dl = -grad_q(phi) * exp(l) * g_s(w)."""
+    ep = _episode(d=3)
+    learner = MetaSGD(linear_model(), inner_lr=0.05, num_steps=1)
+    objective = metareg.MetaObjective(learner)
+    params = objective.init(jax.random.key(4), ep)
+    params["learner"]["log_lr"]["blocks_0"]["kernel"] = jnp.log(jnp.array([[0.01], [0.05], [0.1]]))
+    episodes = jax.tree_util.tree_map(lambda a: a[None], ep)
+    got = jax.grad(lambda p: meta_loss(p, episodes, jax.random.key(0), objective)[0])(params)["learner"]["log_lr"]["blocks_0"]["kernel"]
+
+    xs, ys, xq, yq = (np.asarray(a, np.float64) for a in (ep.support_x, ep.support_y, ep.query_x, ep.query_y))
+    w = np.asarray(params["model"]["blocks_0"]["kernel"], np.float64)
+    lr = np.array([[0.01], [0.05], [0.1]])
+    g_s = 2 / xs.shape[0] * xs.T @ (xs @ w - ys)
+    phi = w - lr * g_s
+    g_q = 2 / xq.shape[0] * xq.T @ (xq @ phi - yq)
+    np.testing.assert_allclose(np.asarray(got), -g_q * lr * g_s, rtol=1e-4, atol=1e-7)
