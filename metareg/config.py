@@ -44,7 +44,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.hidden = (40, 40)  # MLP 1-40-40-1 (Finn et al. 2017)
 
     c.learner = ml_collections.ConfigDict()
-    c.learner.name = "maml"  # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd"
+    c.learner.name = "maml"  # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
     c.learner.inner_lr = 0.01  # MAML sinusoid inner step size
     c.learner.inner_steps = 1  # the paper's "one meta-layer"
 

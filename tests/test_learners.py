@@ -64,3 +64,27 @@ def test_metasgd_step_size_gradient_matches_closed_form():
     phi = w - lr * g_s
     g_q = 2 / xq.shape[0] * xq.T @ (xq @ phi - yq)
     np.testing.assert_allclose(np.asarray(got), -g_q * lr * g_s, rtol=1e-4, atol=1e-7)
+
+
+def test_tnet_freezes_transforms_and_adapts_weights_like_maml():
+    from metareg.learners import TNet
+
+    model = metareg.mlp((8, 8), transforms=True)
+    ep = _episode()
+    tnet = TNet(model, inner_lr=0.05, num_steps=2)
+    params = metareg.MetaObjective(tnet).init(jax.random.key(5), ep)
+    np.testing.assert_array_equal(np.asarray(params["model"]["transform_1"]), np.eye(8))
+    # non-identity transforms, so that freezing them matters
+    params["model"] = {k: (v + 0.1 * jnp.ones_like(v) if k.startswith("transform_") else v) for k, v in params["model"].items()}
+    phi = tnet.adapt(params, ep.support_x, ep.support_y)
+    for k in ("transform_0", "transform_1", "transform_2"):
+        chex.assert_trees_all_equal(phi[k], params["model"][k])
+    p = params["model"]
+    for _ in range(2):
+        g = jax.grad(tnet.support_loss)(p, ep.support_x, ep.support_y)
+        p = {k: (v if k.startswith("transform_") else jax.tree_util.tree_map(lambda a, b: a - 0.05 * b, v, g[k])) for k, v in p.items()}
+    chex.assert_trees_all_close(phi, p, rtol=1e-5, atol=1e-6)
+    # the transforms are meta-learned: the outer gradient reaches them
+    episodes = jax.tree_util.tree_map(lambda a: a[None], ep)
+    grads = jax.grad(lambda q: meta_loss(q, episodes, jax.random.key(0), metareg.MetaObjective(tnet))[0])(params)
+    assert float(jnp.abs(grads["model"]["transform_1"]).sum()) > 0

@@ -3,9 +3,10 @@
 from metareg.learners.anil import ANIL
 from metareg.learners.maml import MAML
 from metareg.learners.metasgd import MetaSGD
+from metareg.learners.tnet import TNet
 
 # name -> (class, first order)
-_LEARNERS = {"maml": (MAML, False), "fomaml": (MAML, True), "anil": (ANIL, False), "metasgd": (MetaSGD, False)}
+_LEARNERS = {"maml": (MAML, False), "fomaml": (MAML, True), "anil": (ANIL, False), "metasgd": (MetaSGD, False), "tnet": (TNet, False)}
 LEARNERS = tuple(_LEARNERS)
 
 
@@ -19,4 +20,4 @@ def make_learner(config, model, loss_name: str, num_steps: int | None = None):
     return cls(model, loss_name, inner_lr=c.inner_lr, num_steps=steps, first_order=first_order)
 
 
-__all__ = ["ANIL", "MAML", "MetaSGD", "LEARNERS", "make_learner"]
+__all__ = ["ANIL", "MAML", "MetaSGD", "TNet", "LEARNERS", "make_learner"]

@@ -12,7 +12,8 @@ def make_model(config, output_width: int) -> BlockModel:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     if name == "mlp":
-        return mlp(hidden=tuple(config.model.hidden), out=output_width)
+        # T-Net's transforms are part of the model; the learner keeps them frozen in the inner loop.
+        return mlp(hidden=tuple(config.model.hidden), out=output_width, transforms=config.learner.name == "tnet")
     raise AssertionError(name)
 
 
