@@ -44,7 +44,8 @@ def test_metasgd_with_uniform_step_sizes_equals_maml():
     metasgd, maml = MetaSGD(model, inner_lr=0.03, num_steps=2), metareg.MAML(model, inner_lr=0.03, num_steps=2)
     params = metareg.MetaObjective(metasgd).init(jax.random.key(3), ep)
     np.testing.assert_allclose(np.asarray(params["learner"]["log_lr"]["blocks_0"]["kernel"]), np.log(0.03), rtol=1e-6)
-    chex.assert_trees_all_close(metasgd.adapt(params, ep.support_x, ep.support_y), maml.adapt(params, ep.support_x, ep.support_y), rtol=1e-5)
+    want = maml.adapt(params, ep.support_x, ep.support_y)
+    chex.assert_trees_all_close(metasgd.adapt(params, ep.support_x, ep.support_y), want, rtol=1e-5)
 
 
 def test_metasgd_step_size_gradient_matches_closed_form():
