@@ -48,7 +48,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.learner.inner_lr = 0.01  # MAML sinusoid inner step size
     c.learner.inner_steps = 1  # the paper's "one meta-layer"
 
-    c.regularizers = ()  # any of ("metamix", "trlearner"), composed
+    c.regularizers = ()  # any of ("meta_aug", "metamix", "trlearner"), composed
     c.trlearner = ml_collections.ConfigDict()
     c.trlearner.weight = 0.6  # lambda, paper's best (Fig. 5: stable over [0.3, 0.8])
     c.trlearner.num_heads = 4  # H heads of Eq. 4; the paper does not say, our choice
@@ -62,6 +62,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.metamix = ml_collections.ConfigDict()
     c.metamix.alpha = 0.5  # Beta(alpha, alpha); 0.5 for regression (MetaMix reference code)
     c.metamix.layers = (0, 1, 2)  # candidate mix layers: 0 = input, k = after block k (never the last)
+
+    c.meta_aug = ml_collections.ConfigDict()
+    c.meta_aug.offset = 1.0  # per-task target offset ~ U(-offset, offset) (Rajendran et al. 2020)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"

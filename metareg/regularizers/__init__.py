@@ -6,10 +6,11 @@ Three hook points (methods.md, "Comparison regularizers"), any subset on at once
   `penalty(meta_params, learner, episodes, phi)`  adds `weight * penalty` to the outer loss (TRLearner).
 """
 
+from metareg.regularizers.meta_aug import MetaAug
 from metareg.regularizers.metamix import MetaMix, mixup_loss
 from metareg.regularizers.trlearner import TRLearner, cosine_matrix, multihead_relation, relation_weights
 
-REGULARIZERS = ("metamix", "trlearner")
+REGULARIZERS = ("meta_aug", "metamix", "trlearner")
 
 
 def make_regularizers(config) -> tuple:
@@ -31,6 +32,8 @@ def make_regularizers(config) -> tuple:
                     num_related=c.num_related,
                 )
             )
+        elif name == "meta_aug":
+            regs.append(MetaAug(offset=config.meta_aug.offset))
         elif name == "metamix":
             regs.append(MetaMix(alpha=config.metamix.alpha, layers=tuple(config.metamix.layers)))
         else:
@@ -39,6 +42,7 @@ def make_regularizers(config) -> tuple:
 
 
 __all__ = [
+    "MetaAug",
     "MetaMix",
     "TRLearner",
     "mixup_loss",
