@@ -27,5 +27,6 @@ def test_meta_aug_composes_in_the_meta_loss():
     params = objective.init(jax.random.key(3), family.example_episode())
     episodes = family.sample_train(jax.random.key(4), 5)
     loss, metrics = metareg.meta_loss(params, episodes, jax.random.key(5), objective)
-    plain, _ = metareg.meta_loss(params, episodes, jax.random.key(5), metareg.MetaObjective(learner, (metareg.MetaMix(), metareg.TRLearner())))
+    without = metareg.MetaObjective(learner, (metareg.MetaMix(), metareg.TRLearner()))
+    plain, _ = metareg.meta_loss(params, episodes, jax.random.key(5), without)
     assert np.isfinite(float(loss)) and float(loss) != float(plain)
