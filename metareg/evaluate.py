@@ -70,6 +70,8 @@ def evaluate(
             chunks.append(jax.device_get(per_task_errors(meta_params, chunk, learner, steps)))
         for name in chunks[0]:
             values = np.concatenate([c[name] for c in chunks])[:t]
+            diverged = ~np.isfinite(values)
+            values = np.where(diverged, np.inf, values)  # a diverged adaptation has infinite error
             mean, ci = mean_ci95(values)
             results[f"{name}@{steps}"] = {
                 "mean": mean,
@@ -77,6 +79,6 @@ def evaluate(
                 "median": float(np.median(values)),
                 "num_tasks": int(t),
                 # adaptation can diverge on some tasks (e.g. many test steps): count them, keep the mean honest
-                "num_nonfinite": int(np.sum(~np.isfinite(values))),
+                "num_nonfinite": int(np.sum(diverged)),
             }
     return results

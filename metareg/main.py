@@ -15,6 +15,9 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment file, e.g. experiments/sinusoid_trlearner.py:quick", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.json (resumes if it holds a run).")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "evaluate"], "train: train (or resume) then evaluate; evaluate: evaluate the latest checkpoint again"
+)
 
 
 def _config_path_from_argv(argv: list[str]) -> str | None:
@@ -42,12 +45,13 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     from metareg.config import ConfigError
-    from metareg.train import train_and_evaluate
+    from metareg.train import reevaluate, train_and_evaluate
 
     if _WORKDIR.value is None:
         sys.exit("error: --workdir is required (a directory for checkpoints and results)")
     try:
-        results = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        run = train_and_evaluate if _MODE.value == "train" else reevaluate
+        results = run(_CONFIG.value, _WORKDIR.value)
     except ConfigError as e:
         sys.exit(f"config error: {e}")
     summary = {k: results[k] for k in ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")}

@@ -55,7 +55,10 @@ def summarize(cells: dict, metric: str) -> dict:
     for (family, k, method), runs in cells.items():
         seeds = sorted(runs)
         vals = [runs[s]["metrics"][metric]["mean"] for s in seeds]
+        medians = [runs[s]["metrics"][metric].get("median") for s in seeds]
         row = {"mean": float(np.mean(vals)), "ci95": t_ci95(vals), "seeds": seeds, "per_seed": vals,
+               "diverged_seeds": int(sum(not math.isfinite(v) for v in vals)),
+               "median": float(np.mean(medians)) if all(m is not None for m in medians) else None,
                "steps": runs[seeds[0]]["steps"], "step_time_s": float(np.mean([runs[s]["step_time_s"] for s in seeds]))}
         base = cells.get((family, k, "maml"), {})
         paired = [runs[s]["metrics"][metric]["mean"] - base[s]["metrics"][metric]["mean"] for s in seeds if s in base]
@@ -81,9 +84,15 @@ def markdown(summary: dict, metrics: list[str]) -> str:
                     if r is None:
                         cells.append("not run")
                         continue
+                    if r["diverged_seeds"]:
+                        s = f"diverges in {r['diverged_seeds']}/{len(r['seeds'])} seeds"
+                        if r.get("median") is not None:
+                            s += f" (median task MSE {r['median']:.3f})"
+                        cells.append(s)
+                        continue
                     s = f"{r['mean']:.3f} ± {r['ci95']:.3f}"
                     d = r.get("diff_vs_maml")
-                    if d:
+                    if d and math.isfinite(d["mean"]):
                         s += f" (Δ {d['mean']:+.3f} ± {d['ci95']:.3f})"
                     cells.append(s)
             paper = [f"{PAPER[(method, k)]:.3f}" if (method, k) in PAPER else "—" for k in (5, 10)]
@@ -95,7 +104,8 @@ def markdown(summary: dict, metrics: list[str]) -> str:
             f"\nBudget: {any_row['steps']} outer steps x meta-batch 25 (the paper does not state its length), "
             f"seeds {any_row['seeds']}; each seed's number is the mean over 600 fresh test tasks. "
             "± is a t-based 95% CI over seeds; Δ is the paired difference from MAML on the same seeds and test tasks "
-            "(negative = better).\n"
+            "(negative = better). \"Diverges\": with 10 test steps the adaptation blew up (infinite MSE) on at least one "
+            "of 600 test tasks in that many seeds, so the mean is infinite; the median over tasks is given where recorded.\n"
         )
     return "\n".join(lines)
 

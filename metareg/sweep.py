@@ -6,6 +6,7 @@ is `python -m metareg.main` in ROOT/cell/seed_S; a run with results.json is skip
 resumes from its checkpoint.
 
     python -m metareg.sweep --grid experiments/grids/table1_sinusoid.py --root runs/table1 [--workers 2]
+    python -m metareg.sweep ... --evaluate   # evaluate every trained run again (e.g. after changing eval settings)
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ def runs_of(grid: dict, root: Path):
             yield workdir, cmd
 
 
-def run_one(workdir: Path, cmd: list[str]) -> str:
-    if (workdir / "results.json").exists():
+def run_one(workdir: Path, cmd: list[str], evaluate_only: bool = False) -> str:
+    if evaluate_only:
+        if not (workdir / "checkpoints").exists():
+            return f"skip (not trained) {workdir}"
+        cmd = cmd + ["--mode=evaluate"]
+    elif (workdir / "results.json").exists():
         return f"skip {workdir}"
     workdir.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -55,11 +60,12 @@ def main():
     parser.add_argument("--grid", required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--evaluate", action="store_true", help="re-evaluate trained runs (latest checkpoint), no training")
     args = parser.parse_args()
     runs = list(runs_of(load_grid(args.grid), Path(args.root)))
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
-        for line in pool.map(lambda r: run_one(*r), runs):
+        for line in pool.map(lambda r: run_one(*r, evaluate_only=args.evaluate), runs):
             print(line, flush=True)
             failed += "FAILED" in line
     sys.exit(1 if failed else 0)

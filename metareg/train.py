@@ -23,7 +23,7 @@ from tqdm import tqdm
 from metareg.config import validate_config
 from metareg.evaluate import evaluate
 from metareg.learners import make_learner
-from metareg.meta_step import MetaObjective, init_train_state, meta_train_step
+from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_train_step
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
@@ -97,6 +97,47 @@ def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: i
                 )
 
 
+def restore_or_init(manager: ocp.CheckpointManager, family, objective, optimizer, root) -> tuple[TrainState, int | None]:
+    """The latest checkpoint's state, or a fresh one; and the step restored (None if fresh)."""
+    state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
+    latest = manager.latest_step()
+    if latest is not None:
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
+        state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
+    return state, latest
+
+
+def evaluate_meta_params(config, family, objective, root, meta_params) -> tuple[str, dict]:
+    """(primary metric name, all metrics) on the seed's fresh test tasks."""
+    test_episodes = family.sample_test(named_key(root, "test"), config.eval.num_tasks)
+    metrics = evaluate(meta_params, objective.learner, test_episodes, tuple(config.eval.inner_steps), config.eval.batch_size)
+    return f"{config.eval.metric}@{config.eval.primary_inner_steps}", metrics
+
+
+def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Evaluate the latest checkpoint of a run again (e.g. with other eval.inner_steps), without training.
+
+    Updates the metric fields of results.json and keeps the training fields; the config's eval
+    section is the one used (so `--config.eval.inner_steps="(1,4,8,16)"` gives Fig. 10's axis).
+    """
+    validate_config(config)
+    workdir = Path(workdir)
+    family, objective, optimizer, root = build(config)
+    manager = _checkpoint_manager(workdir, config)
+    state, latest = restore_or_init(manager, family, objective, optimizer, root)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
+    primary, metrics = evaluate_meta_params(config, family, objective, root, state.meta_params)
+    path = workdir / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {"experiment": config.experiment, "seed": config.seed}
+    results.update(
+        metric=primary, mean=metrics[primary]["mean"], ci95=metrics[primary]["ci95"],
+        num_tasks=metrics[primary]["num_tasks"], metrics=metrics, evaluated_step=int(latest), steps=int(latest),
+    )
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train (or resume) the run in `workdir`, evaluate it, write results.json, return the results."""
     validate_config(config)
@@ -105,12 +146,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
     family, objective, optimizer, root = build(config)
-    state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
     manager = _checkpoint_manager(workdir, config)
-    latest = manager.latest_step()
-    if latest is not None:
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
-        state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
+    state, latest = restore_or_init(manager, family, objective, optimizer, root)
     start = int(state.step)
 
     traces = {"count": 0}
@@ -157,10 +194,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         manager.wait_until_finished()
     train_time = time.perf_counter() - train_start
 
-    test_episodes = family.sample_test(named_key(root, "test"), config.eval.num_tasks)
-    eval_learner = objective.learner
-    metrics = evaluate(state.meta_params, eval_learner, test_episodes, tuple(config.eval.inner_steps), config.eval.batch_size)
-    primary = f"{config.eval.metric}@{config.eval.primary_inner_steps}"
+    primary, metrics = evaluate_meta_params(config, family, objective, root, state.meta_params)
     steps_run = config.num_steps - start
     results = {
         "experiment": config.experiment,

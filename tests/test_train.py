@@ -120,3 +120,15 @@ def test_outer_step_traces_once():
     for _ in range(4):
         state, metrics = jitted(state, family, jax.random.key(2))
     assert int(state.step) == 4
+
+
+def test_reevaluate_a_finished_run_with_other_test_steps(tmp_path, quick_config):
+    from metareg.train import reevaluate
+
+    first = train_and_evaluate(quick_config, tmp_path)
+    quick_config.eval.inner_steps = (1, 4)
+    quick_config.eval.primary_inner_steps = 4
+    again = reevaluate(quick_config, tmp_path)
+    assert again["metrics"]["mse_clean@1"] == first["metrics"]["mse_clean@1"]
+    assert "mse_clean@4" in again["metrics"] and again["metric"] == "mse_clean@4"
+    assert again["train_time_s"] == first["train_time_s"] and again["evaluated_step"] == 60
