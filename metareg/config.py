@@ -72,6 +72,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
     c.num_steps = 20_000  # outer steps (methods.md's measured MAML runs use 20k)
 
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.task_devices = 1  # devices the meta-batch's task axis is split over (0 = all); parameters replicated
+
     c.log_every = 100  # steps between metric rows (and the non-finite check)
     c.checkpoint_every = 1_000  # must be a multiple of log_every
     c.max_checkpoints = 2
@@ -153,6 +156,13 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         if c.trlearner.num_heads < 1:
             _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
 
+    if c.mesh.task_devices < 0:
+        _fail(f"mesh.task_devices must be >= 0 (0 = all devices), got {c.mesh.task_devices}")
+    if c.mesh.task_devices > 1 and c.meta_batch_size % c.mesh.task_devices:
+        _fail(
+            f"meta_batch_size ({c.meta_batch_size}) must be a multiple of mesh.task_devices ({c.mesh.task_devices}) "
+            "so every device gets the same number of tasks"
+        )
     if c.num_steps < 0:
         _fail(f"num_steps must be >= 0, got {c.num_steps}")
     if c.log_every < 1 or c.checkpoint_every < 1:

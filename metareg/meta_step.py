@@ -111,11 +111,20 @@ def meta_train_step(
     objective: MetaObjective,
     optimizer: optax.GradientTransformation,
     meta_batch_size: int,
+    task_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[TrainState, dict]:
     """One outer step. The episodes and regularizer draws of step s derive from fold_in(train_key, s),
-    so a resumed run repeats the draws of an uninterrupted one."""
+    so a resumed run repeats the draws of an uninterrupted one.
+
+    task_sharding: where to place the episodes' task axis (e.g. NamedSharding(mesh, P("tasks")));
+    the compiler then runs each device's tasks locally and inserts the collectives that terms
+    coupling all tasks (TRLearner's relation matrix and consistency loss, the mean) need, so they
+    stay exact. None: wherever the inputs are (one device).
+    """
     step_key = jax.random.fold_in(train_key, state.step)
     episodes = family.sample_train(named_key(step_key, "tasks"), meta_batch_size)
+    if task_sharding is not None:
+        episodes = jax.lax.with_sharding_constraint(episodes, task_sharding)
     grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
     (_, metrics), grads = grad_fn(state.meta_params, episodes, named_key(step_key, "regularizers"), objective)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)

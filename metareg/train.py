@@ -27,6 +27,7 @@ from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
+from metareg.sharding import replicate, task_mesh, task_sharding
 from metareg.tasks import make_task_family
 
 
@@ -149,6 +150,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     manager = _checkpoint_manager(workdir, config)
     state, latest = restore_or_init(manager, family, objective, optimizer, root)
     start = int(state.step)
+    sharding = None
+    if config.mesh.task_devices != 1:  # split the task axis over devices, replicate the rest
+        mesh = task_mesh(config.mesh.task_devices)
+        state, family = replicate(state, mesh), replicate(family, mesh)
+        sharding = task_sharding(mesh)
 
     traces = {"count": 0}
 
@@ -158,7 +164,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     step_fn = jax.jit(
         functools.partial(
-            counted_step, objective=objective, optimizer=optimizer, meta_batch_size=config.meta_batch_size
+            counted_step,
+            objective=objective,
+            optimizer=optimizer,
+            meta_batch_size=config.meta_batch_size,
+            task_sharding=sharding,
         ),
         donate_argnums=0,
     )
