@@ -75,6 +75,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.mesh = ml_collections.ConfigDict()
     c.mesh.task_devices = 1  # devices the meta-batch's task axis is split over (0 = all); parameters replicated
 
+    # Multi-host: jax.distributed.initialize before anything else. With the three fields unset JAX
+    # reads them from the cluster environment (SLURM, TPU pods, ...).
+    c.distributed = ml_collections.ConfigDict()
+    c.distributed.enabled = False
+    c.distributed.coordinator_address = config_dict.placeholder(str)  # "host:port" of process 0
+    c.distributed.num_processes = config_dict.placeholder(int)
+    c.distributed.process_id = config_dict.placeholder(int)
+
     c.log_every = 100  # steps between metric rows (and the non-finite check)
     c.checkpoint_every = 1_000  # must be a multiple of log_every
     c.max_checkpoints = 2

@@ -45,8 +45,10 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     from metareg.config import ConfigError
+    from metareg.sharding import initialize_distributed
     from metareg.train import reevaluate, train_and_evaluate
 
+    initialize_distributed(_CONFIG.value)  # before any other JAX call
     if _WORKDIR.value is None:
         sys.exit("error: --workdir is required (a directory for checkpoints and results)")
     try:

@@ -41,5 +41,32 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def replicate(tree, mesh: Mesh):
-    """Place every leaf of a pytree on all devices of the mesh."""
-    return jax.device_put(tree, replicated(mesh))
+    """Place every leaf of a pytree on all devices of the mesh (across processes: every process
+    passes the same host values, so they go through numpy)."""
+    sharding = replicated(mesh)
+    return jax.tree_util.tree_map(lambda leaf: jax.device_put(np.asarray(leaf), sharding), tree)
+
+
+def initialize_distributed(config) -> None:
+    """jax.distributed.initialize from config.distributed (or the cluster environment), once per process.
+
+    On CPU the cross-process collectives use gloo, so a multi-host run can be rehearsed on one
+    machine with several processes.
+    """
+    d = config.distributed
+    if not d.enabled:
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    kwargs = {
+        k: v
+        for k, v in dict(
+            coordinator_address=d.coordinator_address, num_processes=d.num_processes, process_id=d.process_id
+        ).items()
+        if v is not None
+    }
+    jax.distributed.initialize(**kwargs)
+
+
+def is_primary() -> bool:
+    """True on the process that writes metrics, results and logs (process 0)."""
+    return jax.process_index() == 0

@@ -27,7 +27,7 @@ from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
-from metareg.sharding import replicate, task_mesh, task_sharding
+from metareg.sharding import is_primary, replicate, task_mesh, task_sharding
 from metareg.tasks import make_task_family
 
 
@@ -144,7 +144,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     validate_config(config)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+    primary_process = is_primary()  # only process 0 writes files; every process runs the same steps
+    if primary_process:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
     family, objective, optimizer, root = build(config)
     manager = _checkpoint_manager(workdir, config)
@@ -177,9 +179,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     compiled = step_fn.lower(state, family, train_key).compile()
     compile_time = time.perf_counter() - t0
 
-    writer = MetricWriter(workdir, start)
+    writer = MetricWriter(workdir, start) if primary_process else None
     pending: list[dict] = []
-    bar = tqdm(total=config.num_steps, initial=start, disable=None if config.progress_bar else True, desc=config.experiment)
+    show_bar = None if config.progress_bar and primary_process else True
+    bar = tqdm(total=config.num_steps, initial=start, disable=show_bar, desc=config.experiment)
     train_start = time.perf_counter()
     last_good = latest
     try:
@@ -191,7 +194,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 rows = jax.device_get(pending)
                 _check_finite(rows, done - len(rows) + 1, workdir, last_good)
                 means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-                writer.write(done, means)
+                if writer:
+                    writer.write(done, means)
                 bar.update(len(rows))
                 bar.set_postfix(loss=f"{means['loss']:.4f}")
                 pending = []
@@ -200,11 +204,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 last_good = done
     finally:
         bar.close()
-        writer.close()
+        if writer:
+            writer.close()
         manager.wait_until_finished()
     train_time = time.perf_counter() - train_start
 
-    primary, metrics = evaluate_meta_params(config, family, objective, root, state.meta_params)
+    # Evaluate on each process's own devices from host copies of the (replicated) meta-parameters.
+    primary, metrics = evaluate_meta_params(config, family, objective, root, jax.device_get(state.meta_params))
     steps_run = config.num_steps - start
     results = {
         "experiment": config.experiment,
@@ -226,6 +232,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         "step_time_s": train_time / steps_run if steps_run else None,
         "num_traces": traces["count"],
         "backend": jax.default_backend(),
+        "num_devices": len(jax.devices()),
+        "num_processes": jax.process_count(),
     }
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if primary_process:
+        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

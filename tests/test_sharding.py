@@ -91,3 +91,32 @@ def test_more_devices_than_visible_is_a_clear_error(tmp_path):
     assert r.returncode != 0
     assert "config error: mesh.task_devices = 4 but only 1 cpu device(s) are visible" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_two_processes_of_four_devices_equal_one_process_of_eight(tmp_path):
+    """A multi-host run rehearsed on localhost (jax.distributed, gloo): same results as one host."""
+    single = _train(tmp_path / "single", 8, 40, 0)
+    assert single.returncode == 0, single.stderr[-3000:]
+    port = 20000 + os.getpid() % 20000
+    procs = []
+    for pid in range(2):
+        args = [
+            "-m", "metareg.main", "--config=experiments/sinusoid_trlearner.py:quick", f"--workdir={tmp_path / 'multi'}",
+            "--config.num_steps=40", "--config.log_every=20", "--config.checkpoint_every=20", "--config.meta_batch_size=8",
+            "--config.mesh.task_devices=0", "--config.eval.num_tasks=20", "--config.progress_bar=False",
+            "--config.distributed.enabled=True", f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+            "--config.distributed.num_processes=2", f"--config.distributed.process_id={pid}",
+        ]
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+        pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, **pipes))
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    multi = json.loads((tmp_path / "multi" / "results.json").read_text())
+    one = json.loads((tmp_path / "single" / "results.json").read_text())
+    assert multi["num_processes"] == 2 and multi["num_devices"] == 8
+    for name, value in one["metrics"].items():
+        assert abs(value["mean"] - multi["metrics"][name]["mean"]) <= 1e-4 * abs(value["mean"]), (name, value, multi["metrics"][name])
+    rows = (tmp_path / "multi" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in rows] == [20, 40]  # written once, by process 0
