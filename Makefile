@@ -38,8 +38,10 @@ bench: install
 sweep: install
 	$(PY) -m metareg.sweep --grid experiments/grids/$(GRID).py --root runs/$(GRID) $(ARGS)
 
+# Table 1 (sinusoid) from a grid's results.json files; TABLE_ROOT=results/table1_sinusoid uses the committed ones
+TABLE_ROOT ?= runs/table1_sinusoid
 table1: install
-	$(PY) -m metareg.report --root runs/table1_sinusoid --out docs/results/table1_sinusoid.md --json docs/results/table1_sinusoid.json
+	$(PY) -m metareg.report --root $(TABLE_ROOT) --out docs/results/table1_sinusoid.md --json docs/results/table1_sinusoid.json
 
 clean:
 	rm -rf runs .pytest_cache
