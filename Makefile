@@ -7,7 +7,7 @@ WORKDIR ?= runs/$(subst :,_,$(EXP))
 GRID ?= table1_sinusoid
 ARGS ?=
 
-.PHONY: install train test test-fast lint bench sweep table1 clean
+.PHONY: install train test test-fast lint bench sweep table1 table1-sinusoid figures clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,28 @@ bench: install
 sweep: install
 	$(PY) -m metareg.sweep --grid experiments/grids/$(GRID).py --root runs/$(GRID) $(ARGS)
 
-# Table 1 (sinusoid) from a grid's results.json files; TABLE_ROOT=results/table1_sinusoid uses the committed ones
-TABLE_ROOT ?= runs/table1_sinusoid
+# Tables from a grid's results.json files (TABLE_ROOT=results/table1_full uses the committed ones):
+# the paper's Table 1 (all backbones x regularizers, sinusoid w=1 + harmonic) with the claims tested, and Table 9
+TABLE_ROOT ?= runs/table1_full
 table1: install
-	$(PY) -m metareg.report --root $(TABLE_ROOT) --out docs/results/table1_sinusoid.md --json docs/results/table1_sinusoid.json
+	$(PY) -m metareg.report --root $(TABLE_ROOT) --layout table1 --out docs/results/table1.md --json docs/results/table1.json
+	$(PY) -m metareg.report --root $(TABLE_ROOT) --layout table9 --out docs/results/table9.md
+
+# The 20k-step sinusoid table per family (stated and w=1), 1 and 10 test steps (issue 2's reproduction)
+SINUSOID_ROOT ?= runs/table1_sinusoid
+table1-sinusoid: install
+	$(PY) -m metareg.report --root $(SINUSOID_ROOT) --out docs/results/table1_sinusoid.md --json docs/results/table1_sinusoid.json
+
+# Figures (PNG) from trained runs: TRLearner studies (Figs. 4, 5, 10), predictions, relation matrices, curves
+FIG_ROOT ?= runs/table1_full
+STUDIES_ROOT ?= runs/trlearner_studies
+figures: install
+	$(PY) -m metareg.figures studies --root $(STUDIES_ROOT) --out docs/results
+	$(PY) -m metareg.figures predictions --out docs/results/fig_predictions.png \
+	  --runs MAML=$(FIG_ROOT)/sinusoid_w1/k5/maml/seed_0,MAML+TRLearner=$(FIG_ROOT)/sinusoid_w1/k5/maml+trlearner/seed_0
+	$(PY) -m metareg.figures relations --run $(FIG_ROOT)/sinusoid_w1/k5/maml+trlearner/seed_0 --out docs/results/fig9_relations.png
+	$(PY) -m metareg.figures curves --root $(FIG_ROOT) --out docs/results/curves_table1_w1_k5.png \
+	  --cells sinusoid_w1/k5/maml,sinusoid_w1/k5/maml+meta_aug,sinusoid_w1/k5/maml+metamix,sinusoid_w1/k5/maml+mr_maml,sinusoid_w1/k5/maml+trlearner
 
 clean:
 	rm -rf runs .pytest_cache

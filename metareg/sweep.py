@@ -1,7 +1,8 @@
 """Run a grid of experiments (cells x seeds), resumable, skipping finished runs.
 
 The grid is data in an experiment-grid file (experiments/grids/NAME.py) whose `get_grid()`
-returns {"cells": {cell_name: (experiment_file, {override: value})}, "seeds": (...)}. Each run
+returns {"cells": {cell_name: (experiment_file, {override: value}[, seeds])}, "seeds": (...)}; a cell's
+own seeds, if given, replace the grid's. Each run
 is `python -m metareg.main` in ROOT/cell/seed_S; a run with results.json is skipped, a killed run
 resumes from its checkpoint.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import fnmatch
 import importlib.util
 import subprocess
 import sys
@@ -29,10 +31,16 @@ def load_grid(path: str) -> dict:
     return module.get_grid()
 
 
-def runs_of(grid: dict, root: Path):
-    """(workdir, command) for every cell and seed, in grid order."""
-    for cell, (experiment, overrides) in grid["cells"].items():
-        for seed in grid["seeds"]:
+def runs_of(grid: dict, root: Path, only: str = "*", skip: str = ""):
+    """(workdir, command) for every cell and seed, seed-major: every cell gets seed 0 before any
+    gets seed 1, so a sweep stopped early leaves every cell with about the same number of seeds.
+    `only` / `skip` are glob patterns on cell names (e.g. "sinusoid_w1/*", "*mr_maml*")."""
+    cells = {c: v for c, v in grid["cells"].items() if fnmatch.fnmatch(c, only) and not (skip and fnmatch.fnmatch(c, skip))}
+    all_seeds = sorted({s for spec in cells.values() for s in (spec[2] if len(spec) > 2 else grid["seeds"])})
+    for seed in all_seeds:
+        for cell, (experiment, overrides, *own) in cells.items():
+            if seed not in (own[0] if own else grid["seeds"]):
+                continue
             workdir = root / cell / f"seed_{seed}"
             cmd = [sys.executable, "-m", "metareg.main", f"--config={experiment}", f"--workdir={workdir}",
                    f"--config.seed={seed}", "--config.progress_bar=False"]
@@ -60,9 +68,11 @@ def main():
     parser.add_argument("--grid", required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--only", default="*", help="glob on cell names: run only the matching cells")
+    parser.add_argument("--skip", default="", help="glob on cell names: leave the matching cells out")
     parser.add_argument("--evaluate", action="store_true", help="re-evaluate trained runs (latest checkpoint), no training")
     args = parser.parse_args()
-    runs = list(runs_of(load_grid(args.grid), Path(args.root)))
+    runs = list(runs_of(load_grid(args.grid), Path(args.root), args.only, args.skip))
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
         for line in pool.map(lambda r: run_one(*r, evaluate_only=args.evaluate), runs):

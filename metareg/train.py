@@ -20,7 +20,7 @@ import optax
 import orbax.checkpoint as ocp
 from tqdm import tqdm
 
-from metareg.config import validate_config
+from metareg.config import ConfigError, default_config, validate_config
 from metareg.evaluate import evaluate
 from metareg.learners import make_learner
 from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_train_step
@@ -137,6 +137,38 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     )
     path.write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def load_run_config(workdir: str | Path) -> ml_collections.ConfigDict:
+    """The config a run was trained with, from its config.json (lists back to tuples; fields this
+    version added since keep their defaults)."""
+    saved = json.loads((Path(workdir) / "config.json").read_text())
+    config = default_config()
+
+    def merge(node, values, prefix=""):
+        for k, v in values.items():
+            if k not in node:
+                raise ConfigError(f"{workdir}/config.json has field {prefix}{k}, unknown to this version of metareg")
+            if isinstance(node[k], ml_collections.ConfigDict):
+                merge(node[k], v, f"{prefix}{k}.")
+            else:
+                with node.ignore_type():
+                    node[k] = tuple(v) if isinstance(v, list) else v
+
+    merge(config, saved)
+    return config
+
+
+def restore_run(workdir: str | Path):
+    """(config, family, objective, meta-parameters) of a trained run's latest checkpoint: for
+    figures and notebooks that look inside a trained model."""
+    config = load_run_config(workdir)
+    validate_config(config)
+    family, objective, optimizer, root = build(config)
+    state, latest = restore_or_init(_checkpoint_manager(Path(workdir), config), family, objective, optimizer, root)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {Path(workdir) / 'checkpoints'}: train the run first")
+    return config, family, objective, state.meta_params
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:

@@ -1,0 +1,100 @@
+"""Tables, sweeps and figures from runs' files: synthetic results.json trees with known answers."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metareg import paper, report, sweep
+from metareg.figures import relation_heatmaps
+from metareg.train import load_run_config, restore_run, train_and_evaluate
+
+METRIC = "mse_clean@1"
+
+
+def write_run(root: Path, family: str, k: int, method: str, seed: int, value: float, steps: int = 5000):
+    d = root / family / f"k{k}" / method / f"seed_{seed}"
+    d.mkdir(parents=True)
+    metrics = {METRIC: {"mean": value, "ci95": 0.01, "median": value, "num_tasks": 600, "num_nonfinite": 0}}
+    d.joinpath("results.json").write_text(json.dumps({"metric": METRIC, "metrics": metrics, "steps": steps, "step_time_s": 1e-3}))
+
+
+def test_paper_numbers_and_names():
+    assert paper.paper_mse("maml", "sinusoid_w1", 5) == 0.593
+    assert paper.paper_mse("metasgd+trlearner", "sinusoid", 10) == 0.024
+    assert paper.paper_mse("tnet+trlearner", "harmonic", 10) == 0.144
+    assert paper.paper_mse("maml+mr_maml", "harmonic", 5) == 0.590
+    assert paper.paper_mse("anil+metamix+trlearner", "sinusoid_w1", 10) == 0.070
+    assert paper.paper_mse("anil+metamix+trlearner", "harmonic", 10) is None  # Table 9 is sinusoid only
+    assert paper.paper_mse("metasgd+mr_maml", "sinusoid_w1", 5) is None
+    assert paper.canonical("trlearner_top1") == "maml+trlearner_top1"
+    assert paper.label("tnet+metamix+trlearner") == "T-Net+MetaMix+TRLearner"
+
+
+def test_paired_differences_and_claim_verdicts(tmp_path):
+    base = [1.0, 1.2, 0.9, 1.1, 1.0]
+    for s, b in enumerate(base):
+        write_run(tmp_path, "sinusoid_w1", 5, "anil", s, b)
+        write_run(tmp_path, "sinusoid_w1", 5, "anil+trlearner", s, b - 0.1 - 0.01 * s)  # always better
+        write_run(tmp_path, "sinusoid_w1", 5, "anil+metamix", s, b + (0.05 if s % 2 else -0.05))  # noise
+    cells = report.collect(tmp_path)
+    summary = report.summarize(cells, METRIC)
+    d = summary["sinusoid_w1/k5/anil+trlearner"]["diff_vs_backbone"]
+    np.testing.assert_allclose(d["mean"], -0.12, atol=1e-9)
+    assert d["n"] == 5 and report.verdict(d) == "supported"
+    assert report.verdict(summary["sinusoid_w1/k5/anil+metamix"]["diff_vs_backbone"]) == "not supported"
+    assert report.verdict({"mean": 0.3, "ci95": 0.1}) == "contradicted"
+    np.testing.assert_allclose(summary["sinusoid_w1/k5/anil"]["ci95"], 2.776 * np.std(base, ddof=1) / np.sqrt(5))
+    text = report.layout_markdown(cells, "table1", [METRIC])
+    assert "| ANIL+TRLearner | " in text and "0.471" in text  # the paper's number beside ours
+    assert "not run" in text  # harmonic columns and the missing regularizers
+    assert "TRLearner beats MetaMix" in text and "supported" in text
+
+
+def test_budget_and_seed_count_marked_when_a_cell_differs(tmp_path):
+    for s in range(3):
+        write_run(tmp_path, "harmonic", 5, "maml", s, 0.6)
+    write_run(tmp_path, "harmonic", 5, "maml+trlearner", 0, 0.5, steps=1000)
+    text = report.layout_markdown(report.collect(tmp_path), "table1", [METRIC])
+    assert "[1000 steps, 1 seeds]" in text
+
+
+def test_sweep_is_seed_major_with_per_cell_seeds_and_filters(tmp_path):
+    grid = {"cells": {"a/k5/x": ("e.py", {"n": 1}), "a/k5/y": ("e.py", {}, (0,)), "b/k5/x": ("e.py", {})}, "seeds": (0, 1)}
+    runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path)]
+    assert runs == ["a/k5/x/seed_0", "a/k5/y/seed_0", "b/k5/x/seed_0", "a/k5/x/seed_1", "b/k5/x/seed_1"]
+    runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path, only="a/*", skip="*y")]
+    assert runs == ["a/k5/x/seed_0", "a/k5/x/seed_1"]
+    _, cmd = next(sweep.runs_of(grid, tmp_path))
+    assert "--config.seed=0" in cmd and "--config.n=1" in cmd
+
+
+@pytest.mark.parametrize("grid_name", ["table1_full", "trlearner_studies", "table1_sinusoid"])
+def test_grid_files_name_valid_configs(grid_name):
+    """Every cell's overrides are fields of the config and pass validation (a typo fails here, not hours in)."""
+    from metareg.config import default_config, validate_config
+
+    grid = sweep.load_grid(str(Path(__file__).resolve().parents[1] / "experiments" / "grids" / f"{grid_name}.py"))
+    for name, (_, overrides, *_) in grid["cells"].items():
+        c = default_config()
+        for key, value in overrides.items():
+            node = c
+            *path, leaf = key.split(".")
+            for p in path:
+                node = node[p]
+            assert leaf in node, f"{name}: unknown field {key}"
+            with node.ignore_type():
+                node[leaf] = value
+        if set(c.regularizers) <= set(__import__("metareg").regularizers.REGULARIZERS):
+            validate_config(c)
+
+
+def test_restore_run_and_relation_figure(tmp_path, quick_config):
+    quick_config.regularizers = ("trlearner",)
+    train_and_evaluate(quick_config, tmp_path / "run")
+    assert load_run_config(tmp_path / "run").to_dict() == quick_config.to_dict()
+    config, family, objective, params = restore_run(tmp_path / "run")
+    assert family.name == quick_config.task.name and "trlearner" in params["regularizers"]
+    relation_heatmaps(tmp_path / "run", tmp_path / "fig.png", num_tasks=8)
+    assert (tmp_path / "fig.png").stat().st_size > 1000
