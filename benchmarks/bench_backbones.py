@@ -1,0 +1,115 @@
+"""TRLearner's overhead per outer step for every backbone (issue 3), written as JSON.
+
+The sinusoid setup of the runs (MLP 1-40-40-1, meta-batch 25, K = 5 + Q = 10 points, 1 inner
+step, Adam), each variant built from the config exactly as `metareg.main` builds a run. For each
+backbone: the plain step, + TRLearner (exact Eq. 5), + TRLearner top-1 / top-2 related tasks,
++ MetaMix, + MR-MAML when available; median of single jitted steps, variants interleaved in rounds.
+
+    python benchmarks/bench_backbones.py --out benchmarks/results/sinusoid_backbones.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import jax
+
+from metareg.config import default_config, validate_config
+from metareg.meta_step import init_train_state, meta_train_step
+from metareg.regularizers import REGULARIZERS
+from metareg.rng import named_key
+from metareg.train import build
+
+BACKBONES = ("maml", "fomaml", "anil", "metasgd", "tnet")
+VARIANTS = {  # name suffix -> config overrides
+    "": {},
+    "+trlearner": {"regularizers": ("trlearner",)},
+    "+trlearner(top1)": {"regularizers": ("trlearner",), "trlearner.num_related": 1},
+    "+trlearner(top2)": {"regularizers": ("trlearner",), "trlearner.num_related": 2},
+    "+metamix": {"regularizers": ("metamix",)},
+    "+mr_maml": {"regularizers": ("mr_maml",)},
+}
+
+
+def configured(backbone: str, overrides: dict):
+    c = default_config()
+    c.learner.name = backbone
+    for key, value in overrides.items():
+        node = c
+        *path, leaf = key.split(".")
+        for p in path:
+            node = node[p]
+        node[leaf] = value
+    validate_config(c)
+    return c
+
+
+def compile_variant(config) -> dict:
+    family, objective, optimizer, root = build(config)
+    state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
+    step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer,
+                                     meta_batch_size=config.meta_batch_size), donate_argnums=0)
+    key = named_key(root, "train")
+    t = time.perf_counter()
+    compiled = step.lower(state, family, key).compile()
+    compile_s = time.perf_counter() - t
+    for _ in range(20):
+        state, _ = compiled(state, family, key)
+    jax.block_until_ready(state)
+    return {"fn": compiled, "state": state, "family": family, "key": key, "compile_s": compile_s, "times": []}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="benchmarks/results/sinusoid_backbones.json")
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per variant, spread over the rounds")
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    variants = {}
+    for backbone in BACKBONES:
+        for suffix, overrides in VARIANTS.items():
+            if not set(overrides.get("regularizers", ())) <= set(REGULARIZERS):
+                continue
+            variants[backbone + suffix] = compile_variant(configured(backbone, overrides))
+    for _ in range(args.rounds):  # interleaved: a slow phase of the machine hits every variant alike
+        for v in variants.values():
+            state = v["state"]
+            for _ in range(max(1, args.steps // args.rounds)):
+                t = time.perf_counter()
+                state, _ = v["fn"](state, v["family"], v["key"])
+                jax.block_until_ready(state)
+                v["times"].append(time.perf_counter() - t)
+            v["state"] = state
+    results = {
+        name: {"compile_s": v["compile_s"], "median_step_s": statistics.median(v["times"]), "min_step_s": min(v["times"]),
+               "steps_timed": len(v["times"])}
+        for name, v in variants.items()
+    }
+    overhead = {}
+    for name, r in results.items():
+        backbone = name.split("+")[0]
+        if name != backbone:
+            overhead[name] = r["median_step_s"] / results[backbone]["median_step_s"]
+    for name, r in results.items():
+        print(f"{name:26s} compile {r['compile_s']:5.2f}s  median {r['median_step_s'] * 1e3:7.3f} ms  "
+              f"x{overhead.get(name, 1.0):.2f} of its backbone")
+    out = {
+        "config": "sinusoid MLP 1-40-40-1, meta-batch 25, 5 support + 10 query, 1 inner step, Adam; runs' own configs",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend()},
+        "metareg": results,
+        "overhead_vs_backbone": overhead,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
