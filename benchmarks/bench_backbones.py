@@ -11,21 +11,15 @@ backbone: the plain step, + TRLearner (exact Eq. 5), + TRLearner top-1 / top-2 r
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import jax
+from common import compile_variant, configured, summary, time_interleaved
 
-from metareg.config import default_config, validate_config
-from metareg.meta_step import init_train_state, meta_train_step
 from metareg.regularizers import REGULARIZERS
-from metareg.rng import named_key
-from metareg.train import build
 
 BACKBONES = ("maml", "fomaml", "anil", "metasgd", "tnet")
 VARIANTS = {  # name suffix -> config overrides
@@ -36,34 +30,6 @@ VARIANTS = {  # name suffix -> config overrides
     "+metamix": {"regularizers": ("metamix",)},
     "+mr_maml": {"regularizers": ("mr_maml",)},
 }
-
-
-def configured(backbone: str, overrides: dict):
-    c = default_config()
-    c.learner.name = backbone
-    for key, value in overrides.items():
-        node = c
-        *path, leaf = key.split(".")
-        for p in path:
-            node = node[p]
-        node[leaf] = value
-    validate_config(c)
-    return c
-
-
-def compile_variant(config) -> dict:
-    family, objective, optimizer, root = build(config)
-    state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
-    step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer,
-                                     meta_batch_size=config.meta_batch_size), donate_argnums=0)
-    key = named_key(root, "train")
-    t = time.perf_counter()
-    compiled = step.lower(state, family, key).compile()
-    compile_s = time.perf_counter() - t
-    for _ in range(20):
-        state, _ = compiled(state, family, key)
-    jax.block_until_ready(state)
-    return {"fn": compiled, "state": state, "family": family, "key": key, "compile_s": compile_s, "times": []}
 
 
 def main():
@@ -77,21 +43,9 @@ def main():
         for suffix, overrides in VARIANTS.items():
             if not set(overrides.get("regularizers", ())) <= set(REGULARIZERS):
                 continue
-            variants[backbone + suffix] = compile_variant(configured(backbone, overrides))
-    for _ in range(args.rounds):  # interleaved: a slow phase of the machine hits every variant alike
-        for v in variants.values():
-            state = v["state"]
-            for _ in range(max(1, args.steps // args.rounds)):
-                t = time.perf_counter()
-                state, _ = v["fn"](state, v["family"], v["key"])
-                jax.block_until_ready(state)
-                v["times"].append(time.perf_counter() - t)
-            v["state"] = state
-    results = {
-        name: {"compile_s": v["compile_s"], "median_step_s": statistics.median(v["times"]), "min_step_s": min(v["times"]),
-               "steps_timed": len(v["times"])}
-        for name, v in variants.items()
-    }
+            variants[backbone + suffix] = compile_variant(configured({"learner.name": backbone, **overrides}))
+    time_interleaved(variants, args.steps, args.rounds)
+    results = {name: summary(v) for name, v in variants.items()}
     overhead = {}
     for name, r in results.items():
         backbone = name.split("+")[0]
