@@ -16,7 +16,7 @@ from metareg.evaluate import evaluate, mean_ci95
 from metareg.learners import MAML
 from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_loss, meta_train_step
 from metareg.models import BlockModel, mlp
-from metareg.regularizers import MetaMix, TRLearner, mixup_loss
+from metareg.regularizers import MRMAML, MetaMix, TRLearner, mixup_loss
 from metareg.tasks import RegressionFamily, regression_family
 from metareg.types import Episode
 
@@ -26,6 +26,7 @@ __all__ = [
     "MAML",
     "MetaMix",
     "MetaObjective",
+    "MRMAML",
     "BlockModel",
     "RegressionFamily",
     "TRLearner",

@@ -14,6 +14,7 @@ from ml_collections import config_dict
 from metareg.learners import LEARNERS
 from metareg.models import MODELS
 from metareg.regularizers import REGULARIZERS
+from metareg.regularizers.mr_maml import TEST_WEIGHTS
 from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS
 from metareg.tasks import TASK_FAMILIES
 
@@ -48,7 +49,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.learner.inner_lr = 0.01  # MAML sinusoid inner step size
     c.learner.inner_steps = 1  # the paper's "one meta-layer"
 
-    c.regularizers = ()  # any of ("meta_aug", "metamix", "trlearner"), composed
+    c.regularizers = ()  # any of ("meta_aug", "metamix", "mr_maml", "trlearner"), composed
     c.trlearner = ml_collections.ConfigDict()
     c.trlearner.weight = 0.6  # lambda, paper's best (Fig. 5: stable over [0.3, 0.8])
     c.trlearner.num_heads = 4  # H heads of Eq. 4; the paper does not say, our choice
@@ -65,6 +66,16 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.meta_aug = ml_collections.ConfigDict()
     c.meta_aug.offset = 1.0  # per-task target offset ~ U(-offset, offset) (Rajendran et al. 2020)
+
+    # MR-MAML-W (Yin et al. 2020): stochastic kernels, outer loss += beta * KL(q || N(0, prior_std^2))
+    c.mr_maml = ml_collections.ConfigDict()
+    c.mr_maml.beta = 5e-5  # KL weight of the reference sinusoid notebook (its pose code: 1e-3)
+    c.mr_maml.scale_init = -50.0  # rho init mean, sigma = softplus(rho) + min_scale (sinusoid notebook; pose: -20)
+    c.mr_maml.scale_init_std = 0.1  # rho init std (the reference's tfp random_normal initializer)
+    c.mr_maml.min_scale = 1.1920929e-07  # float32 eps added to sigma, as tfp's default_loc_scale_fn does
+    c.mr_maml.prior_std = 1.0  # N(0, 1) prior per weight (tfp's default kernel prior)
+    c.mr_maml.blocks = config_dict.placeholder(tuple)  # None: every block but the head (reference: non-adapted encoder)
+    c.mr_maml.test_weights = "sample"  # "sample": one draw per test task (tfp layers always draw) | "mean"
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
@@ -153,6 +164,32 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             )
         if c.metamix.alpha <= 0:
             _fail(f"metamix.alpha must be > 0, got {c.metamix.alpha}")
+    if "mr_maml" in c.regularizers:
+        m = c.mr_maml
+        if m.beta < 0:
+            _fail(f"mr_maml.beta is the weight of a KL divergence and must be >= 0, got {m.beta}; 0 turns the penalty off")
+        if m.prior_std <= 0:
+            _fail(f"mr_maml.prior_std must be > 0 (std of the N(0, prior_std^2) prior), got {m.prior_std}; the reference uses 1")
+        if m.min_scale < 0 or m.scale_init_std < 0:
+            _fail(
+                f"mr_maml.min_scale ({m.min_scale}) and mr_maml.scale_init_std ({m.scale_init_std}) must be >= 0; "
+                "the reference uses float32 eps and 0.1"
+            )
+        if m.min_scale == 0 and m.scale_init < -80:
+            _fail(
+                f"mr_maml.scale_init = {m.scale_init} with mr_maml.min_scale = 0 gives sigma = softplus(rho) that underflows "
+                "to 0 in float32 (log sigma = -inf in the KL); raise scale_init to >= -80 or set min_scale > 0"
+            )
+        _choice(m.test_weights, TEST_WEIGHTS, "mr_maml.test_weights")
+        if m.blocks is not None:
+            blocks = tuple(m.blocks)
+            if not blocks or any(not 0 <= b < num_blocks for b in blocks) or len(set(blocks)) != len(blocks):
+                _fail(
+                    f"mr_maml.blocks {blocks} must be distinct block indices within [0, {num_blocks - 1}] for a model of "
+                    f"{num_blocks} blocks, or None (every block but the head)"
+                )
+        elif num_blocks < 2:
+            _fail("mr_maml.blocks = None means every block but the head, and this model has only the head; set mr_maml.blocks")
     if "trlearner" in c.regularizers:
         _choice(c.trlearner.relation, RELATIONS, "trlearner.relation")
         _choice(c.trlearner.weighting, WEIGHTINGS, "trlearner.weighting")

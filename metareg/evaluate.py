@@ -3,6 +3,11 @@
 Regression reports the MSE against the noiseless function at the query points (`mse_clean`,
 the primary metric of methods.md) and against the noisy targets (`mse_noisy`), for every
 requested number of test-time inner steps.
+
+By default every test task adapts from meta_params as stored (for MR-MAML-W: the posterior mean).
+`samplers` (regularizers with `sample_meta_params`, e.g. MR-MAML with test_weights="sample") make
+each test task adapt from its own draw instead, keyed by the task's index, so the numbers do not
+depend on the chunking. With no samplers the computation is exactly the one without the option.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metareg.rng import named_key
 from metareg.types import Episode
 
 PyTree = Any
@@ -30,19 +36,30 @@ def mean_ci95(values) -> tuple[float, float]:
     return float(v.mean()), float(Z95 * v.std(ddof=1) / math.sqrt(v.size))
 
 
-@functools.partial(jax.jit, static_argnames=("learner", "num_steps"))
-def per_task_errors(meta_params: PyTree, episodes: Episode, learner, num_steps: int) -> dict[str, jax.Array]:
-    """Per-task query errors [T] after `num_steps` inner steps on each support set."""
+@functools.partial(jax.jit, static_argnames=("learner", "num_steps", "samplers"))
+def per_task_errors(
+    meta_params: PyTree, episodes: Episode, learner, num_steps: int, samplers: tuple = (), task_keys: jax.Array | None = None
+) -> dict[str, jax.Array]:
+    """Per-task query errors [T] after `num_steps` inner steps on each support set.
 
-    def one(ep: Episode):
-        phi = learner.adapt(meta_params, ep.support_x, ep.support_y, num_steps=num_steps)
+    samplers: regularizers whose `sample_meta_params` draws each task's meta-parameters, from
+    task_keys [T] (one key per task); () = every task adapts from meta_params as given.
+    """
+
+    def one(ep: Episode, key):
+        params = meta_params
+        for r in samplers:
+            params = r.sample_meta_params(params, named_key(key, f"{r.name}/weights"))
+        phi = learner.adapt(params, ep.support_x, ep.support_y, num_steps=num_steps)
         pred = learner.predict(phi, ep.query_x)
         out = {"mse_noisy": jnp.mean(jnp.square(pred - ep.query_y))}
         if ep.query_y_clean is not None:
             out["mse_clean"] = jnp.mean(jnp.square(pred - ep.query_y_clean))
         return out
 
-    return jax.vmap(one)(episodes)
+    if not samplers:
+        return jax.vmap(lambda ep: one(ep, None))(episodes)
+    return jax.vmap(one)(episodes, task_keys)
 
 
 def evaluate(
@@ -51,15 +68,25 @@ def evaluate(
     episodes: Episode,
     inner_steps: tuple[int, ...] = (1, 10),
     batch_size: int = 100,
+    samplers: tuple = (),
+    key: jax.Array | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics over the T test episodes for each inner-step count.
 
     Returns {"mse_clean@10": {"mean", "ci95", "num_tasks"}, ...}. Tasks are processed in chunks of
     `batch_size` (the last chunk padded by repeating tasks, then dropped) so one compile serves all.
+    samplers / key: test task i adapts from a draw of the meta-parameters keyed by fold_in(key, i)
+    (the same draw for every inner-step count); see the module docstring.
     """
     t = episodes.num_tasks
     b = min(batch_size, t)
     pad = (-t) % b
+    samplers = tuple(samplers)
+    keys = None
+    if samplers:
+        if key is None:
+            raise ValueError("evaluate: samplers need a key for the test-time draws")
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(t + pad) % t)
     if pad:
         episodes = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, a[:pad]]), episodes)
     results = {}
@@ -67,7 +94,8 @@ def evaluate(
         chunks = []
         for start in range(0, t + pad, b):
             chunk = jax.tree_util.tree_map(lambda a, s=start: a[s : s + b], episodes)
-            chunks.append(jax.device_get(per_task_errors(meta_params, chunk, learner, steps)))
+            chunk_keys = None if keys is None else keys[start : start + b]
+            chunks.append(jax.device_get(per_task_errors(meta_params, chunk, learner, steps, samplers, chunk_keys)))
         for name in chunks[0]:
             values = np.concatenate([c[name] for c in chunks])[:t]
             diverged = ~np.isfinite(values)

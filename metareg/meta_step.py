@@ -1,9 +1,10 @@
 """The meta-objective: the one vmap over tasks, the meta-loss, and the pure outer step.
 
-`meta_loss` adapts every task of a meta-batch (vmap of the learner's inner loop), scores the
-query sets (or MetaMix's mixed sets), and adds the regularizers' outer terms (TRLearner), all
-traced into one function; `meta_train_step` samples the step's episodes from (key, step), takes
-the gradient of `meta_loss` and applies the optimizer. Both are pure; `train.py` jits the step.
+`meta_loss` draws any stochastic meta-parameters (MR-MAML-W), adapts every task of a meta-batch
+(vmap of the learner's inner loop), scores the query sets (or MetaMix's mixed sets), and adds the
+regularizers' outer terms (TRLearner, MR-MAML's KL), all traced into one function;
+`meta_train_step` samples the step's episodes from (key, step), takes the gradient of `meta_loss`
+and applies the optimizer. Both are pure; `train.py` jits the step.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class MetaObjective:
 
 
 def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective: MetaObjective) -> tuple[jax.Array, dict]:
-    """Outer loss of a meta-batch: mean_i [L(D_i^q, f_i) (or MetaMix's loss) + sum_r w_r * R_r].
+    """Outer loss of a meta-batch: mean_i [L(D_i^q, f_i) (or MetaMix's loss)] + sum_r w_r * R_r.
 
     episodes: batched Episode with leading task axis T. key: randomness of the regularizers.
     Returns (loss, metrics), metrics being scalars (for logging).
@@ -66,6 +67,13 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
     for r in objective.regularizers:
         if hasattr(r, "transform_episodes"):
             episodes = r.transform_episodes(episodes, named_key(key, f"{r.name}/episodes"))
+    # Stochastic meta-parameters (MR-MAML-W): one reparameterized draw per outer step, shared by
+    # every task. The tasks adapt from the draw, and so do the penalties that read theta (TRLearner's
+    # task representations); a sampling regularizer's own penalty (the KL) gets the unsampled ones.
+    mean_params = meta_params
+    for r in objective.regularizers:
+        if hasattr(r, "sample_meta_params"):
+            meta_params = r.sample_meta_params(meta_params, named_key(key, f"{r.name}/weights"))
     loss_fn, _ = get_loss(learner.loss_name)
     mixer = objective.query_mixer
     task_keys = jax.random.split(named_key(key, "per_task"), episodes.num_tasks)
@@ -83,7 +91,8 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
         metrics[f"{mixer.name}_loss"] = jnp.mean(outer_losses)
     for r in objective.regularizers:
         if hasattr(r, "penalty"):
-            value, _ = r.penalty(meta_params, learner, episodes, phi)
+            params = mean_params if hasattr(r, "sample_meta_params") else meta_params
+            value, _ = r.penalty(params, learner, episodes, phi)
             total = total + r.weight * value
             metrics[f"{r.name}_loss"] = value
     metrics["loss"] = total

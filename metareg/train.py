@@ -111,7 +111,12 @@ def restore_or_init(manager: ocp.CheckpointManager, family, objective, optimizer
 def evaluate_meta_params(config, family, objective, root, meta_params) -> tuple[str, dict]:
     """(primary metric name, all metrics) on the seed's fresh test tasks."""
     test_episodes = family.sample_test(named_key(root, "test"), config.eval.num_tasks)
-    metrics = evaluate(meta_params, objective.learner, test_episodes, tuple(config.eval.inner_steps), config.eval.batch_size)
+    # MR-MAML-W with test_weights="sample": each test task adapts from its own draw of the weights.
+    samplers = tuple(r for r in objective.regularizers if getattr(r, "sample_at_test", False))
+    metrics = evaluate(
+        meta_params, objective.learner, test_episodes, tuple(config.eval.inner_steps), config.eval.batch_size,
+        samplers=samplers, key=named_key(root, "test_weights"),
+    )
     return f"{config.eval.metric}@{config.eval.primary_inner_steps}", metrics
 
 

@@ -1,0 +1,133 @@
+"""MR-MAML, weight version (MR-MAML-W; Yin et al. 2020, "Meta-Learning without Memorization").
+
+An information bottleneck on the meta-parameters: part of theta becomes a mean-field Gaussian
+q(theta) = N(mu, sigma^2) (Bayes-by-backprop), the tasks are adapted from one reparameterized draw
+theta = mu + sigma * eps, and the outer loss gains beta * KL(q || prior).
+
+Facts from the reference code (google-research/meta_learning_without_memorization), with what we
+do with each (docs/design.md, "MR-MAML-W"):
+  * stochastic: the *kernels* of the encoder that the inner loop does not adapt
+    (tfp `DenseReparameterization` / `Convolution2DReparameterization` layers; biases keep the
+    tfp default, a deterministic point estimate). metareg: the kernels of `blocks`, by default
+    the feature extractor (every block but the head, the part ANIL does not adapt); MAML-like
+    backbones then adapt from the sampled kernels. Biases and T-Net transforms stay deterministic.
+  * sigma = softplus(rho) + float32 eps (tfp `default_loc_scale_fn`), rho ~ N(-50, 0.1^2) for the
+    sinusoid (MR_MAML.ipynb), N(-20, 0.1^2) for pose (maml_bbb.py `--var`).
+  * prior N(0, 1) per weight (tfp `default_multivariate_normal_fn`); the KL is analytic, *summed*
+    over every stochastic weight and layer (`sum(encoder_w.losses)`), added once per outer step:
+    loss = mean_i query_i + beta * KL, beta 5e-5 sinusoid, 1e-3 pose.
+  * a tfp layer draws new weights on every call, meta-test included. Training (pose code): the
+    whole meta-batch goes through the encoder in one call, so one draw serves every task.
+    metareg: one draw per outer step shared by all tasks (and by their support and query passes;
+    the reference's separate support/query calls drew twice); at meta-test one draw per test
+    task (`test_weights="sample"`, default) or the mean mu (`"mean"`).
+
+The mean mu is meta_params["model"] itself (so a checkpoint's "model" is the posterior mean and
+the model's own initializer gives mu's init); rho lives in meta_params["regularizers"]["mr_maml"].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from metareg.rng import named_key
+from metareg.types import Episode
+
+PyTree = Any
+
+TEST_WEIGHTS = ("sample", "mean")
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def gaussian_kl(mu: jax.Array, sigma: jax.Array, prior_std: float = 1.0) -> jax.Array:
+    """sum KL(N(mu, sigma^2) || N(0, prior_std^2)) over all entries (analytic).
+
+    log(sigma / prior_std), not log of the variance ratio: sigma = softplus(-50) ~ 2e-22 squares
+    to below float32's range.
+    """
+    ratio = sigma / prior_std
+    return jnp.sum(0.5 * (jnp.square(ratio) + jnp.square(mu / prior_std) - 1.0) - jnp.log(ratio))
+
+
+@dataclasses.dataclass(frozen=True)
+class MRMAML:
+    """Stochastic kernels for part of theta, and beta * KL(q || N(0, prior_std^2)) in the outer loss.
+
+    Fields (all config fields of `config.mr_maml`):
+      weight: beta (5e-5, the reference sinusoid notebook; its pose code uses 1e-3).
+      scale_init / scale_init_std: rho ~ N(scale_init, scale_init_std^2) at init (-50 / 0.1 sinusoid).
+      min_scale: sigma = softplus(rho) + min_scale (tfp adds float32 eps; it also keeps log sigma finite).
+      prior_std: std of the zero-mean Gaussian prior (1, tfp's default prior).
+      blocks: block indices whose kernels are stochastic; None = every block but the head.
+      test_weights: "sample" (one draw per test task, as the reference's tfp layers do) or "mean".
+    """
+
+    weight: float = 5e-5
+    scale_init: float = -50.0
+    scale_init_std: float = 0.1
+    min_scale: float = FLOAT32_EPS
+    prior_std: float = 1.0
+    blocks: tuple[int, ...] | None = None
+    test_weights: str = "sample"
+    name: str = "mr_maml"
+
+    @property
+    def sample_at_test(self) -> bool:
+        """Whether meta-test adapts from a draw of the weights (else from the mean)."""
+        if self.test_weights not in TEST_WEIGHTS:
+            raise ValueError(f"unknown mr_maml test_weights {self.test_weights!r}; choose from {list(TEST_WEIGHTS)}")
+        return self.test_weights == "sample"
+
+    def stochastic_paths(self, learner, model_params: PyTree) -> list[tuple[str, ...]]:
+        """Flattened paths of the stochastic kernels in the model's parameters."""
+        num_blocks = learner.model.num_blocks
+        blocks = tuple(range(num_blocks - 1)) if self.blocks is None else tuple(self.blocks)
+        bad = [b for b in blocks if not 0 <= b < num_blocks]
+        if bad:
+            raise ValueError(f"mr_maml blocks {bad} are not blocks of a model of {num_blocks} blocks")
+        names = {f"blocks_{b}" for b in blocks}
+        paths = [p for p in traverse_util.flatten_dict(model_params) if p[0] in names and p[-1] == "kernel"]
+        if not paths:
+            raise ValueError(
+                f"mr_maml found no kernel in blocks {blocks} of the model (a model of one block has no feature "
+                "extractor: set mr_maml.blocks, e.g. (0,))"
+            )
+        return sorted(paths)
+
+    def init(self, key: jax.Array, learner, model_params: PyTree, example: Episode) -> PyTree:
+        """{"rho": untransformed scales, same nesting as the model's stochastic kernels}."""
+        del example
+        flat = traverse_util.flatten_dict(model_params)
+        rho = {}
+        for path in self.stochastic_paths(learner, model_params):
+            noise = jax.random.normal(named_key(key, "/".join(path)), flat[path].shape, flat[path].dtype)
+            rho[path] = self.scale_init + self.scale_init_std * noise
+        return {"rho": traverse_util.unflatten_dict(rho)}
+
+    def scales(self, params: PyTree) -> PyTree:
+        """sigma = softplus(rho) + min_scale, same tree as rho."""
+        return jax.tree_util.tree_map(lambda r: jax.nn.softplus(r) + self.min_scale, params["rho"])
+
+    def sample_meta_params(self, meta_params: PyTree, key: jax.Array) -> PyTree:
+        """meta_params with every stochastic kernel replaced by mu + sigma * eps (reparameterized:
+        differentiable in mu and rho). Deterministic in `key`; the rest of the tree is unchanged."""
+        sigma = traverse_util.flatten_dict(self.scales(meta_params["regularizers"][self.name]))
+        flat = dict(traverse_util.flatten_dict(meta_params["model"]))
+        for path, s in sigma.items():
+            eps = jax.random.normal(named_key(key, "/".join(path)), s.shape, s.dtype)
+            flat[path] = flat[path] + s * eps
+        return {**meta_params, "model": traverse_util.unflatten_dict(flat)}
+
+    def penalty(self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree) -> tuple[jax.Array, dict]:
+        """KL(q || prior) summed over the stochastic kernels; meta_params must be the *unsampled* ones."""
+        del learner, episodes, task_params
+        sigma = traverse_util.flatten_dict(self.scales(meta_params["regularizers"][self.name]))
+        mu = traverse_util.flatten_dict(meta_params["model"])
+        kl = sum(gaussian_kl(mu[path], s, self.prior_std) for path, s in sigma.items())
+        return kl, {}
