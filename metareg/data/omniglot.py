@@ -1,0 +1,363 @@
+"""Omniglot (Lake et al. 2015) as a TFDS dataset built from the two local zip archives, loaded class-major.
+
+Raw data: `images_background.zip` (30 alphabets, 964 characters) and `images_evaluation.zip` (20 alphabets,
+659 characters), laid out `images_<archive>/<Alphabet>/characterNN/<id>_<drawer>.png`, 105x105 1-bit,
+white background. They are read from `<data_dir>/omniglot/` (or `data_dir` itself when it holds the zips);
+`data_dir` defaults to `../shared/data` relative to the project root. Nothing is ever downloaded.
+
+Preparing (once; later calls find it prepared and never open the zips again) writes a TFDS dataset
+`metareg_omniglot` in the `array_record` format under `prepared_dir` (default
+`~/.cache/metareg/tensorflow_datasets`, outside the project, so nothing can be committed by accident),
+with one TFDS split per archive ("background", "evaluation") and only `tfds.features.Tensor`-family
+features, so neither preparing nor reading needs TensorFlow (`tfds.features.Image` would). Each example:
+
+    image         uint8 [28, 28]: converted to 8-bit grey, resized with PIL LANCZOS, inverted
+                  (strokes bright, ~255; background 0)
+    archive       ClassLabel "background" | "evaluation"
+    alphabet      Text, the alphabet folder name
+    character     int32, NN of the characterNN folder (1-based, within the alphabet)
+    character_id  int32, the global character number of the file name (1..1623)
+    drawer        int32, 1..20
+
+Resizing note: the MAML reference script resizes the 1-bit image directly, for which PIL silently
+uses nearest-neighbour (binary 28x28 images); we convert to grey first so LANCZOS antialiases, as
+torchvision-based pipelines (bilinear with antialias) do.
+
+Reading goes through `builder.as_data_source(split)` (random access into array_record, no tf.data);
+`load_characters` reads each archive once per process into a class-major uint8 array [C, 20, 28, 28],
+characters sorted by (alphabet, character), drawings by drawer. `load_split` builds the
+meta-train / meta-test class arrays:
+
+- "lake": background (964 classes) / evaluation (659), no rotations by default.
+- "vinyals": all 1623 characters, 1200 for meta-training and 423 for meta-testing, each with its
+  90/180/270-degree rotations as new classes by default (4800 / 1692). Which 1200: the characters,
+  named "<archive>/<alphabet>/characterNN", are ordered by sha256("metareg-omniglot-vinyals/" + name),
+  a seeded shuffle that depends on no library version and no filesystem listing order, and the first
+  1200 go to meta-training. Why a shuffle over characters: the MAML code used by MetaMix and MR-MAML
+  (whose non-mutually-exclusive tables we compare to) also splits a random shuffle of all characters
+  (Python `random.seed(1)` over an `os.listdir` order, which cannot be reproduced), so alphabets are
+  shared between meta-train and meta-test as there. The exact split is pinned by a test.
+- "vinyals_sorted": the same, in plain sorted order (all 964 background characters plus the first
+  236 evaluation ones, in alphabet order, train; the rest test): as code that takes `x[:1200]` of a
+  sorted listing does. Nearly alphabet-disjoint, hence harder.
+
+With rotations, class 4*b + r is base character b rotated by r*90 degrees counter-clockwise
+(`np.rot90(image, r)`), so each character's four rotations are adjacent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import functools
+import hashlib
+import io
+import os
+import re
+import zipfile
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+from PIL import Image
+
+ARCHIVES = ("background", "evaluation")
+ARCHIVE_FILES = {a: f"images_{a}.zip" for a in ARCHIVES}
+ARCHIVE_CONTENTS = {
+    "background": "30 alphabets, 964 characters, 19,280 PNGs",
+    "evaluation": "20 alphabets, 659 characters, 13,180 PNGs",
+}
+# sha256 of the official archives (../shared/data/README.md); reported in errors, not enforced,
+# so that small synthetic archives of the same layout work in tests.
+ARCHIVE_SHA256 = {
+    "background": "5ba973e59ede8d401a236e82afb527271f31f690000dc8c5366369ffce827adf",
+    "evaluation": "303b64cf6717b968db86308ab0bdd9885f1ba26a5d2bccca4fdbbb89f44e82e8",
+}
+NUM_DRAWERS = 20  # drawings per character (Lake et al. 2015)
+IMAGE_SIZE = 28  # standard few-shot resolution (Vinyals et al. 2016; Finn et al. 2017)
+VINYALS_NUM_TRAIN = 1200  # meta-training characters of the Vinyals et al. (2016) split
+VINYALS_SEED = "metareg-omniglot-vinyals"
+OMNIGLOT_SPLITS = ("vinyals", "vinyals_sorted", "lake")
+NUM_ROTATIONS = 4  # 0, 90, 180, 270 degrees
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DEFAULT_PREPARED_DIR = Path("~/.cache/metareg/tensorflow_datasets")
+
+_MEMBER = re.compile(r"^images_(background|evaluation)/([^/]+)/character(\d+)/(\d+)_(\d+)\.png$")
+
+
+class OmniglotArchiveError(ValueError):
+    """An Omniglot archive that exists but cannot be used; the message names the file and the fix."""
+
+
+class _Entry(NamedTuple):
+    name: str  # member path inside the zip
+    alphabet: str
+    character: int
+    character_id: int
+    drawer: int
+
+
+def omniglot_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding the two zips: `data_dir` itself if it holds one of them, else `data_dir/omniglot`."""
+    root = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).expanduser()
+    if any((root / f).exists() for f in ARCHIVE_FILES.values()):
+        return root
+    return root / "omniglot"
+
+
+def resolve_prepared_dir(prepared_dir: str | os.PathLike | None = None) -> Path:
+    """Where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets)."""
+    return Path(DEFAULT_PREPARED_DIR if prepared_dir is None else prepared_dir).expanduser().resolve()
+
+
+def _describe(archive: str) -> str:
+    f = ARCHIVE_FILES[archive]
+    return (
+        f"{f}, the Omniglot {archive} set ({ARCHIVE_CONTENTS[archive]}; python/{f} of "
+        f"github.com/brendenlake/omniglot, sha256 {ARCHIVE_SHA256[archive]})"
+    )
+
+
+def check_archive(path: str | os.PathLike, archive: str) -> list[_Entry]:
+    """Open and CRC-check one archive; its image entries sorted by (alphabet, character, drawer).
+
+    Raises FileNotFoundError (missing) or OmniglotArchiveError (not a zip, corrupt member, wrong layout),
+    each naming the path and the file that belongs there.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Omniglot archive missing: expected {path}, the file {_describe(archive)}. Put it there, or point "
+            f"data_dir at the folder that holds omniglot/{ARCHIVE_FILES[archive]} (default {DEFAULT_DATA_DIR})."
+        )
+    fix = f"Replace {path} with a fresh copy of {_describe(archive)}."
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()  # reads every member and checks its CRC-32
+            names = zf.namelist()
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
+        raise OmniglotArchiveError(f"Omniglot archive corrupt: {path} is not a readable zip ({type(e).__name__}: {e}). {fix}") from e
+    if bad is not None:
+        raise OmniglotArchiveError(f"Omniglot archive corrupt: member {bad!r} of {path} fails its CRC check. {fix}")
+    entries = []
+    for name in names:
+        m = _MEMBER.match(name)
+        if m and m.group(1) == archive:
+            entries.append(_Entry(name, m.group(2), int(m.group(3)), int(m.group(4)), int(m.group(5))))
+    if not entries:
+        raise OmniglotArchiveError(
+            f"Omniglot archive has the wrong layout: {path} holds no images_{archive}/<Alphabet>/characterNN/<id>_<drawer>.png "
+            f"entries (first entries: {names[:3]}). {fix}"
+        )
+    return sorted(entries, key=lambda e: (e.alphabet, e.character, e.drawer))
+
+
+def _to_array(png: bytes) -> np.ndarray:
+    """105x105 1-bit PNG (white background) -> uint8 [28, 28], strokes bright."""
+    with Image.open(io.BytesIO(png)) as im:
+        # Grey first: PIL resizes mode "1" images with nearest neighbour whatever filter is asked for.
+        small = im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    return 255 - np.asarray(small, dtype=np.uint8)
+
+
+class OmniglotBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """TFDS builder over the two local Omniglot zips (manual_dir), array_record, Tensor features only.
+
+    Not registered in TFDS's global registry (the catalogue has its own `omniglot`, which downloads and
+    uses `tfds.features.Image`); build it with `prepare_omniglot`, or directly:
+
+        b = OmniglotBuilder(data_dir=prepared_dir, file_format="array_record")
+        b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=folder_with_zips))
+        b.as_data_source("background")[i]  # {"image": uint8 [28, 28], "alphabet": b"...", ...}
+    """
+
+    name = "metareg_omniglot"
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "28x28 uint8, grey + LANCZOS resize, inverted (strokes bright); one split per archive."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Place images_background.zip and images_evaluation.zip (python/ folder of github.com/brendenlake/omniglot) "
+        "in the manual_dir; metareg reads them from ../shared/data/omniglot by default."
+    )
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # TFDS 4.9.10 finds a packaged builder's file through `importlib_resources`, which it only declares as a
+        # dependency for Python < 3.9 (ModuleNotFoundError here); the file is simply this module. TFDS looks for an
+        # optional checksums.tsv next to it, which we do not need: nothing is downloaded.
+        return epath.Path(__file__)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        # DatasetInfo directly: dataset_info_from_configs would look for metadata files next to this module.
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="Omniglot characters (Lake et al. 2015), 28x28, strokes bright, from the local zip archives.",
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8),
+                    "archive": tfds.features.ClassLabel(names=list(ARCHIVES)),
+                    "alphabet": tfds.features.Text(),
+                    "character": tfds.features.Scalar(dtype=np.int32),
+                    "character_id": tfds.features.Scalar(dtype=np.int32),
+                    "drawer": tfds.features.Scalar(dtype=np.int32),
+                }
+            ),
+            homepage="https://github.com/brendenlake/omniglot",
+            citation="Lake, Salakhutdinov, Tenenbaum. Human-level concept learning through probabilistic program induction. Science 2015.",
+        )
+
+    def _split_generators(self, dl_manager):
+        folder = Path(os.fspath(dl_manager.manual_dir))
+        return {a: self._generate_examples(folder / ARCHIVE_FILES[a], a) for a in ARCHIVES}
+
+    def _generate_examples(self, path: Path, archive: str):
+        entries = check_archive(path, archive)
+        with zipfile.ZipFile(path) as zf:
+            for e in entries:
+                yield (
+                    e.name,
+                    {
+                        "image": _to_array(zf.read(e.name)),
+                        "archive": archive,
+                        "alphabet": e.alphabet,
+                        "character": e.character,
+                        "character_id": e.character_id,
+                        "drawer": e.drawer,
+                    },
+                )
+
+
+def prepare_omniglot(data_dir: str | os.PathLike | None = None, prepared_dir: str | os.PathLike | None = None) -> OmniglotBuilder:
+    """The prepared builder; prepares it from the zips first if `prepared_dir` does not hold it yet.
+
+    Both archives are checked before TFDS starts, so a missing or corrupt one gives our error
+    (path and what belongs there) rather than TFDS's manual-download assertion.
+    """
+    prepared = resolve_prepared_dir(prepared_dir)
+    builder = OmniglotBuilder(data_dir=os.fspath(prepared), file_format="array_record")
+    if builder.is_prepared():
+        return builder
+    folder = omniglot_dir(data_dir)
+    for a in ARCHIVES:
+        check_archive(folder / ARCHIVE_FILES[a], a)
+    prepared.mkdir(parents=True, exist_ok=True)
+    # Runs started together (a sweep) would race to prepare; the first one prepares, the others wait and reuse it.
+    with open(prepared / f".{OmniglotBuilder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        builder = OmniglotBuilder(data_dir=os.fspath(prepared), file_format="array_record")
+        if not builder.is_prepared():
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder)))
+    return builder
+
+
+def _read_archive(builder: OmniglotBuilder, archive: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """One TFDS split -> (uint8 [C, 20, 28, 28] read-only, C names "<archive>/<alphabet>/characterNN")."""
+    source = builder.as_data_source(archive)
+    records = source.__getitems__(list(range(len(source))))  # the prepared order is TFDS-shuffled: sort below
+    by_char: dict[tuple[str, int], dict[int, np.ndarray]] = {}
+    for r in records:
+        alphabet = r["alphabet"].decode() if isinstance(r["alphabet"], bytes) else str(r["alphabet"])
+        by_char.setdefault((alphabet, int(r["character"])), {})[int(r["drawer"])] = r["image"]
+    names, images = [], []
+    for (alphabet, character), drawings in sorted(by_char.items()):
+        name = f"{archive}/{alphabet}/character{character:02d}"
+        if sorted(drawings) != list(range(1, NUM_DRAWERS + 1)):
+            raise OmniglotArchiveError(
+                f"Omniglot character {name} has drawers {sorted(drawings)}, not 1..{NUM_DRAWERS}: every character needs "
+                f"{NUM_DRAWERS} drawings. Replace the archive with a fresh copy of {_describe(archive)} and delete "
+                f"{builder.data_path} to prepare again."
+            )
+        names.append(name)
+        images.append(np.stack([drawings[d] for d in range(1, NUM_DRAWERS + 1)]))
+    array = np.stack(images).astype(np.uint8)
+    array.setflags(write=False)  # shared by the per-process cache
+    return array, tuple(names)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_characters_cached(data_dir: str, prepared_dir: str) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    builder = prepare_omniglot(data_dir, prepared_dir)
+    return {a: _read_archive(builder, a) for a in ARCHIVES}
+
+
+def load_characters(
+    data_dir: str | os.PathLike | None = None, prepared_dir: str | os.PathLike | None = None
+) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    """{"background": (images, names), "evaluation": (images, names)}, preparing first if needed.
+
+    images: uint8 [C, 20, 28, 28] (read-only; cached per process), class-major, characters sorted by
+    (alphabet, character number), drawings by drawer; names: "<archive>/<alphabet>/characterNN".
+    """
+    return _load_characters_cached(os.fspath(omniglot_dir(data_dir)), os.fspath(resolve_prepared_dir(prepared_dir)))
+
+
+def with_rotations(images: np.ndarray) -> np.ndarray:
+    """[C, D, H, W] -> [4C, D, H, W]: class 4*b + r is class b rotated by r*90 degrees (np.rot90, counter-clockwise)."""
+    rotated = np.stack([np.rot90(images, r, axes=(2, 3)) for r in range(NUM_ROTATIONS)], axis=1)
+    return rotated.reshape(-1, *images.shape[1:])
+
+
+def _rotation_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{n}/rot{90 * r:03d}" for n in names for r in range(NUM_ROTATIONS))
+
+
+def vinyals_partition(names: tuple[str, ...], num_train: int = VINYALS_NUM_TRAIN, shuffled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices into `names`, each ascending: the first `num_train` characters of the
+    seeded-hash order (shuffled) or of the given order (not shuffled)."""
+    if len(names) <= num_train:
+        raise ValueError(
+            f"the Vinyals split needs more than {num_train} characters (it trains on {num_train}), but the archives "
+            f"hold {len(names)}: use split='lake', or the complete Omniglot archives"
+        )
+    order = np.arange(len(names))
+    if shuffled:
+        order = np.array(sorted(order, key=lambda i: hashlib.sha256(f"{VINYALS_SEED}/{names[i]}".encode()).hexdigest()))
+    return np.sort(order[:num_train]), np.sort(order[num_train:])
+
+
+@dataclasses.dataclass(frozen=True)
+class OmniglotSplit:
+    """Meta-train and meta-test classes, class-major uint8 [C, 20, 28, 28], with one name per class.
+
+    rotations_per_character: 4 when each character's rotations are classes 4*b .. 4*b+3, else 1.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    train_names: tuple[str, ...]
+    test_names: tuple[str, ...]
+    rotations_per_character: int
+
+
+def load_split(
+    split: str = "vinyals",
+    data_dir: str | os.PathLike | None = None,
+    prepared_dir: str | os.PathLike | None = None,
+    rotations: bool | None = None,
+) -> OmniglotSplit:
+    """The meta-train / meta-test classes of `split` (see the module docstring for the orderings).
+
+    rotations: add 90/180/270-degree rotations as new classes; None = the split's standard
+    (True for "vinyals"/"vinyals_sorted", False for "lake").
+    """
+    if split not in OMNIGLOT_SPLITS:
+        raise ValueError(f"unknown Omniglot split {split!r}; choose from {list(OMNIGLOT_SPLITS)}")
+    chars = load_characters(data_dir, prepared_dir)
+    if split == "lake":
+        (train, train_names), (test, test_names) = chars["background"], chars["evaluation"]
+    else:
+        images = np.concatenate([chars[a][0] for a in ARCHIVES])
+        names = chars["background"][1] + chars["evaluation"][1]
+        tr, te = vinyals_partition(names, shuffled=split == "vinyals")
+        train, test = images[tr], images[te]
+        train_names, test_names = tuple(names[i] for i in tr), tuple(names[i] for i in te)
+    if rotations is None:
+        rotations = split != "lake"
+    if rotations:
+        train, test = with_rotations(train), with_rotations(test)
+        train_names, test_names = _rotation_names(train_names), _rotation_names(test_names)
+    return OmniglotSplit(train, test, train_names, test_names, NUM_ROTATIONS if rotations else 1)

@@ -1,0 +1,292 @@
+"""Omniglot N-way K-shot classification tasks, sampled in JAX from keys out of class-major arrays in memory.
+
+Data: `metareg.data.omniglot` (TFDS, no TensorFlow) gives meta-train and meta-test classes as uint8
+[C, 20, 28, 28]; the family holds them as pytree leaves (on device, uint8: 75 MB for the 4800 rotated
+Vinyals training classes) and an episode gathers its images and scales them to float32 in [0, 1].
+
+One task (shapes; a batch adds a leading task axis T):
+
+    support_x [N*K, 28, 28, 1] float32 in [0, 1]   support_y [N*K] int32
+    query_x   [N*Q, 28, 28, 1] float32 in [0, 1]   query_y   [N*Q] int32
+
+Examples are label-major: support_y = [0]*K + [1]*K + ... (query_y likewise), so
+`support_x.reshape(N, K, ...)` groups each class's shots. For each of its N classes a task draws K + Q
+distinct drawings (of 20) without replacement: the first K are the support, the rest the query.
+
+Settings (`setting`):
+
+- "mutually_exclusive" (Vinyals et al. 2016; Finn et al. 2017): N distinct classes drawn uniformly per
+  task; label j is the class drawn j-th, so labels are a uniformly random permutation per task and a
+  class has no fixed label across tasks.
+- "non_mutually_exclusive" (Yin et al. 2020, MR-MAML; Yao et al. 2021, MetaMix): the classes are split
+  into N fixed slots by a seeded partition of the base characters (from `key`, round-robin over a
+  permutation, so slot sizes differ by at most one); each task draws one class uniformly from each slot
+  and slot j is always label j, so one model can solve every training task without adapting
+  (memorization). With rotations, a character's four rotated classes share its slot: a slot draw picks a
+  character and a rotation, as the MAML code those papers build on rotates each task's characters by a
+  random multiple of 90 degrees. 1200 Vinyals characters / 20 ways = 60 characters per slot ("20 slots of
+  60 classes", methods.md).
+
+Meta-test tasks follow `test_setting` (default: the same as `setting`). In the non-mutually-exclusive
+setting the meta-test classes get their own slot partition (a second key), the same construction over
+the test classes, as in MR-MAML/MetaMix: a test label still means "slot j", but the slots hold unseen
+characters, so a memorizing model cannot use its training slot mapping.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metareg.rng import named_key
+from metareg.types import Array, Episode
+
+SETTINGS = ("mutually_exclusive", "non_mutually_exclusive")
+
+
+def _check_setting(name: str, value: str) -> None:
+    if value not in SETTINGS:
+        raise ValueError(f"unknown Omniglot {name} {value!r}; choose from {list(SETTINGS)}")
+
+
+_permutation = jax.jit(jax.random.permutation, static_argnums=1)  # one compiled call, not op-by-op dispatch
+
+
+def slot_partition(key: Array, num_characters: int, ways: int, rotations_per_character: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(slots int32 [N, S], sizes int32 [N]): slot j holds classes slots[j, :sizes[j]] (padding repeats them).
+
+    A permutation of the base characters (from `key`) is dealt round-robin into N slots; with R
+    rotations per character, base character b brings classes R*b .. R*b + R - 1.
+    """
+    perm = np.asarray(_permutation(key, num_characters))
+    members = [np.sort(perm[j::ways]) for j in range(ways)]
+    members = [(rotations_per_character * m[:, None] + np.arange(rotations_per_character)).ravel() for m in members]
+    sizes = np.array([len(m) for m in members], np.int32)
+    slots = np.stack([np.resize(m, sizes.max()) for m in members]).astype(np.int32)
+    return slots, sizes
+
+
+def _task_indices(key: Array, images_shape: tuple[int, ...], slots: Array | None, sizes: Array | None, ways: int, per_class: int):
+    """One task: (classes int32 [N], drawers int32 [N, K+Q]); label j is classes[j]."""
+    k_cls, k_draw = jax.random.split(key)
+    if slots is None:
+        # Without replacement, in random order: label j = the j-th class drawn.
+        classes = jax.random.choice(k_cls, images_shape[0], (ways,), replace=False)
+    else:
+        pick = jax.random.randint(k_cls, (ways,), 0, sizes)  # one class uniformly from each slot
+        classes = slots[jnp.arange(ways), pick]
+    drawers = jax.vmap(lambda k: jax.random.permutation(k, images_shape[1])[:per_class])(jax.random.split(k_draw, ways))
+    return classes.astype(jnp.int32), drawers.astype(jnp.int32)
+
+
+@flax.struct.dataclass
+class OmniglotFamily:
+    """Omniglot N-way K-shot tasks; a pytree (arrays are leaves, sizes and settings static), so a jit argument.
+
+    train_images / test_images: uint8 [C, 20, 28, 28], strokes bright. train_slots / test_slots and
+    their sizes: the non-mutually-exclusive slot partitions (see `slot_partition`), None otherwise.
+    """
+
+    train_images: Array
+    test_images: Array
+    train_slots: Array | None
+    train_slot_sizes: Array | None
+    test_slots: Array | None
+    test_slot_sizes: Array | None
+    ways: int = flax.struct.field(pytree_node=False)
+    shots: int = flax.struct.field(pytree_node=False)
+    queries: int = flax.struct.field(pytree_node=False)
+    setting: str = flax.struct.field(pytree_node=False)
+    test_setting: str = flax.struct.field(pytree_node=False)
+
+    @property
+    def loss_name(self) -> str:
+        return "cross_entropy"
+
+    @property
+    def output_width(self) -> int:
+        return self.ways
+
+    @property
+    def num_train_classes(self) -> int:
+        return self.train_images.shape[0]
+
+    @property
+    def num_test_classes(self) -> int:
+        return self.test_images.shape[0]
+
+    def example_episode(self) -> Episode:
+        """A single-task episode of the right shapes and dtypes (zeros), for initializing models."""
+        n, k, q, s = self.ways, self.shots, self.queries, self.train_images.shape[-1]
+        return Episode(
+            support_x=jnp.zeros((n * k, s, s, 1), jnp.float32),
+            support_y=jnp.zeros((n * k,), jnp.int32),
+            query_x=jnp.zeros((n * q, s, s, 1), jnp.float32),
+            query_y=jnp.zeros((n * q,), jnp.int32),
+        )
+
+    def sample_indices(self, key: Array, num_tasks: int, train: bool = True) -> tuple[Array, Array]:
+        """(classes int32 [T, N], drawers int32 [T, N, K+Q]) of T tasks: task t's label j is class classes[t, j],
+        shown by drawings drawers[t, j, :K] in the support and drawers[t, j, K:] in the query."""
+        return _sample_indices(self, key, num_tasks, train)
+
+    def _indices(self, key: Array, num_tasks: int, train: bool) -> tuple[Array, Array]:
+        if train:
+            images, slots, sizes = self.train_images, self.train_slots, self.train_slot_sizes
+        else:
+            images, slots, sizes = self.test_images, self.test_slots, self.test_slot_sizes
+        per_class = self.shots + self.queries
+        draw = lambda k: _task_indices(k, images.shape, slots, sizes, self.ways, per_class)
+        return jax.vmap(draw)(jax.random.split(key, num_tasks))
+
+    def episodes(self, classes: Array, drawers: Array, train: bool = True) -> Episode:
+        """The batched Episode of the tasks given by `sample_indices`' output."""
+        images = self.train_images if train else self.test_images
+        t, n, k, q = classes.shape[0], self.ways, self.shots, self.queries
+        x = images[classes[:, :, None], drawers].astype(jnp.float32) / 255.0  # [T, N, K+Q, H, W]
+        x = x[..., None]
+        labels = jnp.arange(n, dtype=jnp.int32)
+        return Episode(
+            support_x=x[:, :, :k].reshape(t, n * k, *x.shape[3:]),
+            support_y=jnp.broadcast_to(jnp.repeat(labels, k), (t, n * k)),
+            query_x=x[:, :, k:].reshape(t, n * q, *x.shape[3:]),
+            query_y=jnp.broadcast_to(jnp.repeat(labels, q), (t, n * q)),
+        )
+
+    def sample_train(self, key: Array, num_tasks: int) -> Episode:
+        """T meta-training episodes from the meta-train classes."""
+        return _sample_episodes(self, key, num_tasks, True)
+
+    def sample_test(self, key: Array, num_tasks: int) -> Episode:
+        """T meta-test episodes from the (unseen) meta-test classes."""
+        return _sample_episodes(self, key, num_tasks, False)
+
+
+# Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an outer jit
+# they are inlined. The family's static fields are part of its treedef, hence of the compilation cache key.
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _sample_indices(family: OmniglotFamily, key: Array, num_tasks: int, train: bool) -> tuple[Array, Array]:
+    return family._indices(key, num_tasks, train)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _sample_episodes(family: OmniglotFamily, key: Array, num_tasks: int, train: bool) -> Episode:
+    return family.episodes(*family._indices(key, num_tasks, train), train=train)
+
+
+def make_omniglot_family(
+    train_images: np.ndarray,
+    test_images: np.ndarray,
+    *,
+    ways: int = 20,
+    shots: int = 1,
+    queries: int = 15,
+    setting: str = "non_mutually_exclusive",
+    test_setting: str | None = None,
+    rotations_per_character: int = 1,
+    key: Array | None = None,
+) -> OmniglotFamily:
+    """An OmniglotFamily over given class-major arrays [C, 20, H, W] (uint8, strokes bright).
+
+    rotations_per_character: R when classes R*b .. R*b+R-1 are rotations of one character (they share a
+    slot). key: draws the slot partitions; required when either setting is non-mutually-exclusive.
+    Impossible requests raise ValueError saying what to change.
+    """
+    test_setting = setting if test_setting is None else test_setting
+    _check_setting("setting", setting)
+    _check_setting("test_setting", test_setting)
+    for name, value, low in (("ways", ways, 2), ("shots", shots, 1), ("queries", queries, 1)):
+        if not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"Omniglot {name}={value!r}: must be an integer >= {low}")
+    for which, images in (("train", train_images), ("test", test_images)):
+        if images.ndim != 4 or images.shape[0] % rotations_per_character:
+            raise ValueError(
+                f"Omniglot {which} images have shape {images.shape}: expected [C, drawings, H, W] with C a multiple of"
+                f" {rotations_per_character}"
+            )
+    drawings = train_images.shape[1]
+    if drawings != 20 or test_images.shape[1] != 20:
+        raise ValueError(f"Omniglot arrays hold {drawings} / {test_images.shape[1]} drawings per class, expected 20")
+    if shots + queries > drawings:
+        raise ValueError(
+            f"Omniglot shots + queries = {shots} + {queries} = {shots + queries}, but each character has only {drawings} "
+            f"drawings (support and query drawings are distinct): lower shots or queries so that shots + queries <= {drawings}"
+        )
+    slots: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
+    for which, images, s in (("train", train_images, setting), ("test", test_images, test_setting)):
+        classes = images.shape[0]
+        characters = classes // rotations_per_character
+        if s == "mutually_exclusive":
+            if ways > classes:
+                raise ValueError(
+                    f"Omniglot {ways}-way mutually-exclusive tasks need {ways} distinct classes, but the meta-{which} set has "
+                    f"{classes}: lower ways to at most {classes}, or use a split with more classes"
+                )
+            slots[which] = (None, None)
+        else:
+            if ways > characters:
+                raise ValueError(
+                    f"Omniglot {ways}-way non-mutually-exclusive tasks split the meta-{which} characters into {ways} slots of at "
+                    f"least one character each, but there are {characters}: lower ways to at most {characters}"
+                )
+            if key is None:
+                raise ValueError("Omniglot non-mutually-exclusive tasks need key= to draw their slot partition")
+            slots[which] = slot_partition(named_key(key, f"omniglot_{which}_slots"), characters, ways, rotations_per_character)
+    as_jnp = lambda a: None if a is None else jnp.asarray(a)
+    return OmniglotFamily(
+        train_images=jnp.asarray(train_images, jnp.uint8),
+        test_images=jnp.asarray(test_images, jnp.uint8),
+        train_slots=as_jnp(slots["train"][0]),
+        train_slot_sizes=as_jnp(slots["train"][1]),
+        test_slots=as_jnp(slots["test"][0]),
+        test_slot_sizes=as_jnp(slots["test"][1]),
+        ways=int(ways),
+        shots=int(shots),
+        queries=int(queries),
+        setting=setting,
+        test_setting=test_setting,
+    )
+
+
+def omniglot_family(
+    data_dir: str | os.PathLike | None = None,
+    prepared_dir: str | os.PathLike | None = None,
+    split: str = "vinyals",
+    ways: int = 20,
+    shots: int = 1,
+    queries: int = 15,
+    setting: str = "non_mutually_exclusive",
+    key: Array | None = None,
+    *,
+    rotations: bool | None = None,
+    test_setting: str | None = None,
+) -> OmniglotFamily:
+    """Omniglot tasks from the local archives (prepared once with TFDS, see metareg.data.omniglot).
+
+    data_dir: folder holding omniglot/images_{background,evaluation}.zip (default ../shared/data);
+    prepared_dir: where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets);
+    split: "vinyals" (1200 / 423 characters), "vinyals_sorted", or "lake" (background 964 / evaluation 659);
+    rotations: 90/180/270-degree rotations as new classes (None: the split's standard, on for Vinyals);
+    key: the family key (slot partitions derive from it by name).
+    """
+    from metareg.data.omniglot import load_split
+
+    _check_setting("setting", setting)
+    _check_setting("test_setting", setting if test_setting is None else test_setting)
+    data = load_split(split, data_dir, prepared_dir, rotations=rotations)
+    return make_omniglot_family(
+        data.train,
+        data.test,
+        ways=ways,
+        shots=shots,
+        queries=queries,
+        setting=setting,
+        test_setting=test_setting,
+        rotations_per_character=data.rotations_per_character,
+        key=key,
+    )
