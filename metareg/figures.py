@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from metareg import report  # noqa: E402
+from metareg import paper, report  # noqa: E402
 
 
 def load_curve(workdir: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +158,9 @@ def _study_rows(cells: dict, names: list[str], family="sinusoid_w1", k=5) -> lis
             continue
         metric = next(iter(runs.values()))["metric"]
         summary = report.summarize({(family, k, name): runs}, metric)[f"{family}/k{k}/{name}"]
-        base = "maml" + name.split("trlearner", 1)[1] if name.startswith("maml+trlearner_inner") else "maml"
+        base = paper.backbone_of(name)  # the same inner steps without TRLearner ("maml_inner4+..." -> "maml_inner4")
+        if name.startswith("maml+trlearner_inner"):
+            base = "maml" + name.split("trlearner", 1)[1]
         diff = report.paired_diff(cells, (family, k, name), (family, k, base), metric) if name != base else None
         rows.append({"method": name, "metric": metric, "mean": summary["mean"], "ci95": summary["ci95"],
                      "seeds": summary["seeds"], "steps": summary["steps"], "diff_vs_maml": diff, "baseline": base})

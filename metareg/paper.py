@@ -56,17 +56,19 @@ def paper_mse(method: str, family: str, shots: int) -> float | None:
 def canonical(method: str) -> str:
     """Our grid's method name with the backbone made explicit ("trlearner" -> "maml+trlearner")."""
     parts = method.split("+")
-    return method if parts[0] in BACKBONE_LABELS else "+".join(["maml", *parts])
+    starts_with_regularizer = any(parts[0] == r or parts[0].startswith(r + "_") for r in REGULARIZER_LABELS)
+    return "+".join(["maml", *parts]) if starts_with_regularizer else method
 
 
 def backbone_of(method: str) -> str:
+    """"anil+trlearner" -> "anil"; a backbone variant keeps its suffix ("maml_inner4+trlearner" -> "maml_inner4")."""
     return canonical(method).split("+")[0]
 
 
 def label(method: str) -> str:
     """Human-readable row label: "ANIL+MetaMix+TRLearner", "MAML+TRLearner (top-1 relation)"."""
     parts = canonical(method).split("+")
-    out = [BACKBONE_LABELS[parts[0]]]
+    out = [BACKBONE_LABELS.get(parts[0], parts[0])]
     for p in parts[1:]:
         if p.startswith("trlearner_top"):
             k = p.removeprefix("trlearner_top")

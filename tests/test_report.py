@@ -29,6 +29,7 @@ def test_paper_numbers_and_names():
     assert paper.paper_mse("anil+metamix+trlearner", "harmonic", 10) is None  # Table 9 is sinusoid only
     assert paper.paper_mse("metasgd+mr_maml", "sinusoid_w1", 5) is None
     assert paper.canonical("trlearner_top1") == "maml+trlearner_top1"
+    assert paper.canonical("maml_inner4") == "maml_inner4" and paper.canonical("metamix") == "maml+metamix"
     assert paper.label("tnet+metamix+trlearner") == "T-Net+MetaMix+TRLearner"
 
 
