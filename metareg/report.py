@@ -96,10 +96,9 @@ def summarize(cells: dict, metric: str) -> dict:
 def bayes_floor(family: str, shots: int) -> tuple[float, str] | None:
     """(floor MSE, source) for a column: our computation if present, else methods.md's number."""
     if BAYES_FLOOR_FILE.exists():
-        data = json.loads(BAYES_FLOOR_FILE.read_text())
-        entry = data.get(family, {}).get(str(shots)) or data.get(f"{family}/k{shots}")
-        if entry is not None:
-            return float(entry["mean"] if isinstance(entry, dict) else entry), "computed"
+        for entry in json.loads(BAYES_FLOOR_FILE.read_text()).get("results", []):
+            if entry["family"] == family and entry["num_shots"] == shots:
+                return float(entry["mse_clean_mean_over_seeds"]), "computed"
     if (family, shots) in METHODS_MD_FLOOR:
         return METHODS_MD_FLOOR[(family, shots)], "methods.md"
     return None

@@ -99,3 +99,12 @@ def test_restore_run_and_relation_figure(tmp_path, quick_config):
     assert family.name == quick_config.task.name and "trlearner" in params["regularizers"]
     relation_heatmaps(tmp_path / "run", tmp_path / "fig.png", num_tasks=8)
     assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+def test_bayes_floor_read_from_the_computed_file_else_methods_md(tmp_path, monkeypatch):
+    f = tmp_path / "floor.json"
+    f.write_text(json.dumps({"results": [{"family": "harmonic", "num_shots": 10, "mse_clean_mean_over_seeds": 0.0125}]}))
+    monkeypatch.setattr(report, "BAYES_FLOOR_FILE", f)
+    assert report.bayes_floor("harmonic", 10) == (0.0125, "computed")
+    assert report.bayes_floor("sinusoid_w1", 5) == (0.049, "methods.md")
+    assert report.bayes_floor("harmonic", 5) is None
