@@ -13,10 +13,11 @@ from ml_collections import config_dict
 
 from metareg.learners import LEARNERS
 from metareg.models import MODELS
+from metareg.models.conv import CONV_IMPLS, NORMS, POOLS, READOUTS
 from metareg.regularizers import REGULARIZERS
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
 from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS
-from metareg.tasks import TASK_FAMILIES
+from metareg.tasks import FAMILY_SPECS, TASK_FAMILIES
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -43,6 +44,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
     c.model.hidden = (40, 40)  # MLP 1-40-40-1 (Finn et al. 2017)
+    c.model.width = 64  # conv4: filters per conv block (Finn et al. 2017; Vinyals et al. 2016)
+    c.model.conv_impl = "auto"  # conv4: "im2col" (fast under vmap on CPU) | "lax" (cuDNN on GPU) | "auto": im2col on CPU, lax elsewhere
+    c.model.norm = "transductive"  # conv4: "transductive" (batch statistics at train and test, as every reference) | "layer" | "none"
+    c.model.pool = "max"  # conv4: "max" (2x2 max-pool) | "stride" (stride-2 convs: MAML/learn2learn Omniglot) | "none" (MetaMix code)
+    c.model.readout = "flatten"  # conv4 features before the head: "flatten" [B, 4*width] | "mean" over space [B, width] (MAML, MetaMix)
 
     c.learner = ml_collections.ConfigDict()
     c.learner.name = "maml"  # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
@@ -154,7 +160,18 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     if c.learner.inner_steps < 0:
         _fail(f"learner.inner_steps must be >= 0, got {c.learner.inner_steps}")
 
-    num_blocks = len(c.model.hidden) + 1
+    if c.model.name == "conv4":
+        m = c.model
+        _choice(m.conv_impl, CONV_IMPLS, "model.conv_impl")
+        _choice(m.norm, NORMS, "model.norm")
+        _choice(m.pool, POOLS, "model.pool")
+        _choice(m.readout, READOUTS, "model.readout")
+        if m.width < 1:
+            _fail(f"model.width (conv4 filters per block) must be >= 1, got {m.width}; the references use 64")
+        if c.task.name in FAMILY_SPECS:
+            _fail(f"model.name = 'conv4' needs image tasks [B, H, W, C], but task.name = {c.task.name!r} is a regression "
+                  "family with x [K, 1]; use model.name = 'mlp' or an image task family")
+    num_blocks = 5 if c.model.name == "conv4" else len(c.model.hidden) + 1  # conv4: 4 conv blocks + the head
     if "metamix" in c.regularizers:
         bad = [layer for layer in c.metamix.layers if not 0 <= layer < num_blocks]
         if bad or not c.metamix.layers:

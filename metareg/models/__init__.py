@@ -1,9 +1,10 @@
 """Models as sequences of blocks, and the registry that builds them from a config."""
 
 from metareg.models.base import BlockModel
+from metareg.models.conv import Conv4, conv4
 from metareg.models.mlp import MLP, mlp
 
-MODELS = {"mlp": mlp}
+MODELS = {"mlp": mlp, "conv4": conv4}
 
 
 def make_model(config, output_width: int) -> BlockModel:
@@ -11,10 +12,14 @@ def make_model(config, output_width: int) -> BlockModel:
     name = config.model.name
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+    # T-Net's transforms are part of the model; the learner keeps them frozen in the inner loop.
+    transforms = config.learner.name == "tnet"
     if name == "mlp":
-        # T-Net's transforms are part of the model; the learner keeps them frozen in the inner loop.
-        return mlp(hidden=tuple(config.model.hidden), out=output_width, transforms=config.learner.name == "tnet")
+        return mlp(hidden=tuple(config.model.hidden), out=output_width, transforms=transforms)
+    if name == "conv4":
+        m = config.model
+        return conv4(output_width, width=m.width, conv_impl=m.conv_impl, norm=m.norm, pool=m.pool, transforms=transforms, readout=m.readout)
     raise AssertionError(name)
 
 
-__all__ = ["BlockModel", "MLP", "mlp", "MODELS", "make_model"]
+__all__ = ["BlockModel", "Conv4", "MLP", "conv4", "mlp", "MODELS", "make_model"]

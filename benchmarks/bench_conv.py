@@ -1,0 +1,187 @@
+"""Outer-step speed of Omniglot Conv4 MAML by convolution implementation, beside learn2learn's, written as JSON.
+
+Configuration (the issue's and ../shared/anchors' `l2l_maml.py omniglot`): 20-way 1-shot, 15 queries per
+class, meta-batch 16, 1 inner step (lr 0.4), second-order MAML, Adam 1e-3, Conv4 of width 64,
+transductive BatchNorm. Variants, each a jitted `metareg.meta_step.meta_train_step` (episode sampling
+from random uint8 "characters" through the real OmniglotFamily sampler included):
+
+  * conv_impl "im2col" (the CPU default) and, with --with-lax, "lax" (lax.conv_general_dilated: grouped
+    convs under vmap, ~20 s per step on a 2-core CPU, so it gets --lax-steps timed steps only);
+  * two architectures: "max" (stride-1 convs + 2x2 max-pool, flattened 2x2x64 readout: our default) and
+    "stride" (stride-2 convs, no pool, spatial-mean readout: learn2learn's OmniglotCNN and MAML's
+    Omniglot net, the like-for-like comparison with the anchor);
+  * "max/reduce_window": im2col with the max-pool replaced by `nn.max_pool` (lax.reduce_window, whose
+    derivatives are select_and_scatter / select_and_gather_add), to measure what the phase-max pool of
+    metareg.models.conv saves.
+
+For each: compile time (lower + compile), XLA's peak-memory and FLOP estimates, median / min wall time
+of one outer step (blocked until done), variants interleaved over rounds. learn2learn runs before and
+after ours (its median is the median of the two), with the python printed by
+../shared/anchors/setup_learn2learn.sh and PYTHONPATH=<its venv>/stubs.
+
+    python benchmarks/bench_conv.py [--with-lax] [--no-l2l] [--steps 30] [--out benchmarks/results/omniglot_conv_step.json]
+    python benchmarks/bench_conv.py --quick    # smoke test: tiny sizes, seconds; writes ..._quick.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import flax.linen as nn
+import jax
+import numpy as np
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import summary, time_interleaved  # noqa: E402
+
+from metareg.learners import MAML  # noqa: E402
+from metareg.meta_step import MetaObjective, init_train_state, meta_train_step  # noqa: E402
+from metareg.models import conv, conv4  # noqa: E402
+from metareg.tasks.omniglot import make_omniglot_family  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ANCHORS = ROOT.parent / "shared" / "anchors"
+
+FULL = dict(ways=20, shots=1, queries=15, meta_batch=16, width=64)  # the issue's configuration
+QUICK = dict(ways=5, shots=1, queries=2, meta_batch=2, width=8)  # smoke test only: numbers mean nothing
+
+ARCHITECTURES = {"max": dict(pool="max", readout="flatten"), "stride": dict(pool="stride", readout="mean")}
+
+
+def reduce_window_pool(x):
+    """The max-pool as nn.max_pool (lax.reduce_window), for the comparison variant."""
+    return nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+
+
+def random_family(ways, shots, queries, num_classes=200, seed=0):
+    """An OmniglotFamily over random uint8 images [C, 20, 28, 28] (timing does not depend on the pixels)."""
+    rng = np.random.default_rng(seed)
+    images = lambda c: rng.integers(0, 256, (c, 20, 28, 28), dtype=np.uint8)
+    return make_omniglot_family(images(num_classes), images(max(ways, 20)), ways=ways, shots=shots, queries=queries,
+                                setting="mutually_exclusive")
+
+
+def compile_variant(family, size, conv_impl, arch, pool_impl="phase", warmup=2):
+    """The jitted outer step of one variant: compile time, XLA's analyses, a warmed-up state."""
+    model = conv4(family.ways, width=size["width"], conv_impl=conv_impl, **ARCHITECTURES[arch])
+    objective = MetaObjective(MAML(model, "cross_entropy", inner_lr=0.4, num_steps=1))  # l2l anchor: lr 0.4, 1 step
+    optimizer = optax.adam(1e-3)
+    state = init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+    step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer, meta_batch_size=size["meta_batch"]),
+                   donate_argnums=0)
+    key = jax.random.key(2)
+    # The pool is looked up when the step is traced, so patching it around lower() swaps it for this variant only.
+    patch = mock.patch.object(conv, "max_pool_2x2", reduce_window_pool) if pool_impl == "reduce_window" else contextlib.nullcontext()
+    t = time.perf_counter()
+    with patch:
+        compiled = step.lower(state, family, key).compile()
+    compile_s = time.perf_counter() - t
+    mem = compiled.memory_analysis()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    for _ in range(warmup):
+        state, _ = compiled(state, family, key)
+    jax.block_until_ready(state)
+    return {
+        "fn": compiled, "state": state, "family": family, "key": key, "compile_s": compile_s, "times": [],
+        "peak_bytes": None if mem is None else int(mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes),
+        "flops": None if not cost else float(cost.get("flops", 0.0)),
+    }
+
+
+def learn2learn_step(steps: int, meta_batch: int) -> dict:
+    """learn2learn's second-order MAML on its OmniglotCNN (20-way 1-shot, 15 queries), built beside the project."""
+    setup = ANCHORS / "setup_learn2learn.sh"
+    if not setup.exists():
+        return {"error": f"no anchor script at {setup}"}
+    out = subprocess.run(["bash", str(setup)], capture_output=True, text=True)
+    py = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    if not py or not Path(py).exists():
+        return {"error": f"learn2learn set-up failed: {out.stderr[-500:]}"}
+    env = {**os.environ, "PYTHONPATH": str(Path(py).parents[1] / "stubs")}
+    cmd = [py, str(ANCHORS / "l2l_maml.py"), "omniglot", str(steps), str(meta_batch)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    m = re.search(r"median_step_s=([\d.]+) min=([\d.]+)", run.stdout)
+    if not m:
+        return {"error": run.stdout[-300:] + run.stderr[-500:]}
+    return {"median_step_s": float(m.group(1)), "min_step_s": float(m.group(2)), "steps_timed": steps, "meta_batch": meta_batch}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=None, help="default benchmarks/results/omniglot_conv_step.json (_quick with --quick)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per im2col variant, spread over the rounds")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--with-lax", action="store_true", help="also time conv_impl='lax' (~20 s per step on CPU)")
+    parser.add_argument("--lax-steps", type=int, default=3, help="timed steps per lax variant")
+    parser.add_argument("--no-l2l", action="store_true")
+    parser.add_argument("--l2l-steps", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 steps: checks the script runs, times nothing")
+    args = parser.parse_args()
+    size = QUICK if args.quick else FULL
+    if args.quick:
+        args.steps, args.rounds, args.lax_steps, args.l2l_steps = 2, 1, 1, 1
+    out_path = Path(args.out or f"benchmarks/results/omniglot_conv_step{'_quick' if args.quick else ''}.json")
+
+    family = random_family(size["ways"], size["shots"], size["queries"])
+    specs = {f"{arch}/im2col": dict(conv_impl="im2col", arch=arch) for arch in ARCHITECTURES}
+    specs["max/im2col/reduce_window"] = dict(conv_impl="im2col", arch="max", pool_impl="reduce_window")
+    lax_specs = {f"{arch}/lax": dict(conv_impl="lax", arch=arch) for arch in ARCHITECTURES} if args.with_lax else {}
+
+    l2l_batch = size["meta_batch"]
+    l2l_before = None if args.no_l2l else learn2learn_step(args.l2l_steps, l2l_batch)
+    variants = {}
+    for name, spec in {**specs, **lax_specs}.items():
+        variants[name] = compile_variant(family, size, warmup=1 if args.quick or name in lax_specs else 2, **spec)
+        print(f"compiled {name} in {variants[name]['compile_s']:.1f}s", flush=True)
+    time_interleaved({k: v for k, v in variants.items() if k in specs}, args.steps, args.rounds)
+    if lax_specs:
+        time_interleaved({k: v for k, v in variants.items() if k in lax_specs}, args.lax_steps, 1)
+    ours = {name: summary(v) for name, v in variants.items()}
+    for name, r in ours.items():
+        print(f"{name:28s} compile {r['compile_s']:6.2f}s  median {r['median_step_s']:.3f}s  min {r['min_step_s']:.3f}s  "
+              f"({r['steps_timed']} steps)", flush=True)
+
+    result = {
+        "config": (f"Omniglot {size['ways']}-way {size['shots']}-shot, {size['queries']} queries/class, meta-batch "
+                   f"{size['meta_batch']}, Conv4 width {size['width']}, transductive BN, 1 inner step (lr 0.4), second-order "
+                   "MAML, Adam 1e-3; random images through the OmniglotFamily sampler"),
+        "quick": args.quick,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
+                    "xla_flags": os.environ.get("XLA_FLAGS", "")},
+        "architectures": {k: dict(v) for k, v in ARCHITECTURES.items()},
+        "metareg": ours,
+    }
+    if not args.no_l2l:
+        l2l = learn2learn_step(args.l2l_steps, l2l_batch)
+        if "median_step_s" in l2l and l2l_before and "median_step_s" in l2l_before:  # measured before and after ours
+            l2l["runs_median_step_s"] = [l2l_before["median_step_s"], l2l["median_step_s"]]
+            l2l["median_step_s"] = statistics.median(l2l["runs_median_step_s"])
+        l2l["model"] = "learn2learn OmniglotCNN (stride-2 convs, BN, spatial mean), 20-way 1-shot, 15 queries/class, width 64"
+        result["learn2learn"] = l2l
+        if "median_step_s" in l2l:
+            result["speedup_vs_learn2learn"] = {name: l2l["median_step_s"] / r["median_step_s"] for name, r in ours.items()}
+            print(f"learn2learn median {l2l['median_step_s']:.3f}s; stride/im2col speed-up "
+                  f"x{result['speedup_vs_learn2learn']['stride/im2col']:.2f}")
+        else:
+            print("learn2learn:", l2l["error"])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()
