@@ -31,11 +31,8 @@ import functools
 import json
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -45,15 +42,12 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import summary, time_interleaved  # noqa: E402
+from common import anchor_step, compile_step, summary, time_interleaved  # noqa: E402
 
 from metareg.learners import MAML  # noqa: E402
 from metareg.meta_step import MetaObjective, init_train_state, meta_train_step  # noqa: E402
 from metareg.models import conv, conv4  # noqa: E402
 from metareg.tasks.omniglot import make_omniglot_family  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-ANCHORS = ROOT.parent / "shared" / "anchors"
 
 FULL = dict(ways=20, shots=1, queries=15, meta_batch=16, width=64)  # the issue's configuration
 QUICK = dict(ways=5, shots=1, queries=2, meta_batch=2, width=8)  # smoke test only: numbers mean nothing
@@ -82,42 +76,16 @@ def compile_variant(family, size, conv_impl, arch, pool_impl="phase", warmup=2):
     state = init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
     step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer, meta_batch_size=size["meta_batch"]),
                    donate_argnums=0)
-    key = jax.random.key(2)
     # The pool is looked up when the step is traced, so patching it around lower() swaps it for this variant only.
     patch = mock.patch.object(conv, "max_pool_2x2", reduce_window_pool) if pool_impl == "reduce_window" else contextlib.nullcontext()
-    t = time.perf_counter()
     with patch:
-        compiled = step.lower(state, family, key).compile()
-    compile_s = time.perf_counter() - t
-    mem = compiled.memory_analysis()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    for _ in range(warmup):
-        state, _ = compiled(state, family, key)
-    jax.block_until_ready(state)
-    return {
-        "fn": compiled, "state": state, "family": family, "key": key, "compile_s": compile_s, "times": [],
-        "peak_bytes": None if mem is None else int(mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes),
-        "flops": None if not cost else float(cost.get("flops", 0.0)),
-    }
+        return compile_step(step, state, family, jax.random.key(2), warmup)
 
 
 def learn2learn_step(steps: int, meta_batch: int) -> dict:
     """learn2learn's second-order MAML on its OmniglotCNN (20-way 1-shot, 15 queries), built beside the project."""
-    setup = ANCHORS / "setup_learn2learn.sh"
-    if not setup.exists():
-        return {"error": f"no anchor script at {setup}"}
-    out = subprocess.run(["bash", str(setup)], capture_output=True, text=True)
-    py = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    if not py or not Path(py).exists():
-        return {"error": f"learn2learn set-up failed: {out.stderr[-500:]}"}
-    env = {**os.environ, "PYTHONPATH": str(Path(py).parents[1] / "stubs")}
-    cmd = [py, str(ANCHORS / "l2l_maml.py"), "omniglot", str(steps), str(meta_batch)]
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    m = re.search(r"median_step_s=([\d.]+) min=([\d.]+)", run.stdout)
-    if not m:
-        return {"error": run.stdout[-300:] + run.stderr[-500:]}
-    return {"median_step_s": float(m.group(1)), "min_step_s": float(m.group(2)), "steps_timed": steps, "meta_batch": meta_batch}
+    result = anchor_step("omniglot", steps, str(meta_batch))
+    return result if "error" in result else {**result, "meta_batch": meta_batch}
 
 
 def main():

@@ -16,19 +16,15 @@ import functools
 import json
 import os
 import platform
-import re
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import jax
 import optax
+from common import anchor_step
 
 import metareg
-
-ROOT = Path(__file__).resolve().parents[1]
-ANCHORS = ROOT.parent / "shared" / "anchors"
 
 VARIANTS = {
     "maml": dict(regs=()),
@@ -96,19 +92,7 @@ def time_variants(steps: int, rounds: int) -> dict:
 
 def learn2learn_step(steps: int) -> dict:
     """Build learn2learn beside the project (cached) and run its MAML anchor."""
-    setup = ANCHORS / "setup_learn2learn.sh"
-    if not setup.exists():
-        return {"error": f"no anchor script at {setup}"}
-    out = subprocess.run(["bash", str(setup)], capture_output=True, text=True)
-    py = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    if not py or not Path(py).exists():
-        return {"error": f"learn2learn set-up failed: {out.stderr[-500:]}"}
-    env = {**os.environ, "PYTHONPATH": str(Path(py).parents[1] / "stubs")}
-    run = subprocess.run([py, str(ANCHORS / "l2l_maml.py"), "sinusoid", str(steps)], capture_output=True, text=True, env=env)
-    m = re.search(r"median_step_s=([\d.]+) min=([\d.]+)", run.stdout)
-    if not m:
-        return {"error": run.stdout[-300:] + run.stderr[-500:]}
-    return {"median_step_s": float(m.group(1)), "min_step_s": float(m.group(2)), "steps_timed": steps}
+    return anchor_step("sinusoid", steps)
 
 
 def main():

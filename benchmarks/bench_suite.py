@@ -19,13 +19,12 @@ from pathlib import Path
 
 import jax
 import matplotlib
-from common import compile_variant, configured, summary, time_interleaved
+from common import compile_variant, configured, learn2learn_python, summary, time_interleaved
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ANCHORS = ROOT.parent / "shared" / "anchors"
 META_BATCH = (1, 2, 4, 8, 16, 32, 64)
 INNER_STEPS = (1, 2, 4, 8, 16)
 INNER_STEPS_T = 32
@@ -48,12 +47,10 @@ def measure(points: dict, steps: int, rounds: int) -> dict:
 
 
 def learn2learn(meta_batch, inner_steps, steps: int) -> list[dict] | dict:
-    setup = ANCHORS / "setup_learn2learn.sh"
-    out = subprocess.run(["bash", str(setup)], capture_output=True, text=True)
-    py = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    if not py or not Path(py).exists():
-        return {"error": f"learn2learn set-up failed: {out.stderr[-500:]}"}
-    env = {**os.environ, "PYTHONPATH": str(Path(py).parents[1] / "stubs")}
+    found = learn2learn_python()
+    if isinstance(found, str):
+        return {"error": found}
+    py, env = found
     cmd = [py, str(ROOT / "benchmarks" / "l2l_sweep.py"), "--meta-batch", ",".join(map(str, meta_batch)),
            "--inner-steps", ",".join(map(str, inner_steps)), "--steps", str(steps)]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env)

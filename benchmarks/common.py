@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import os
+import re
 import statistics
+import subprocess
 import time
+from pathlib import Path
 
 import jax
 
-from metareg.config import default_config, validate_config
+from metareg.config import default_config, validate_config, with_overrides
 from metareg.meta_step import init_train_state, meta_train_step
 from metareg.rng import named_key
 from metareg.train import build
@@ -16,13 +20,7 @@ from metareg.train import build
 
 def configured(overrides: dict):
     """The default (sinusoid) config with dotted-key overrides, validated."""
-    c = default_config()
-    for key, value in overrides.items():
-        node = c
-        *path, leaf = key.split(".")
-        for p in path:
-            node = node[p]
-        node[leaf] = value
+    c = with_overrides(default_config(), overrides)
     validate_config(c)
     return c
 
@@ -34,7 +32,11 @@ def compile_variant(config, warmup: int = 10) -> dict:
     state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
     step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer,
                                      meta_batch_size=config.meta_batch_size), donate_argnums=0)
-    key = named_key(root, "train")
+    return compile_step(step, state, family, named_key(root, "train"), warmup)
+
+
+def compile_step(step, state, family, key, warmup: int = 10) -> dict:
+    """Lower and compile a jitted outer step, record XLA's memory and cost analyses, warm it up."""
     t = time.perf_counter()
     compiled = step.lower(state, family, key).compile()
     compile_s = time.perf_counter() - t
@@ -69,3 +71,31 @@ def time_interleaved(variants: dict, steps: int, rounds: int):
 def summary(v: dict) -> dict:
     return {"compile_s": v["compile_s"], "median_step_s": statistics.median(v["times"]), "min_step_s": min(v["times"]),
             "steps_timed": len(v["times"]), "peak_bytes": v["peak_bytes"], "flops": v["flops"]}
+
+
+ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors"
+
+
+def learn2learn_python() -> tuple[str, dict] | str:
+    """(python, env) of learn2learn's venv, built beside the project by ../shared/anchors (cached), or an error."""
+    setup = ANCHORS / "setup_learn2learn.sh"
+    if not setup.exists():
+        return f"no anchor script at {setup}"
+    out = subprocess.run(["bash", str(setup)], capture_output=True, text=True)
+    py = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    if not py or not Path(py).exists():
+        return f"learn2learn set-up failed: {out.stderr[-500:]}"
+    return py, {**os.environ, "PYTHONPATH": str(Path(py).parents[1] / "stubs")}
+
+
+def anchor_step(kind: str, steps: int, *extra: str) -> dict:
+    """learn2learn's MAML step time from ../shared/anchors/l2l_maml.py (`kind` sinusoid or omniglot)."""
+    found = learn2learn_python()
+    if isinstance(found, str):
+        return {"error": found}
+    py, env = found
+    run = subprocess.run([py, str(ANCHORS / "l2l_maml.py"), kind, str(steps), *extra], capture_output=True, text=True, env=env)
+    m = re.search(r"median_step_s=([\d.]+) min=([\d.]+)", run.stdout)
+    if not m:
+        return {"error": run.stdout[-300:] + run.stderr[-500:]}
+    return {"median_step_s": float(m.group(1)), "min_step_s": float(m.group(2)), "steps_timed": steps}

@@ -117,6 +117,20 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+def with_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+    """`config` with dotted-key overrides applied in place ({"learner.name": "anil", ...}), as
+    `--config.learner.name=anil` would; an unknown field raises ConfigError naming it."""
+    for key, value in overrides.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for name in parents:
+            node = node[name]
+        if leaf not in node:
+            raise ConfigError(f"unknown config field {key!r}: check the spelling against metareg/config.py")
+        node[leaf] = value
+    return config
+
+
 def _fail(msg: str):
     raise ConfigError(msg)
 

@@ -5,19 +5,12 @@ import sys
 
 import pytest
 
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.config import ConfigError, default_config, validate_config, with_overrides
 from tests.conftest import ROOT
 
 
 def _cfg(**changes):
-    c = default_config()
-    for path, value in changes.items():
-        node = c
-        *parents, leaf = path.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return c
+    return with_overrides(default_config(), changes)
 
 
 def test_default_config_is_valid():
