@@ -11,13 +11,17 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import config_dict
 
-from metareg.learners import LEARNERS
+from metareg.data.omniglot import NUM_DRAWERS, OMNIGLOT_SPLITS
+from metareg.learners import GRADIENT_FREE, LEARNERS
+from metareg.metrics import METRICS
 from metareg.models import MODELS
-from metareg.models.conv import CONV_IMPLS, NORMS, POOLS, READOUTS
+from metareg.models.conv import CONV_IMPLS, POOLS, READOUTS
+from metareg.models.mlp import ACTIVATIONS
+from metareg.models.norm import NORMS
 from metareg.regularizers import REGULARIZERS
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
 from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS
-from metareg.tasks import FAMILY_SPECS, TASK_FAMILIES
+from metareg.tasks import FAMILY_SPECS, IMAGE_TASKS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -40,6 +44,17 @@ def default_config() -> ml_collections.ConfigDict:
     c.task.points_per_task = config_dict.placeholder(int)  # None: fresh x per episode; n: n fixed points per pool task
     c.task.noise_std = config_dict.placeholder(float)  # None: the family's default (0.3 sinusoid, 0.1 harmonic)
     c.task.x_range = config_dict.placeholder(tuple)  # None: the family's default ((-5, 5) sinusoid, (-4, 4) harmonic)
+    # Classification (omniglot): N ways; num_shots / num_queries are then per class
+    c.task.ways = 20  # N (MetaMix / MR-MAML / TRLearner Omniglot tables: 20-way)
+    c.task.setting = "non_mutually_exclusive"  # "non_mutually_exclusive" (fixed label slots, the papers' tables) | "mutually_exclusive"
+    c.task.test_setting = config_dict.placeholder(str)  # None: same as task.setting
+    c.task.split = "vinyals"  # omniglot: "vinyals" (1200 train characters + rotations) | "vinyals_sorted" | "lake"
+    c.task.rotations = config_dict.placeholder(bool)  # None: the split's standard (on for vinyals)
+
+    # Where the real data lives (never downloaded): the folder holding omniglot/, chembl_fewshot/, pascal3d_cad/
+    c.data = ml_collections.ConfigDict()
+    c.data.dir = config_dict.placeholder(str)  # None: ../shared/data relative to the project root
+    c.data.prepared_dir = config_dict.placeholder(str)  # None: ~/.cache/metareg/tensorflow_datasets (TFDS prepared copies)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
@@ -49,11 +64,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.norm = "transductive"  # conv4: "transductive" (batch statistics at train and test, as every reference) | "layer" | "none"
     c.model.pool = "max"  # conv4: "max" (2x2 max-pool) | "stride" (stride-2 convs: MAML/learn2learn Omniglot) | "none" (MetaMix code)
     c.model.readout = "flatten"  # conv4 features before the head: "flatten" [B, 4*width] | "mean" over space [B, width] (MAML, MetaMix)
+    c.model.mlp_norm = "none"  # mlp hidden blocks: "none" (sinusoid MLP) | "transductive" (BatchNorm, the drug MLP) | "layer"
+    c.model.mlp_activation = "relu"  # mlp: "relu" | "leaky_relu" (slope 0.01, the drug MLP)
 
     c.learner = ml_collections.ConfigDict()
     c.learner.name = "maml"  # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
     c.learner.inner_lr = 0.01  # MAML sinusoid inner step size
     c.learner.inner_steps = 1  # the paper's "one meta-layer"
+    c.learner.frozen_blocks = 0  # leading model blocks kept at theta in the inner loop (pose: the encoder); ANIL: all but the head
 
     c.regularizers = ()  # any of ("meta_aug", "metamix", "mr_maml", "trlearner"), composed
     c.trlearner = ml_collections.ConfigDict()
@@ -108,7 +126,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
     c.eval.num_tasks = 600  # fresh meta-test tasks
     c.eval.inner_steps = (1, 10)  # test-time inner steps to report
-    c.eval.metric = "mse_clean"  # primary: MSE against the noiseless function ("mse_noisy" also reported)
+    c.eval.metric = "mse_clean"  # primary; regression: mse_clean (vs noiseless f) | mse_noisy | r2; classification: accuracy | nll
     # Headline number: the training setting (1 step). With 10 steps, adaptation from some learned
     # initializations diverges on a few of 600 tasks (an infinite mean); it is reported beside.
     c.eval.primary_inner_steps = 1
@@ -140,6 +158,35 @@ def _choice(value, choices, field):
         _fail(f"unknown {field} {value!r}; choose from {sorted(choices)}")
 
 
+def _validate_omniglot(c) -> None:
+    t = c.task
+    _choice(t.setting, OMNIGLOT_SETTINGS, "task.setting")
+    if t.test_setting is not None:
+        _choice(t.test_setting, OMNIGLOT_SETTINGS, "task.test_setting")
+    _choice(t.split, OMNIGLOT_SPLITS, "task.split (Omniglot split)")
+    if t.ways < 2:
+        _fail(f"task.ways must be >= 2 for classification, got {t.ways}")
+    if t.num_shots + t.num_queries > NUM_DRAWERS:
+        _fail(
+            f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} = {t.num_shots + t.num_queries} per class, but an "
+            f"Omniglot character has only {NUM_DRAWERS} drawings and support and query drawings are distinct: lower "
+            f"task.num_shots or task.num_queries so that they sum to at most {NUM_DRAWERS}"
+        )
+
+
+def _validate_learner(c) -> None:
+    name, loss = c.learner.name, TASK_LOSSES[c.task.name]
+    if name in GRADIENT_FREE:
+        if loss != "cross_entropy":
+            _fail(f"learner.name = {name!r} is a classifier (class prototypes) and task {c.task.name!r} is regression; "
+                  "use a gradient-based learner (maml, fomaml, anil, metasgd, tnet)")
+        if "metamix" in c.regularizers:
+            _fail(f"metamix re-runs a model's later blocks on mixed hidden states and learner {name!r} has no adapted head to "
+                  "re-run; use metamix with maml, fomaml, anil, metasgd or tnet")
+    if c.learner.frozen_blocks < 0:
+        _fail(f"learner.frozen_blocks must be >= 0, got {c.learner.frozen_blocks}")
+
+
 def validate_config(c: ml_collections.ConfigDict) -> None:
     """Raise ConfigError naming the field and the fix for any config that cannot run."""
     _choice(c.task.name, TASK_FAMILIES, "task.name (task family)")
@@ -162,7 +209,7 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             f"task.points_per_task = {t.points_per_task}: an episode draws K + Q distinct points of a task; "
             "lower the shots or queries, or raise task.points_per_task"
         )
-    if t.pool_size and c.meta_batch_size > t.pool_size:
+    if t.name in FAMILY_SPECS and t.pool_size and c.meta_batch_size > t.pool_size:
         _fail(
             f"meta_batch_size = {c.meta_batch_size} exceeds task.pool_size = {t.pool_size}: a meta-batch draws "
             "distinct pool tasks; lower meta_batch_size or raise task.pool_size (0 = no pool)"
@@ -173,6 +220,9 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _fail(f"meta_batch_size must be >= 1, got {c.meta_batch_size}")
     if c.learner.inner_steps < 0:
         _fail(f"learner.inner_steps must be >= 0, got {c.learner.inner_steps}")
+    if t.name == "omniglot":
+        _validate_omniglot(c)
+    _validate_learner(c)
 
     if c.model.name == "conv4":
         m = c.model
@@ -182,10 +232,18 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _choice(m.readout, READOUTS, "model.readout")
         if m.width < 1:
             _fail(f"model.width (conv4 filters per block) must be >= 1, got {m.width}; the references use 64")
-        if c.task.name in FAMILY_SPECS:
-            _fail(f"model.name = 'conv4' needs image tasks [B, H, W, C], but task.name = {c.task.name!r} is a regression "
-                  "family with x [K, 1]; use model.name = 'mlp' or an image task family")
+        if c.task.name not in IMAGE_TASKS:
+            _fail(f"model.name = 'conv4' needs image tasks [B, H, W, C], but task.name = {c.task.name!r} is not one "
+                  f"({list(IMAGE_TASKS)}); use model.name = 'mlp' or an image task family")
+    elif c.task.name in IMAGE_TASKS:
+        _fail(f"task.name = {c.task.name!r} gives images [B, H, W, C]: set model.name = 'conv4' (got {c.model.name!r})")
+    if c.model.name == "mlp":
+        _choice(c.model.mlp_norm, NORMS, "model.mlp_norm")
+        _choice(c.model.mlp_activation, ACTIVATIONS, "model.mlp_activation")
     num_blocks = 5 if c.model.name == "conv4" else len(c.model.hidden) + 1  # conv4: 4 conv blocks + the head
+    if c.learner.frozen_blocks >= num_blocks:
+        _fail(f"learner.frozen_blocks = {c.learner.frozen_blocks} freezes every block of a {num_blocks}-block model: the inner "
+              f"loop would adapt nothing; use at most {num_blocks - 1}")
     if "metamix" in c.regularizers:
         bad = [layer for layer in c.metamix.layers if not 0 <= layer < num_blocks]
         if bad or not c.metamix.layers:
@@ -249,7 +307,7 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             "is written only after the losses since the last log were checked finite"
         )
     e = c.eval
-    _choice(e.metric, ("mse_clean", "mse_noisy"), "eval.metric")
+    _choice(e.metric, METRICS[TASK_LOSSES[t.name]], f"eval.metric (for the {TASK_LOSSES[t.name]} task {t.name!r})")
     if e.primary_inner_steps not in tuple(e.inner_steps):
         _fail(f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps {tuple(e.inner_steps)}")
     if e.num_tasks < 2:

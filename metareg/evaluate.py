@@ -1,8 +1,10 @@
 """Meta-test: adapt on each test task's support set, score its query set, mean and 95% CI.
 
-Regression reports the MSE against the noiseless function at the query points (`mse_clean`,
-the primary metric of methods.md) and against the noisy targets (`mse_noisy`), for every
-requested number of test-time inner steps.
+Metrics per task come from `metareg.metrics.task_metrics`: regression reports the MSE against
+the noiseless function at the query points (`mse_clean`, the primary metric of methods.md),
+against the targets as given (`mse_noisy`) and the squared Pearson correlation (`r2`, with the
+count of tasks above 0.3); classification reports `accuracy` and `nll`; for every requested
+number of test-time inner steps. Padded examples (masks) never count.
 
 By default every test task adapts from meta_params as stored (for MR-MAML-W: the posterior mean).
 `samplers` (regularizers with `sample_meta_params`, e.g. MR-MAML with test_weights="sample") make
@@ -20,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metareg.metrics import HIGHER_IS_BETTER, R2_RELIABLE, task_metrics
 from metareg.rng import named_key
 from metareg.types import Episode
 
@@ -50,12 +53,8 @@ def per_task_errors(
         params = meta_params
         for r in samplers:
             params = r.sample_meta_params(params, named_key(key, f"{r.name}/weights"))
-        phi = learner.adapt(params, ep.support_x, ep.support_y, num_steps=num_steps)
-        pred = learner.predict(phi, ep.query_x)
-        out = {"mse_noisy": jnp.mean(jnp.square(pred - ep.query_y))}
-        if ep.query_y_clean is not None:
-            out["mse_clean"] = jnp.mean(jnp.square(pred - ep.query_y_clean))
-        return out
+        phi = learner.adapt(params, ep.support_x, ep.support_y, num_steps=num_steps, mask=ep.support_mask)
+        return task_metrics(learner.loss_name, learner.predict(phi, ep.query_x, ep.query_mask), ep)
 
     if not samplers:
         return jax.vmap(lambda ep: one(ep, None))(episodes)
@@ -100,8 +99,10 @@ def evaluate(
             values = np.concatenate([c[name] for c in chunks])[:t]
             diverged = ~np.isfinite(values)
             values = np.where(diverged, np.inf, values)  # a diverged adaptation has infinite error
+            if name in HIGHER_IS_BETTER:  # a diverged adaptation gets the worst score, 0
+                values = np.where(diverged, 0.0, values)
             mean, ci = mean_ci95(values)
-            results[f"{name}@{steps}"] = {
+            results[f"{name}@{steps}"] = entry = {
                 "mean": mean,
                 "ci95": ci,
                 "median": float(np.median(values)),
@@ -109,4 +110,7 @@ def evaluate(
                 # adaptation can diverge on some tasks (e.g. many test steps): count them, keep the mean honest
                 "num_nonfinite": int(np.sum(diverged)),
             }
+            if name == "r2":
+                entry["num_above_0.3"] = int(np.sum(values > R2_RELIABLE))
+                entry["fraction_above_0.3"] = float(np.mean(values > R2_RELIABLE))
     return results

@@ -56,6 +56,8 @@ def main(argv):
         results = run(_CONFIG.value, _WORKDIR.value)
     except ConfigError as e:
         sys.exit(f"config error: {e}")
+    except FileNotFoundError as e:  # missing data (the message says where the files go) or checkpoint
+        sys.exit(f"error: {e}")
     summary = {k: results[k] for k in ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")}
     print(json.dumps(summary, indent=2))
 

@@ -79,8 +79,8 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
     task_keys = jax.random.split(named_key(key, "per_task"), episodes.num_tasks)
 
     def per_task(episode: Episode, task_key: jax.Array):
-        phi = learner.adapt(meta_params, episode.support_x, episode.support_y)
-        query = loss_fn(learner.predict(phi, episode.query_x), episode.query_y)
+        phi = learner.adapt(meta_params, episode.support_x, episode.support_y, mask=episode.support_mask)
+        query = loss_fn(learner.predict(phi, episode.query_x, episode.query_mask), episode.query_y, episode.query_mask)
         outer = query if mixer is None else mixer.query_loss(learner, phi, episode, task_key)
         return phi, query, outer
 

@@ -47,10 +47,13 @@ def make_optimizer(config) -> optax.GradientTransformation:
 def build(config):
     """(family, objective, optimizer, root key) for a validated config."""
     root = root_key(config.seed)
-    family = make_task_family(config, named_key(root, "tasks"))
+    try:
+        family = make_task_family(config, named_key(root, "tasks"))
+    except ValueError as e:  # a request the data cannot meet (more ways than classes, ...): a config error
+        raise ConfigError(str(e)) from e
     model = make_model(config, family.output_width)
-    learner = make_learner(config, model, family.loss_name)
-    objective = MetaObjective(learner, make_regularizers(config))
+    learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
+    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width))
     return family, objective, make_optimizer(config), root
 
 

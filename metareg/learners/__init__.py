@@ -3,21 +3,32 @@
 from metareg.learners.anil import ANIL
 from metareg.learners.maml import MAML
 from metareg.learners.metasgd import MetaSGD
+from metareg.learners.protonet import ProtoNet
 from metareg.learners.tnet import TNet
 
 # name -> (class, first order)
-_LEARNERS = {"maml": (MAML, False), "fomaml": (MAML, True), "anil": (ANIL, False), "metasgd": (MetaSGD, False), "tnet": (TNet, False)}
+_LEARNERS = {
+    "maml": (MAML, False),
+    "fomaml": (MAML, True),
+    "anil": (ANIL, False),
+    "metasgd": (MetaSGD, False),
+    "tnet": (TNet, False),
+    "protonet": (ProtoNet, False),
+}
 LEARNERS = tuple(_LEARNERS)
+GRADIENT_FREE = ("protonet",)  # learners without an inner loop: inner_lr / inner_steps unused
 
 
-def make_learner(config, model, loss_name: str, num_steps: int | None = None):
-    """Build the learner named by `config.learner.name`."""
+def make_learner(config, model, loss_name: str, num_steps: int | None = None, num_classes: int | None = None):
+    """Build the learner named by `config.learner.name` (num_classes: the family's N ways, for ProtoNet)."""
     c = config.learner
     if c.name not in _LEARNERS:
         raise ValueError(f"unknown learner {c.name!r}; choose from {sorted(LEARNERS)}")
     cls, first_order = _LEARNERS[c.name]
     steps = c.inner_steps if num_steps is None else num_steps
-    return cls(model, loss_name, inner_lr=c.inner_lr, num_steps=steps, first_order=first_order)
+    if cls is ProtoNet:
+        return ProtoNet(model, loss_name, num_classes=num_classes, frozen_blocks=c.frozen_blocks)
+    return cls(model, loss_name, inner_lr=c.inner_lr, num_steps=steps, first_order=first_order, frozen_blocks=c.frozen_blocks)
 
 
-__all__ = ["ANIL", "MAML", "MetaSGD", "TNet", "LEARNERS", "make_learner"]
+__all__ = ["ANIL", "MAML", "MetaSGD", "ProtoNet", "TNet", "LEARNERS", "GRADIENT_FREE", "make_learner"]

@@ -11,7 +11,6 @@ import dataclasses
 from typing import Any
 
 import jax
-from jax import lax
 
 from metareg.learners.maml import MAML
 
@@ -26,19 +25,10 @@ def is_transform(name: str) -> bool:
 class TNet(MAML):
     """MAML over the weights only; top-level `transform_*` parameters are frozen in the inner loop."""
 
-    def adapt(self, meta_params: PyTree, support_x: jax.Array, support_y: jax.Array, num_steps: int | None = None) -> PyTree:
-        steps = self.num_steps if num_steps is None else num_steps
-        theta = meta_params["model"]
-        frozen = {k: v for k, v in theta.items() if is_transform(k)}
-        if not frozen:
+    def is_adapted(self, name: str, first: int) -> bool:
+        return not is_transform(name) and super().is_adapted(name, first)
+
+    def adapt(self, meta_params: PyTree, support_x: jax.Array, support_y: jax.Array, num_steps: int | None = None, mask=None) -> PyTree:
+        if not any(is_transform(k) for k in meta_params["model"]):
             raise ValueError("T-Net needs a model with transforms (mlp(..., transforms=True))")
-        weights = {k: v for k, v in theta.items() if not is_transform(k)}
-
-        def step(w, _):
-            grads = jax.grad(lambda w: self.support_loss({**w, **frozen}, support_x, support_y))(w)
-            if self.first_order:
-                grads = lax.stop_gradient(grads)
-            return self.inner_update(meta_params, w, grads), None
-
-        weights, _ = lax.scan(step, weights, None, length=steps)
-        return {**weights, **frozen}
+        return super().adapt(meta_params, support_x, support_y, num_steps, mask)

@@ -15,7 +15,8 @@ def make_model(config, output_width: int) -> BlockModel:
     # T-Net's transforms are part of the model; the learner keeps them frozen in the inner loop.
     transforms = config.learner.name == "tnet"
     if name == "mlp":
-        return mlp(hidden=tuple(config.model.hidden), out=output_width, transforms=transforms)
+        m = config.model
+        return mlp(hidden=tuple(m.hidden), out=output_width, transforms=transforms, norm=m.mlp_norm, activation=m.mlp_activation)
     if name == "conv4":
         m = config.model
         return conv4(output_width, width=m.width, conv_impl=m.conv_impl, norm=m.norm, pool=m.pool, transforms=transforms, readout=m.readout)

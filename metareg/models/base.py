@@ -31,13 +31,19 @@ class BlockModel:
         """Parameters of every block (a plain dict pytree, no "params" collection wrapper)."""
         return self.module.init(key, example_x)["params"]
 
-    def apply(self, params: PyTree, x: jax.Array, start: int = 0, end: int | None = None) -> jax.Array:
-        """Run blocks [start, end) on x; start and end are static Python ints."""
-        return self.module.apply({"params": params}, x, start=start, end=end)
+    def apply(self, params: PyTree, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None) -> jax.Array:
+        """Run blocks [start, end) on x; start and end are static Python ints.
 
-    def features(self, params: PyTree, x: jax.Array) -> jax.Array:
+        mask [B] (1 = real example, 0 = padding): modules that normalize over the batch
+        (transductive BatchNorm) take their statistics over the real examples only. It is passed
+        only when given, so modules without batch statistics need not accept it.
+        """
+        kwargs = {} if mask is None else {"mask": mask}
+        return self.module.apply({"params": params}, x, start=start, end=end, **kwargs)
+
+    def features(self, params: PyTree, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """The feature extractor g: every block but the head."""
-        return self.apply(params, x, 0, self.num_blocks - 1)
+        return self.apply(params, x, 0, self.num_blocks - 1, mask)
 
     @property
     def head_name(self) -> str:

@@ -76,9 +76,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from metareg.models.base import BlockModel
+from metareg.models.norm import NORMS, normalize
 
 CONV_IMPLS = ("auto", "im2col", "lax")
-NORMS = ("transductive", "layer", "none")
 POOLS = ("max", "stride", "none")
 READOUTS = ("flatten", "mean")
 
@@ -156,17 +156,6 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     return jnp.maximum(top, bottom)
 
 
-def normalize(x: jax.Array, norm: str, eps: float) -> jax.Array:
-    """Zero mean, unit variance per channel over the batch and space ("transductive", axes B, H, W) or per
-    example over (H, W, C) ("layer"); "none" returns x. Biased variance, as BatchNorm in training mode."""
-    if norm == "none":
-        return x
-    axes = (0, 1, 2) if norm == "transductive" else (1, 2, 3)
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    var = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
-    return (x - mean) * lax.rsqrt(var + eps)
-
-
 class ConvBlock(nn.Module):
     """conv -> [T-Net transform] -> norm -> ReLU -> [2x2 max-pool].
 
@@ -181,8 +170,8 @@ class ConvBlock(nn.Module):
     eps: float = 1e-5
 
     @nn.compact
-    def __call__(self, x: jax.Array, transform: jax.Array | None = None) -> jax.Array:
-        """x [B, H, W, C_in] -> [B, H', W', features]; `transform` [features, features] or None."""
+    def __call__(self, x: jax.Array, transform: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
+        """x [B, H, W, C_in] -> [B, H', W', features]; `transform` [features, features] or None; mask [B] or None."""
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         x = conv2d(x, kernel, 2 if self.pool == "stride" else 1, self.conv_impl) + bias
@@ -191,7 +180,7 @@ class ConvBlock(nn.Module):
         if self.norm != "none":
             scale = self.param("norm_scale", nn.initializers.ones, (self.features,))
             shift = self.param("norm_bias", nn.initializers.zeros, (self.features,))
-            x = normalize(x, self.norm, self.eps) * scale + shift
+            x = normalize(x, self.norm, self.eps, mask) * scale + shift
         x = nn.relu(x)
         if self.pool == "max":
             x = max_pool_2x2(x)
@@ -227,12 +216,12 @@ class Conv4(nn.Module):
             widths = [self.width] * self.depth + [self.num_outputs]
             self.transform_mats = [self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w) for i, w in enumerate(widths)]
 
-    def __call__(self, x: jax.Array, start: int = 0, end: int | None = None) -> jax.Array:
+    def __call__(self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None) -> jax.Array:
         end = self.depth + 1 if end is None else end
         for i in range(start, end):
             transform = self.transform_mats[i] if self.transforms else None
             if i < self.depth:
-                x = self.blocks[i](x, transform)
+                x = self.blocks[i](x, transform, mask)
                 if i == self.depth - 1:  # readout: [B, H, W, C] -> [B, F]
                     x = x.reshape(x.shape[0], -1) if self.readout == "flatten" else jnp.mean(x, axis=(1, 2))
             else:

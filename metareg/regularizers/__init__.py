@@ -24,8 +24,9 @@ from metareg.regularizers.trlearner import TRLearner, cosine_matrix, multihead_r
 REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
 
 
-def make_regularizers(config) -> tuple:
-    """The regularizers named in `config.regularizers`, configured from their own sections."""
+def make_regularizers(config, num_classes: int | None = None) -> tuple:
+    """The regularizers named in `config.regularizers`, configured from their own sections
+    (num_classes: N of an N-way classification family, for Meta-Aug's label permutations)."""
     regs = []
     for name in config.regularizers:
         if name == "trlearner":
@@ -44,7 +45,7 @@ def make_regularizers(config) -> tuple:
                 )
             )
         elif name == "meta_aug":
-            regs.append(MetaAug(offset=config.meta_aug.offset))
+            regs.append(MetaAug(offset=config.meta_aug.offset, num_classes=num_classes))
         elif name == "metamix":
             regs.append(MetaMix(alpha=config.metamix.alpha, layers=tuple(config.metamix.layers)))
         elif name == "mr_maml":

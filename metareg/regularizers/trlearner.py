@@ -2,8 +2,9 @@
 
 Per meta-batch of T tasks (methods.md, "TRLearner"):
   z_i   task representation from the feature extractor g at theta, pooled over the support set,
-        label-aware: concat(mean g(x), mean y * g(x)) (a label-blind mean is the same for every
-        sinusoid task, since all draw x from one range);
+        label-aware: regression concat(mean g(x), mean y * g(x)) (a label-blind mean is the same for
+        every sinusoid task, since all draw x from one range); classification the per-class mean
+        features in label order, flattened [N * F] (ProtoNet's prototypes at theta);
   M     m_ij = (1/H) sum_h cos(w_h * z_i, w_h * z_j), i != j (paper Eq. 4), heads w_h learned;
   A     non-negative weights a_ip = max(m_ip, 0) / sum_{p != i} max(m_ip, 0);
   L_TR  for each query point of task i, the A-weighted average of the *other* tasks' adapted
@@ -19,7 +20,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from metareg.losses import get_loss
+from metareg.learners.protonet import prototypes
+from metareg.losses import example_mean, get_loss
 from metareg.types import Episode
 
 PyTree = Any
@@ -97,21 +99,28 @@ class TRLearner:
     eps: float = 1e-8
     name: str = "trlearner"
 
-    def task_representation(self, learner, model_params: PyTree, support_x: jax.Array, support_y: jax.Array) -> jax.Array:
-        """z_i [Dz] for one task, from the meta-parameters (not the adapted ones)."""
+    def task_representation(
+        self, learner, model_params: PyTree, support_x: jax.Array, support_y: jax.Array, support_mask: jax.Array | None = None
+    ) -> jax.Array:
+        """z_i [Dz] for one task, from the meta-parameters (not the adapted ones); padded examples excluded."""
         if self.representation == "label_aware":
-            g = learner.model.features(model_params, support_x)  # [K, F]
+            g = learner.model.features(model_params, support_x, support_mask)  # [K, F]
+            if learner.loss_name == "cross_entropy":  # per-class mean features in label order
+                num_classes = jax.eval_shape(learner.model.apply, model_params, support_x).shape[-1]  # the head's width (no compute)
+                return prototypes(g, support_y, num_classes, support_mask).reshape(-1)
             y = support_y.reshape(support_y.shape[0], -1)  # [K, O]
             yg = (y[:, :, None] * g[:, None, :]).reshape(g.shape[0], -1)  # [K, O*F]
-            return jnp.concatenate([jnp.mean(g, axis=0), jnp.mean(yg, axis=0)])
+            return jnp.concatenate([example_mean(g, support_mask), example_mean(yg, support_mask)])
         if self.representation == "head_gradient":
             head = learner.model.head_name
-            grads = jax.grad(learner.support_loss)(model_params, support_x, support_y)[head]
+            grads = jax.grad(learner.support_loss)(model_params, support_x, support_y, support_mask)[head]
             return jnp.concatenate([jnp.ravel(g) for g in jax.tree_util.tree_leaves(grads)])
         raise ValueError(f"unknown task representation {self.representation!r}; choose from {list(REPRESENTATIONS)}")
 
     def representation_width(self, learner, model_params: PyTree, example: Episode) -> int:
-        z = jax.eval_shape(functools.partial(self.task_representation, learner), model_params, example.support_x, example.support_y)
+        z = jax.eval_shape(
+            functools.partial(self.task_representation, learner), model_params, example.support_x, example.support_y, example.support_mask
+        )
         return z.shape[0]
 
     def init(self, key: jax.Array, learner, model_params: PyTree, example: Episode) -> PyTree:
@@ -138,8 +147,8 @@ class TRLearner:
 
     def weights(self, params: PyTree, learner, model_params: PyTree, episodes: Episode) -> jax.Array:
         """Normalized weights A [T, T] for a batched episode."""
-        z = jax.vmap(self.task_representation, in_axes=(None, None, 0, 0))(
-            learner, model_params, episodes.support_x, episodes.support_y
+        z = jax.vmap(self.task_representation, in_axes=(None, None, 0, 0, 0))(
+            learner, model_params, episodes.support_x, episodes.support_y, episodes.support_mask
         )
         return relation_weights(self.relation_matrix(params, z), self.weighting, self.temperature, self.eps)
 
@@ -151,9 +160,9 @@ class TRLearner:
         t = a.shape[0]
         if self.num_related is None or self.num_related >= t - 1:
             # Exact: preds[p, i] = f_p(query_x_i), every adapted model on every task's queries.
-            on_all_queries = jax.vmap(learner.predict, in_axes=(None, 0))
-            preds = jax.vmap(on_all_queries, in_axes=(0, None))(task_params, episodes.query_x)  # [T, T, Q, O]
-            per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0))(preds, a, episodes.query_y)  # [T]
+            on_all_queries = jax.vmap(learner.predict, in_axes=(None, 0, 0))
+            preds = jax.vmap(on_all_queries, in_axes=(0, None, None))(task_params, episodes.query_x, episodes.query_mask)  # [T, T, Q, O]
+            per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0, 0))(preds, a, episodes.query_y, episodes.query_mask)  # [T]
             return jnp.mean(per_task), {"relation_weights": a}
         # Relation-sparse: only the k most related tasks of each task i (weights renormalized
         # over them), k/(T-1) of the exact cost; the choice of the k is not differentiated.
@@ -161,7 +170,7 @@ class TRLearner:
         top_idx = jax.lax.stop_gradient(top_idx)
         top_w = top_w / jnp.maximum(jnp.sum(top_w, axis=-1, keepdims=True), self.eps)
         related = jax.tree_util.tree_map(lambda leaf: leaf[top_idx], task_params)  # leaves [T, k, ...]
-        on_own_queries = jax.vmap(learner.predict, in_axes=(0, None))  # k models, one task's queries
-        preds = jax.vmap(on_own_queries)(related, episodes.query_x)  # [T, k, Q, O]
-        per_task = jax.vmap(ensemble_loss)(preds, top_w, episodes.query_y)
+        on_own_queries = jax.vmap(learner.predict, in_axes=(0, None, None))  # k models, one task's queries
+        preds = jax.vmap(on_own_queries)(related, episodes.query_x, episodes.query_mask)  # [T, k, Q, O]
+        per_task = jax.vmap(ensemble_loss)(preds, top_w, episodes.query_y, episodes.query_mask)
         return jnp.mean(per_task), {"relation_weights": a}

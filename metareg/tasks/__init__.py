@@ -1,13 +1,22 @@
-"""Task families: `sample_train(key, T)` and `sample_test(key, T)` return a batched Episode."""
+"""Task families: `sample_train(key, T)` and `sample_test(key, T)` return a batched Episode.
+
+Every family is a pytree (arrays as leaves, sizes static) with `example_episode()` (one task, for
+shapes), `loss_name` ("mse" or "cross_entropy") and `output_width` (the model's output size).
+"""
 
 from metareg.rng import named_key
+from metareg.tasks.omniglot import SETTINGS as OMNIGLOT_SETTINGS
+from metareg.tasks.omniglot import OmniglotFamily, make_omniglot_family, omniglot_family
 from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_family
 
-TASK_FAMILIES = tuple(sorted(FAMILY_SPECS))
+# task name -> the loss its learners train with (and hence its metrics, metareg.metrics.METRICS)
+TASK_LOSSES = {**{name: "mse" for name in FAMILY_SPECS}, "omniglot": "cross_entropy"}
+TASK_FAMILIES = tuple(sorted(TASK_LOSSES))
+IMAGE_TASKS = ("omniglot",)
 
 
 def make_task_family(config, key):
-    """Build the family named by `config.task.name`; its pool derives from `key`."""
+    """Build the family named by `config.task.name`; its pool (or slot partition) derives from `key`."""
     t = config.task
     if t.name in FAMILY_SPECS:
         return regression_family(
@@ -20,7 +29,32 @@ def make_task_family(config, key):
             noise_std=t.noise_std,
             x_range=t.x_range,
         )
+    if t.name == "omniglot":
+        return omniglot_family(
+            data_dir=config.data.dir,
+            prepared_dir=config.data.prepared_dir,
+            split=t.split,
+            ways=t.ways,
+            shots=t.num_shots,
+            queries=t.num_queries,
+            setting=t.setting,
+            key=named_key(key, "task_family"),
+            rotations=t.rotations,
+            test_setting=t.test_setting,
+        )
     raise ValueError(f"unknown task family {t.name!r}; choose from {list(TASK_FAMILIES)}")
 
 
-__all__ = ["RegressionFamily", "regression_family", "make_task_family", "TASK_FAMILIES", "FAMILY_SPECS"]
+__all__ = [
+    "FAMILY_SPECS",
+    "IMAGE_TASKS",
+    "OMNIGLOT_SETTINGS",
+    "OmniglotFamily",
+    "RegressionFamily",
+    "TASK_FAMILIES",
+    "TASK_LOSSES",
+    "make_omniglot_family",
+    "make_task_family",
+    "omniglot_family",
+    "regression_family",
+]
