@@ -11,7 +11,9 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import config_dict
 
+from metareg.data.chembl import FINGERPRINTS, NUM_GROUPS
 from metareg.data.omniglot import NUM_DRAWERS, OMNIGLOT_SPLITS
+from metareg.data.pascal3d import NUM_VIEWS
 from metareg.learners import GRADIENT_FREE, LEARNERS
 from metareg.metrics import METRICS
 from metareg.models import MODELS
@@ -21,7 +23,7 @@ from metareg.models.norm import NORMS
 from metareg.regularizers import REGULARIZERS
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
 from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS
-from metareg.tasks import FAMILY_SPECS, IMAGE_TASKS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
+from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -50,6 +52,15 @@ def default_config() -> ml_collections.ConfigDict:
     c.task.test_setting = config_dict.placeholder(str)  # None: same as task.setting
     c.task.split = "vinyals"  # omniglot: "vinyals" (1200 train characters + rotations) | "vinyals_sorted" | "lake"
     c.task.rotations = config_dict.placeholder(bool)  # None: the split's standard (on for vinyals)
+    # Drug activity (chembl): one assay = one task; num_shots / num_queries cap the padded support / query
+    c.task.group = 0  # evaluation group: 0 = the data's own split, 1..3 = seeded re-partitions (100 test assays)
+    c.task.fingerprint = "given2048"  # "given2048" (the data's Morgan bits) | "morgan1024" (RDKit from SMILES, pip install rdkit)
+    c.task.fingerprint_counts = False  # Morgan counts instead of 0/1 bits
+    c.task.support_fraction = 0.75  # support = floor(f * n) of an assay's n compounds (pQSAR's 75/25)
+    c.task.min_query = 3  # at least this many query compounds (R^2 of 2 points is always 1)
+    # Pose (pose): rendered Pascal3D objects, one object = one task
+    c.task.label_scale = 10.0  # label = azimuth / (2 pi) * label_scale (the papers' training code)
+    c.task.image_size = 128  # rendered image side (the papers: 128; 64 / 32 for CPU budgets)
 
     # Where the real data lives (never downloaded): the folder holding omniglot/, chembl_fewshot/, pascal3d_cad/
     c.data = ml_collections.ConfigDict()
@@ -222,25 +233,40 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _fail(f"learner.inner_steps must be >= 0, got {c.learner.inner_steps}")
     if t.name == "omniglot":
         _validate_omniglot(c)
+    if t.name == "chembl":
+        _choice(t.fingerprint, FINGERPRINTS, "task.fingerprint")
+        _choice(t.group, tuple(range(NUM_GROUPS)), "task.group (evaluation group)")
+        if not 0 < t.support_fraction < 1:
+            _fail(f"task.support_fraction must be in (0, 1), got {t.support_fraction}; the papers use 0.75")
+        if t.min_query < 2:
+            _fail(f"task.min_query must be >= 2 (the R^2 of fewer query points is undefined), got {t.min_query}")
+    if t.name == "pose":
+        if t.num_shots + (t.num_queries or t.num_shots) > NUM_VIEWS:
+            _fail(f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds the {NUM_VIEWS} rendered views "
+                  "of an object (support and query views are distinct); lower them")
+        if t.image_size < 16:
+            _fail(f"task.image_size must be >= 16 (the pose encoder down-samples by 16), got {t.image_size}")
     _validate_learner(c)
 
-    if c.model.name == "conv4":
-        m = c.model
+    # which models each kind of task can feed: images [B, H, W, 1] need a conv net, vectors an MLP
+    models_for = {"omniglot": ("conv4",), "pose": ("pose_net",)}.get(c.task.name, ("mlp",))
+    if c.model.name not in models_for:
+        _fail(f"task.name = {c.task.name!r} needs model.name in {list(models_for)} (got {c.model.name!r}): images "
+              "[B, H, W, 1] go to a conv net, vectors [B, D] to the MLP")
+    m = c.model
+    if c.model.name in ("conv4", "pose_net"):
         _choice(m.conv_impl, CONV_IMPLS, "model.conv_impl")
         _choice(m.norm, NORMS, "model.norm")
+        if m.width < 1:
+            _fail(f"model.width (filters per conv block) must be >= 1, got {m.width}; the references use 64")
+    if c.model.name == "conv4":
         _choice(m.pool, POOLS, "model.pool")
         _choice(m.readout, READOUTS, "model.readout")
-        if m.width < 1:
-            _fail(f"model.width (conv4 filters per block) must be >= 1, got {m.width}; the references use 64")
-        if c.task.name not in IMAGE_TASKS:
-            _fail(f"model.name = 'conv4' needs image tasks [B, H, W, C], but task.name = {c.task.name!r} is not one "
-                  f"({list(IMAGE_TASKS)}); use model.name = 'mlp' or an image task family")
-    elif c.task.name in IMAGE_TASKS:
-        _fail(f"task.name = {c.task.name!r} gives images [B, H, W, C]: set model.name = 'conv4' (got {c.model.name!r})")
     if c.model.name == "mlp":
-        _choice(c.model.mlp_norm, NORMS, "model.mlp_norm")
-        _choice(c.model.mlp_activation, ACTIVATIONS, "model.mlp_activation")
-    num_blocks = 5 if c.model.name == "conv4" else len(c.model.hidden) + 1  # conv4: 4 conv blocks + the head
+        _choice(m.mlp_norm, NORMS, "model.mlp_norm")
+        _choice(m.mlp_activation, ACTIVATIONS, "model.mlp_activation")
+    # conv4: 4 conv blocks + the head; pose_net: encoder + 4 decoder blocks + the head
+    num_blocks = {"conv4": 5, "pose_net": 6}.get(c.model.name, len(m.hidden) + 1)
     if c.learner.frozen_blocks >= num_blocks:
         _fail(f"learner.frozen_blocks = {c.learner.frozen_blocks} freezes every block of a {num_blocks}-block model: the inner "
               f"loop would adapt nothing; use at most {num_blocks - 1}")
@@ -310,5 +336,5 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     _choice(e.metric, METRICS[TASK_LOSSES[t.name]], f"eval.metric (for the {TASK_LOSSES[t.name]} task {t.name!r})")
     if e.primary_inner_steps not in tuple(e.inner_steps):
         _fail(f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps {tuple(e.inner_steps)}")
-    if e.num_tasks < 2:
-        _fail(f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks}")
+    if e.num_tasks < 2 and not (t.name == "chembl" and e.num_tasks == 0):
+        _fail(f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks} (chembl: 0 = every test assay)")

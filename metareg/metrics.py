@@ -15,21 +15,30 @@ from metareg.losses import cross_entropy, masked_mean, mse
 from metareg.types import Episode
 
 R2_RELIABLE = 0.3  # pharmacology's reliability threshold: the papers count assays with R^2 > 0.3
+CONSTANT_TOL = 1e-5  # relative spread below which predictions (or targets) count as constant
 
 
-def r_squared(pred: jax.Array, y: jax.Array, mask: jax.Array | None = None, eps: float = 1e-12) -> jax.Array:
-    """Squared Pearson correlation of pred [N, 1] (or [N]) and y over the real points.
+def r_squared(pred: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """Squared Pearson correlation between pred and y over the real points of one task: float32 scalar.
 
-    Degenerate cases: constant predictions or constant targets (zero variance) give 0, as a
-    predictor that cannot rank the compounds explains none of their variance.
+    pred, y: [Q] or [Q, 1]; mask: [Q] (None: all real). Degenerate cases give 0: fewer than 2 real points,
+    or constant predictions or targets (spread below CONSTANT_TOL relative to their magnitude, so that
+    float32 rounding of a constant, e.g. a mean, does not read as a correlation): a predictor that cannot
+    rank the points explains none of their variance. Two real points give 1 (any two non-constant pairs
+    are perfectly correlated): the drug task family keeps q >= 3.
     """
-    p, t = pred.reshape(-1), y.reshape(-1)
-    w = jnp.ones_like(p) if mask is None else mask.astype(p.dtype)
-    n = jnp.maximum(jnp.sum(w), 1.0)
-    dp, dt = p - jnp.sum(w * p) / n, t - jnp.sum(w * t) / n
-    cov, vp, vt = jnp.sum(w * dp * dt), jnp.sum(w * dp * dp), jnp.sum(w * dt * dt)
-    ok = (vp > eps) & (vt > eps)
-    return jnp.where(ok, jnp.square(cov) / jnp.where(ok, vp * vt, 1.0), 0.0)
+    p, t = jnp.asarray(pred, jnp.float32).reshape(-1), jnp.asarray(y, jnp.float32).reshape(-1)
+    m = jnp.ones_like(p) if mask is None else jnp.asarray(mask, jnp.float32)
+    n = m.sum()
+    safe_n = jnp.maximum(n, 1.0)
+    pc = (p - (m * p).sum() / safe_n) * m  # centred on the masked means; padding -> 0
+    tc = (t - (m * t).sum() / safe_n) * m
+    spp, stt, spt = (pc * pc).sum(), (tc * tc).sum(), (pc * tc).sum()
+    flat_p = spp <= (CONSTANT_TOL**2) * ((m * p * p).sum() + 1e-30)
+    flat_t = stt <= (CONSTANT_TOL**2) * ((m * t * t).sum() + 1e-30)
+    degenerate = (n < 2) | flat_p | flat_t
+    r2 = spt * spt / jnp.where(degenerate, 1.0, spp * stt)
+    return jnp.where(degenerate, 0.0, jnp.clip(r2, 0.0, 1.0))
 
 
 def task_metrics(loss_name: str, pred: jax.Array, episode: Episode) -> dict[str, jax.Array]:

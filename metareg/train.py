@@ -264,6 +264,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         "metrics": metrics,
         "task": config.task.name,
         "num_shots": config.task.num_shots,
+        "task_config": config.task.to_dict(),
         "learner": config.learner.name,
         "regularizers": list(config.regularizers),
         "resumed_from_step": start,

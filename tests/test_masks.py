@@ -140,3 +140,25 @@ def test_classification_metrics_by_hand():
     m = task_metrics("cross_entropy", logits, ep)
     assert float(m["accuracy"]) == 0.5
     np.testing.assert_allclose(m["nll"], cross_entropy(logits, ep.query_y), rtol=1e-6)
+
+
+def test_trlearner_runs_a_frozen_prefix_once_and_gets_the_same_penalty():
+    """ANIL's body is theta for every task: the penalty computed through the shared prefix equals the
+    plain all-pairs computation (learner.predict on every (model, task) pair)."""
+    model = metareg.mlp((12, 12), norm="transductive", activation="leaky_relu")
+    anil = ANIL(model, "mse", inner_lr=0.05, num_steps=2)
+    reg = metareg.TRLearner()
+    episodes = _padded(_drug_like_episodes(jax.random.key(11), t=4), 8, 7)
+    params = metareg.MetaObjective(anil, (reg,)).init(jax.random.key(12), metareg.types.task(episodes, 0))
+    phi = jax.vmap(lambda e: anil.adapt(params, e.support_x, e.support_y, mask=e.support_mask))(episodes)
+    got, _ = reg.penalty(params, anil, episodes, phi)
+
+    class PlainANIL(ANIL):  # hides first_adapted_block from TRLearner only: the all-pairs path
+        def __getattribute__(self, name):
+            if name == "first_adapted_block":
+                raise AttributeError(name)
+            return super().__getattribute__(name)
+
+    plain = PlainANIL(model, "mse", inner_lr=0.05, num_steps=2)
+    want, _ = reg.penalty(params, plain, episodes, phi)
+    np.testing.assert_allclose(got, want, rtol=1e-5)

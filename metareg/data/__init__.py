@@ -1,5 +1,16 @@
 """Datasets on local files: TFDS builders (array_record, no TensorFlow) and class-major loading."""
 
+from metareg.data.chembl import (
+    FINGERPRINTS,
+    NUM_GROUPS,
+    AssayPartition,
+    ChemblAssays,
+    ChemblBuilder,
+    ChemblDataError,
+    assay_partition,
+    load_assays,
+    prepare_chembl,
+)
 from metareg.data.omniglot import (
     DEFAULT_DATA_DIR,
     DEFAULT_PREPARED_DIR,
@@ -11,8 +22,23 @@ from metareg.data.omniglot import (
     load_split,
     prepare_omniglot,
 )
+from metareg.data.pascal3d import Pascal3DFileError, Pascal3DPoseBuilder, PoseData, load_pose_data, prepare_pose
 
 __all__ = [
+    "FINGERPRINTS",
+    "NUM_GROUPS",
+    "AssayPartition",
+    "ChemblAssays",
+    "ChemblBuilder",
+    "ChemblDataError",
+    "assay_partition",
+    "load_assays",
+    "prepare_chembl",
+    "Pascal3DFileError",
+    "Pascal3DPoseBuilder",
+    "PoseData",
+    "load_pose_data",
+    "prepare_pose",
     "DEFAULT_DATA_DIR",
     "DEFAULT_PREPARED_DIR",
     "OMNIGLOT_SPLITS",

@@ -3,8 +3,9 @@
 from metareg.models.base import BlockModel
 from metareg.models.conv import Conv4, conv4
 from metareg.models.mlp import MLP, mlp
+from metareg.models.pose import PoseNet, pose_net
 
-MODELS = {"mlp": mlp, "conv4": conv4}
+MODELS = {"mlp": mlp, "conv4": conv4, "pose_net": pose_net}
 
 
 def make_model(config, output_width: int) -> BlockModel:
@@ -20,7 +21,10 @@ def make_model(config, output_width: int) -> BlockModel:
     if name == "conv4":
         m = config.model
         return conv4(output_width, width=m.width, conv_impl=m.conv_impl, norm=m.norm, pool=m.pool, transforms=transforms, readout=m.readout)
+    if name == "pose_net":
+        m = config.model
+        return pose_net(width=m.width, conv_impl=m.conv_impl, norm=m.norm, transforms=transforms)
     raise AssertionError(name)
 
 
-__all__ = ["BlockModel", "Conv4", "MLP", "conv4", "mlp", "MODELS", "make_model"]
+__all__ = ["BlockModel", "Conv4", "MLP", "PoseNet", "conv4", "mlp", "pose_net", "MODELS", "make_model"]

@@ -158,10 +158,18 @@ class TRLearner:
         a = self.weights(params, learner, meta_params["model"], episodes)  # [T, T]
         _, ensemble_loss = get_loss(learner.loss_name)
         t = a.shape[0]
+        queries, predict = episodes.query_x, learner.predict
+        first = learner.first_adapted_block() if hasattr(learner, "first_adapted_block") else 0
+        if first > 0:
+            # Blocks before `first` are theta in every adapted model (ANIL's body, a frozen encoder): run them
+            # once per task's queries instead of once per (model, task) pair; the rest per pair. Exact.
+            theta = meta_params["model"]
+            queries = jax.vmap(lambda x, m: learner.model.apply(theta, x, 0, first, m))(episodes.query_x, episodes.query_mask)
+            predict = lambda phi, h, m: learner.model.apply(phi, h, first, None, m)
         if self.num_related is None or self.num_related >= t - 1:
             # Exact: preds[p, i] = f_p(query_x_i), every adapted model on every task's queries.
-            on_all_queries = jax.vmap(learner.predict, in_axes=(None, 0, 0))
-            preds = jax.vmap(on_all_queries, in_axes=(0, None, None))(task_params, episodes.query_x, episodes.query_mask)  # [T, T, Q, O]
+            on_all_queries = jax.vmap(predict, in_axes=(None, 0, 0))
+            preds = jax.vmap(on_all_queries, in_axes=(0, None, None))(task_params, queries, episodes.query_mask)  # [T, T, Q, O]
             per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0, 0))(preds, a, episodes.query_y, episodes.query_mask)  # [T]
             return jnp.mean(per_task), {"relation_weights": a}
         # Relation-sparse: only the k most related tasks of each task i (weights renormalized
@@ -170,7 +178,7 @@ class TRLearner:
         top_idx = jax.lax.stop_gradient(top_idx)
         top_w = top_w / jnp.maximum(jnp.sum(top_w, axis=-1, keepdims=True), self.eps)
         related = jax.tree_util.tree_map(lambda leaf: leaf[top_idx], task_params)  # leaves [T, k, ...]
-        on_own_queries = jax.vmap(learner.predict, in_axes=(0, None, None))  # k models, one task's queries
-        preds = jax.vmap(on_own_queries)(related, episodes.query_x, episodes.query_mask)  # [T, k, Q, O]
+        on_own_queries = jax.vmap(predict, in_axes=(0, None, None))  # k models, one task's queries
+        preds = jax.vmap(on_own_queries)(related, queries, episodes.query_mask)  # [T, k, Q, O]
         per_task = jax.vmap(ensemble_loss)(preds, top_w, episodes.query_y, episodes.query_mask)
         return jnp.mean(per_task), {"relation_weights": a}

@@ -5,14 +5,15 @@ shapes), `loss_name` ("mse" or "cross_entropy") and `output_width` (the model's 
 """
 
 from metareg.rng import named_key
+from metareg.tasks.chembl import ChemblFamily, chembl_family, make_chembl_family
 from metareg.tasks.omniglot import SETTINGS as OMNIGLOT_SETTINGS
 from metareg.tasks.omniglot import OmniglotFamily, make_omniglot_family, omniglot_family
+from metareg.tasks.pose import PoseFamily, make_pose_family, pose_family
 from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_family
 
 # task name -> the loss its learners train with (and hence its metrics, metareg.metrics.METRICS)
-TASK_LOSSES = {**{name: "mse" for name in FAMILY_SPECS}, "omniglot": "cross_entropy"}
+TASK_LOSSES = {**{name: "mse" for name in FAMILY_SPECS}, "omniglot": "cross_entropy", "chembl": "mse", "pose": "mse"}
 TASK_FAMILIES = tuple(sorted(TASK_LOSSES))
-IMAGE_TASKS = ("omniglot",)
 
 
 def make_task_family(config, key):
@@ -42,12 +43,38 @@ def make_task_family(config, key):
             rotations=t.rotations,
             test_setting=t.test_setting,
         )
+    if t.name == "chembl":
+        return chembl_family(
+            data_dir=config.data.dir,
+            prepared_dir=config.data.prepared_dir,
+            group=t.group,
+            fingerprint=t.fingerprint,
+            counts=t.fingerprint_counts,
+            max_support=t.num_shots,
+            max_query=t.num_queries,
+            support_fraction=t.support_fraction,
+            min_query=t.min_query,
+        )
+    if t.name == "pose":
+        return pose_family(
+            data_dir=config.data.dir,
+            prepared_dir=config.data.prepared_dir,
+            num_shots=t.num_shots,
+            num_queries=t.num_queries,
+            label_scale=t.label_scale,
+            image_size=t.image_size,
+        )
     raise ValueError(f"unknown task family {t.name!r}; choose from {list(TASK_FAMILIES)}")
 
 
 __all__ = [
+    "ChemblFamily",
+    "PoseFamily",
+    "chembl_family",
+    "make_chembl_family",
+    "make_pose_family",
+    "pose_family",
     "FAMILY_SPECS",
-    "IMAGE_TASKS",
     "OMNIGLOT_SETTINGS",
     "OmniglotFamily",
     "RegressionFamily",

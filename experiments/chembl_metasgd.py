@@ -1,0 +1,7 @@
+"""chembl: MetaSGD on ChEMBL assays, evaluation group 0 (variants: see experiments/base.py)."""
+
+from experiments import base
+
+
+def get_config(arg=None):
+    return base.chembl(arg, "metasgd", (), "chembl_metasgd")
