@@ -1,11 +1,18 @@
 """How the outer step's cost grows (issue 6): step time, compile time, peak memory and FLOPs as
 functions of the meta-batch size T and the number of inner steps, with the regularizers on or off,
-for the sinusoid MLP; learn2learn's MAML beside ours where it has the configuration. JSON + a plot.
+for the sinusoid MLP and the Omniglot Conv4; learn2learn's MAML beside ours where it has the
+configuration (the sinusoid MLP). JSON + a plot.
 
 TRLearner's exact consistency loss evaluates every adapted model on every task's queries: O(T^2)
 model evaluations against MAML's O(T). The relation-sparse variants (top-k related tasks) are O(T k).
 
     python benchmarks/bench_suite.py --out benchmarks/results/suite_sinusoid.json [--no-l2l] [--quick]
+    python benchmarks/bench_suite.py --shape omniglot --out benchmarks/results/suite_omniglot.json
+
+The Omniglot shape is the omniglot experiments' (experiments/base.py): 20-way 1-shot, 1 query per class
+(MetaMix's reference), Conv4 with stride-2 convs, transductive BatchNorm, inner lr 0.4, on the real
+Omniglot data; T up to 16 and inner steps up to 8 (a 2-core CPU: exact TRLearner at T = 16 already
+runs 256 adapted-model passes per step).
 """
 
 from __future__ import annotations
@@ -36,7 +43,14 @@ VARIANTS = {
     "maml+metamix": {"regularizers": ("metamix",)},
     "maml+metamix+trlearner": {"regularizers": ("metamix", "trlearner")},
 }
-SHAPE = {"task.num_shots": 10, "task.num_queries": 10}  # the issue's 10 + 10 points
+SHAPES = {
+    "sinusoid": {"task.num_shots": 10, "task.num_queries": 10},  # the issue's 10 + 10 points
+    "omniglot": {"task.name": "omniglot", "model.name": "conv4", "model.pool": "stride", "model.readout": "mean",
+                 "task.ways": 20, "task.num_shots": 1, "task.num_queries": 1, "learner.inner_lr": 0.4, "eval.metric": "accuracy",
+                 "metamix.alpha": 2.0, "metamix.layers": (1, 2, 3)},
+}
+AXES = {"sinusoid": ((1, 2, 4, 8, 16, 32, 64), (1, 2, 4, 8, 16), 32), "omniglot": ((1, 2, 4, 8, 16), (1, 2, 4, 8), 8)}
+SHAPE = SHAPES["sinusoid"]
 
 
 def measure(points: dict, steps: int, rounds: int) -> dict:
@@ -99,11 +113,20 @@ def main():
     parser.add_argument("--l2l-steps", type=int, default=20)
     parser.add_argument("--no-l2l", action="store_true")
     parser.add_argument("--quick", action="store_true", help="two points per axis, few steps (a smoke test)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="sinusoid")
     args = parser.parse_args()
-    global META_BATCH, INNER_STEPS
+    global META_BATCH, INNER_STEPS, INNER_STEPS_T, SHAPE
+    SHAPE = SHAPES[args.shape]
+    META_BATCH, INNER_STEPS, INNER_STEPS_T = AXES[args.shape]
+    if args.shape == "omniglot":
+        args.no_l2l = True  # learn2learn's sweep script has the sinusoid MLP only (bench_conv.py times its Omniglot CNN)
+        args.steps = min(args.steps, 12)
     if args.quick:
         META_BATCH, INNER_STEPS, args.steps, args.rounds, args.l2l_steps = (2, 8), (1, 2), 4, 1, 2
-    result = {"config": "sinusoid MLP 1-40-40-1, 10 support + 10 query points, second-order MAML, Adam; runs' own configs",
+    configs = {"sinusoid": "sinusoid MLP 1-40-40-1, 10 support + 10 query points, second-order MAML, Adam; runs' own configs",
+               "omniglot": "Omniglot Conv4 (stride-2 convs, width 64, transductive BN), 20-way 1-shot, 1 query per class, "
+                           "second-order MAML (inner lr 0.4), Adam; runs' own configs on the real data"}
+    result = {"config": configs[args.shape],
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
                           "backend": jax.default_backend()},
               "meta_batch": {}, "inner_steps": {}}
@@ -115,9 +138,10 @@ def main():
         points = {f"{name}@steps={s}": {**o, "meta_batch_size": INNER_STEPS_T, "learner.inner_steps": s} for name, o in VARIANTS.items()}
         result["inner_steps"].update(measure(points, max(4, args.steps // s), args.rounds))
         print(s, {k: round(v["median_step_s"] * 1e3, 3) for k, v in result["inner_steps"].items() if k.endswith(f"steps={s}")}, flush=True)
-    t32 = {k: v for k, v in result["meta_batch"].items() if k.endswith("@T=32")}
-    if t32:
-        result["overhead_at_T32"] = {k: v["median_step_s"] / t32["maml@T=32"]["median_step_s"] for k, v in t32.items()}
+    for t in (32, max(META_BATCH)):  # the issue's T = 32, and the largest T measured
+        at_t = {k: v for k, v in result["meta_batch"].items() if k.endswith(f"@T={t}")}
+        if at_t:
+            result[f"overhead_at_T{t}"] = {k: v["median_step_s"] / at_t[f"maml@T={t}"]["median_step_s"] for k, v in at_t.items()}
     if not args.no_l2l:
         result["learn2learn_meta_batch"] = learn2learn(META_BATCH, (1,), args.l2l_steps)
         result["learn2learn_inner_steps"] = learn2learn((INNER_STEPS_T,), INNER_STEPS, args.l2l_steps)
