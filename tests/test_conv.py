@@ -294,6 +294,7 @@ def test_make_model_builds_conv4_from_the_config():
 )
 def test_config_rejects_bad_conv4_fields(field, value, match):
     c = default_config()
+    c.task.name, c.eval.metric = "omniglot", "accuracy"
     c.model.name = "conv4"
     c.model[field] = value
     with pytest.raises(ConfigError, match=match):
