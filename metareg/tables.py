@@ -46,8 +46,14 @@ def collect(root: Path) -> dict:
     return cells
 
 
-def seed_values(runs: dict, metric: str, field: str = "mean") -> dict[int, float]:
-    return {s: float(r["metrics"][metric][field]) for s, r in runs.items() if metric in r["metrics"]}
+def seed_values(runs: dict, metric: str | None, field: str = "mean") -> dict[int, float]:
+    """{seed: value}; metric None = each run's own primary metric (ProtoNet's accuracy@0 beside MAML's accuracy@5)."""
+    out = {}
+    for s, r in runs.items():
+        name = r["metric"] if metric is None else metric
+        if name in r["metrics"]:
+            out[s] = float(r["metrics"][name][field])
+    return out
 
 
 def stat(values) -> tuple[float, float, int]:
@@ -102,10 +108,11 @@ def claims(cells: dict, metric: str, higher_is_better: bool, scale: float = 1.0,
 
 
 def omniglot_table(cells: dict) -> str:
-    metric = _primary(cells)
+    metric = None  # each run's primary: accuracy after the test inner steps (ProtoNet has none)
     columns = sorted({c for c, _ in cells})
     methods = _ordered({m for _, m in cells})
-    out = [f"## Omniglot, accuracy (%) on 600 meta-test tasks per seed ({metric}; mean over seeds ± t-CI95)\n"]
+    primaries = sorted({r["metric"] for runs in cells.values() for r in runs.values()})
+    out = [f"## Omniglot, accuracy (%) on 600 meta-test tasks per seed ({', '.join(primaries)}; mean over seeds ± t-CI95)\n"]
     for column in columns:
         ways, shots = _ways_shots(column)
         out += [f"### {column}\n", "| method | ours | budget | TRLearner paper | MetaMix paper |", "|---|---|---|---|---|"]
