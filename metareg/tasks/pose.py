@@ -92,6 +92,7 @@ class PoseFamily:
             support_y=jnp.zeros((k, 1), jnp.float32),
             query_x=jnp.zeros((q, s, s, 1), jnp.float32),
             query_y=jnp.zeros((q, 1), jnp.float32),
+            query_y_clean=jnp.zeros((q, 1), jnp.float32),  # the same tree as sampled episodes
         )
 
     def _check_num_tasks(self, num_tasks: int, train: bool) -> None:
