@@ -97,7 +97,7 @@ def test_meta_aug_permutes_labels_consistently_per_task():
     changed = 0
     for i in range(8):
         s, q = np.asarray(episodes.support_y[i]), np.asarray(out.support_y[i])
-        perm = {int(a): int(b) for a, b in zip(s, q)}
+        perm = {int(a): int(b) for a, b in zip(s, q, strict=True)}
         assert sorted(perm.values()) == list(range(WAYS))  # a permutation of the labels
         assert [perm[int(a)] for a in np.asarray(episodes.query_y[i])] == np.asarray(out.query_y[i]).tolist()  # same for the query
         changed += any(k != v for k, v in perm.items())

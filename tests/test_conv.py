@@ -16,7 +16,8 @@ from metareg.learners import MAML, TNet
 from metareg.losses import cross_entropy
 from metareg.meta_step import MetaObjective, meta_loss
 from metareg.models import MODELS, conv4, make_model
-from metareg.models.conv import conv2d_im2col, conv2d_lax, max_pool_2x2, resolve_conv_impl, same_padding
+from metareg.models.conv import ConvBlock, conv2d_im2col, conv2d_lax, max_pool_2x2, resolve_conv_impl, same_padding
+from metareg.models.norm import normalize
 from metareg.regularizers import MRMAML
 from metareg.types import Episode
 
@@ -136,6 +137,50 @@ def test_max_pool_equals_nn_max_pool(shape):
 
 
 # ---------------------------------------------------------------------------------------------- the model
+
+
+@pytest.mark.parametrize("norm", ["transductive", "layer"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_normalize_with_scale_and_shift_is_the_affine_of_normalize(norm, masked):
+    """normalize(x, ..., scale, shift) (computed as x * a + b) equals normalize(x) * scale + shift."""
+    with float64():
+        kx, ks, kb = jax.random.split(jax.random.key(30), 3)
+        x = 3.0 + jax.random.normal(kx, (5, 4, 3, 6), jnp.float64)
+        scale, shift = jax.random.normal(ks, (6,), jnp.float64), jax.random.normal(kb, (6,), jnp.float64)
+        mask = jnp.array([1, 1, 0, 1, 0]) if masked else None
+        ours = normalize(x, norm, 1e-5, mask, scale, shift)
+        np.testing.assert_allclose(ours, normalize(x, norm, 1e-5, mask) * scale + shift, rtol=1e-12, atol=1e-12)
+
+
+def test_transductive_conv_block_equals_the_unfused_reference_float64():
+    """ConvBlock with transductive norm (bias not added, normalization as one multiply-add, 2-D im2col
+    matmul) against lax.conv + bias + (x - mean) * rsqrt(var + eps) * scale + shift + ReLU, in double
+    precision: values, first derivatives and second derivatives (what second-order MAML differentiates)."""
+    with float64():
+        kx, kp, kc = jax.random.split(jax.random.key(31), 3)
+        x = jax.random.normal(kx, (6, 9, 9, 3), jnp.float64)
+        block = ConvBlock(5, conv_impl="im2col", norm="transductive", pool="stride")
+        params = cast(block.init(kp, x), jnp.float64)
+        keys = iter(jax.random.split(kc, 8))
+        params = jax.tree_util.tree_map(lambda a: a + 0.3 * jax.random.normal(next(keys), a.shape, a.dtype), params)  # bias != 0
+        cot = jax.random.normal(next(keys), (6, 5, 5, 5), jnp.float64)
+
+        def reference(p, x):
+            p = p["params"]
+            y = conv2d_lax(x, p["kernel"], 2) + p["bias"]
+            mean = jnp.mean(y, axis=(0, 1, 2))
+            var = jnp.mean(jnp.square(y - mean), axis=(0, 1, 2))
+            return nn.relu((y - mean) / jnp.sqrt(var + 1e-5) * p["norm_scale"] + p["norm_bias"])
+
+        for fn in (block.apply, reference):
+            assert fn(params, x).shape == cot.shape
+        first = lambda fn: lambda p, x: jnp.sum(fn(p, x) * cot)
+        # a second-order term like MAML's: the gradient of a function of the gradient
+        second = lambda fn: lambda p, x: sum(jnp.sum(jnp.sin(g)) for g in jax.tree_util.tree_leaves(jax.grad(first(fn))(p, x)))
+        for make in (lambda fn: fn, lambda fn: jax.grad(first(fn), argnums=(0, 1)), lambda fn: jax.grad(second(fn), argnums=(0, 1))):
+            assert_close(jax.jit(make(block.apply))(params, x), jax.jit(make(reference))(params, x), rtol=1e-9, atol=1e-9)
+        g = jax.grad(first(block.apply))(params, x)["params"]
+        assert float(jnp.max(jnp.abs(g["bias"]))) == 0.0  # not added: exactly zero, not rounding noise
 
 
 @pytest.mark.parametrize("pool", ["max", "stride"])
@@ -304,5 +349,5 @@ def test_config_rejects_bad_conv4_fields(field, value, match):
 def test_config_rejects_conv4_on_regression_tasks():
     c = default_config()
     c.model.name = "conv4"
-    with pytest.raises(ConfigError, match="image tasks"):
+    with pytest.raises(ConfigError, match=r"task.name = .sinusoid. needs model.name in \[.mlp.\]"):
         validate_config(c)

@@ -27,6 +27,11 @@ Normalization (`norm`); all options are stateless, the parameters being a per-ch
     Not transductive: an example's output does not depend on the rest of the batch.
   * "none": no normalization (the conv bias is then the only shift).
   eps = 1e-5 (PyTorch's default, as in MetaMix's code; learn2learn and MAML's TF code use 1e-3).
+  With "transductive" the conv bias is not added: the normalization subtracts every per-channel
+  constant out, so the output is the same and the bias's gradient is exactly zero (it was rounding
+  noise around zero), and one full-size elementwise pass is saved. The parameter stays, so parameter
+  trees and checkpoints do not change. The normalization and its scale/shift are one multiply-add
+  (`metareg.models.norm.normalize` with scale and shift), which saves more full-size temporaries.
   Why no running-average BatchNorm: its averages are mutable state that every forward pass updates.
   The inner loop is a pure function of (theta, support set) vmapped over tasks; per-task running
   statistics would have to be threaded through the scan, merged across the T tasks and the outer
@@ -45,6 +50,10 @@ Convolution (`conv_impl`):
     then one matmul with the kernel reshaped to [9*C_in, C_out]. Every derivative of this, to any order,
     is slices, pads and (under vmap, batched) matmuls, which XLA:CPU runs fast. Equal to "lax" up to
     float rounding (tests: 1e-10 in float64). It materializes the patches (9x the input activations).
+    The matmul is 2-D ([B*Ho*Wo, 9*C_in] @ [9*C_in, C_out]): with the patches kept 4-D, the kernel
+    gradient contracts three axes and XLA:CPU (jaxlib 0.10.2) lays its full-size cotangent out
+    transposed, a strided copy that took ~0.45 s of the 2.2 s 20-way stride step for the first layer
+    alone (the [16*300*196, 64] activations); flattened, the step takes ~1.65 s.
   * "auto" (default): "im2col" when `jax.default_backend() == "cpu"` at trace time, else "lax".
 
 Max-pool: `max_pool_2x2` is the elementwise maximum of the four stride-2 phases x[:, i::2, j::2]
@@ -123,7 +132,11 @@ def conv2d_im2col(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array
         for j in range(kw)
     ]
     patches = jnp.concatenate(taps, axis=-1)  # [B, Ho, Wo, kh*kw*C_in], tap-major like the kernel's HWI
-    return patches @ kernel.reshape(kh * kw * cin, cout)
+    # One 2-D matmul [B*Ho*Wo, K] @ [K, C_out], not a rank-4 @ rank-2 one: the kernel gradient of the latter
+    # contracts three axes (B, Ho, Wo), which XLA:CPU canonicalizes with a transposing copy of the full-size
+    # output cotangent (see the module docstring); flattened, it is one contracting axis and no copy.
+    out = patches.reshape(b * ho * wo, kh * kw * cin) @ kernel.reshape(kh * kw * cin, cout)
+    return out.reshape(b, ho, wo, cout)
 
 
 def conv2d_lax(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
@@ -174,13 +187,15 @@ class ConvBlock(nn.Module):
         """x [B, H, W, C_in] -> [B, H', W', features]; `transform` [features, features] or None; mask [B] or None."""
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        x = conv2d(x, kernel, 2 if self.pool == "stride" else 1, self.conv_impl) + bias
+        x = conv2d(x, kernel, 2 if self.pool == "stride" else 1, self.conv_impl)
+        if self.norm != "transductive":  # transductive normalization subtracts any per-channel constant out
+            x = x + bias
         if transform is not None:
             x = x @ transform  # 1x1 channel mixing
         if self.norm != "none":
             scale = self.param("norm_scale", nn.initializers.ones, (self.features,))
             shift = self.param("norm_bias", nn.initializers.zeros, (self.features,))
-            x = normalize(x, self.norm, self.eps, mask) * scale + shift
+            x = normalize(x, self.norm, self.eps, mask, scale, shift)
         x = nn.relu(x)
         if self.pool == "max":
             x = max_pool_2x2(x)
