@@ -68,6 +68,16 @@ def fmt(mean: float, ci: float, n: int, scale: float = 1.0, digits: int = 3) -> 
     return f"{mean * scale:.{digits}f}{ci_text} (n={n})"
 
 
+def cell(runs: dict, metric: str | None, scale: float = 1.0, digits: int = 3) -> str:
+    """Mean over seeds ± t-CI over seeds; with one seed, that run's CI over its test tasks instead."""
+    values = seed_values(runs, metric)
+    if len(values) == 1:
+        r = next(iter(runs.values()))
+        entry = r["metrics"][r["metric"] if metric is None else metric]
+        return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f} (1 seed; CI over tasks)"
+    return fmt(*stat(values.values()), scale=scale, digits=digits)
+
+
 def budget(runs: dict) -> str:
     r = next(iter(runs.values()))
     c = r.get("config", {})
@@ -120,7 +130,7 @@ def omniglot_table(cells: dict) -> str:
             runs = cells.get((column, m))
             if not runs:
                 continue
-            ours = fmt(*stat(seed_values(runs, metric).values()), scale=100, digits=2)
+            ours = cell(runs, metric, scale=100, digits=2)
             tr = paper.OMNIGLOT.get(("TRLearner", ways, shots), {}).get(m)
             mm = paper.OMNIGLOT.get(("MetaMix", ways, shots), {}).get(m)
             cite = lambda p: "—" if p is None else f"{p[0]:.2f}" + (f" ± {p[1]:.2f}" if p[1] else "")
@@ -145,7 +155,7 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
             runs = cells.get((column, m))
             if not runs:
                 continue
-            mean = fmt(*stat(seed_values(runs, metric).values()))
+            mean = cell(runs, metric)
             median = fmt(*stat(seed_values(runs, metric, "median").values()))
             count = fmt(*stat(seed_values(runs, metric, "num_above_0.3").values()), digits=1)
             out.append(f"| {paper.label(m)} | {mean} | {median} | {count} | {budget(runs)} |")
@@ -192,7 +202,7 @@ def pose_table(cells: dict) -> str:
            "own renders. Different data: the papers' numbers are context, not a target.\n", head, "|---|" + "---|" * (len(columns) + 3)]
     for m in methods:
         cellruns = [cells.get((c, m)) for c in columns]
-        ours = [fmt(*stat(seed_values(r, metric).values())) if r else "not run" for r in cellruns]
+        ours = [cell(r, metric) if r else "not run" for r in cellruns]
         runs = next((r for r in cellruns if r), None)
         cite = lambda p: "—" if p is None else f"{p[0]:.3f} / {p[1]:.3f}"
         out.append(f"| {paper.label(m)} | " + " | ".join(ours) + f" | {budget(runs) if runs else '—'} | "
