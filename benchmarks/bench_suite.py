@@ -1,7 +1,7 @@
 """How the outer step's cost grows (issue 6): step time, compile time, peak memory and FLOPs as
 functions of the meta-batch size T and the number of inner steps, with the regularizers on or off,
-for the sinusoid MLP and the Omniglot Conv4; learn2learn's MAML beside ours where it has the
-configuration (the sinusoid MLP). JSON + a plot.
+for the sinusoid MLP and the Omniglot Conv4; learn2learn's MAML beside ours in the same run
+(its sinusoid MLP and its OmniglotCNN, benchmarks/l2l_sweep.py). JSON + a plot.
 
 TRLearner's exact consistency loss evaluates every adapted model on every task's queries: O(T^2)
 model evaluations against MAML's O(T). The relation-sparse variants (top-k related tasks) are O(T k).
@@ -60,13 +60,14 @@ def measure(points: dict, steps: int, rounds: int) -> dict:
     return {name: summary(v) for name, v in variants.items()}
 
 
-def learn2learn(meta_batch, inner_steps, steps: int) -> list[dict] | dict:
+def learn2learn(shape: str, meta_batch, inner_steps, steps: int) -> list[dict] | dict:
     found = learn2learn_python()
     if isinstance(found, str):
         return {"error": found}
     py, env = found
-    cmd = [py, str(ROOT / "benchmarks" / "l2l_sweep.py"), "--meta-batch", ",".join(map(str, meta_batch)),
-           "--inner-steps", ",".join(map(str, inner_steps)), "--steps", str(steps)]
+    cmd = [py, str(ROOT / "benchmarks" / "l2l_sweep.py"), "--shape", shape, "--meta-batch", ",".join(map(str, meta_batch)),
+           "--inner-steps", ",".join(map(str, inner_steps)), "--steps", str(steps),
+           "--queries", str(SHAPE.get("task.num_queries", 1))]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     return rows or {"error": run.stderr[-500:]}
@@ -119,8 +120,8 @@ def main():
     SHAPE = SHAPES[args.shape]
     META_BATCH, INNER_STEPS, INNER_STEPS_T = AXES[args.shape]
     if args.shape == "omniglot":
-        args.no_l2l = True  # learn2learn's sweep script has the sinusoid MLP only (bench_conv.py times its Omniglot CNN)
         args.steps = min(args.steps, 12)
+        args.l2l_steps = min(args.l2l_steps, 6)
     if args.quick:
         META_BATCH, INNER_STEPS, args.steps, args.rounds, args.l2l_steps = (2, 8), (1, 2), 4, 1, 2
     configs = {"sinusoid": "sinusoid MLP 1-40-40-1, 10 support + 10 query points, second-order MAML, Adam; runs' own configs",
@@ -143,8 +144,8 @@ def main():
         if at_t:
             result[f"overhead_at_T{t}"] = {k: v["median_step_s"] / at_t[f"maml@T={t}"]["median_step_s"] for k, v in at_t.items()}
     if not args.no_l2l:
-        result["learn2learn_meta_batch"] = learn2learn(META_BATCH, (1,), args.l2l_steps)
-        result["learn2learn_inner_steps"] = learn2learn((INNER_STEPS_T,), INNER_STEPS, args.l2l_steps)
+        result["learn2learn_meta_batch"] = learn2learn(args.shape, META_BATCH, (1,), args.l2l_steps)
+        result["learn2learn_inner_steps"] = learn2learn(args.shape, (INNER_STEPS_T,), INNER_STEPS, args.l2l_steps)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

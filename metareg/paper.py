@@ -106,6 +106,9 @@ DRUG_METAMIX_MEAN = {m: tuple(round(sum(g[i] for g in groups) / 4, 3) for i in r
 
 # Pose on the papers' 65 rendered objects (NOT our renders of 50), MSE at (10 shots, 15 shots).
 POSE = {
-    "TRLearner": {"maml": (3.113, 2.496), "maml+metamix": (2.429, 1.987), "maml+trlearner": (2.334, 1.875)},
-    "MetaMix": {"maml": (3.845, 3.324), "maml+metamix": (3.312, 2.856)},
+    "TRLearner": {"maml": (3.113, 2.496), "maml+metamix": (2.429, 1.987), "maml+trlearner": (2.334, 1.875),
+                  "metasgd": (2.811, 2.017), "metasgd+metamix": (2.388, 1.952), "metasgd+trlearner": (2.357, 1.893),
+                  "tnet": (2.841, 2.712), "tnet+metamix": (2.562, 2.410), "tnet+trlearner": (2.476, 2.398)},
+    "MetaMix": {"maml": (3.845, 3.324), "maml+metamix": (3.312, 2.856), "anil": (5.424, 5.316), "anil+metamix": (5.207, 5.185),
+                "metasgd": (3.813, 3.509), "metasgd+metamix": (3.440, 2.839), "tnet": (4.062, 3.632), "tnet+metamix": (3.837, 3.557)},
 }

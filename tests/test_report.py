@@ -1,5 +1,6 @@
 """Tables, sweeps and figures from runs' files: synthetic results.json trees with known answers."""
 
+import importlib
 import json
 from pathlib import Path
 
@@ -71,14 +72,21 @@ def test_sweep_is_seed_major_with_per_cell_seeds_and_filters(tmp_path):
     assert "--config.seed=0" in cmd and "--config.n=1" in cmd
 
 
-@pytest.mark.parametrize("grid_name", ["table1_full", "trlearner_studies", "table1_sinusoid"])
-def test_grid_files_name_valid_configs(grid_name):
-    """Every cell's overrides are fields of the config and pass validation (a typo fails here, not hours in)."""
-    from metareg.config import default_config, validate_config, with_overrides
+GRIDS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments" / "grids").glob("*.py"))
 
-    grid = sweep.load_grid(str(Path(__file__).resolve().parents[1] / "experiments" / "grids" / f"{grid_name}.py"))
-    for _, overrides, *_ in grid["cells"].values():
-        validate_config(with_overrides(default_config(), overrides))
+
+@pytest.mark.parametrize("grid_name", GRIDS)
+def test_grid_files_name_valid_configs(grid_name):
+    """Every cell names an experiment file whose config, with the cell's overrides, passes validation (a typo
+    fails here, not hours into a sweep)."""
+    from metareg.config import validate_config, with_overrides
+
+    root = Path(__file__).resolve().parents[1]
+    grid = sweep.load_grid(str(root / "experiments" / "grids" / f"{grid_name}.py"))
+    assert grid["cells"] and grid["seeds"]
+    for experiment, overrides, *_ in grid["cells"].values():
+        module = importlib.import_module("experiments." + Path(experiment).stem)
+        validate_config(with_overrides(module.get_config(), overrides))
 
 
 def test_restore_run_and_relation_figure(tmp_path, quick_config):

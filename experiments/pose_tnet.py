@@ -1,0 +1,7 @@
+"""pose: T-Net on rendered Pascal3D objects, 10 shots (variants: see experiments/base.py)."""
+
+from experiments import base
+
+
+def get_config(arg=None):
+    return base.pose(arg, "tnet", (), "pose_tnet")
