@@ -116,6 +116,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3  # MAML sinusoid outer step size
     c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
+    # How one device runs the meta-batch's tasks (same numbers up to rounding): 0 = one vmap over all tasks;
+    # -1 = an unrolled loop (Conv4 on CPU: ~10-15% faster step, ~4x the compile time; docs/scaling.md);
+    # c > 0 = lax.map over vmapped groups of c tasks (less memory). With a device mesh: 0 only.
+    c.task_chunk = 0
     c.num_steps = 20_000  # outer steps (methods.md's measured MAML runs use 20k)
 
     c.mesh = ml_collections.ConfigDict()
@@ -316,6 +320,10 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         if c.trlearner.num_heads < 1:
             _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
 
+    if c.task_chunk < -1:
+        _fail(f"task_chunk must be 0 (vmap), -1 (unrolled loop) or a group size > 0, got {c.task_chunk}")
+    if c.task_chunk != 0 and c.mesh.task_devices != 1:
+        _fail("task_chunk applies to one device; with mesh.task_devices != 1 the tasks are split over devices, set task_chunk = 0")
     if c.mesh.task_devices < 0:
         _fail(f"mesh.task_devices must be >= 0 (0 = all devices), got {c.mesh.task_devices}")
     if c.mesh.task_devices > 1 and c.meta_batch_size % c.mesh.task_devices:

@@ -30,6 +30,10 @@ class MetaObjective:
 
     learner: Any
     regularizers: tuple = ()
+    # How the tasks of a meta-batch are executed: 0 = one vmap over all T tasks; c > 0 = `lax.map` over
+    # groups of c tasks, each group vmapped (smaller working set per pass; same numbers up to rounding);
+    # -1 = a Python loop over tasks unrolled into the graph (longest compile).
+    task_chunk: int = 0
 
     def __post_init__(self):
         mixers = [r.name for r in self.regularizers if hasattr(r, "query_loss")]
@@ -84,7 +88,7 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
         outer = query if mixer is None else mixer.query_loss(learner, phi, episode, task_key)
         return phi, query, outer
 
-    phi, query_losses, outer_losses = jax.vmap(per_task)(episodes, task_keys)
+    phi, query_losses, outer_losses = map_tasks(per_task, episodes, task_keys, objective.task_chunk)
     total = jnp.mean(outer_losses)
     metrics = {"query_loss": jnp.mean(query_losses)}
     if mixer is not None:
@@ -97,6 +101,18 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
             metrics[f"{r.name}_loss"] = value
     metrics["loss"] = total
     return total, metrics
+
+
+def map_tasks(fn, episodes: Episode, task_keys: jax.Array, task_chunk: int = 0):
+    """fn(episode, key) over the leading task axis: vmap (0), lax.map over vmapped groups of c tasks (c),
+    or an unrolled loop (-1); the outputs are stacked along a new leading task axis either way."""
+    num_tasks = episodes.num_tasks
+    if task_chunk == 0 or task_chunk >= num_tasks:
+        return jax.vmap(fn)(episodes, task_keys)
+    if task_chunk > 0:
+        return jax.lax.map(lambda a: fn(*a), (episodes, task_keys), batch_size=task_chunk)
+    outs = [fn(jax.tree.map(lambda x, i=i: x[i], episodes), task_keys[i]) for i in range(num_tasks)]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
 
 
 @flax.struct.dataclass

@@ -53,7 +53,7 @@ def build(config):
         raise ConfigError(str(e)) from e
     model = make_model(config, family.output_width)
     learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
-    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width))
+    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width), task_chunk=config.task_chunk)
     return family, objective, make_optimizer(config), root
 
 

@@ -105,3 +105,19 @@ def test_vmap_over_tasks_equals_python_loop(use_metamix):
         return total / 5
 
     chex.assert_trees_all_close(vmapped, jax.value_and_grad(looped)(params), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("task_chunk", [-1, 2, 3])
+def test_task_execution_strategies_give_the_same_meta_gradient(task_chunk):
+    """vmap over all tasks, lax.map over groups (with a remainder: 5 tasks in groups of 2) and the
+    unrolled loop: the same loss and meta-gradient, with MetaMix and TRLearner reading every task."""
+    learner = metareg.MAML(metareg.mlp((16, 16)), inner_lr=0.02, num_steps=2)
+    regs = (metareg.MetaMix(), metareg.TRLearner(weight=0.6))
+    episodes = random_episodes(jax.random.key(7), num_tasks=5, d=1)
+    key = jax.random.key(9)
+    results = []
+    for chunk in (0, task_chunk):
+        objective = metareg.MetaObjective(learner, regs, task_chunk=chunk)
+        params = objective.init(jax.random.key(8), metareg.types.task(episodes, 0))
+        results.append(jax.jit(jax.value_and_grad(lambda p, o=objective: meta_loss(p, episodes, key, o)[0]))(params))
+    chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
