@@ -7,9 +7,14 @@ BUDGET = {"task.image_size": 64, "model.width": 16, "meta_batch_size": 5, "num_s
 EXPERIMENTS = ("maml", "maml_metamix", "maml_trlearner")
 
 
-def get_grid():
+def pose_grid(experiments) -> dict:
+    """Cells k{10,15}/{name} of experiments/pose_{name}.py at the CPU budget (query = shots), 3 seeds."""
     cells = {}
     for shots in (10, 15):
-        for name in EXPERIMENTS:
+        for name in experiments:
             cells[f"k{shots}/{name}"] = (f"experiments/pose_{name}.py", {**BUDGET, "task.num_shots": shots, "task.num_queries": shots})
     return {"cells": cells, "seeds": (0, 1, 2)}
+
+
+def get_grid():
+    return pose_grid(EXPERIMENTS)

@@ -5,14 +5,10 @@ alone, with MetaMix and with TRLearner, at 10 and 15 shots, 3 seeds, at the CPU 
     make sweep GRID=pose_learners   # runs/pose_learners; tables: python -m metareg.tables pose --root results/pose ...
 """
 
-from experiments.grids.pose import BUDGET
+from experiments.grids.pose import pose_grid
 
 EXPERIMENTS = tuple(f"{learner}{reg}" for learner in ("anil", "metasgd", "tnet") for reg in ("", "_metamix", "_trlearner"))
 
 
 def get_grid():
-    cells = {}
-    for shots in (10, 15):
-        for name in EXPERIMENTS:
-            cells[f"k{shots}/{name}"] = (f"experiments/pose_{name}.py", {**BUDGET, "task.num_shots": shots, "task.num_queries": shots})
-    return {"cells": cells, "seeds": (0, 1, 2)}
+    return pose_grid(EXPERIMENTS)
