@@ -10,16 +10,23 @@ from random uint8 "characters" through the real OmniglotFamily sampler included)
   * two architectures: "max" (stride-1 convs + 2x2 max-pool, flattened 2x2x64 readout: our default) and
     "stride" (stride-2 convs, no pool, spatial-mean readout: learn2learn's OmniglotCNN and MAML's
     Omniglot net, the like-for-like comparison with the anchor);
-  * "max/reduce_window": im2col with the max-pool replaced by `nn.max_pool` (lax.reduce_window, whose
-    derivatives are select_and_scatter / select_and_gather_add), to measure what the phase-max pool of
-    metareg.models.conv saves.
+  * "stride/im2col/loop": the tasks as an unrolled loop (`task_chunk=-1`) instead of vmap;
+  * with --with-reduce-window, "max/im2col/reduce_window": im2col with the max-pool replaced by
+    `nn.max_pool` (lax.reduce_window, whose derivatives are select_and_scatter / select_and_gather_add),
+    to measure what the phase-max pool of metareg.models.conv saves.
+
+--malloc tuned (the default, as `python -m metareg.main` runs) re-executes the script with glibc's
+huge-page tunable (metareg.runtime); --malloc default runs it without. The tunable is read at process
+start, so the two are separate runs. learn2learn runs as shipped (GLIBC_TUNABLES empty) and also, unless
+--no-l2l-tuned, with the same tunable, so each side is measured with and without the allocator change.
 
 For each: compile time (lower + compile), XLA's peak-memory and FLOP estimates, median / min wall time
 of one outer step (blocked until done), variants interleaved over rounds. learn2learn runs before and
 after ours (its median is the median of the two), with the python printed by
 ../shared/anchors/setup_learn2learn.sh and PYTHONPATH=<its venv>/stubs.
 
-    python benchmarks/bench_conv.py [--with-lax] [--no-l2l] [--steps 30] [--out benchmarks/results/omniglot_conv_step.json]
+    python benchmarks/bench_conv.py [--malloc tuned|default] [--with-lax] [--no-l2l] [--steps 30]
+        [--out benchmarks/results/omniglot_conv_step.json]
     python benchmarks/bench_conv.py --quick    # smoke test: tiny sizes, seconds; writes ..._quick.json
 """
 
@@ -47,6 +54,7 @@ from common import anchor_step, compile_step, summary, time_interleaved  # noqa:
 from metareg.learners import MAML  # noqa: E402
 from metareg.meta_step import MetaObjective, init_train_state, meta_train_step  # noqa: E402
 from metareg.models import conv, conv4  # noqa: E402
+from metareg.runtime import HUGETLB_TUNABLE, reexec_with_tuned_malloc  # noqa: E402
 from metareg.tasks.omniglot import make_omniglot_family  # noqa: E402
 
 FULL = dict(ways=20, shots=1, queries=15, meta_batch=16, width=64)  # the issue's configuration
@@ -68,10 +76,11 @@ def random_family(ways, shots, queries, num_classes=200, seed=0):
                                 setting="mutually_exclusive")
 
 
-def compile_variant(family, size, conv_impl, arch, pool_impl="phase", warmup=2):
+def compile_variant(family, size, conv_impl, arch, pool_impl="phase", task_chunk=0, warmup=2):
     """The jitted outer step of one variant: compile time, XLA's analyses, a warmed-up state."""
     model = conv4(family.ways, width=size["width"], conv_impl=conv_impl, **ARCHITECTURES[arch])
-    objective = MetaObjective(MAML(model, "cross_entropy", inner_lr=0.4, num_steps=1))  # l2l anchor: lr 0.4, 1 step
+    # l2l anchor: inner lr 0.4, 1 step
+    objective = MetaObjective(MAML(model, "cross_entropy", inner_lr=0.4, num_steps=1), task_chunk=task_chunk)
     optimizer = optax.adam(1e-3)
     state = init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
     step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer, meta_batch_size=size["meta_batch"]),
@@ -82,9 +91,9 @@ def compile_variant(family, size, conv_impl, arch, pool_impl="phase", warmup=2):
         return compile_step(step, state, family, jax.random.key(2), warmup)
 
 
-def learn2learn_step(steps: int, meta_batch: int) -> dict:
+def learn2learn_step(steps: int, meta_batch: int, env_extra: dict | None = None) -> dict:
     """learn2learn's second-order MAML on its OmniglotCNN (20-way 1-shot, 15 queries), built beside the project."""
-    result = anchor_step("omniglot", steps, str(meta_batch))
+    result = anchor_step("omniglot", steps, str(meta_batch), env_extra=env_extra)
     return result if "error" in result else {**result, "meta_batch": meta_batch}
 
 
@@ -96,9 +105,16 @@ def main():
     parser.add_argument("--with-lax", action="store_true", help="also time conv_impl='lax' (~20 s per step on CPU)")
     parser.add_argument("--lax-steps", type=int, default=3, help="timed steps per lax variant")
     parser.add_argument("--no-l2l", action="store_true")
+    parser.add_argument("--no-l2l-tuned", action="store_true", help="skip learn2learn with the tuned malloc settings")
+    parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned", help="glibc huge-page tunable (metareg.runtime) or not")
+    parser.add_argument("--with-reduce-window", action="store_true", help="also time the max-pool as lax.reduce_window")
     parser.add_argument("--l2l-steps", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 steps: checks the script runs, times nothing")
     args = parser.parse_args()
+    if args.malloc == "tuned":
+        reexec_with_tuned_malloc()  # returns only once the tunable is in effect (or cannot be)
+    elif "hugetlb" in os.environ.get("GLIBC_TUNABLES", ""):
+        os.execve(sys.executable, sys.orig_argv, {**os.environ, "GLIBC_TUNABLES": ""})
     size = QUICK if args.quick else FULL
     if args.quick:
         args.steps, args.rounds, args.lax_steps, args.l2l_steps = 2, 1, 1, 1
@@ -106,11 +122,15 @@ def main():
 
     family = random_family(size["ways"], size["shots"], size["queries"])
     specs = {f"{arch}/im2col": dict(conv_impl="im2col", arch=arch) for arch in ARCHITECTURES}
-    specs["max/im2col/reduce_window"] = dict(conv_impl="im2col", arch="max", pool_impl="reduce_window")
+    specs["stride/im2col/loop"] = dict(conv_impl="im2col", arch="stride", task_chunk=-1)
+    if args.with_reduce_window:
+        specs["max/im2col/reduce_window"] = dict(conv_impl="im2col", arch="max", pool_impl="reduce_window")
     lax_specs = {f"{arch}/lax": dict(conv_impl="lax", arch=arch) for arch in ARCHITECTURES} if args.with_lax else {}
 
     l2l_batch = size["meta_batch"]
-    l2l_before = None if args.no_l2l else learn2learn_step(args.l2l_steps, l2l_batch)
+    shipped, tuned = {"GLIBC_TUNABLES": ""}, {"GLIBC_TUNABLES": HUGETLB_TUNABLE}
+    l2l_before = None if args.no_l2l else learn2learn_step(args.l2l_steps, l2l_batch, shipped)
+    l2l_tuned_before = None if args.no_l2l or args.no_l2l_tuned else learn2learn_step(args.l2l_steps, l2l_batch, tuned)
     variants = {}
     for name, spec in {**specs, **lax_specs}.items():
         variants[name] = compile_variant(family, size, warmup=1 if args.quick or name in lax_specs else 2, **spec)
@@ -129,23 +149,28 @@ def main():
                    "MAML, Adam 1e-3; random images through the OmniglotFamily sampler"),
         "quick": args.quick,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
-                    "xla_flags": os.environ.get("XLA_FLAGS", "")},
+                    "xla_flags": os.environ.get("XLA_FLAGS", ""), "cpu_affinity": sorted(os.sched_getaffinity(0))},
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
         "architectures": {k: dict(v) for k, v in ARCHITECTURES.items()},
         "metareg": ours,
     }
     if not args.no_l2l:
-        l2l = learn2learn_step(args.l2l_steps, l2l_batch)
-        if "median_step_s" in l2l and l2l_before and "median_step_s" in l2l_before:  # measured before and after ours
-            l2l["runs_median_step_s"] = [l2l_before["median_step_s"], l2l["median_step_s"]]
-            l2l["median_step_s"] = statistics.median(l2l["runs_median_step_s"])
-        l2l["model"] = "learn2learn OmniglotCNN (stride-2 convs, BN, spatial mean), 20-way 1-shot, 15 queries/class, width 64"
-        result["learn2learn"] = l2l
-        if "median_step_s" in l2l:
-            result["speedup_vs_learn2learn"] = {name: l2l["median_step_s"] / r["median_step_s"] for name, r in ours.items()}
-            print(f"learn2learn median {l2l['median_step_s']:.3f}s; stride/im2col speed-up "
-                  f"x{result['speedup_vs_learn2learn']['stride/im2col']:.2f}")
-        else:
-            print("learn2learn:", l2l["error"])
+        model = "learn2learn OmniglotCNN (stride-2 convs, BN, spatial mean), 20-way 1-shot, 15 queries/class, width 64"
+        runs = {"learn2learn": (l2l_before, shipped)}
+        if not args.no_l2l_tuned:
+            runs["learn2learn_tuned_malloc"] = (l2l_tuned_before, tuned)
+        for key, (before, env_extra) in runs.items():
+            l2l = learn2learn_step(args.l2l_steps, l2l_batch, env_extra)
+            if "median_step_s" in l2l and before and "median_step_s" in before:  # measured before and after ours
+                l2l["runs_median_step_s"] = [before["median_step_s"], l2l["median_step_s"]]
+                l2l["median_step_s"] = statistics.median(l2l["runs_median_step_s"])
+            result[key] = {**l2l, "model": model, "env": env_extra or {}}
+            if "median_step_s" in l2l:
+                result[f"speedup_vs_{key}"] = {name: l2l["median_step_s"] / r["median_step_s"] for name, r in ours.items()}
+                print(f"{key} median {l2l['median_step_s']:.3f}s; speed-up "
+                      + ", ".join(f"{n} x{v:.2f}" for n, v in result[f"speedup_vs_{key}"].items()))
+            else:
+                print(f"{key}:", l2l["error"])
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out_path}")

@@ -88,12 +88,13 @@ def learn2learn_python() -> tuple[str, dict] | str:
     return py, {**os.environ, "PYTHONPATH": str(Path(py).parents[1] / "stubs")}
 
 
-def anchor_step(kind: str, steps: int, *extra: str) -> dict:
+def anchor_step(kind: str, steps: int, *extra: str, env_extra: dict | None = None) -> dict:
     """learn2learn's MAML step time from ../shared/anchors/l2l_maml.py (`kind` sinusoid or omniglot)."""
     found = learn2learn_python()
     if isinstance(found, str):
         return {"error": found}
     py, env = found
+    env = {**env, **(env_extra or {})}
     run = subprocess.run([py, str(ANCHORS / "l2l_maml.py"), kind, str(steps), *extra], capture_output=True, text=True, env=env)
     m = re.search(r"median_step_s=([\d.]+) min=([\d.]+)", run.stdout)
     if not m:

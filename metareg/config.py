@@ -115,6 +115,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3  # MAML sinusoid outer step size
+    c.optimizer.clip_norm = 0.0  # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)
     c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
     # How one device runs the meta-batch's tasks (same numbers up to rounding): 0 = one vmap over all tasks;
     # -1 = an unrolled loop (Conv4 on CPU: ~10-15% faster step, ~4x the compile time; docs/scaling.md);
@@ -208,6 +209,8 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     _choice(c.model.name, MODELS, "model.name")
     _choice(c.learner.name, LEARNERS, "learner.name (learner)")
     _choice(c.optimizer.name, OPTIMIZERS, "optimizer.name")
+    if c.optimizer.clip_norm < 0:
+        _fail(f"optimizer.clip_norm must be >= 0 (0 turns clipping off), got {c.optimizer.clip_norm}")
     if isinstance(c.regularizers, str):
         _fail(f"regularizers must be a tuple of names, got the string {c.regularizers!r}; write e.g. ('trlearner',)")
     for name in c.regularizers:

@@ -63,6 +63,9 @@ def main(argv):
 
 
 def run():
+    from metareg.runtime import reexec_with_tuned_malloc
+
+    reexec_with_tuned_malloc()  # huge pages for XLA:CPU's step buffers (metareg/runtime.py); glibc reads them at start
     # Experiment files import experiments.base: make the project root importable.
     sys.path.insert(0, str(Path.cwd()))
     check_experiment_exists(sys.argv)

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from metareg.runtime import tuned_malloc_env
+
 
 def load_grid(path: str) -> dict:
     spec = importlib.util.spec_from_file_location("grid", path)
@@ -58,7 +60,8 @@ def run_one(workdir: Path, cmd: list[str], evaluate_only: bool = False) -> str:
     workdir.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     with open(workdir / "log.txt", "a") as log:
-        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+        # The child gets the huge-page malloc tunable up front, so it need not re-execute itself for it.
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=tuned_malloc_env())
     status = "done" if rc == 0 else f"FAILED rc={rc} (see {workdir / 'log.txt'})"
     return f"{status} {workdir} {time.perf_counter() - t:.0f}s"
 

@@ -36,12 +36,15 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
+    """The outer optimizer, after global-norm clipping of the meta-gradient when optimizer.clip_norm > 0."""
     o = config.optimizer
     if o.name == "adam":
-        return optax.adam(o.learning_rate)
-    if o.name == "sgd":
-        return optax.sgd(o.learning_rate)
-    raise ValueError(f"unknown optimizer {o.name!r}; choose from ['adam', 'sgd']")
+        opt = optax.adam(o.learning_rate)
+    elif o.name == "sgd":
+        opt = optax.sgd(o.learning_rate)
+    else:
+        raise ValueError(f"unknown optimizer {o.name!r}; choose from ['adam', 'sgd']")
+    return optax.chain(optax.clip_by_global_norm(o.clip_norm), opt) if o.clip_norm > 0 else opt
 
 
 def build(config):

@@ -32,6 +32,7 @@ def test_default_config_is_valid():
         ({"checkpoint_every": 150, "log_every": 100}, "must be a multiple of log_every"),
         ({"eval.primary_inner_steps": 5}, "eval.primary_inner_steps (5) must be one of eval.inner_steps (1, 10)"),
         ({"task.num_shots": 0}, "task.num_shots (0)"),
+        ({"optimizer.clip_norm": -1.0}, "optimizer.clip_norm must be >= 0 (0 turns clipping off)"),
     ],
 )
 def test_bad_configs_are_rejected_with_a_clear_message(changes, message):

@@ -132,3 +132,15 @@ def test_reevaluate_a_finished_run_with_other_test_steps(tmp_path, quick_config)
     assert again["metrics"]["mse_clean@1"] == first["metrics"]["mse_clean@1"]
     assert "mse_clean@4" in again["metrics"] and again["metric"] == "mse_clean@4"
     assert again["train_time_s"] == first["train_time_s"] and again["evaluated_step"] == 60
+
+
+def test_clip_norm_clips_the_meta_gradient_before_the_optimizer():
+    from metareg.config import default_config, with_overrides
+    from metareg.train import make_optimizer
+
+    grads = {"w": jax.numpy.array([3.0, 4.0])}  # global norm 5
+    for clip, expected in ((0.0, [-3.0, -4.0]), (10.0, [-3.0, -4.0]), (1.0, [-0.6, -0.8])):
+        config = with_overrides(default_config(), {"optimizer.name": "sgd", "optimizer.learning_rate": 1.0, "optimizer.clip_norm": clip})
+        opt = make_optimizer(config)
+        updates, _ = opt.update(grads, opt.init(grads))
+        chex.assert_trees_all_close(updates, {"w": jax.numpy.array(expected)}, rtol=1e-6)
