@@ -118,7 +118,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer.clip_norm = 0.0  # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)
     c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
     # How one device runs the meta-batch's tasks (same numbers up to rounding): 0 = one vmap over all tasks;
-    # -1 = an unrolled loop (Conv4 on CPU: ~10-15% faster step, ~4x the compile time; docs/scaling.md);
+    # -1 = an unrolled loop (Conv4 on CPU: 8-24% faster step, 4-5x the compile time; docs/scaling.md);
     # c > 0 = lax.map over vmapped groups of c tasks (less memory). With a device mesh: 0 only.
     c.task_chunk = 0
     c.num_steps = 20_000  # outer steps (methods.md's measured MAML runs use 20k)

@@ -65,7 +65,10 @@ def main(argv):
 def run():
     from metareg.runtime import reexec_with_tuned_malloc
 
-    reexec_with_tuned_malloc()  # huge pages for XLA:CPU's step buffers (metareg/runtime.py); glibc reads them at start
+    try:
+        reexec_with_tuned_malloc()  # huge pages for XLA:CPU's step buffers (metareg/runtime.py); glibc reads them at start
+    except ValueError as e:  # a bad METAREG_CPU_MALLOC
+        sys.exit(f"error: {e}")
     # Experiment files import experiments.base: make the project root importable.
     sys.path.insert(0, str(Path.cwd()))
     check_experiment_exists(sys.argv)
