@@ -125,9 +125,6 @@ def chembl(arg, learner: str, regularizers: tuple, name: str):
         # meta-gradient norms of 1e9-1e13; unclipped, one such step fills Adam's second moment and the run
         # stalls (query MSE 14-20 for all 1,500 steps; ANIL ~1). Clipped at 10: query MSE 2.5 by step 100.
         c.optimizer.clip_norm = 10.0
-        # A loop over the 8 tasks beats vmap here: 0.31 vs 0.39 s per step on 2 idle cores (60-step probe,
-        # group 1). Group 0's published MAML runs used vmap (same math, float rounding aside).
-        c.task_chunk = -1
     c.log_every, c.checkpoint_every = 100, 500
     c.eval.metric, c.eval.num_tasks, c.eval.batch_size = "r2", 0, 50  # 0: every meta-test assay
     c.eval.inner_steps, c.eval.primary_inner_steps = (5,), 5

@@ -118,9 +118,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer.clip_norm = 0.0  # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)
     c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
     # How one device runs the meta-batch's tasks (same numbers up to rounding): 0 = one vmap over all tasks;
-    # -1 = an unrolled loop (Conv4 on CPU: 8-24% faster step, 4-5x the compile time; docs/scaling.md);
-    # c > 0 = lax.map over vmapped groups of c tasks (less memory). With a device mesh: 0 only.
-    c.task_chunk = 0
+    # -1 = an unrolled loop (longer compile); c > 0 = lax.map over vmapped groups of c tasks (less memory);
+    # None = picked per backend and model size (meta_step.auto_task_chunk; docs/scaling.md). With a device mesh: 0.
+    c.task_chunk = config_dict.placeholder(int)
     c.num_steps = 20_000  # outer steps (methods.md's measured MAML runs use 20k)
 
     c.mesh = ml_collections.ConfigDict()
@@ -323,9 +323,9 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         if c.trlearner.num_heads < 1:
             _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
 
-    if c.task_chunk < -1:
-        _fail(f"task_chunk must be 0 (vmap), -1 (unrolled loop) or a group size > 0, got {c.task_chunk}")
-    if c.task_chunk != 0 and c.mesh.task_devices != 1:
+    if c.task_chunk is not None and c.task_chunk < -1:
+        _fail(f"task_chunk must be None (auto), 0 (vmap), -1 (unrolled loop) or a group size > 0, got {c.task_chunk}")
+    if c.task_chunk not in (None, 0) and c.mesh.task_devices != 1:
         _fail("task_chunk applies to one device; with mesh.task_devices != 1 the tasks are split over devices, set task_chunk = 0")
     if c.mesh.task_devices < 0:
         _fail(f"mesh.task_devices must be >= 0 (0 = all devices), got {c.mesh.task_devices}")

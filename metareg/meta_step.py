@@ -10,6 +10,7 @@ and applies the optimizer. Both are pure; `train.py` jits the step.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import flax.struct
@@ -101,6 +102,24 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
             metrics[f"{r.name}_loss"] = value
     metrics["loss"] = total
     return total, metrics
+
+
+# Models with at least this many meta-parameters run their tasks as a loop on CPU (task_chunk = None).
+# Measured loop/vmap step time on 2 cores (benchmarks/results/task_execution_cpu.json): the sinusoid MLP
+# (1.7k parameters) 1.18-1.34, i.e. vmap wins; Conv4 (113k) 0.80-0.94, ChEMBL's MLP (1.3M) 0.81, the pose
+# encoder-decoder 0.62-0.79. The loop costs 2-4x the compile time (10-20 s more), paid once per run.
+LOOP_MIN_PARAMS_CPU = 10_000
+
+
+def auto_task_chunk(objective: MetaObjective, example: Episode, backend: str, task_devices: int = 1) -> int:
+    """The task execution `task_chunk = None` stands for: an unrolled loop (-1) on CPU for models of at least
+    LOOP_MIN_PARAMS_CPU meta-parameters; one vmap (0) otherwise, on accelerators (batched kernels; a loop would
+    serialize small ones) and whenever the tasks are split over a device mesh."""
+    if backend != "cpu" or task_devices != 1:
+        return 0
+    shapes = jax.eval_shape(objective.init, jax.random.key(0), example)  # abstract: nothing is computed
+    num_params = sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
+    return -1 if num_params >= LOOP_MIN_PARAMS_CPU else 0
 
 
 def map_tasks(fn, episodes: Episode, task_keys: jax.Array, task_chunk: int = 0):

@@ -7,6 +7,7 @@ with the same workdir resumes from its last checkpoint and ends with the same nu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from metareg.config import ConfigError, default_config, validate_config
 from metareg.evaluate import evaluate
 from metareg.learners import make_learner
-from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_train_step
+from metareg.meta_step import MetaObjective, TrainState, auto_task_chunk, init_train_state, meta_train_step
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
@@ -56,8 +57,11 @@ def build(config):
         raise ConfigError(str(e)) from e
     model = make_model(config, family.output_width)
     learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
-    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width), task_chunk=config.task_chunk)
-    return family, objective, make_optimizer(config), root
+    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width))
+    task_chunk = config.task_chunk
+    if task_chunk is None:
+        task_chunk = auto_task_chunk(objective, family.example_episode(), jax.default_backend(), config.mesh.task_devices)
+    return family, dataclasses.replace(objective, task_chunk=task_chunk), make_optimizer(config), root
 
 
 def _checkpoint_manager(workdir: Path, config) -> ocp.CheckpointManager:
@@ -275,6 +279,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         "train_time_s": train_time,
         "step_time_s": train_time / steps_run if steps_run else None,
         "num_traces": traces["count"],
+        "task_chunk": objective.task_chunk,  # as run: config.task_chunk = None resolves per backend and model
         "backend": jax.default_backend(),
         "num_devices": len(jax.devices()),
         "num_processes": jax.process_count(),

@@ -121,3 +121,31 @@ def test_task_execution_strategies_give_the_same_meta_gradient(task_chunk):
         params = objective.init(jax.random.key(8), metareg.types.task(episodes, 0))
         results.append(jax.jit(jax.value_and_grad(lambda p, o=objective: meta_loss(p, episodes, key, o)[0]))(params))
     chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_auto_task_chunk_loops_on_cpu_for_large_models_only():
+    """task_chunk = None: a loop on CPU from LOOP_MIN_PARAMS_CPU meta-parameters on (measured faster there),
+    vmap for small models, on accelerators, and with a device mesh."""
+    from metareg.meta_step import LOOP_MIN_PARAMS_CPU, auto_task_chunk
+
+    example = metareg.types.task(random_episodes(jax.random.key(0), num_tasks=2, d=1), 0)
+    small = metareg.MetaObjective(metareg.MAML(metareg.mlp((40, 40)), inner_lr=0.01, num_steps=1))
+    large = metareg.MetaObjective(metareg.MAML(metareg.mlp((200, 200)), inner_lr=0.01, num_steps=1))  # 40.8k parameters
+    assert auto_task_chunk(small, example, "cpu") == 0
+    assert auto_task_chunk(large, example, "cpu") == -1
+    assert auto_task_chunk(large, example, "gpu") == 0
+    assert auto_task_chunk(large, example, "cpu", task_devices=2) == 0
+    assert 1_761 < LOOP_MIN_PARAMS_CPU < 40_801
+
+
+def test_build_resolves_auto_task_chunk():
+    from metareg.config import default_config
+    from metareg.train import build
+
+    config = default_config()
+    assert config.task_chunk is None
+    assert build(config)[1].task_chunk == 0  # the sinusoid MLP: vmap
+    config.model.hidden = (200, 200)
+    assert build(config)[1].task_chunk == -1
+    config.task_chunk = 3
+    assert build(config)[1].task_chunk == 3  # an explicit choice is kept
