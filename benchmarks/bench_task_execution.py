@@ -24,8 +24,8 @@ from metareg.config import validate_config
 from metareg.runtime import reexec_with_tuned_malloc
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = ("sinusoid_maml", "sinusoid_trlearner", "omniglot_maml", "omniglot_maml_trlearner", "chembl_maml", "pose_maml",
-               "pose_maml_trlearner")
+EXPERIMENTS = ("sinusoid_maml", "sinusoid_trlearner", "omniglot_maml", "omniglot_maml_trlearner", "omniglot_maml_metamix",
+               "omniglot_protonet", "omniglot_protonet_trlearner", "chembl_maml", "pose_maml", "pose_maml_trlearner")
 CHOICES = {"vmap": 0, "loop": -1}
 
 

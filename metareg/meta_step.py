@@ -106,8 +106,9 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
 
 # Models with at least this many meta-parameters run their tasks as a loop on CPU (task_chunk = None).
 # Measured loop/vmap step time on 2 cores (benchmarks/results/task_execution_cpu.json): the sinusoid MLP
-# (1.7k parameters) 1.18-1.34, i.e. vmap wins; Conv4 (113k) 0.80-0.94, ChEMBL's MLP (1.3M) 0.81, the pose
-# encoder-decoder 0.62-0.79. The loop costs 2-4x the compile time (10-20 s more), paid once per run.
+# (1.7k parameters) 1.18-1.34, i.e. vmap wins; Conv4 (113k; MAML, ProtoNet, with either regularizer)
+# 0.62-0.94, ChEMBL's MLP (1.3M) 0.81, the pose encoder-decoder (957k) 0.62-0.79. The loop costs 2-4x the
+# compile time (5-20 s more), paid once per run.
 LOOP_MIN_PARAMS_CPU = 10_000
 
 
