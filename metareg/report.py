@@ -22,7 +22,10 @@ import numpy as np
 
 from metareg import paper
 
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+# Student-t 97.5% quantiles by degrees of freedom; between entries the next lower df is used (a wider CI).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 11: 2.201,
+        12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060,
+        30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
 
 # Targets are at most ~5 in size, so any sane predictor's MSE is below ~100: a mean above this
 # means the test-time adaptation blew up on some tasks.
@@ -43,7 +46,8 @@ def t_ci95(values) -> float:
     v = np.asarray(values, float)
     if v.size < 2:
         return float("nan")
-    return float(T975.get(v.size - 1, 1.96) * v.std(ddof=1) / math.sqrt(v.size))
+    t = T975[max(df for df in T975 if df <= v.size - 1)] if v.size - 1 <= 120 else 1.96
+    return float(t * v.std(ddof=1) / math.sqrt(v.size))
 
 
 def collect(root: Path) -> dict:

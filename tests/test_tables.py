@@ -26,8 +26,9 @@ def test_omniglot_table_and_claims(tmp_path):
 
 def test_chembl_claims_on_counts_and_pose_lower_is_better(tmp_path):
     for s in range(3):
-        _write(tmp_path / "c", "group0", "anil", s, "r2@5", 0.40 + 0.01 * s, {"num_above_0.3": 100 + s})
-        _write(tmp_path / "c", "group0", "anil+trlearner", s, "r2@5", 0.40 + 0.012 * s, {"num_above_0.3": 100 + s})
+        counts = {"num_above_0.3": 100 + s, "fraction_above_0.3": (100 + s) / 200}
+        _write(tmp_path / "c", "group0", "anil", s, "r2@5", 0.40 + 0.01 * s, counts)
+        _write(tmp_path / "c", "group0", "anil+trlearner", s, "r2@5", 0.40 + 0.012 * s, counts)
         _write(tmp_path / "p", "k10", "maml", s, "mse_clean@20", 3.0 + 0.1 * s)
         _write(tmp_path / "p", "k10", "maml_metamix", s, "mse_clean@20", 2.0 + 0.1 * s)
     chembl = tables.chembl_table(tables.collect(tmp_path / "c"), None)
@@ -35,3 +36,23 @@ def test_chembl_claims_on_counts_and_pose_lower_is_better(tmp_path):
     pose = tables.pose_table(tables.collect(tmp_path / "p"))
     assert "| k10 | MAML+MetaMix improves MAML | -1.000 ± 0.000 (seeds=3) | supported |" in pose
     assert "3.113 / 2.496" in pose  # the TRLearner paper's MAML row beside ours
+
+
+def test_pooled_claims_pair_every_group_and_seed(tmp_path):
+    """Over all groups: one t-CI over the (group, seed) paired differences; a group without the backbone adds none."""
+    deltas = {("group0", 0): -0.02, ("group0", 1): -0.03, ("group1", 0): -0.01, ("group1", 1): -0.02}
+    for (group, seed), delta in deltas.items():
+        _write(tmp_path, group, "maml", seed, "r2@5", 0.4 + 0.05 * seed)
+        _write(tmp_path, group, "maml+trlearner", seed, "r2@5", 0.4 + 0.05 * seed + delta)
+    _write(tmp_path, "group2", "maml+trlearner", 0, "r2@5", 0.9)
+    lines = tables.pooled_claims(tables.collect(tmp_path), "r2@5", True)
+    # mean -0.02, sd 0.008165, t(3) = 3.182: half-width 0.013
+    assert lines[2] == "| MAML+TRLearner improves MAML | -0.020 ± 0.013 (pairs=4) | contradicted |"
+
+
+def test_t_ci95_uses_student_t_beyond_ten_seeds():
+    from metareg.report import t_ci95
+
+    values = [0.0, 1.0] * 6  # n = 12, sd 0.522: t(11) = 2.201, not the normal 1.96
+    assert abs(t_ci95(values) - 2.201 * 0.5222329678670935 / 12**0.5) < 1e-9
+    assert abs(t_ci95([0.0, 1.0] * 200) - 1.96 * 0.5006261743217588 / 400**0.5) < 1e-9
