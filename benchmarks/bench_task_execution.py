@@ -24,13 +24,13 @@ from metareg.config import validate_config
 from metareg.runtime import reexec_with_tuned_malloc
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the experiments/ package
 EXPERIMENTS = ("sinusoid_maml", "sinusoid_trlearner", "omniglot_maml", "omniglot_maml_trlearner", "omniglot_maml_metamix",
                "omniglot_protonet", "omniglot_protonet_trlearner", "chembl_maml", "pose_maml", "pose_maml_trlearner")
 CHOICES = {"vmap": 0, "loop": -1}
 
 
 def experiment_config(name: str, task_chunk: int):
-    sys.path.insert(0, str(ROOT))
     spec, _, arg = name.partition(":")
     config = importlib.import_module(f"experiments.{spec}").get_config(arg or None)
     config.task_chunk = task_chunk

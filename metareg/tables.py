@@ -87,13 +87,18 @@ def budget(runs: dict) -> str:
     return ", ".join(parts)
 
 
-def paired(cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean") -> tuple[float, float, int] | None:
+def paired_differences(cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean") -> list[float]:
+    """method - base in one column, per seed that both ran (the same test tasks)."""
     a, b = cells.get((column, method)), cells.get((column, base))
     if not a or not b:
-        return None
+        return []
     va, vb = seed_values(a, metric, field), seed_values(b, metric, field)
-    common = sorted(set(va) & set(vb))
-    return stat([va[s] - vb[s] for s in common]) if common else None
+    return [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
+
+
+def paired(cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean") -> tuple[float, float, int] | None:
+    diffs = paired_differences(cells, column, method, base, metric, field)
+    return stat(diffs) if diffs else None
 
 
 def verdict(delta: tuple[float, float, int] | None, higher_is_better: bool) -> str:
@@ -123,12 +128,7 @@ def pooled_claims(cells: dict, metric: str, higher_is_better: bool, digits: int 
     lines = ["| claim | Δ vs backbone (pooled (group, seed) pairs) | verdict |", "|---|---|---|"]
     for method in sorted({m for _, m in cells if "+" in m}):
         base = method.split("+")[0]
-        diffs = []
-        for column in sorted({c for c, _ in cells}):
-            a, b = cells.get((column, method)), cells.get((column, base))
-            if a and b:
-                va, vb = seed_values(a, metric, field), seed_values(b, metric, field)
-                diffs += [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
+        diffs = [d for column in sorted({c for c, _ in cells}) for d in paired_differences(cells, column, method, base, metric, field)]
         d = stat(diffs) if diffs else None
         text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (pairs=")
         lines.append(f"| {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |")
