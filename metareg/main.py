@@ -7,6 +7,7 @@ misspelt field is an error.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -73,7 +74,14 @@ def run():
     sys.path.insert(0, str(Path.cwd()))
     check_experiment_exists(sys.argv)
     flags.mark_flag_as_required("config")
-    app.run(main)
+    try:
+        app.run(main)
+    except AttributeError as e:  # ml_collections on an override of a field the config lacks: no traceback
+        if "instead of" not in str(e):
+            raise
+        hint = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', str(e))
+        fix = f"{hint.group(2)!r} is not a config field; did you mean {hint.group(1)!r}?" if hint else str(e)
+        sys.exit(f"config error in a --config.* override: {fix}")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,10 @@ def test_cli_rejects_unknown_learner_before_training(tmp_path):
     assert r.returncode != 0
     assert "config error: unknown learner.name (learner) 'reptile'" in r.stderr
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_cli_override_typo_names_the_field_without_a_traceback(tmp_path):
+    r = _cli("--config=experiments/sinusoid_maml.py:quick", f"--workdir={tmp_path}", "--config.task_chunck=-1")
+    assert r.returncode != 0
+    assert "'task_chunck' is not a config field; did you mean 'task_chunk'?" in r.stderr
+    assert "Traceback" not in r.stderr
