@@ -8,11 +8,12 @@ The public API, as plain functions and frozen dataclasses for notebooks:
     state = metareg.init_train_state(key, objective, optax.adam(1e-3), family.example_episode())
     state, metrics = metareg.meta_train_step(state, family, key, objective, optimizer, meta_batch_size=25)
     metareg.evaluate(state.meta_params, learner, family.sample_test(key, 600))
+    # or metareg.sample_test_episodes(family, key, 600): image families then gather one chunk at a time
 """
 
 from metareg import learners, losses, models, regularizers, tasks
 from metareg.config import ConfigError, default_config, validate_config
-from metareg.evaluate import evaluate, mean_ci95
+from metareg.evaluate import IndexedEpisodes, evaluate, mean_ci95, sample_test_episodes
 from metareg.learners import MAML
 from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_loss, meta_train_step
 from metareg.models import BlockModel, mlp
@@ -23,6 +24,7 @@ from metareg.types import Episode
 __all__ = [
     "ConfigError",
     "Episode",
+    "IndexedEpisodes",
     "MAML",
     "MetaMix",
     "MetaObjective",
@@ -44,6 +46,7 @@ __all__ = [
     "models",
     "regression_family",
     "regularizers",
+    "sample_test_episodes",
     "tasks",
     "validate_config",
 ]

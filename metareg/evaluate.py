@@ -10,12 +10,19 @@ By default every test task adapts from meta_params as stored (for MR-MAML-W: the
 `samplers` (regularizers with `sample_meta_params`, e.g. MR-MAML with test_weights="sample") make
 each test task adapt from its own draw instead, keyed by the task's index, so the numbers do not
 depend on the chunking. With no samplers the computation is exactly the one without the option.
+
+The test tasks come as one Episode batch, or as `IndexedEpisodes` (what `sample_test_episodes` makes for the
+families that sample by index, Omniglot and pose): their indices are drawn at once and their images
+gathered one chunk at a time, so evaluation holds `batch_size` tasks' images, not all of them (1000
+pose tasks at 128 px and 15 shots are 2 GB), with the same numbers (the same indices, the same gather).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -61,10 +68,37 @@ def per_task_errors(
     return jax.vmap(one)(episodes, task_keys)
 
 
+@dataclasses.dataclass(frozen=True)
+class IndexedEpisodes:
+    """T test episodes materialized chunk by chunk: `take(task_ids int32 [b])` -> their Episode batch."""
+
+    num_tasks: int
+    take: Callable[[jax.Array], Episode]
+
+    @classmethod
+    def from_batch(cls, episodes: Episode) -> IndexedEpisodes:
+        return cls(episodes.num_tasks, lambda ids: jax.tree_util.tree_map(lambda a: a[ids], episodes))
+
+
+def sample_test_episodes(family, key: jax.Array, num_tasks: int) -> Episode | IndexedEpisodes:
+    """The family's `num_tasks` meta-test episodes from `key`, as `family.sample_test(key, num_tasks)` draws
+    them; lazily (IndexedEpisodes) when the family samples indices first (`sample_indices` + `episodes`)."""
+    if not (hasattr(family, "sample_indices") and hasattr(family, "episodes")):
+        return family.sample_test(key, num_tasks)
+    indices = family.sample_indices(key, num_tasks, train=False)
+    return IndexedEpisodes(num_tasks, functools.partial(_take_test_episodes, family, indices))
+
+
+@jax.jit
+def _take_test_episodes(family, indices, task_ids: jax.Array) -> Episode:
+    # The family (a pytree: its image arrays are arguments, not constants baked into the program) gathers the chunk.
+    return family.episodes(*jax.tree_util.tree_map(lambda a: a[task_ids], indices), train=False)
+
+
 def evaluate(
     meta_params: PyTree,
     learner,
-    episodes: Episode,
+    episodes: Episode | IndexedEpisodes,
     inner_steps: tuple[int, ...] = (1, 10),
     batch_size: int = 100,
     samplers: tuple = (),
@@ -73,30 +107,33 @@ def evaluate(
     """Metrics over the T test episodes for each inner-step count.
 
     Returns {"mse_clean@10": {"mean", "ci95", "num_tasks"}, ...}. Tasks are processed in chunks of
-    `batch_size` (the last chunk padded by repeating tasks, then dropped) so one compile serves all.
+    `batch_size` (the last chunk padded by repeating tasks, then dropped) so one compile serves all;
+    each chunk is materialized once, for every inner-step count.
     samplers / key: test task i adapts from a draw of the meta-parameters keyed by fold_in(key, i)
     (the same draw for every inner-step count); see the module docstring.
     """
+    if isinstance(episodes, Episode):
+        episodes = IndexedEpisodes.from_batch(episodes)
     t = episodes.num_tasks
     b = min(batch_size, t)
     pad = (-t) % b
+    task_ids = jnp.arange(t + pad, dtype=jnp.int32) % t  # the padding repeats the first tasks
     samplers = tuple(samplers)
     keys = None
     if samplers:
         if key is None:
             raise ValueError("evaluate: samplers need a key for the test-time draws")
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(t + pad) % t)
-    if pad:
-        episodes = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, a[:pad]]), episodes)
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(task_ids)
+    chunks = {steps: [] for steps in inner_steps}
+    for start in range(0, t + pad, b):
+        chunk = episodes.take(task_ids[start : start + b])
+        chunk_keys = None if keys is None else keys[start : start + b]
+        for steps in inner_steps:
+            chunks[steps].append(jax.device_get(per_task_errors(meta_params, chunk, learner, steps, samplers, chunk_keys)))
     results = {}
     for steps in inner_steps:
-        chunks = []
-        for start in range(0, t + pad, b):
-            chunk = jax.tree_util.tree_map(lambda a, s=start: a[s : s + b], episodes)
-            chunk_keys = None if keys is None else keys[start : start + b]
-            chunks.append(jax.device_get(per_task_errors(meta_params, chunk, learner, steps, samplers, chunk_keys)))
-        for name in chunks[0]:
-            values = np.concatenate([c[name] for c in chunks])[:t]
+        for name in chunks[steps][0]:
+            values = np.concatenate([c[name] for c in chunks[steps]])[:t]
             diverged = ~np.isfinite(values)
             values = np.where(diverged, np.inf, values)  # a diverged adaptation has infinite error
             if name in HIGHER_IS_BETTER:  # a diverged adaptation gets the worst score, 0

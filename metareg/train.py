@@ -22,7 +22,7 @@ import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 from metareg.config import ConfigError, default_config, validate_config
-from metareg.evaluate import evaluate
+from metareg.evaluate import evaluate, sample_test_episodes
 from metareg.learners import make_learner
 from metareg.meta_step import MetaObjective, TrainState, auto_task_chunk, init_train_state, meta_train_step
 from metareg.models import make_model
@@ -120,11 +120,11 @@ def restore_or_init(manager: ocp.CheckpointManager, family, objective, optimizer
 
 def evaluate_meta_params(config, family, objective, root, meta_params) -> tuple[str, dict]:
     """(primary metric name, all metrics) on the seed's fresh test tasks."""
-    test_episodes = family.sample_test(named_key(root, "test"), config.eval.num_tasks)
+    episodes = sample_test_episodes(family, named_key(root, "test"), config.eval.num_tasks)
     # MR-MAML-W with test_weights="sample": each test task adapts from its own draw of the weights.
     samplers = tuple(r for r in objective.regularizers if getattr(r, "sample_at_test", False))
     metrics = evaluate(
-        meta_params, objective.learner, test_episodes, tuple(config.eval.inner_steps), config.eval.batch_size,
+        meta_params, objective.learner, episodes, tuple(config.eval.inner_steps), config.eval.batch_size,
         samplers=samplers, key=named_key(root, "test_weights"),
     )
     return f"{config.eval.metric}@{config.eval.primary_inner_steps}", metrics
