@@ -7,6 +7,7 @@ is `python -m metareg.main` in ROOT/cell/seed_S; a run with results.json is skip
 resumes from its checkpoint.
 
     python -m metareg.sweep --grid experiments/grids/table1_sinusoid.py --root runs/table1 [--workers 2]
+    python -m metareg.sweep ... --only "k10/*" --skip "*mr_maml*" --seeds 1,2   # a part of the grid
     python -m metareg.sweep ... --evaluate   # evaluate every trained run again (e.g. after changing eval settings)
 """
 
@@ -33,13 +34,16 @@ def load_grid(path: str) -> dict:
     return module.get_grid()
 
 
-def runs_of(grid: dict, root: Path, only: str = "*", skip: str = ""):
+def runs_of(grid: dict, root: Path, only: str = "*", skip: str = "", seeds: tuple[int, ...] | None = None):
     """(workdir, command) for every cell and seed, seed-major: every cell gets seed 0 before any
     gets seed 1, so a sweep stopped early leaves every cell with about the same number of seeds.
-    `only` / `skip` are glob patterns on cell names (e.g. "sinusoid_w1/*", "*mr_maml*")."""
+    `only` / `skip` are glob patterns on cell names (e.g. "sinusoid_w1/*", "*mr_maml*"); `seeds`, if
+    given, keeps only those of the grid's seeds."""
     cells = {c: v for c, v in grid["cells"].items() if fnmatch.fnmatch(c, only) and not (skip and fnmatch.fnmatch(c, skip))}
     all_seeds = sorted({s for spec in cells.values() for s in (spec[2] if len(spec) > 2 else grid["seeds"])})
     for seed in all_seeds:
+        if seeds is not None and seed not in seeds:
+            continue
         for cell, (experiment, overrides, *own) in cells.items():
             if seed not in (own[0] if own else grid["seeds"]):
                 continue
@@ -73,9 +77,11 @@ def main():
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--only", default="*", help="glob on cell names: run only the matching cells")
     parser.add_argument("--skip", default="", help="glob on cell names: leave the matching cells out")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds: run only these of the grid's seeds")
     parser.add_argument("--evaluate", action="store_true", help="re-evaluate trained runs (latest checkpoint), no training")
     args = parser.parse_args()
-    runs = list(runs_of(load_grid(args.grid), Path(args.root), args.only, args.skip))
+    seeds = None if args.seeds is None else tuple(int(s) for s in args.seeds.split(","))
+    runs = list(runs_of(load_grid(args.grid), Path(args.root), args.only, args.skip, seeds))
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
         for line in pool.map(lambda r: run_one(*r, evaluate_only=args.evaluate), runs):
