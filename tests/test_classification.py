@@ -91,6 +91,30 @@ def test_trlearner_classification_representation_and_consistency_loss_by_hand(le
     np.testing.assert_allclose(got, np.mean(want), rtol=1e-4)
 
 
+@pytest.mark.parametrize("learner_name", ["protonet", "anil"])
+def test_trlearner_shared_query_pass_equals_every_pair_in_value_and_gradient(learner_name):
+    """ProtoNet's embedding and ANIL's body are theta in every task's model: TRLearner runs them once per query
+    set (split_predict). Same loss and meta-gradient as predicting with every (model, task) pair in full."""
+    model = _model()
+    cls, kwargs = (ProtoNet, {"num_classes": WAYS}) if learner_name == "protonet" else (metareg.learners.ANIL, {"inner_lr": 0.1})
+    fast = cls(model, "cross_entropy", **kwargs)
+    full = type("EveryPair", (cls,), {"split_predict": lambda self, theta: None})(model, "cross_entropy", **kwargs)
+    assert fast.split_predict({}) is not None
+    reg = metareg.TRLearner()
+    episodes = _episodes(jax.random.key(10), t=4)
+    params = metareg.MetaObjective(fast, (reg,)).init(jax.random.key(11), metareg.types.task(episodes, 0))
+
+    def penalty(p, learner):
+        phi = jax.vmap(lambda e: learner.adapt(p, e.support_x, e.support_y))(episodes)
+        return reg.penalty(p, learner, episodes, phi)[0]
+
+    value_fast, grads_fast = jax.value_and_grad(penalty)(params, fast)
+    value_full, grads_full = jax.value_and_grad(penalty)(params, full)
+    np.testing.assert_allclose(value_fast, value_full, rtol=1e-5)
+    chex.assert_trees_all_close(grads_fast, grads_full, rtol=1e-4, atol=1e-6)
+    assert float(jnp.abs(grads_fast["model"]["blocks_0"]["kernel"]).sum()) > 0
+
+
 def test_meta_aug_permutes_labels_consistently_per_task():
     episodes = _episodes(jax.random.key(6), t=8)
     out = metareg.regularizers.MetaAug(num_classes=WAYS).transform_episodes(episodes, jax.random.key(7))

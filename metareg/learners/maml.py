@@ -98,6 +98,15 @@ class MAML:
         adapted, _ = lax.scan(step, adapted, None, length=steps)
         return {**frozen, **adapted}
 
+    def split_predict(self, theta: PyTree):
+        """(shared, rest) with predict(phi, x, m) == rest(phi, shared(x, m), m) for every phi adapted from theta,
+        or None. The frozen blocks are theta in every adapted model, so predictions of many tasks' models on
+        one query set (TRLearner) run them once; None when every block is adapted."""
+        first = self.first_adapted_block()
+        if first == 0:
+            return None
+        return (lambda x, m: self.model.apply(theta, x, 0, first, m)), (lambda phi, h, m: self.model.apply(phi, h, first, None, m))
+
     def predict(self, task_params: PyTree, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """The adapted model's output on x (mask: x's real examples, for transductive normalization)."""
         return self.model.apply(task_params, x, mask=mask)

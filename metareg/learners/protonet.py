@@ -73,6 +73,11 @@ class ProtoNet:
         """Logits [B, N] = -|g(x) - prototype_n|^2."""
         return -squared_distances(self.model.features(task_params["embedding"], x, mask), task_params["prototypes"])
 
+    def split_predict(self, theta: PyTree):
+        """(shared, rest) as MAML.split_predict: every task's embedding is theta, so many tasks' prototypes
+        score one query set from one pass of g (TRLearner's T x T cross-task predictions cost T passes, not T^2)."""
+        return (lambda x, m: self.model.features(theta, x, m)), (lambda phi, h, m: -squared_distances(h, phi["prototypes"]))
+
     def support_loss(self, model_params: PyTree, x: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """Cross-entropy of the support set against its own prototypes (TRLearner's head_gradient needs a support loss)."""
         loss, _ = get_loss(self.loss_name)

@@ -159,13 +159,12 @@ class TRLearner:
         _, ensemble_loss = get_loss(learner.loss_name)
         t = a.shape[0]
         queries, predict = episodes.query_x, learner.predict
-        first = learner.first_adapted_block() if hasattr(learner, "first_adapted_block") else 0
-        if first > 0:
-            # Blocks before `first` are theta in every adapted model (ANIL's body, a frozen encoder): run them
-            # once per task's queries instead of once per (model, task) pair; the rest per pair. Exact.
-            theta = meta_params["model"]
-            queries = jax.vmap(lambda x, m: learner.model.apply(theta, x, 0, first, m))(episodes.query_x, episodes.query_mask)
-            predict = lambda phi, h, m: learner.model.apply(phi, h, first, None, m)
+        split = learner.split_predict(meta_params["model"]) if hasattr(learner, "split_predict") else None
+        if split is not None:
+            # The part every adapted model shares with theta (ANIL's body, a frozen encoder, ProtoNet's embedding)
+            # runs once per task's queries instead of once per (model, task) pair; the rest per pair. Exact.
+            shared, predict = split
+            queries = jax.vmap(shared)(episodes.query_x, episodes.query_mask)
         if self.num_related is None or self.num_related >= t - 1:
             # Exact: preds[p, i] = f_p(query_x_i), every adapted model on every task's queries.
             on_all_queries = jax.vmap(predict, in_axes=(None, 0, 0))
