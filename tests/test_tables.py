@@ -36,6 +36,7 @@ def test_chembl_claims_on_counts_and_pose_lower_is_better(tmp_path):
     pose = tables.pose_table(tables.collect(tmp_path / "p"))
     assert "| k10 | MAML+MetaMix improves MAML | -1.000 ± 0.000 (seeds=3) | supported |" in pose
     assert "3.113 / 2.496" in pose  # the TRLearner paper's MAML row beside ours
+    assert "| MAML+MetaMix improves MAML | -1.000 ± 0.000 (pairs=3) | supported |" in pose  # pooled over shot counts (one here)
 
 
 def test_pooled_claims_pair_every_group_and_seed(tmp_path):
