@@ -70,6 +70,13 @@ def run_one(workdir: Path, cmd: list[str], evaluate_only: bool = False) -> str:
     return f"{status} {workdir} {time.perf_counter() - t:.0f}s"
 
 
+def parse_seeds(text: str, parser: argparse.ArgumentParser) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        parser.error(f"--seeds {text!r}: expected comma-separated integers, e.g. --seeds 1,2")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", required=True)
@@ -80,7 +87,7 @@ def main():
     parser.add_argument("--seeds", default=None, help="comma-separated seeds: run only these of the grid's seeds")
     parser.add_argument("--evaluate", action="store_true", help="re-evaluate trained runs (latest checkpoint), no training")
     args = parser.parse_args()
-    seeds = None if args.seeds is None else tuple(int(s) for s in args.seeds.split(","))
+    seeds = None if args.seeds is None else parse_seeds(args.seeds, parser)
     runs = list(runs_of(load_grid(args.grid), Path(args.root), args.only, args.skip, seeds))
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:

@@ -1,5 +1,6 @@
 """Tables, sweeps and figures from runs' files: synthetic results.json trees with known answers."""
 
+import argparse
 import importlib
 import json
 from pathlib import Path
@@ -73,6 +74,14 @@ def test_sweep_is_seed_major_with_per_cell_seeds_and_filters(tmp_path):
     _, cmd = next(sweep.runs_of(grid, tmp_path))
     assert "--config.seed=0" in cmd and "--config.n=1" in cmd
 
+
+
+def test_sweep_seeds_typo_names_the_expected_form(capsys):
+    parser = argparse.ArgumentParser()
+    assert sweep.parse_seeds("1,2", parser) == (1, 2)
+    with pytest.raises(SystemExit):
+        sweep.parse_seeds("1;2", parser)
+    assert "comma-separated integers" in capsys.readouterr().err
 
 GRIDS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments" / "grids").glob("*.py"))
 
