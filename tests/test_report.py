@@ -83,6 +83,7 @@ def test_sweep_seeds_typo_names_the_expected_form(capsys):
         sweep.parse_seeds("1;2", parser)
     assert "comma-separated integers" in capsys.readouterr().err
 
+
 GRIDS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments" / "grids").glob("*.py"))
 
 
