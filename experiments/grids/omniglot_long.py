@@ -5,7 +5,7 @@ MAML has trained longer? Results go in their own column (20way1shot_nme_5k) of t
     python -m metareg.sweep --grid experiments/grids/omniglot_long.py --root runs/omniglot --workers 2
 """
 
-EXPERIMENTS = ("maml", "maml_metamix", "maml_trlearner")
+EXPERIMENTS = ("maml_trlearner", "maml_metamix", "maml")  # longest first: two workers finish together
 NUM_STEPS = 5000
 
 
