@@ -42,8 +42,46 @@ def collect(root: Path) -> dict:
         run = json.loads(f.read_text())
         config = f.parent / "config.json"
         run["config"] = json.loads(config.read_text()) if config.exists() else {}
+        run["train_query_loss"] = final_train_loss(f.parent / "metrics.jsonl", run.get("steps", 0))
         cells[(method_dir.parent.name, method_name(method_dir.name))][int(f.parent.name.split("_")[1])] = run
     return cells
+
+
+def final_train_loss(metrics_file: Path, steps: int, window: int = 200) -> float | None:
+    """Mean training query loss (the clean query loss after the training inner steps, metrics.jsonl's
+    "query_loss") over the last `window` outer steps; None without the file."""
+    if not metrics_file.exists():
+        return None
+    rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    values = [r["query_loss"] for r in rows if "query_loss" in r and r.get("step", 0) > steps - window]
+    return float(np.mean(values)) if values else None
+
+
+def test_nll_key(run: dict) -> str | None:
+    """The test NLL after as many inner steps as training took ("nll@1" for 1-step MAML, "nll@0" for ProtoNet,
+    which has no inner loop), so that it and the training query loss measure the same thing on different tasks."""
+    learner = run.get("config", {}).get("learner", {})
+    steps = 0 if learner.get("name") == "protonet" else learner.get("inner_steps")
+    key = f"nll@{steps}"
+    return key if key in run.get("metrics", {}) else None
+
+
+def fit_rows(cells: dict) -> list[str]:
+    """Training query loss vs test NLL per cell (mean over seeds): a training loss far below the test loss is
+    the memorization that the non-mutually-exclusive setting provokes and the regularizers target."""
+    out = []
+    for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
+        runs = cells[(column, method)]
+        pairs = [(r["train_query_loss"], r["metrics"][test_nll_key(r)]["mean"]) for r in runs.values()
+                 if r.get("train_query_loss") is not None and test_nll_key(r)]
+        if pairs:
+            train, test = np.mean(pairs, axis=0)
+            out.append(f"| {column} | {paper.label(method)} | {train:.3f} | {test:.3f} | {test - train:+.3f} | {len(pairs)} |")
+    if not out:
+        return []
+    head = ["### Fit: training query loss (last 200 steps) vs test NLL (same inner steps), mean over seeds\n",
+            "| column | method | train query loss | test NLL | gap | n |", "|---|---|---|---|---|---|"]
+    return head + out + [""]
 
 
 def seed_values(runs: dict, metric: str | None, field: str = "mean") -> dict[int, float]:
@@ -156,6 +194,7 @@ def omniglot_table(cells: dict) -> str:
             out.append(f"| {paper.label(m)} | {ours} | {budget(runs)} | {cite(tr)} | {cite(mm)} |")
         out.append("")
     out += ["### Claims tested\n", *claims(cells, metric, True, scale=100, digits=2), ""]
+    out += fit_rows(cells)
     return "\n".join(out)
 
 
@@ -243,7 +282,11 @@ def _primary(cells: dict) -> str:
 
 
 def _ordered(methods) -> list[str]:
-    return sorted(methods, key=lambda m: (m.split("+")[0], m.count("+"), m))
+    return sorted(methods, key=_rank)
+
+
+def _rank(method: str) -> tuple:
+    return method.split("+")[0], method.count("+"), method
 
 
 def _ways_shots(column: str) -> tuple[int, int]:

@@ -57,3 +57,19 @@ def test_t_ci95_uses_student_t_beyond_ten_seeds():
     values = [0.0, 1.0] * 6  # n = 12, sd 0.522: t(11) = 2.201, not the normal 1.96
     assert abs(t_ci95(values) - 2.201 * 0.5222329678670935 / 12**0.5) < 1e-9
     assert abs(t_ci95([0.0, 1.0] * 200) - 1.96 * 0.5006261743217588 / 400**0.5) < 1e-9
+
+
+def test_omniglot_fit_rows_compare_training_loss_with_test_nll_at_the_training_inner_steps(tmp_path):
+    for method, learner, key, test_nll in [("maml", "maml", "nll@1", 0.9), ("protonet", "protonet", "nll@0", 0.3)]:
+        d = tmp_path / "20way1shot_nme" / method / "seed_0"
+        d.mkdir(parents=True)
+        # A decoy at another inner-step count: the row must use the training's own (1 for MAML, 0 for ProtoNet).
+        metrics = {"accuracy@5": {"mean": 0.8, "ci95": 0.01}, key: {"mean": test_nll}, "nll@5": {"mean": 7.0}}
+        (d / "results.json").write_text(json.dumps({"metric": "accuracy@5", "steps": 1000, "metrics": metrics}))
+        (d / "config.json").write_text(json.dumps({"meta_batch_size": 8, "learner": {"name": learner, "inner_steps": 1}}))
+        # Only steps after 800 count (the last 200): 0.4 and 0.6 -> 0.5; the early 5.0 is left out.
+        lines = [{"step": 500, "query_loss": 5.0}, {"step": 900, "query_loss": 0.4}, {"step": 1000, "query_loss": 0.6}]
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    text = tables.omniglot_table(tables.collect(tmp_path))
+    assert "| 20way1shot_nme | MAML | 0.500 | 0.900 | +0.400 | 1 |" in text
+    assert "| 20way1shot_nme | ProtoNet | 0.500 | 0.300 | -0.200 | 1 |" in text
