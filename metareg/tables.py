@@ -10,6 +10,7 @@ Every cell is the mean over seeds of the run's test metric with a t-based 95% CI
 seeds and the training budget (outer steps, meta-batch); every claim "X improves its backbone" is the paired
 difference from the backbone alone on the same seeds (hence the same test tasks), with its t-CI: supported
 when the CI excludes 0 in X's favour, contradicted when it excludes 0 against X, inconclusive otherwise.
+The Omniglot table adds each cell's fit (training query loss vs test NLL) where metrics.jsonl lies beside results.json.
 """
 
 from __future__ import annotations
