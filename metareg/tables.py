@@ -58,7 +58,7 @@ def final_train_loss(metrics_file: Path, steps: int, window: int = 200) -> float
     return float(np.mean(values)) if values else None
 
 
-def test_nll_key(run: dict) -> str | None:
+def nll_key_at_training_steps(run: dict) -> str | None:
     """The test NLL after as many inner steps as training took ("nll@1" for 1-step MAML, "nll@0" for ProtoNet,
     which has no inner loop), so that it and the training query loss measure the same thing on different tasks."""
     learner = run.get("config", {}).get("learner", {})
@@ -73,8 +73,8 @@ def fit_rows(cells: dict) -> list[str]:
     out = []
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         runs = cells[(column, method)]
-        pairs = [(r["train_query_loss"], r["metrics"][test_nll_key(r)]["mean"]) for r in runs.values()
-                 if r.get("train_query_loss") is not None and test_nll_key(r)]
+        pairs = [(r["train_query_loss"], r["metrics"][nll_key_at_training_steps(r)]["mean"]) for r in runs.values()
+                 if r.get("train_query_loss") is not None and nll_key_at_training_steps(r)]
         if pairs:
             train, test = np.mean(pairs, axis=0)
             out.append(f"| {column} | {paper.label(method)} | {train:.3f} | {test:.3f} | {test - train:+.3f} | {len(pairs)} |")
