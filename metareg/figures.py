@@ -21,11 +21,6 @@ import numpy as np  # noqa: E402
 from metareg import paper, report  # noqa: E402
 
 
-def load_curve(workdir: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = [json.loads(r) for r in (workdir / "metrics.jsonl").read_text().splitlines() if r]
-    return np.array([r["step"] for r in rows]), np.array([r[key] for r in rows])
-
-
 def _save(fig, out: Path):
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +33,7 @@ def training_curves(root: Path, cells: list[str], out: Path, key: str = "query_l
     """Mean over seeds (shaded: min..max) of a logged metric, one line per cell."""
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     for cell in cells:
-        curves = [load_curve(d, key) for d in sorted((root / cell).glob("seed_*")) if (d / "metrics.jsonl").exists()]
+        curves = [report.load_curve(d, key) for d in sorted((root / cell).glob("seed_*")) if (d / "metrics.jsonl").exists()]
         if not curves:
             continue
         n = min(len(c[0]) for c in curves)

@@ -42,6 +42,12 @@ def diverged(value: float) -> bool:
     return not math.isfinite(value) or value > BLOWUP_MSE
 
 
+def load_curve(workdir: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one logged metric from a run's metrics.jsonl."""
+    rows = [json.loads(r) for r in (workdir / "metrics.jsonl").read_text().splitlines() if r]
+    return np.array([r["step"] for r in rows]), np.array([r[key] for r in rows])
+
+
 def t_ci95(values) -> float:
     v = np.asarray(values, float)
     if v.size < 2:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from metareg import paper
-from metareg.report import t_ci95
+from metareg.report import load_curve, t_ci95
 
 REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
 
@@ -53,9 +53,9 @@ def final_train_loss(metrics_file: Path, steps: int, window: int = 200) -> float
     "query_loss") over the last `window` outer steps; None without the file."""
     if not metrics_file.exists():
         return None
-    rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
-    values = [r["query_loss"] for r in rows if "query_loss" in r and r.get("step", 0) > steps - window]
-    return float(np.mean(values)) if values else None
+    logged_steps, values = load_curve(metrics_file.parent, "query_loss")
+    last = values[logged_steps > steps - window]
+    return float(np.mean(last)) if last.size else None
 
 
 def nll_key_at_training_steps(run: dict) -> str | None:
