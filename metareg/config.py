@@ -21,6 +21,7 @@ from metareg.models.conv import CONV_IMPLS, POOLS, READOUTS
 from metareg.models.mlp import ACTIVATIONS
 from metareg.models.norm import NORMS
 from metareg.regularizers import REGULARIZERS
+from metareg.regularizers.metamix import STRATEGIES as METAMIX_STRATEGIES
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
 from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS
 from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
@@ -97,7 +98,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.trlearner.num_related = config_dict.placeholder(int)  # None: exact Eq. 5; k: top-k related tasks only
     c.metamix = ml_collections.ConfigDict()
     c.metamix.alpha = 0.5  # Beta(alpha, alpha); 0.5 for regression (MetaMix reference code)
-    c.metamix.layers = (0, 1, 2)  # candidate mix layers: 0 = input, k = after block k (never the last)
+    # candidate mix layers: 0 = input, k = after block k (never the last). Hidden layers only for the MLP:
+    # mixing inputs of a nonlinear target gives inconsistent labels; MetaMix Table 11 finds C = (1, 2) best
+    c.metamix.layers = (1, 2)
+    # which sets are mixed (MetaMix Tables 3, 7, 13, 16): "support_query" (MetaMix) | "query_query" |
+    # "support_support" | "concat" (the outer loss on support and query together, no mixing)
+    c.metamix.strategy = "support_query"
 
     c.meta_aug = ml_collections.ConfigDict()
     c.meta_aug.offset = 1.0  # per-task target offset ~ U(-offset, offset) (Rajendran et al. 2020)
@@ -147,6 +153,12 @@ def default_config() -> ml_collections.ConfigDict:
     # initializations diverges on a few of 600 tasks (an infinite mean); it is reported beside.
     c.eval.primary_inner_steps = 1
     c.eval.batch_size = 100  # test tasks per jitted chunk
+    # Learning curves: every `every` steps (0 = off; a multiple of log_every) score two fixed task sets,
+    # `curve_tasks` meta-test tasks and as many meta-training tasks, before adaptation (0 inner steps: the
+    # memorization measure) and after the training's and the primary test step counts; the rows go to
+    # metrics.jsonl and TensorBoard under curve/test/... and curve/train/... The trajectory is unchanged.
+    c.eval.every = 0
+    c.eval.curve_tasks = 100
     c.lock()
     return c
 
@@ -284,6 +296,7 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
                 f"metamix.layers {tuple(c.metamix.layers)} must be non-empty and within [0, {num_blocks - 1}] for a "
                 f"model of {num_blocks} blocks (0 = input, k = after block k; never after the head)"
             )
+        _choice(c.metamix.strategy, METAMIX_STRATEGIES, "metamix.strategy")
         if c.metamix.alpha <= 0:
             _fail(f"metamix.alpha must be > 0, got {c.metamix.alpha}")
     if "mr_maml" in c.regularizers:
@@ -347,5 +360,10 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     _choice(e.metric, METRICS[TASK_LOSSES[t.name]], f"eval.metric (for the {TASK_LOSSES[t.name]} task {t.name!r})")
     if e.primary_inner_steps not in tuple(e.inner_steps):
         _fail(f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps {tuple(e.inner_steps)}")
+    if e.every < 0 or (e.every and e.every % c.log_every):
+        _fail(f"eval.every ({e.every}) must be 0 (off) or a multiple of log_every ({c.log_every}): curve points "
+              "are written into the metric rows")
+    if e.every and e.curve_tasks < 2:
+        _fail(f"eval.curve_tasks must be >= 2 for a curve point's mean, got {e.curve_tasks}")
     if e.num_tasks < 2 and not (t.name == "chembl" and e.num_tasks == 0):
         _fail(f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks} (chembl: 0 = every test assay)")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -22,8 +23,8 @@ import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 from metareg.config import ConfigError, default_config, validate_config
-from metareg.evaluate import evaluate, sample_test_episodes
-from metareg.learners import make_learner
+from metareg.evaluate import IndexedEpisodes, evaluate, sample_test_episodes
+from metareg.learners import GRADIENT_FREE, make_learner
 from metareg.meta_step import MetaObjective, TrainState, auto_task_chunk, init_train_state, meta_train_step
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
@@ -118,16 +119,51 @@ def restore_or_init(manager: ocp.CheckpointManager, family, objective, optimizer
     return state, latest
 
 
+def _test_samplers(objective) -> tuple:
+    # MR-MAML-W with test_weights="sample": each test task adapts from its own draw of the weights.
+    return tuple(r for r in objective.regularizers if getattr(r, "sample_at_test", False))
+
+
 def evaluate_meta_params(config, family, objective, root, meta_params) -> tuple[str, dict]:
     """(primary metric name, all metrics) on the seed's fresh test tasks."""
     episodes = sample_test_episodes(family, named_key(root, "test"), config.eval.num_tasks)
-    # MR-MAML-W with test_weights="sample": each test task adapts from its own draw of the weights.
-    samplers = tuple(r for r in objective.regularizers if getattr(r, "sample_at_test", False))
     metrics = evaluate(
         meta_params, objective.learner, episodes, tuple(config.eval.inner_steps), config.eval.batch_size,
-        samplers=samplers, key=named_key(root, "test_weights"),
+        samplers=_test_samplers(objective), key=named_key(root, "test_weights"),
     )
     return f"{config.eval.metric}@{config.eval.primary_inner_steps}", metrics
+
+
+class CurveEvaluator:
+    """Evaluation during training (config.eval.every): the learning curve and the memorization measure.
+
+    Two task sets are drawn once from their own named keys: `curve_tasks` meta-test tasks and as many
+    meta-training tasks (drawn like training batches, so from the training pool or slots). Both are scored
+    before adaptation (0 inner steps: a model that memorized its training tasks solves them without the
+    support set) and after the training's and the primary test step counts. Pure reads of the
+    meta-parameters: the training trajectory is the same with or without it.
+    """
+
+    def __init__(self, config, family, objective, root):
+        e, learner = config.eval, objective.learner
+        self.steps = (0,) if config.learner.name in GRADIENT_FREE else tuple(
+            sorted({0, config.learner.inner_steps, e.primary_inner_steps}))
+        self.batch_size, self.objective, self.key = e.batch_size, objective, named_key(root, "curve_weights")
+        self.test = sample_test_episodes(family, named_key(root, "curve_test"), e.curve_tasks)
+        # Training tasks in meta-batch-sized draws: every family can draw a meta-batch from its pool.
+        b, train_key = config.meta_batch_size, named_key(root, "curve_train")
+        batches = [family.sample_train(jax.random.fold_in(train_key, i), b) for i in range(-(-e.curve_tasks // b))]
+        train = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[: e.curve_tasks], *batches)
+        self.train = IndexedEpisodes.from_batch(train)
+        self.learner = learner
+
+    def __call__(self, meta_params) -> dict[str, float]:
+        scalars = {}
+        for split, episodes in (("test", self.test), ("train", self.train)):
+            metrics = evaluate(meta_params, self.learner, episodes, self.steps, self.batch_size,
+                               samplers=_test_samplers(self.objective), key=self.key)
+            scalars.update({f"curve/{split}/{name}": m["mean"] for name, m in metrics.items()})
+        return scalars
 
 
 def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
@@ -226,6 +262,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     compiled = step_fn.lower(state, family, train_key).compile()
     compile_time = time.perf_counter() - t0
 
+    curve = CurveEvaluator(config, family, objective, root) if config.eval.every else None
+    curve_time = 0.0
     writer = MetricWriter(workdir, start) if primary_process else None
     pending: list[dict] = []
     show_bar = None if config.progress_bar and primary_process else True
@@ -241,6 +279,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 rows = jax.device_get(pending)
                 _check_finite(rows, done - len(rows) + 1, workdir, last_good)
                 means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+                if curve and done % config.eval.every == 0:  # before the checkpoint: a kill re-runs it
+                    t_curve = time.perf_counter()
+                    means.update(curve(state.meta_params))
+                    curve_time += time.perf_counter() - t_curve
                 if writer:
                     writer.write(done, means)
                 bar.update(len(rows))
@@ -254,7 +296,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         if writer:
             writer.close()
         manager.wait_until_finished()
-    train_time = time.perf_counter() - train_start
+    train_time = time.perf_counter() - train_start - curve_time
 
     # Evaluate on each process's own devices from host copies of the (replicated) meta-parameters.
     primary, metrics = evaluate_meta_params(config, family, objective, root, jax.device_get(state.meta_params))
@@ -277,6 +319,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         "resumed_from_step": start,
         "compile_time_s": compile_time,
         "train_time_s": train_time,
+        "curve_time_s": curve_time,  # evaluation during training (eval.every), not in train_time_s
         "step_time_s": train_time / steps_run if steps_run else None,
         "num_traces": traces["count"],
         "task_chunk": objective.task_chunk,  # as run: config.task_chunk = None resolves per backend and model

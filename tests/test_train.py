@@ -144,3 +144,31 @@ def test_clip_norm_clips_the_meta_gradient_before_the_optimizer():
         opt = make_optimizer(config)
         updates, _ = opt.update(grads, opt.init(grads))
         chex.assert_trees_all_close(updates, {"w": jax.numpy.array(expected)}, rtol=1e-6)
+
+
+def test_curve_evaluation_changes_nothing_and_logs_both_task_sets(tmp_path, quick_config):
+    quick_config.regularizers = ("trlearner", "metamix")
+    plain = train_and_evaluate(quick_config, tmp_path / "plain")
+    quick_config.eval.every, quick_config.eval.curve_tasks = 20, 12
+    curved = train_and_evaluate(quick_config, tmp_path / "curved")
+    assert _numbers(plain) == _numbers(curved)  # same final model
+    plain_rows = [json.loads(r) for r in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
+    curved_rows = [json.loads(r) for r in (tmp_path / "curved" / "metrics.jsonl").read_text().splitlines()]
+    for p, c in zip(plain_rows, curved_rows, strict=True):  # same trajectory, row for row
+        assert {k: v for k, v in c.items() if not k.startswith("curve/")} == p
+    # before adaptation (0 steps), after the training's step count (1), on test and on training tasks
+    for split in ("test", "train"):
+        for steps in (0, 1):
+            assert all(f"curve/{split}/mse_clean@{steps}" in r for r in curved_rows)
+    # adaptation helps on fresh test tasks, and the curve point at the end is the final model's
+    last = curved_rows[-1]
+    assert last["curve/test/mse_clean@1"] < last["curve/test/mse_clean@0"]
+    assert curved["curve_time_s"] > 0 and plain["curve_time_s"] == 0
+
+
+def test_curve_requires_a_multiple_of_log_every(quick_config):
+    from metareg.config import ConfigError, validate_config
+
+    quick_config.eval.every = 30  # log_every is 20
+    with pytest.raises(ConfigError, match="eval.every"):
+        validate_config(quick_config)
