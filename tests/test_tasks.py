@@ -13,11 +13,36 @@ from metareg.tasks.regression import FAMILY_SPECS
 def test_shapes_and_determinism(name):
     fam = metareg.regression_family(name, jax.random.key(0), num_shots=5, num_queries=10)
     ep = fam.sample_train(jax.random.key(1), 25)
-    assert ep.support_x.shape == (25, 5, 1) and ep.query_y.shape == (25, 10, 1)
+    assert ep.support_x.shape == (25, 5, fam.input_width) and ep.query_y.shape == (25, 10, 1)
     again = fam.sample_train(jax.random.key(1), 25)
     np.testing.assert_array_equal(np.asarray(ep.query_y), np.asarray(again.query_y))
     lo, hi = fam.x_range
-    assert float(ep.support_x.min()) >= lo and float(ep.support_x.max()) <= hi
+    assert float(ep.support_x[..., 0].min()) >= lo and float(ep.support_x[..., 0].max()) <= hi
+
+
+def test_task_code_names_each_pool_task_and_only_the_bin_of_a_test_task():
+    spec = FAMILY_SPECS["sinusoid_nme"]
+    fam = metareg.regression_family("sinusoid_nme", jax.random.key(0), num_shots=5, num_queries=10, pool_size=20)
+    assert fam.input_width == 21
+    # the pool is stratified: one task per amplitude bin, so the code identifies the training task
+    bins = np.asarray(spec.code.bin_of(fam.pool_params["amplitude"]))
+    np.testing.assert_array_equal(np.sort(bins), np.arange(20))
+    ep = fam.sample_train(jax.random.key(1), 20)
+    code = np.asarray(ep.support_x[..., 1:])
+    assert (code.sum(-1) == 1).all() and (code == code[:, :1]).all()  # one-hot, the same for every point of a task
+    np.testing.assert_array_equal(np.asarray(ep.query_x[:, 0, 1:]), code[:, 0])
+    task_of_code = {int(b): j for j, b in enumerate(bins)}  # code -> the pool task whose function gives y
+    for t in range(20):
+        j = task_of_code[int(code[t, 0].argmax())]
+        p = jax.tree_util.tree_map(lambda a, j=j: a[j], fam.pool_params)
+        want = spec.fn(p, ep.query_x[t, :, 0])
+        np.testing.assert_allclose(np.asarray(ep.query_y_clean[t, :, 0]), np.asarray(want), atol=1e-5)
+    # test tasks: fresh amplitude and phase; the code is the bin of their own amplitude
+    test = fam.sample_test(jax.random.key(2), 200)
+    assert (np.asarray(test.query_x[..., 1:]).sum(-1) == 1).all()
+    phases_seen = np.asarray(fam.pool_params["phase"])
+    amp = np.abs(np.asarray(test.query_y_clean)).max(axis=(1, 2))  # <= the task's amplitude
+    assert amp.max() <= 5.0 and len(phases_seen) == 20
 
 
 def test_pool_is_fixed_and_test_tasks_are_fresh():

@@ -68,13 +68,42 @@ def _harmonic_fn(p: dict[str, Array], x: Array) -> Array:
 
 
 @dataclasses.dataclass(frozen=True)
+class TaskCode:
+    """A task code in the input: the one-hot bin of one task parameter, appended to every x.
+
+    The pool is stratified so that pool task j has its parameter in bin j mod `bins`: with a pool of
+    `bins` tasks the code names the training task, so a model can solve every training task from
+    x alone, without its support set (non-mutually-exclusive). Test tasks are fresh prior draws whose
+    code says only their bin: the other parameters (the phase) must come from the support set.
+    """
+
+    param: str
+    low: float
+    high: float
+    bins: int
+
+    def bin_of(self, value: Array) -> Array:
+        b = jnp.floor((value - self.low) / (self.high - self.low) * self.bins).astype(jnp.int32)
+        return jnp.clip(b, 0, self.bins - 1)
+
+    def stratify(self, key: Array, params: dict[str, Array]) -> dict[str, Array]:
+        """Pool task j's parameter redrawn uniformly within bin j mod bins."""
+        n = params[self.param].shape[0]
+        u = jax.random.uniform(key, (n,))
+        value = self.low + (jnp.arange(n) % self.bins + u) / self.bins * (self.high - self.low)
+        return {**params, self.param: value}
+
+
+@dataclasses.dataclass(frozen=True)
 class FamilySpec:
-    """The prior over task parameters, the task function, and the default x range and noise."""
+    """The prior over task parameters, the task function, the default x range and noise, and an
+    optional task code in the input (None: the input is x alone)."""
 
     prior: Callable[[Array, int], dict[str, Array]]
     fn: Callable[[dict[str, Array], Array], Array]
     x_range: tuple[float, float]
     noise_std: float
+    code: TaskCode | None = None
 
 
 FAMILY_SPECS = {
@@ -82,6 +111,9 @@ FAMILY_SPECS = {
     "sinusoid_w1": FamilySpec(_sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3),
     # x range and sigma_y are not given by the paper: our documented choice (methods.md).
     "harmonic": FamilySpec(_harmonic_prior, _harmonic_fn, (-4.0, 4.0), 0.1),
+    # Non-mutually-exclusive sinusoid (after MR-MAML's sinusoid notebook, which feeds a one-hot amplitude
+    # index to its network): sinusoid_w1 with a one-hot of the amplitude's bin (20 bins) in the input.
+    "sinusoid_nme": FamilySpec(_sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3, TaskCode("amplitude", 0.1, 5.0, 20)),
 }
 
 
@@ -120,20 +152,35 @@ class RegressionFamily:
     def output_width(self) -> int:
         return 1
 
+    @property
+    def input_width(self) -> int:
+        """x, then the task code's one-hot bin if the family has one."""
+        return 1 + (self.spec.code.bins if self.spec.code else 0)
+
     def example_episode(self) -> Episode:
         """A single-task episode of the right shapes (zeros), for initializing models."""
-        k, q = self.num_shots, self.num_queries
-        return Episode(jnp.zeros((k, 1)), jnp.zeros((k, 1)), jnp.zeros((q, 1)), jnp.zeros((q, 1)))
+        k, q, d = self.num_shots, self.num_queries, self.input_width
+        return Episode(jnp.zeros((k, d)), jnp.zeros((k, 1)), jnp.zeros((q, d)), jnp.zeros((q, 1)))
+
+    def inputs(self, params, x: Array) -> Array:
+        """Model inputs [T, n, input_width] of tasks `params` at points x [T, n]."""
+        feats = x[..., None]
+        code = self.spec.code
+        if code is None:
+            return feats
+        onehot = jax.nn.one_hot(code.bin_of(params[code.param]), code.bins)  # [T, bins]
+        return jnp.concatenate([feats, jnp.broadcast_to(onehot[:, None, :], (*x.shape, code.bins))], axis=-1)
 
     def _episodes(self, params, x, noise) -> Episode:
         """Split [T, K+Q] points into an Episode; targets [.., 1]."""
         clean = jax.vmap(self.spec.fn)(params, x)
         y = clean + noise
         k = self.num_shots
+        inputs = self.inputs(params, x)
         return Episode(
-            support_x=x[:, :k, None],
+            support_x=inputs[:, :k],
             support_y=y[:, :k, None],
-            query_x=x[:, k:, None],
+            query_x=inputs[:, k:],
             query_y=y[:, k:, None],
             query_y_clean=clean[:, k:, None],
         )
@@ -193,6 +240,8 @@ def regression_family(
     pool_x = pool_noise = None
     if pool_size:
         pool_params = spec.prior(named_key(key, "pool_params"), pool_size)
+        if spec.code is not None:  # pool task j in code bin j mod bins: a pool of `bins` tasks is named by its code
+            pool_params = spec.code.stratify(named_key(key, "pool_code"), pool_params)
         if points_per_task:
             lo, hi = x_range
             pool_x = jax.random.uniform(named_key(key, "pool_x"), (pool_size, points_per_task), minval=lo, maxval=hi)
