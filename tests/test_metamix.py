@@ -64,3 +64,39 @@ def test_beta_draws_cover_the_unit_interval():
     assert 0 <= lams.min() and lams.max() <= 1
     np.testing.assert_allclose(lams.mean(), 0.5, atol=0.03)  # Beta(a, a) has mean 1/2
     np.testing.assert_allclose(lams.var(), 0.25 / (2 * 0.5 + 1), atol=0.02)  # var = 1 / (4 (2a + 1))
+
+
+@pytest.mark.parametrize("strategy", ["support_query", "query_query", "support_support"])
+@pytest.mark.parametrize("seed", range(3))
+def test_each_mixture_strategy_equals_its_reference(strategy, seed):
+    """Branch-free pass = the layer-wise reference, for every pair of mixed sets."""
+    learner, ep, phi = _setup()
+    mix = metareg.MetaMix(alpha=0.5, layers=(0, 1, 2), strategy=strategy)
+    key = jax.random.key(seed)
+    n = {"support_query": (5, 6), "query_query": (6, 6), "support_support": (5, 5)}[strategy]
+    lam, idx, perm = mix.sample(key, *n)
+    want = mixup_loss(learner, phi, ep, lam, mix.layers[int(idx)], perm, strategy)
+    np.testing.assert_allclose(float(mix.query_loss(learner, phi, ep, key)), float(want), rtol=1e-5)
+
+
+def test_mixture_strategies_mix_the_sets_they_name():
+    """At lam = 0 every mixup scores its first set unmixed: query_query the query loss, support_support the
+    support loss; at lam = 1 query_query is the loss on the permuted query set; concat is the mean loss over
+    the K + Q points."""
+    learner, ep, phi = _setup(k=6, q=6)
+    mse = metareg.losses.mse
+    query = mse(learner.predict(phi, ep.query_x), ep.query_y)
+    support = mse(learner.predict(phi, ep.support_x), ep.support_y)
+    perm = jax.random.permutation(jax.random.key(2), 6)
+    for layer in (0, 1, 2):
+        np.testing.assert_allclose(float(mixup_loss(learner, phi, ep, 0.0, layer, perm, "query_query")), float(query), rtol=1e-6)
+        np.testing.assert_allclose(float(mixup_loss(learner, phi, ep, 0.0, layer, perm, "support_support")), float(support), rtol=1e-6)
+    permuted_query = mse(learner.predict(phi, ep.query_x[perm]), ep.query_y[perm])
+    np.testing.assert_allclose(float(mixup_loss(learner, phi, ep, 1.0, 0, perm, "query_query")), float(permuted_query), rtol=1e-6)
+    concat = metareg.MetaMix(strategy="concat").query_loss(learner, phi, ep, jax.random.key(0))
+    np.testing.assert_allclose(float(concat), float((query + support) / 2), rtol=1e-6)  # K = Q: the plain mean
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="metamix.strategy"):
+        metareg.MetaMix(strategy="mixup_sq")

@@ -47,7 +47,8 @@ def make_regularizers(config, num_classes: int | None = None) -> tuple:
         elif name == "meta_aug":
             regs.append(MetaAug(offset=config.meta_aug.offset, num_classes=num_classes))
         elif name == "metamix":
-            regs.append(MetaMix(alpha=config.metamix.alpha, layers=tuple(config.metamix.layers)))
+            c = config.metamix
+            regs.append(MetaMix(alpha=c.alpha, layers=tuple(c.layers), strategy=c.strategy))
         elif name == "mr_maml":
             c = config.mr_maml
             regs.append(

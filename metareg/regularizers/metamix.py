@@ -22,38 +22,82 @@ from metareg.types import Episode
 PyTree = Any
 
 
-def mixup_loss(learner, task_params: PyTree, episode: Episode, lam: jax.Array, layer: int, perm: jax.Array) -> jax.Array:
+# The paper's mixture strategies (MetaMix Tables 3, 7, 13, 16), by the sets mixed: (scored set, partner set).
+# "concat" is D^s (+) D^q: the outer loss on the support and query sets together, no mixing.
+STRATEGIES = {
+    "support_query": ("query", "support"),  # Mixup(D^s, D^q): MetaMix
+    "query_query": ("query", "query"),  # Mixup(D^q, D^q)
+    "support_support": ("support", "support"),  # Mixup(D^s, D^s)
+    "concat": None,  # D^s (+) D^q
+}
+
+
+def _set(episode: Episode, which: str):
+    """(x, y, mask) of the episode's support or query set."""
+    if which == "support":
+        return episode.support_x, episode.support_y, episode.support_mask
+    return episode.query_x, episode.query_y, episode.query_mask
+
+
+def mixup_loss(
+    learner, task_params: PyTree, episode: Episode, lam: jax.Array, layer: int, perm: jax.Array,
+    strategy: str = "support_query",
+) -> jax.Array:
     """The MetaMix loss of one task at a fixed (static) layer.
 
-    perm: [Q] index of each query point's support partner. Regression mixes targets
-    (lam * y_s[perm] + (1 - lam) * y_q); classification mixes the two cross-entropies.
+    perm: index of each scored point's partner (for MetaMix: each query point's support partner).
+    h = lam * h_partner[perm] + (1 - lam) * h_scored; regression mixes the targets the same way,
+    classification mixes the two cross-entropies.
     """
+    scored, partner = STRATEGIES[strategy]
+    (x_a, y_a, m_a), (x_b, y_b, m_b) = _set(episode, scored), _set(episode, partner)
     model = learner.model
-    h_s = model.apply(task_params, episode.support_x, 0, layer, episode.support_mask)[perm]
-    h_q = model.apply(task_params, episode.query_x, 0, layer, episode.query_mask)
-    out = model.apply(task_params, lam * h_s + (1.0 - lam) * h_q, layer, None, episode.query_mask)
-    return mixed_target_loss(learner.loss_name, out, episode, lam, perm)
+    h_b = model.apply(task_params, x_b, 0, layer, m_b)[perm]
+    h_a = model.apply(task_params, x_a, 0, layer, m_a)
+    out = model.apply(task_params, lam * h_b + (1.0 - lam) * h_a, layer, None, m_a)
+    return mixed_target_loss(learner.loss_name, out, y_a, y_b[perm], m_a, lam)
 
 
-def mixed_target_loss(loss_name: str, out: jax.Array, episode: Episode, lam: jax.Array, perm: jax.Array) -> jax.Array:
-    """Loss of the mixed points' outputs against the mixed targets (mixed point j is real iff query j is)."""
+def mixed_target_loss(loss_name: str, out: jax.Array, y: jax.Array, y_partner: jax.Array, mask, lam: jax.Array) -> jax.Array:
+    """Loss of the mixed points' outputs against the mixed targets (mixed point j is real iff scored point j is)."""
     loss, _ = get_loss(loss_name)
-    y_s, mask = episode.support_y[perm], episode.query_mask
     if loss_name == "mse":
-        return loss(out, lam * y_s + (1.0 - lam) * episode.query_y, mask)
-    return lam * loss(out, y_s, mask) + (1.0 - lam) * loss(out, episode.query_y, mask)
+        return loss(out, lam * y_partner + (1.0 - lam) * y, mask)
+    return lam * loss(out, y_partner, mask) + (1.0 - lam) * loss(out, y, mask)
+
+
+def concat_loss(learner, task_params: PyTree, episode: Episode) -> jax.Array:
+    """D^s (+) D^q: the loss over the support and query points together (each set through the model on its
+    own, as the reference runs them, so transductive norms see one set at a time)."""
+    loss, _ = get_loss(learner.loss_name)
+    sets = [_set(episode, "support"), _set(episode, "query")]
+    out = jnp.concatenate([learner.predict(task_params, x, m) for x, _, m in sets])
+    y = jnp.concatenate([y for _, y, _ in sets])
+    masks = [jnp.ones(x.shape[0]) if m is None else m for x, _, m in sets]
+    return loss(out, y, jnp.concatenate(masks))
 
 
 @dataclasses.dataclass(frozen=True)
 class MetaMix:
-    """Replaces the query loss by the mixup loss; alpha 0.5 for regression (reference code)."""
+    """Replaces the query loss by the mixup loss; alpha 0.5 for regression (reference code).
+
+    layers: candidate mix layers (0 = input, k = after block k); default the MLP's hidden layers.
+    strategy: which sets are mixed (STRATEGIES); "support_query" is MetaMix, the others are the
+    paper's ablations.
+    """
 
     alpha: float = 0.5
-    layers: tuple[int, ...] = (0, 1, 2)
+    layers: tuple[int, ...] = (1, 2)
+    strategy: str = "support_query"
     name: str = "metamix"
 
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown metamix.strategy {self.strategy!r}; choose from {sorted(STRATEGIES)}")
+
     def sample(self, key: jax.Array, num_support: int, num_query: int, support_mask: jax.Array | None = None):
-        """(lam, index into self.layers, perm) for one task.
+        """(lam, index into self.layers, perm) for one task: perm [num_query] picks each scored point's
+        partner among the num_support partner points.
 
         With a support mask, partners are real support points only: a random order of the real
         points, cycled when there are fewer of them than query points.
@@ -75,18 +119,22 @@ class MetaMix:
     def query_loss(self, learner, task_params: PyTree, episode: Episode, key: jax.Array) -> jax.Array:
         """The mixed loss of one task at a random candidate layer.
 
-        Branch-free, in one pass (under vmap a `lax.switch` would run every branch): the query
-        points go through the blocks, and at the boundary l == chosen layer their hidden state
-        is replaced by the mix with the support partners'. Equal to `mixup_loss` at that layer.
+        Branch-free, in one pass (under vmap a `lax.switch` would run every branch): the scored points
+        go through the blocks, and at the boundary l == chosen layer their hidden state is replaced by
+        the mix with their partners'. Equal to `mixup_loss` at that layer.
         """
-        lam, layer_index, perm = self.sample(key, episode.support_x.shape[0], episode.query_x.shape[0], episode.support_mask)
+        if STRATEGIES[self.strategy] is None:
+            return concat_loss(learner, task_params, episode)
+        scored, partner = STRATEGIES[self.strategy]
+        (x_a, y_a, m_a), (x_b, y_b, m_b) = _set(episode, scored), _set(episode, partner)
+        lam, layer_index, perm = self.sample(key, x_b.shape[0], x_a.shape[0], m_b)
         chosen = jnp.asarray(self.layers)[layer_index]
         model = learner.model
-        h_s, h = episode.support_x, episode.query_x
+        h_b, h = x_b, x_a
         for block in range(model.num_blocks):
             if block in self.layers:
-                h = jnp.where(chosen == block, lam * h_s[perm] + (1.0 - lam) * h, h)
-            if block < max(self.layers):  # the support pass is needed only up to the last candidate
-                h_s = model.apply(task_params, h_s, block, block + 1, episode.support_mask)
-            h = model.apply(task_params, h, block, block + 1, episode.query_mask)
-        return mixed_target_loss(learner.loss_name, h, episode, lam, perm)
+                h = jnp.where(chosen == block, lam * h_b[perm] + (1.0 - lam) * h, h)
+            if block < max(self.layers):  # the partner pass is needed only up to the last candidate
+                h_b = model.apply(task_params, h_b, block, block + 1, m_b)
+            h = model.apply(task_params, h, block, block + 1, m_a)
+        return mixed_target_loss(learner.loss_name, h, y_a, y_b[perm], m_a, lam)
