@@ -4,6 +4,7 @@
     python -m metareg.figures predictions --runs MAML=runs/.../maml/seed_0,MAML+TRLearner=runs/.../maml+trlearner/seed_0 --out x.png
     python -m metareg.figures relations --run runs/.../maml+trlearner/seed_0 --out docs/results/fig9_relations.png
     python -m metareg.figures studies --root runs/trlearner_studies --out docs/results   # Figs. 4, 5, 10 + a table
+    python -m metareg.figures learning-curves --root runs/sinusoid_curves --out x.png [--hline "MAML paper=0.593"]
 """
 
 from __future__ import annotations
@@ -238,17 +239,64 @@ def trlearner_studies(root: Path, out_dir: Path):
     print(text)
 
 
+def _seed_curves(cell: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(steps, values [seeds, steps]) of a curve metric over a cell's seeds, cut to the shortest run."""
+    curves = [report.load_curve(d, key) for d in sorted(cell.glob("seed_*")) if (d / "metrics.jsonl").exists()]
+    curves = [c for c in curves if c[0].size]
+    if not curves:
+        return None
+    n = min(len(c[0]) for c in curves)
+    return curves[0][0][:n], np.stack([c[1][:n] for c in curves])
+
+
+def learning_curves(root: Path, out: Path, metric: str = "mse_clean", hlines: dict[str, float] | None = None):
+    """Evaluation-during-training curves (config.eval.every) of every cell under root, mean over seeds with a
+    min..max band: left, the fixed test tasks after the training's inner steps; right, the fixed training
+    tasks before adaptation (dashed: a memorizing model solves them from the input alone) and after."""
+    cells = sorted({d.parent for d in root.glob("**/seed_*") if (d / "metrics.jsonl").exists()})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=110, sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, cell in enumerate(cells):
+        name, color = str(cell.relative_to(root)), colors[i % len(colors)]
+        config = json.loads(next(cell.glob("seed_*/config.json")).read_text())
+        k = config["learner"]["inner_steps"]
+        for ax, key, style, label in ((left, f"curve/test/{metric}@{k}", "-", "test"),
+                                      (right, f"curve/train/{metric}@0", "--", "train, before adaptation"),
+                                      (right, f"curve/train/{metric}@{k}", "-", f"train, after {k} step(s)")):
+            curve = _seed_curves(cell, key)
+            if curve is None:
+                continue
+            steps, ys = curve
+            ax.plot(steps, ys.mean(0), style, color=color, label=f"{name}: {label} ({len(ys)} seeds)")
+            ax.fill_between(steps, ys.min(0), ys.max(0), color=color, alpha=0.15)
+    for label, value in (hlines or {}).items():
+        left.axhline(value, color="k", lw=0.8, ls=":", label=label)
+    left.set_title(f"meta-test tasks, {metric} after adaptation")
+    right.set_title(f"meta-training tasks, {metric}")
+    for ax in (left, right):
+        ax.set_xlabel("outer step")
+        ax.set_yscale("log")
+        ax.legend(fontsize=6)
+    left.set_ylabel(metric)
+    _save(fig, out)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("kind", choices=["curves", "predictions", "relations", "studies"])
+    p.add_argument("kind", choices=["curves", "learning-curves", "predictions", "relations", "studies"])
     p.add_argument("--root", help="grid root (curves, studies)")
     p.add_argument("--cells", help="curves: comma-separated cell paths under root")
     p.add_argument("--runs", help="predictions: comma-separated LABEL=WORKDIR")
     p.add_argument("--run", help="relations: a trained TRLearner run's workdir")
     p.add_argument("--out", required=True, help="PNG path (a directory for studies)")
     p.add_argument("--key", default="query_loss")
+    p.add_argument("--metric", default="mse_clean", help="learning-curves: the curve metric")
+    p.add_argument("--hline", action="append", default=[], help="learning-curves: LABEL=VALUE reference line (repeatable)")
     args = p.parse_args()
-    if args.kind == "curves":
+    if args.kind == "learning-curves":
+        hlines = {label: float(v) for label, v in (h.rsplit("=", 1) for h in args.hline)}
+        learning_curves(Path(args.root), Path(args.out), args.metric, hlines)
+    elif args.kind == "curves":
         training_curves(Path(args.root), args.cells.split(","), Path(args.out), args.key)
     elif args.kind == "predictions":
         runs = dict(item.split("=", 1) for item in args.runs.split(","))

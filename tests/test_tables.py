@@ -73,3 +73,37 @@ def test_omniglot_fit_rows_compare_training_loss_with_test_nll_at_the_training_i
     text = tables.omniglot_table(tables.collect(tmp_path))
     assert "| 20way1shot_nme | MAML | 0.500 | 0.900 | +0.400 | 1 |" in text
     assert "| 20way1shot_nme | ProtoNet | 0.500 | 0.300 | -0.200 | 1 |" in text
+
+
+def _write_curve(root, column, method, seed, test_error, train_before, reg_delta=0.0):
+    """A run with results.json and a metrics.jsonl whose last curve point has the given errors."""
+    _write(root, column, method, seed, "mse_clean@1", test_error + reg_delta, {"ci95": 0.1})
+    d = root / column / method / f"seed_{seed}"
+    (d / "config.json").write_text(json.dumps({"meta_batch_size": 10, "learner": {"inner_steps": 1}}))
+    rows = [{"step": 100, "loss": 1.0}, {"step": 1000, "loss": 1.0, "curve/train/mse_clean@0": 9.0},  # an early point, ignored
+            {"step": 2000, "loss": 1.0, "curve/train/mse_clean@0": train_before, "curve/train/mse_clean@1": 0.05,
+             "curve/test/mse_clean@1": test_error}]
+    (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_nme_claims_are_judged_only_where_the_backbone_memorizes(tmp_path):
+    """k5: MAML solves training tasks without support (train@0 ~ 0.01) and fails the test (3.0): the claim is
+    judged. k10: no gap between training tasks before adaptation and test: "untested regime", whatever Δ is."""
+    for s in range(3):
+        _write_curve(tmp_path, "k5", "maml", s, 3.0 + 0.1 * s, 0.01)
+        _write_curve(tmp_path, "k5", "maml+mr_maml", s, 3.0 + 0.1 * s, 0.5, reg_delta=-1.0)
+        _write_curve(tmp_path, "k10", "maml", s, 1.0 + 0.1 * s, 1.0 + 0.1 * s)
+        _write_curve(tmp_path, "k10", "maml+mr_maml", s, 1.0 + 0.1 * s, 1.0, reg_delta=-1.0)
+    text = tables.nme_table(tables.collect(tmp_path))
+    assert "| k5 | MAML+MR-MAML improves MAML | 3.090 ± 0.248 (seeds=3) | -1.000 ± 0.000 (seeds=3) | supported |" in text
+    assert "| k10 | MAML+MR-MAML improves MAML | 0.000 ± 0.000 (seeds=3) | -1.000 ± 0.000 (seeds=3) | untested regime |" in text
+    assert "| MAML | 3.100 ± 0.248 (n=3) | not run | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) | 3.100 ± 0.248 (n=3) |" in text
+
+
+def test_learning_curves_figure_from_curve_rows(tmp_path):
+    from metareg import figures
+
+    for s in range(2):
+        _write_curve(tmp_path, "k5", "maml", s, 3.0, 0.01)
+    figures.learning_curves(tmp_path, tmp_path / "curves.png", hlines={"paper": 0.6})
+    assert (tmp_path / "curves.png").stat().st_size > 1000
