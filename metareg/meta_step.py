@@ -62,10 +62,13 @@ class MetaObjective:
         }
 
 
-def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective: MetaObjective) -> tuple[jax.Array, dict]:
+def meta_loss(
+    meta_params: PyTree, episodes: Episode, key: jax.Array, objective: MetaObjective, step: jax.Array | None = None
+) -> tuple[jax.Array, dict]:
     """Outer loss of a meta-batch: mean_i [L(D_i^q, f_i) (or MetaMix's loss)] + sum_r w_r * R_r.
 
-    episodes: batched Episode with leading task axis T. key: randomness of the regularizers.
+    episodes: batched Episode with leading task axis T. key: randomness of the regularizers. step: the
+    outer step, for schedules (Channel Shuffle starts late; None = past every start).
     Returns (loss, metrics), metrics being scalars (for logging).
     """
     learner = objective.learner
@@ -82,11 +85,13 @@ def meta_loss(meta_params: PyTree, episodes: Episode, key: jax.Array, objective:
     loss_fn, _ = get_loss(learner.loss_name)
     mixer = objective.query_mixer
     task_keys = jax.random.split(named_key(key, "per_task"), episodes.num_tasks)
+    shuffle_on = None if mixer is None else mixer.shuffle_on(named_key(key, "channel_shuffle"), step)
 
     def per_task(episode: Episode, task_key: jax.Array):
-        phi = learner.adapt(meta_params, episode.support_x, episode.support_y, mask=episode.support_mask)
+        inner = learner if mixer is None else mixer.inner_learner(learner, episode, task_key, shuffle_on)
+        phi = inner.adapt(meta_params, episode.support_x, episode.support_y, mask=episode.support_mask)
         query = loss_fn(learner.predict(phi, episode.query_x, episode.query_mask), episode.query_y, episode.query_mask)
-        outer = query if mixer is None else mixer.query_loss(learner, phi, episode, task_key)
+        outer = query if mixer is None else mixer.query_loss(learner, phi, episode, task_key, shuffle_on)
         return phi, query, outer
 
     phi, query_losses, outer_losses = map_tasks(per_task, episodes, task_keys, objective.task_chunk)
@@ -171,7 +176,7 @@ def meta_train_step(
     if task_sharding is not None:
         episodes = jax.lax.with_sharding_constraint(episodes, task_sharding)
     grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
-    (_, metrics), grads = grad_fn(state.meta_params, episodes, named_key(step_key, "regularizers"), objective)
+    (_, metrics), grads = grad_fn(state.meta_params, episodes, named_key(step_key, "regularizers"), objective, state.step)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
     meta_params = optax.apply_updates(state.meta_params, updates)
     metrics["grad_norm"] = optax.tree.norm(grads)

@@ -48,7 +48,9 @@ def make_regularizers(config, num_classes: int | None = None) -> tuple:
             regs.append(MetaAug(offset=config.meta_aug.offset, num_classes=num_classes))
         elif name == "metamix":
             c = config.metamix
-            regs.append(MetaMix(alpha=c.alpha, layers=tuple(c.layers), strategy=c.strategy))
+            regs.append(MetaMix(alpha=c.alpha, layers=tuple(c.layers), strategy=c.strategy, channel_shuffle=c.channel_shuffle,
+                                cs_layers=tuple(c.cs_layers), cs_start_step=c.cs_start_step, cs_prob=c.cs_prob,
+                                num_classes=num_classes if c.channel_shuffle else 0))
         elif name == "mr_maml":
             c = config.mr_maml
             regs.append(

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from metareg.losses import get_loss
+from metareg.regularizers import channel_shuffle as cs
+from metareg.rng import named_key
 from metareg.types import Episode
 
 PyTree = Any
@@ -89,11 +91,40 @@ class MetaMix:
     alpha: float = 0.5
     layers: tuple[int, ...] = (1, 2)
     strategy: str = "support_query"
+    # Channel Shuffle (metareg.regularizers.channel_shuffle): on from `cs_start_step`, in a `cs_prob`
+    # fraction of the outer steps, at a layer of `cs_layers` (where the mix then happens too).
+    channel_shuffle: bool = False
+    cs_layers: tuple[int, ...] = (1, 2, 3)
+    cs_start_step: int = 2000
+    cs_prob: float = 0.5
+    num_classes: int = 0  # N of the class-major episodes Channel Shuffle permutes (set by the factory)
     name: str = "metamix"
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown metamix.strategy {self.strategy!r}; choose from {sorted(STRATEGIES)}")
+        if self.channel_shuffle and self.strategy != "support_query":
+            raise ValueError("metamix.channel_shuffle runs with the support_query strategy only (MetaMix + CS)")
+        if self.channel_shuffle and self.num_classes < 2:
+            raise ValueError("metamix.channel_shuffle permutes classes: it needs a classification family (num_classes >= 2)")
+
+    def shuffle_on(self, key: jax.Array, step: jax.Array | None) -> jax.Array:
+        """This outer step's Channel Shuffle coin, shared by its tasks (False without Channel Shuffle)."""
+        if not self.channel_shuffle:
+            return jnp.asarray(False)
+        on = jax.random.bernoulli(key, self.cs_prob)
+        return on if step is None else on & (step >= self.cs_start_step)
+
+    def _shuffle_draw(self, key: jax.Array, on: jax.Array) -> cs.ShuffleDraw:
+        return cs.draw(named_key(key, "channel_shuffle"), self.num_classes, self.cs_layers, on)
+
+    def inner_learner(self, learner, episode: Episode, key: jax.Array, shuffle_on: jax.Array):
+        """The learner one task's inner loop runs: under Channel Shuffle, its model shuffles the support's
+        channels at the drawn layer in every inner step (the same draw as `query_loss`'s)."""
+        if not self.channel_shuffle:
+            return learner
+        model = cs.ShuffledModel(learner.model, self._shuffle_draw(key, shuffle_on), self.cs_layers)
+        return dataclasses.replace(learner, model=model)
 
     def sample(self, key: jax.Array, num_support: int, num_query: int, support_mask: jax.Array | None = None):
         """(lam, index into self.layers, perm) for one task: perm [num_query] picks each scored point's
@@ -116,12 +147,13 @@ class MetaMix:
             perm = jax.random.randint(k_perm, (num_query,), 0, num_support)
         return lam, layer_index, perm
 
-    def query_loss(self, learner, task_params: PyTree, episode: Episode, key: jax.Array) -> jax.Array:
+    def query_loss(self, learner, task_params: PyTree, episode: Episode, key: jax.Array, shuffle_on=None) -> jax.Array:
         """The mixed loss of one task at a random candidate layer.
 
         Branch-free, in one pass (under vmap a `lax.switch` would run every branch): the scored points
         go through the blocks, and at the boundary l == chosen layer their hidden state is replaced by
-        the mix with their partners'. Equal to `mixup_loss` at that layer.
+        the mix with their partners'. Equal to `mixup_loss` at that layer. With Channel Shuffle on
+        (`shuffle_on`), the layer is the shuffle's and both sets are shuffled there before the mix.
         """
         if STRATEGIES[self.strategy] is None:
             return concat_loss(learner, task_params, episode)
@@ -129,12 +161,21 @@ class MetaMix:
         (x_a, y_a, m_a), (x_b, y_b, m_b) = _set(episode, scored), _set(episode, partner)
         lam, layer_index, perm = self.sample(key, x_b.shape[0], x_a.shape[0], m_b)
         chosen = jnp.asarray(self.layers)[layer_index]
+        boundaries = set(self.layers)
+        if self.channel_shuffle:
+            d = self._shuffle_draw(key, jnp.asarray(False) if shuffle_on is None else shuffle_on)
+            chosen = jnp.where(d.on, d.layer, chosen)
+            boundaries |= set(self.cs_layers)
         model = learner.model
         h_b, h = x_b, x_a
         for block in range(model.num_blocks):
-            if block in self.layers:
+            if block in boundaries:
+                if self.channel_shuffle:
+                    at = d.layer == block
+                    h_b = jnp.where(at, cs.shuffle_channels(h_b, d), h_b)
+                    h = jnp.where(at, cs.shuffle_channels(h, d), h)
                 h = jnp.where(chosen == block, lam * h_b[perm] + (1.0 - lam) * h, h)
-            if block < max(self.layers):  # the partner pass is needed only up to the last candidate
+            if block < max(boundaries):  # the partner pass is needed only up to the last candidate
                 h_b = model.apply(task_params, h_b, block, block + 1, m_b)
             h = model.apply(task_params, h, block, block + 1, m_a)
         return mixed_target_loss(learner.loss_name, h, y_a, y_b[perm], m_a, lam)
