@@ -35,11 +35,41 @@ def regression(config, task: str, regularizers: tuple, name: str):
 
 
 OMNIGLOT_TOKENS = {"1shot": ("num_shots", 1), "5shot": ("num_shots", 5), "20way": ("ways", 20), "5way": ("ways", 5),
-                   "nme": ("setting", "non_mutually_exclusive"), "me": ("setting", "mutually_exclusive")}
+                   "nme": ("setting", "non_mutually_exclusive"), "me": ("setting", "mutually_exclusive"),
+                   "reference": None,  # MetaMix's reference protocol, point by point: `_reference`
+                   "norot": None,  # only its tasks (no rotations, 20 slots of 60; random-label test tasks), our CPU net
+                   "cs": None}  # MetaMix + Channel Shuffle (the reference's schedule)
+
+
+def _reference(c, learner: str):
+    """The MetaMix reference code's Omniglot protocol (huaxiuyao/MetaMix omniglot/, docs/reproduction_omniglot.md
+    "The reference protocol" compares point by point; docs/sources/metamix_reference_code.md cites its lines).
+
+    Training characters without rotations in 20 fixed slots of 60; test tasks mutually exclusive (random labels)
+    from the test characters; Conv4 of 64 filters, 3x3 convs with no pooling and no stride (the functions that
+    run skip the module's max-pool), transductive BatchNorm, mean over space; second-order MAML, 5 inner steps
+    of lr 0.1 in training, 10 at test; Adam 1e-3 (the code's; the paper says 0.005); meta-batch 8 (1-shot) / 6
+    (5-shot); 50,000 iterations; MetaMix Beta(2, 2) over layers (0, 1, 2, 3) (the code's; the paper says 1-3).
+    """
+    c.task.rotations = False
+    c.task.test_setting = "mutually_exclusive"
+    c.model.width, c.model.pool, c.model.readout, c.model.norm = 64, "none", "mean", "transductive"
+    if learner != "protonet":
+        c.learner.inner_lr, c.learner.inner_steps = 0.1, 5
+        c.eval.inner_steps, c.eval.primary_inner_steps = (5, 10), 10
+    c.optimizer.name, c.optimizer.learning_rate = "adam", 1e-3
+    c.metamix.alpha, c.metamix.layers = 2.0, (0, 1, 2, 3)
+    c.num_steps = 50_000
+    c.log_every, c.checkpoint_every = 50, 500
+    c.eval.every = 1000  # the memorization curve
 
 
 def omniglot(arg, learner: str, regularizers: tuple, name: str):
     """Omniglot N-way K-shot classification (default 20-way 1-shot, non-mutually-exclusive).
+
+    Tokens after ":" (comma-separated): 1shot | 5shot, 20way | 5way, nme | me, reference (MetaMix's
+    reference protocol, `_reference`), norot (only its tasks: no rotations, 20 slots of 60, random-label
+    test tasks), cs (MetaMix + Channel Shuffle), quick.
 
     From the MetaMix reference (methods.md): Adam 1e-3, meta-batch 8 (1-shot) / 6 (5-shot), query = shots
     per class; MetaMix alpha 2.0 over layers (1, 2, 3) (MetaMix Appendix C.3). Conv4: stride-2 convs,
@@ -54,7 +84,7 @@ def omniglot(arg, learner: str, regularizers: tuple, name: str):
     c.task.name = "omniglot"
     c.task.ways, c.task.num_shots, c.task.setting, c.task.split = 20, 1, "non_mutually_exclusive", "vinyals"
     for token in tokens:
-        if token in OMNIGLOT_TOKENS:
+        if OMNIGLOT_TOKENS.get(token):
             field, value = OMNIGLOT_TOKENS[token]
             c.task[field] = value
     c.task.num_queries = c.task.num_shots  # MetaMix reference: query = shots
@@ -72,6 +102,11 @@ def omniglot(arg, learner: str, regularizers: tuple, name: str):
     c.eval.batch_size = 50
     if learner == "protonet":
         c.eval.inner_steps, c.eval.primary_inner_steps = (0,), 0  # no inner loop
+    if "reference" in tokens:
+        _reference(c, learner)
+    elif "norot" in tokens:
+        c.task.rotations, c.task.test_setting = False, "mutually_exclusive"
+    c.metamix.channel_shuffle = "cs" in tokens
     if "quick" in tokens:  # seconds on a CPU: 5-way, narrow net, 1 inner step
         c.task.ways = 5
         c.model.width = 8
@@ -81,6 +116,8 @@ def omniglot(arg, learner: str, regularizers: tuple, name: str):
         c.eval.num_tasks, c.eval.batch_size = 20, 20
         if learner != "protonet":
             c.eval.inner_steps, c.eval.primary_inner_steps = (1, 2), 2
+        if c.eval.every:  # the curve path runs too
+            c.eval.every, c.eval.curve_tasks = 10, 4
     return c
 
 

@@ -104,6 +104,12 @@ def default_config() -> ml_collections.ConfigDict:
     # which sets are mixed (MetaMix Tables 3, 7, 13, 16): "support_query" (MetaMix) | "query_query" |
     # "support_support" | "concat" (the outer loss on support and query together, no mixing)
     c.metamix.strategy = "support_query"
+    # Channel Shuffle ("MetaMix + CS", classification): from cs_start_step on, in a cs_prob fraction of the
+    # outer steps, one of six channel groups swapped between classes at a layer of cs_layers (reference code)
+    c.metamix.channel_shuffle = False
+    c.metamix.cs_layers = (1, 2, 3)
+    c.metamix.cs_start_step = 2000
+    c.metamix.cs_prob = 0.5
 
     c.meta_aug = ml_collections.ConfigDict()
     c.meta_aug.offset = 1.0  # per-task target offset ~ U(-offset, offset) (Rajendran et al. 2020)
@@ -297,6 +303,17 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
                 f"model of {num_blocks} blocks (0 = input, k = after block k; never after the head)"
             )
         _choice(c.metamix.strategy, METAMIX_STRATEGIES, "metamix.strategy")
+        if c.metamix.channel_shuffle:
+            if c.model.name != "conv4" or c.metamix.strategy != "support_query":
+                _fail("metamix.channel_shuffle swaps conv channels between classes: it needs model.name = 'conv4' (Omniglot) "
+                      "and metamix.strategy = 'support_query'")
+            bad = [layer for layer in c.metamix.cs_layers if not 0 < layer < num_blocks - 1]
+            if bad or not c.metamix.cs_layers:
+                _fail(f"metamix.cs_layers {tuple(c.metamix.cs_layers)} must be non-empty conv block outputs within "
+                      f"[1, {num_blocks - 2}] (the reference: (1, 2, 3))")
+            if not 0 <= c.metamix.cs_prob <= 1 or c.metamix.cs_start_step < 0:
+                _fail(f"metamix.cs_prob ({c.metamix.cs_prob}) must be in [0, 1] and metamix.cs_start_step "
+                      f"({c.metamix.cs_start_step}) >= 0")
         if c.metamix.alpha <= 0:
             _fail(f"metamix.alpha must be > 0, got {c.metamix.alpha}")
     if "mr_maml" in c.regularizers:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from metareg.config import validate_config
 from metareg.data import omniglot as og
 from metareg.tasks.omniglot import OmniglotFamily, make_omniglot_family, omniglot_family, slot_partition
 
@@ -424,3 +425,46 @@ def test_real_family_non_mutually_exclusive_20_way(real_characters):
     assert 0.03 < float(ep.support_x.mean()) < 0.15
     with pytest.raises(ValueError, match="lower shots or queries"):
         omniglot_family(ways=5, shots=10, queries=15, setting="mutually_exclusive")
+
+
+def test_reference_variant_is_the_metamix_code_protocol():
+    """`:reference` = MetaMix's omniglot/ code point by point (docs/sources/metamix_reference_code.md)."""
+    from experiments import omniglot_maml, omniglot_maml_metamix, omniglot_protonet
+
+    c = omniglot_maml.get_config("reference")
+    assert (c.task.ways, c.task.num_shots, c.task.num_queries) == (20, 1, 1)
+    assert c.task.rotations is False and c.task.setting == "non_mutually_exclusive"
+    assert c.task.test_setting == "mutually_exclusive"  # test tasks: random labels over test characters
+    assert (c.model.width, c.model.pool, c.model.readout, c.model.norm) == (64, "none", "mean", "transductive")
+    assert (c.learner.name, c.learner.inner_lr, c.learner.inner_steps) == ("maml", 0.1, 5)
+    assert c.eval.primary_inner_steps == 10 and c.meta_batch_size == 8 and c.num_steps == 50_000
+    assert (c.optimizer.name, c.optimizer.learning_rate) == ("adam", 1e-3)
+    assert c.eval.every > 0  # the memorization curve
+    m = omniglot_maml_metamix.get_config("reference,5shot")
+    assert (m.metamix.alpha, tuple(m.metamix.layers), m.meta_batch_size, m.task.num_queries) == (2.0, (0, 1, 2, 3), 6, 5)
+    p = omniglot_protonet.get_config("reference")
+    assert p.eval.primary_inner_steps == 0 and p.task.rotations is False
+    q = omniglot_maml.get_config("reference,quick")
+    validate_config(q)
+    assert q.num_steps <= 20 and q.eval.every and q.eval.every % q.log_every == 0
+
+
+def test_slots_without_rotations_hold_60_characters_each():
+    """The reference's construction: 1200 characters, no rotations, 20 slots of 60, one fixed label per slot."""
+    fam = make_omniglot_family(_coded_images(1200), _coded_images(24), ways=20, shots=1, queries=1,
+                               setting="non_mutually_exclusive", test_setting="mutually_exclusive", key=jax.random.key(0))
+    slots, sizes = np.asarray(fam.train_slots), np.asarray(fam.train_slot_sizes)
+    assert slots.shape == (20, 60) and set(sizes.tolist()) == {60}
+    assert sorted(slots.ravel().tolist()) == list(range(1200))  # every character in exactly one slot
+    classes = np.asarray(fam.sample_indices(jax.random.key(1), 64, train=True)[0])
+    for j in range(20):
+        assert set(classes[:, j]) <= set(slots[j])  # label j only ever shows slot j's characters
+    assert fam.test_slots is None  # test tasks mutually exclusive
+
+
+@needs_real
+def test_real_reference_family_has_1200_unrotated_characters_in_slots_of_60(real_characters):
+    fam = omniglot_family(ways=20, shots=1, queries=1, rotations=False, test_setting="mutually_exclusive",
+                          key=jax.random.key(0))
+    assert fam.num_train_classes == 1200 and fam.num_test_classes == 423
+    assert set(np.asarray(fam.train_slot_sizes).tolist()) == {60}
