@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from metareg import paper, report  # noqa: E402
+from metareg.metrics import HIGHER_IS_BETTER  # noqa: E402
 
 
 def _save(fig, out: Path):
@@ -67,7 +68,7 @@ def prediction_curves(runs: dict[str, Path], out: Path, num_tasks: int = 4, seed
     _, family, _, _ = next(iter(loaded.values()))
     key = named_key(root_key(seed), "figure/predictions")
     params = family.spec.prior(named_key(key, "tasks"), num_tasks)
-    x, noise = family._fresh_points(named_key(key, "points"), num_tasks)
+    x, noise = family._fresh_points(named_key(key, "points"), num_tasks, params)
     episodes = family._episodes(params, x, noise)
     lo, hi = family.x_range
     grid = jnp.linspace(lo, hi, 200)
@@ -111,7 +112,7 @@ def relation_heatmaps(run: Path, out: Path, num_tasks: int = 25, seed: int = 0):
     order_key = params.get("phase", params.get("phase1"))
     order = jnp.lexsort((params.get("amplitude", params.get("amplitude1")), order_key))
     params = jax.tree_util.tree_map(lambda a: a[order], params)
-    x, noise = family._fresh_points(named_key(key, "points"), num_tasks)
+    x, noise = family._fresh_points(named_key(key, "points"), num_tasks, params)
     episodes = family._episodes(params, x, noise)
     represent = jax.vmap(tr.task_representation, in_axes=(None, None, 0, 0))
     z = represent(objective.learner, meta_params["model"], episodes.support_x, episodes.support_y)
@@ -275,7 +276,8 @@ def learning_curves(root: Path, out: Path, metric: str = "mse_clean", hlines: di
     right.set_title(f"meta-training tasks, {metric}")
     for ax in (left, right):
         ax.set_xlabel("outer step")
-        ax.set_yscale("log")
+        if metric not in HIGHER_IS_BETTER:  # errors span decades; accuracies do not
+            ax.set_yscale("log")
         ax.legend(fontsize=6)
     left.set_ylabel(metric)
     _save(fig, out)

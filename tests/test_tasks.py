@@ -17,7 +17,8 @@ def test_shapes_and_determinism(name):
     again = fam.sample_train(jax.random.key(1), 25)
     np.testing.assert_array_equal(np.asarray(ep.query_y), np.asarray(again.query_y))
     lo, hi = fam.x_range
-    assert float(ep.support_x[..., 0].min()) >= lo and float(ep.support_x[..., 0].max()) <= hi
+    if FAMILY_SPECS[name].local_x_std is None:  # else x ~ N(task centre in x_range, s^2)
+        assert float(ep.support_x[..., 0].min()) >= lo and float(ep.support_x[..., 0].max()) <= hi
 
 
 def test_task_code_names_each_pool_task_and_only_the_bin_of_a_test_task():
@@ -90,3 +91,18 @@ def test_harmonic_is_the_two_frequency_sum():
     x = jnp.linspace(-4, 4, 9)
     want = 0.7 * np.sin(6 * np.asarray(x) + 0.3) - 1.2 * np.sin(12 * np.asarray(x) + 1.1)
     np.testing.assert_allclose(np.asarray(FAMILY_SPECS["harmonic"].fn(p, x)), want, rtol=1e-5, atol=1e-5)
+
+
+def test_harmonic_local_draws_each_tasks_x_around_its_own_centre():
+    """torchmeta's Harmonic (the sources' protocol): mu_x ~ U(-4, 4) per task, x ~ N(mu_x, 1), no noise."""
+    fam = metareg.regression_family("harmonic_local", jax.random.key(0), num_shots=10, num_queries=40, pool_size=50)
+    for ep, centers in ((fam.sample_test(jax.random.key(1), 300), None), (fam.sample_train(jax.random.key(2), 50), fam.pool_params["center"])):
+        x = np.concatenate([np.asarray(ep.support_x[..., 0]), np.asarray(ep.query_x[..., 0])], axis=1)  # [T, 50]
+        np.testing.assert_allclose(x.std(axis=1).mean(), 1.0, atol=0.05)  # unit spread around a per-task centre
+        assert -4.5 < x.mean(axis=1).min() and x.mean(axis=1).max() < 4.5 and x.mean(axis=1).std() > 1.5
+        np.testing.assert_array_equal(np.asarray(ep.query_y), np.asarray(ep.query_y_clean))  # noise-free
+    train = fam.sample_train(jax.random.key(3), 50)
+    centers = np.asarray(fam.pool_params["center"])
+    means = np.concatenate([np.asarray(train.support_x[..., 0]), np.asarray(train.query_x[..., 0])], axis=1).mean(1)
+    # each training episode's points sit around one pool task's centre
+    assert (np.min(np.abs(means[:, None] - centers[None, :]), axis=1) < 0.6).all()

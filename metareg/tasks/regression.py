@@ -62,6 +62,13 @@ def _harmonic_prior(key: Array, n: int) -> dict[str, Array]:
     }
 
 
+def _harmonic_local_prior(key: Array, n: int) -> dict[str, Array]:
+    # The harmonic prior plus each task's input centre mu_x ~ U(-4, 4) (torchmeta's Harmonic, which the
+    # adaptive-sampler and task-diversity code use; docs/sources/harmonic_and_adaptive_sampler.md).
+    k_h, k_c = jax.random.split(key)
+    return {**_harmonic_prior(k_h, n), "center": _uniform(k_c, n, -4.0, 4.0)}
+
+
 def _harmonic_fn(p: dict[str, Array], x: Array) -> Array:
     w = p["frequency"]
     return p["amplitude1"] * jnp.sin(w * x + p["phase1"]) + p["amplitude2"] * jnp.sin(2 * w * x + p["phase2"])
@@ -104,6 +111,8 @@ class FamilySpec:
     x_range: tuple[float, float]
     noise_std: float
     code: TaskCode | None = None
+    # None: x ~ U(x_range) for every task; s: x ~ N(task's "center", s^2), a task sees a window of its own
+    local_x_std: float | None = None
 
 
 FAMILY_SPECS = {
@@ -114,6 +123,9 @@ FAMILY_SPECS = {
     # Non-mutually-exclusive sinusoid (after MR-MAML's sinusoid notebook, which feeds a one-hot amplitude
     # index to its network): sinusoid_w1 with a one-hot of the amplitude's bin (20 bins) in the input.
     "sinusoid_nme": FamilySpec(_sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3, TaskCode("amplitude", 0.1, 5.0, 20)),
+    # Harmonic as its traceable sources run it (torchmeta's Harmonic, after Lacoste et al. 2018, used by the
+    # adaptive-sampler code): x ~ N(mu_x, 1) with mu_x ~ U(-4, 4) per task, no noise. x_range: mu_x's range.
+    "harmonic_local": FamilySpec(_harmonic_local_prior, _harmonic_fn, (-4.0, 4.0), 0.0, local_x_std=1.0),
 }
 
 
@@ -185,11 +197,14 @@ class RegressionFamily:
             query_y_clean=clean[:, k:, None],
         )
 
-    def _fresh_points(self, key, num_tasks):
+    def _fresh_points(self, key, num_tasks, params):
         k_x, k_n = jax.random.split(key)
         n = self.num_shots + self.num_queries
-        lo, hi = self.x_range
-        x = jax.random.uniform(k_x, (num_tasks, n), minval=lo, maxval=hi)
+        if self.spec.local_x_std is None:
+            lo, hi = self.x_range
+            x = jax.random.uniform(k_x, (num_tasks, n), minval=lo, maxval=hi)
+        else:
+            x = params["center"][:, None] + self.spec.local_x_std * jax.random.normal(k_x, (num_tasks, n))
         noise = self.noise_std * jax.random.normal(k_n, (num_tasks, n))
         return x, noise
 
@@ -201,7 +216,7 @@ class RegressionFamily:
         idx = jax.random.choice(k_task, self.pool_size, (num_tasks,), replace=False)
         params = jax.tree_util.tree_map(lambda a: a[idx], self.pool_params)
         if self.pool_x is None:
-            x, noise = self._fresh_points(k_pts, num_tasks)
+            x, noise = self._fresh_points(k_pts, num_tasks, params)
         else:
             n = self.num_shots + self.num_queries
             keys = jax.random.split(k_pts, num_tasks)
@@ -214,7 +229,7 @@ class RegressionFamily:
         """T fresh tasks from the prior (never in the pool), with noisy and clean targets."""
         k_task, k_pts = jax.random.split(key)
         params = self.spec.prior(k_task, num_tasks)
-        x, noise = self._fresh_points(k_pts, num_tasks)
+        x, noise = self._fresh_points(k_pts, num_tasks, params)
         return self._episodes(params, x, noise)
 
 
@@ -243,6 +258,9 @@ def regression_family(
         if spec.code is not None:  # pool task j in code bin j mod bins: a pool of `bins` tasks is named by its code
             pool_params = spec.code.stratify(named_key(key, "pool_code"), pool_params)
         if points_per_task:
+            if spec.local_x_std is not None:
+                raise ValueError(f"task family {name!r} draws each task's x around its own centre: points_per_task is not "
+                                 "supported for it; leave task.points_per_task unset")
             lo, hi = x_range
             pool_x = jax.random.uniform(named_key(key, "pool_x"), (pool_size, points_per_task), minval=lo, maxval=hi)
             pool_noise = noise_std * jax.random.normal(named_key(key, "pool_noise"), (pool_size, points_per_task))
