@@ -1,0 +1,35 @@
+"""TRLearner Table 1 at the budget of the MAML learning curves (issue 19): sinusoid_w1, every backbone alone
+and with each regularizer, K = 5 and 10, 3 seeds, NUM_STEPS outer steps (experiments/grids/sinusoid_curves.py
+and docs/reproduction_table1.md say why this budget), with curve points (training vs test error, before and
+after adaptation) every 5,000 steps so each cell shows whether there was anything to regularize.
+MetaMix mixes the MLP's hidden layers (the default); "+metamix_input" is the input-mixing variant.
+Harmonic is left out until MAML learns it (docs/reproduction_table1.md, "Harmonic from its sources").
+
+    python -m metareg.sweep --grid experiments/grids/table1_budget.py --root runs/table1_budget --workers 2
+    python -m metareg.report --root runs/table1_budget --layout table1 --out docs/results/table1_budget.md
+"""
+
+NUM_STEPS = 70_000
+BACKBONES = ("maml", "anil", "metasgd", "tnet")
+REGULARIZERS = {  # method suffix -> overrides
+    "": {"regularizers": ()},
+    "+meta_aug": {"regularizers": ("meta_aug",)},
+    "+metamix": {"regularizers": ("metamix",)},
+    "+metamix_input": {"regularizers": ("metamix",), "metamix.layers": (0, 1, 2)},
+    "+mr_maml": {"regularizers": ("mr_maml",)},
+    "+trlearner": {"regularizers": ("trlearner",)},
+}
+
+
+def get_grid():
+    cells = {}
+    for shots in (5, 10):
+        for backbone in BACKBONES:
+            for suffix, overrides in REGULARIZERS.items():
+                cells[f"sinusoid_w1/k{shots}/{backbone}{suffix}"] = (
+                    "experiments/sinusoid_maml.py",
+                    {"experiment": f"sinusoid_w1_k{shots}_{backbone}{suffix}", "task.name": "sinusoid_w1",
+                     "task.num_shots": shots, "learner.name": backbone, "num_steps": NUM_STEPS, "eval.every": 5000,
+                     "checkpoint_every": 5000, **overrides},
+                )
+    return {"cells": cells, "seeds": (0, 1, 2)}
