@@ -122,8 +122,8 @@ def test_meta_loss_with_channel_shuffle_traces_and_differs_from_plain_metamix():
 
 
 def test_channel_shuffle_config_rules():
-    from metareg.config import ConfigError, validate_config
     from experiments import omniglot_maml_metamix, sinusoid_metamix
+    from metareg.config import ConfigError, validate_config
 
     c = omniglot_maml_metamix.get_config("quick")
     c.metamix.channel_shuffle = True

@@ -31,5 +31,5 @@ def test_adaptation_diverges_exactly_when_lr_times_sharpness_exceeds_two():
         params = metareg.MetaObjective(learner).init(jax.random.key(1), metareg.types.Episode(x, y, x, y))
         lr = lr_scale * 2 / float(inner_sharpness(learner, params, x, y))
         learner = metareg.MAML(linear_model(), inner_lr=lr, num_steps=1)
-        loss = lambda n, lr=lr: float(jnp.mean((learner.predict(learner.adapt(params, x, y, num_steps=n), x) - y) ** 2))
+        loss = lambda n, m=learner, p=params: float(jnp.mean((m.predict(m.adapt(p, x, y, num_steps=n), x) - y) ** 2))
         assert (loss(200) > loss(1)) == diverges
