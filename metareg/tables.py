@@ -4,6 +4,7 @@
     python -m metareg.tables chembl --root runs/chembl --reference docs/results/chembl_reference.json --out docs/results/chembl.md
     python -m metareg.tables pose --root runs/pose --out docs/results/pose.md
     python -m metareg.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
+    python -m metareg.tables heads --root runs/trlearner_heads --out docs/results/trlearner_heads.md
 
 A run is ROOT/<column>/<method>/seed_<s>/results.json (the layout experiments/grids/{omniglot,chembl,pose}.py
 write); a method is a backbone with "+regularizer" or "_regularizer" parts ("anil+metamix", "maml_trlearner").
@@ -350,6 +351,55 @@ def nme_table(cells: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def head_spread(heads: np.ndarray, z: np.ndarray) -> dict[str, float]:
+    """How different TRLearner's H relation heads [H, D] are: their mean pairwise distance relative to their
+    mean norm, and the mean pairwise difference of their relation matrices cos(w_h z_i, w_h z_j) on task
+    representations z [T, D], relative to the matrices' mean magnitude (0 = the heads act as one)."""
+    from metareg.regularizers.trlearner import cosine_matrix
+
+    h = len(heads)
+    pairs = [(a, b) for a in range(h) for b in range(a + 1, h)]
+    norms = np.linalg.norm(heads, axis=1).mean()
+    mats = [np.asarray(cosine_matrix(heads[i] * z)) for i in range(h)]
+    off = ~np.eye(len(z), dtype=bool)
+    scale = np.mean([np.abs(m[off]).mean() for m in mats])
+    return {
+        "weight_spread": float(np.mean([np.linalg.norm(heads[a] - heads[b]) for a, b in pairs]) / norms) if pairs else 0.0,
+        "relation_spread": float(np.mean([np.abs(mats[a][off] - mats[b][off]).mean() for a, b in pairs]) / scale) if pairs else 0.0,
+    }
+
+
+def heads_table(root: Path, num_tasks: int = 25) -> str:
+    """Per cell (mean over seeds): the heads' spread at the end of training, and the test error; the task
+    representations are those of `num_tasks` fresh tasks drawn from each run's seed."""
+    import jax
+
+    from metareg.rng import named_key, root_key
+    from metareg.train import restore_run
+
+    out = ["## TRLearner's relation heads after training (mean over seeds)\n",
+           "| cell | head-init noise | weight spread | relation spread | test metric | n |", "|---|---|---|---|---|---|"]
+    for cell_dir in sorted({d.parent for d in root.glob("**/seed_*") if (d / "results.json").exists()}):
+        rows = []
+        for run in sorted(cell_dir.glob("seed_*")):
+            if not (run / "results.json").exists():
+                continue
+            config, family, objective, meta_params = restore_run(run)
+            tr = next(r for r in objective.regularizers if r.name == "trlearner")
+            eps = family.sample_test(named_key(root_key(config.seed), "heads"), num_tasks)
+            represent = jax.vmap(tr.task_representation, in_axes=(None, None, 0, 0))
+            z = np.asarray(represent(objective.learner, meta_params["model"], eps.support_x, eps.support_y))
+            spread = head_spread(np.asarray(meta_params["regularizers"]["trlearner"]["heads"]), z)
+            result = json.loads((run / "results.json").read_text())
+            rows.append((spread["weight_spread"], spread["relation_spread"], result["mean"], config.trlearner.init_noise,
+                         result["metric"]))
+        if rows:
+            w, r, m = (np.mean([row[i] for row in rows]) for i in range(3))
+            out.append(f"| {cell_dir.relative_to(root)} | {rows[0][3]:g} | {w:.3f} | {r:.3f} | {rows[0][4]} {m:.3f} | "
+                       f"{len(rows)} |")
+    return "\n".join(out) + "\n"
+
+
 def _primary(cells: dict) -> str:
     return next(iter(next(iter(cells.values())).values()))["metric"]
 
@@ -371,11 +421,17 @@ def _ways_shots(column: str) -> tuple[int, int]:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("table", choices=["omniglot", "chembl", "pose", "nme"])
+    p.add_argument("table", choices=["omniglot", "chembl", "pose", "nme", "heads"])
     p.add_argument("--root", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--reference", help="chembl: the JSON of benchmarks/chembl_reference.py")
     args = p.parse_args()
+    if args.table == "heads":  # reads checkpoints, not only results.json
+        text = heads_table(Path(args.root))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(text)
+        return
     cells = collect(Path(args.root))
     if not cells:
         raise SystemExit(f"no results.json under {args.root}/<column>/<method>/seed_<s>/")

@@ -107,3 +107,13 @@ def test_learning_curves_figure_from_curve_rows(tmp_path):
         _write_curve(tmp_path, "k5", "maml", s, 3.0, 0.01)
     figures.learning_curves(tmp_path, tmp_path / "curves.png", hlines={"paper": 0.6})
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_head_spread_is_zero_for_identical_heads_and_grows_with_their_difference():
+    import numpy as np
+
+    z = np.random.default_rng(0).normal(size=(6, 4))
+    same = tables.head_spread(np.ones((4, 4)), z)
+    assert same["weight_spread"] == 0 and same["relation_spread"] < 1e-6
+    diverse = tables.head_spread(np.abs(np.random.default_rng(1).normal(size=(4, 4))) + 0.1, z)
+    assert diverse["weight_spread"] > 0.3 and diverse["relation_spread"] > 0.05
