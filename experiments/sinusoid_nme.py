@@ -13,7 +13,7 @@ from experiments import base
 
 def get_config(arg=None):
     config = base.get_config(arg)
-    config = base.regression(config, "sinusoid_nme", (), "sinusoid_nme_maml")
+    config = base.regression(config, "sinusoid_nme", (), "sinusoid_nme")
     config.task.pool_size = 20
     config.meta_batch_size = 10  # half the pool per step (25 would exceed it)
     config.eval.every = config.log_every * (1 if arg == "quick" else 10)
