@@ -256,6 +256,10 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _fail(f"meta_batch_size must be >= 1, got {c.meta_batch_size}")
     if c.learner.inner_steps < 0:
         _fail(f"learner.inner_steps must be >= 0, got {c.learner.inner_steps}")
+    if c.learner.inner_lr < 0:
+        _fail(f"learner.inner_lr must be >= 0 (a negative step climbs the support loss), got {c.learner.inner_lr}")
+    if c.max_checkpoints < 1:
+        _fail(f"max_checkpoints must be >= 1 (0 would keep no checkpoint to resume from), got {c.max_checkpoints}")
     if t.name == "omniglot":
         _validate_omniglot(c)
     if t.name == "chembl":

@@ -47,7 +47,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     from metareg.config import ConfigError
     from metareg.sharding import initialize_distributed
-    from metareg.train import reevaluate, train_and_evaluate
+    from metareg.train import NonFiniteLossError, reevaluate, train_and_evaluate
+    from metareg.workdir import WorkdirError
 
     initialize_distributed(_CONFIG.value)  # before any other JAX call
     if _WORKDIR.value is None:
@@ -58,6 +59,8 @@ def main(argv):
     except ConfigError as e:
         sys.exit(f"config error: {e}")
     except FileNotFoundError as e:  # missing data (the message says where the files go) or checkpoint
+        sys.exit(f"error: {e}")
+    except (WorkdirError, NonFiniteLossError) as e:  # the message names the problem and the fix
         sys.exit(f"error: {e}")
     summary = {k: results[k] for k in ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")}
     print(json.dumps(summary, indent=2))

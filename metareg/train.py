@@ -31,6 +31,7 @@ from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
 from metareg.sharding import is_primary, replicate, task_mesh, task_sharding
 from metareg.tasks import make_task_family
+from metareg.workdir import WorkdirError, check_resume, config_dict, exclusive, write_atomic
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -77,10 +78,10 @@ class MetricWriter:
 
     def __init__(self, workdir: Path, resume_step: int):
         self.path = workdir / "metrics.jsonl"
-        # On resume, drop rows logged after the checkpoint: those steps run again.
+        # On resume, drop rows logged after the checkpoint (those steps run again) and a torn last line.
         if self.path.exists():
-            rows = [r for r in self.path.read_text().splitlines() if r and json.loads(r)["step"] <= resume_step]
-            self.path.write_text("".join(r + "\n" for r in rows))
+            rows = [r for r in self.path.read_text().splitlines() if _parses(r) and json.loads(r)["step"] <= resume_step]
+            write_atomic(self.path, "".join(r + "\n" for r in rows))
         from tensorboardX import SummaryWriter
 
         self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
@@ -95,6 +96,13 @@ class MetricWriter:
         self.tb.close()
 
 
+def _parses(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: int | None):
     for offset, row in enumerate(rows):
         for name, value in row.items():
@@ -105,7 +113,8 @@ def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: i
                     kept = "no checkpoint had been written yet"
                 raise NonFiniteLossError(
                     f"{name} is {float(value)} at step {first_step + offset}; stopping. {kept}. "
-                    "Lower optimizer.learning_rate or learner.inner_lr and resume from the same workdir."
+                    "Lower optimizer.learning_rate or learner.inner_lr (or set optimizer.clip_norm) and train in a new "
+                    "--workdir: this one keeps the run as configured."
                 )
 
 
@@ -186,7 +195,7 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         metric=primary, mean=metrics[primary]["mean"], ci95=metrics[primary]["ci95"],
         num_tasks=metrics[primary]["num_tasks"], metrics=metrics, evaluated_step=int(latest), steps=int(latest),
     )
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_atomic(path, json.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -222,18 +231,50 @@ def restore_run(workdir: str | Path):
     return config, family, objective, state.meta_params
 
 
+def _saved_config(workdir: Path, latest: int | None) -> dict | None:
+    """The workdir's saved config as plain values (with this version's defaults for fields it predates)."""
+    if (workdir / "config.json").exists():
+        return config_dict(load_run_config(workdir))
+    if latest is not None:
+        raise WorkdirError(f"{workdir} has checkpoints but no config.json, so whose they are cannot be checked: "
+                           "use a new --workdir")
+    return None
+
+
+def _read_progress(workdir: Path, latest: int | None) -> dict:
+    """Times and resumes accumulated up to the restored checkpoint (progress.json, written with each checkpoint)."""
+    path = workdir / "progress.json"
+    if latest is None or not path.exists():
+        return {"train_time_s": 0.0, "curve_time_s": 0.0, "num_resumes": 0}
+    progress = json.loads(path.read_text())
+    return {**progress, "num_resumes": progress.get("num_resumes", 0) + 1}
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Train (or resume) the run in `workdir`, evaluate it, write results.json, return the results."""
+    """Train (or resume) the run in `workdir`, evaluate it, write results.json, return the results.
+
+    The workdir is locked for the run (metareg.workdir): a second process is refused, a resumed run must
+    have the saved config up to `workdir.RESUMABLE` fields, and config.json is (re)written only once the
+    build and the restore have succeeded, so a failed attempt leaves the workdir as it was.
+    """
     validate_config(config)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    primary_process = is_primary()  # only process 0 writes files; every process runs the same steps
-    if primary_process:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+    if not is_primary():  # only process 0 writes files and holds the lock; every process runs the same steps
+        return _train_and_evaluate(config, workdir, primary_process=False)
+    with exclusive(workdir):
+        return _train_and_evaluate(config, workdir, primary_process=True)
 
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primary_process: bool) -> dict:
     family, objective, optimizer, root = build(config)
     manager = _checkpoint_manager(workdir, config)
+    latest_on_disk = manager.latest_step()
+    saved = _saved_config(workdir, latest_on_disk)
+    changes = [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
     state, latest = restore_or_init(manager, family, objective, optimizer, root)
+    progress = _read_progress(workdir, latest)
+    if primary_process:
+        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
     start = int(state.step)
     sharding = None
     if config.mesh.task_devices != 1:  # split the task axis over devices, replicate the rest
@@ -291,6 +332,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             if done % config.checkpoint_every == 0 or done == config.num_steps:
                 manager.save(done, args=ocp.args.StandardSave(state))
                 last_good = done
+                if primary_process:  # times up to this checkpoint, for results.json after resumes
+                    elapsed = time.perf_counter() - train_start - curve_time
+                    write_atomic(workdir / "progress.json", json.dumps({
+                        "step": done, "train_time_s": progress["train_time_s"] + elapsed,
+                        "curve_time_s": progress["curve_time_s"] + curve_time, "num_resumes": progress["num_resumes"]}))
     finally:
         bar.close()
         if writer:
@@ -318,8 +364,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         "regularizers": list(config.regularizers),
         "resumed_from_step": start,
         "compile_time_s": compile_time,
-        "train_time_s": train_time,
-        "curve_time_s": curve_time,  # evaluation during training (eval.every), not in train_time_s
+        "train_time_s": progress["train_time_s"] + train_time,  # over every process that trained this run
+        "train_time_s_this_process": train_time,
+        "curve_time_s": progress["curve_time_s"] + curve_time,  # evaluation during training (eval.every), not in train_time_s
+        "num_resumes": progress["num_resumes"],
+        "config_changes_on_resume": changes,
         "step_time_s": train_time / steps_run if steps_run else None,
         "num_traces": traces["count"],
         "task_chunk": objective.task_chunk,  # as run: config.task_chunk = None resolves per backend and model
@@ -328,5 +377,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         "num_processes": jax.process_count(),
     }
     if primary_process:
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_atomic(workdir / "results.json", json.dumps(results, indent=2) + "\n")
     return results

@@ -96,6 +96,10 @@ def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path
     train_and_evaluate(quick_config, tmp_path)
     quick_config.num_steps = 60
     quick_config.optimizer.learning_rate = 1e30  # parameters overflow on the next step
+    # the workdir refuses a changed learning rate (tests/test_workdir.py): make it the run's own
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["optimizer"]["learning_rate"] = 1e30
+    (tmp_path / "config.json").write_text(json.dumps(saved))
     with pytest.raises(NonFiniteLossError, match=r"at step 2[1-9].*last good checkpoint \(step 20\)"):
         train_and_evaluate(quick_config, tmp_path)
     saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())

@@ -1,0 +1,103 @@
+"""A run's directory: one run, one writer, files that are whole.
+
+- Identity: a workdir belongs to the config that first trained in it. On resume the new config is
+  compared with the saved config.json; only the fields in `RESUMABLE` may differ (the run's
+  length, evaluation, logging and checkpoint cadence, where the data lives); any other difference is
+  refused with each field's old and new value, so a result can never claim a config it was not
+  trained with. Allowed changes are recorded in results.json.
+- One writer: an exclusive OS lock (flock) on `.lock` for the whole run; a second process exits at
+  once naming the holder's pid.
+- Whole files: config.json and results.json are written to a temporary file and renamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+# Fields a resumed run may change: they do not change what the checkpointed model is or how it was
+# trained up to its step. num_steps only upwards of the checkpoint (checked in `check_resume`).
+RESUMABLE = ("num_steps", "eval.", "log_every", "checkpoint_every", "max_checkpoints", "progress_bar", "data.", "task_chunk",
+             "mesh.", "distributed.")
+
+
+class WorkdirError(RuntimeError):
+    """A workdir that cannot take this run; the message names the problem and the fix."""
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def config_dict(config) -> dict:
+    """The config as plain JSON values (tuples as lists), as config.json stores it."""
+    return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def config_changes(saved: dict, new: dict) -> list[tuple[str, object, object]]:
+    """(field, old, new) for every field that differs."""
+    a, b = flatten(saved), flatten(new)
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def check_resume(workdir: Path, saved: dict, new: dict, checkpoint_step: int | None) -> list[dict]:
+    """The allowed changes between the saved and the new config, or WorkdirError naming the others."""
+    changes = config_changes(saved, new)
+    refused = [c for c in changes if not c[0].startswith(RESUMABLE)]
+    if refused:
+        fields = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in refused)
+        raise WorkdirError(
+            f"{workdir} holds a run with another config ({fields}); its checkpoints are not this run's. "
+            "Use a new --workdir for this config, or the saved config to resume that run"
+        )
+    steps = new.get("num_steps")
+    if checkpoint_step is not None and steps is not None and steps < checkpoint_step:
+        raise WorkdirError(
+            f"{workdir} has a checkpoint at step {checkpoint_step}, beyond num_steps = {steps}: a run cannot be shortened; "
+            f"use num_steps >= {checkpoint_step}, or a new --workdir"
+        )
+    return [{"field": k, "old": old, "new": new} for k, old, new in changes]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all (temporary file in the same directory, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def exclusive(workdir: Path):
+    """Hold the workdir's lock for the block; WorkdirError at once if another process holds it."""
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkdirError(f"--workdir {workdir} is a file, not a directory: choose a directory path")
+    workdir.mkdir(parents=True, exist_ok=True)
+    f = open(workdir / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise WorkdirError(
+                f"{workdir} is in use by another process (pid {holder}); wait for it to finish, or use another --workdir"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+    finally:
+        f.close()  # releases the lock
