@@ -47,8 +47,8 @@ def test_raising_num_steps_is_a_resume_and_is_recorded_shortening_is_refused(tmp
 
 def test_a_second_writer_is_refused_at_once(tmp_path):
     with exclusive(tmp_path):
-        code = ("import sys; sys.path.insert(0, %r); from pathlib import Path; from metareg.workdir import exclusive\n"
-                "with exclusive(Path(%r)): pass") % (str(ROOT), str(tmp_path))
+        code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from metareg.workdir import exclusive\n"
+                f"with exclusive(Path({str(tmp_path)!r})): pass")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "in use by another process" in out.stderr
     with exclusive(tmp_path):  # released: the next one gets it
