@@ -4,6 +4,7 @@
     python -m metareg.tables chembl --root runs/chembl --reference docs/results/chembl_reference.json --out docs/results/chembl.md
     python -m metareg.tables pose --root runs/pose --out docs/results/pose.md
     python -m metareg.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
+    python -m metareg.tables regime --root runs/table1_budget/sinusoid_w1 --title "Table 1 at 70k steps" --out x.md
     python -m metareg.tables heads --root runs/trlearner_heads --out docs/results/trlearner_heads.md
 
 A run is ROOT/<column>/<method>/seed_<s>/results.json (the layout experiments/grids/{omniglot,chembl,pose}.py
@@ -305,26 +306,31 @@ def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
     return out
 
 
-def regime(runs: dict, metric: str) -> tuple[str, tuple[float, float, int] | None]:
-    """Whether the baseline memorizes: the gap test@k - train@0 over seeds, "memorizes" when its t-CI excludes 0
-    upwards (training tasks solved without their support sets, test tasks not), else "untested regime"."""
+def regime(runs: dict, metric: str) -> tuple[str, tuple[float, float, int] | None, tuple[float, float, int] | None]:
+    """Whether the baseline has something to regularize, from its last curve point over seeds: "memorizes" when
+    test@k - train@0 has a t-CI above 0 (training tasks solved without their support sets, test tasks not);
+    else "overfits" when test@k - train@k has a t-CI above 0 (training tasks fit better than test tasks after
+    adaptation); else "untested regime". Returns (state, memorization gap, overfitting gap)."""
     m = memorization(runs, metric)
-    gaps = [m["test@k"][s] - m["train@0"][s] for s in sorted(set(m["test@k"]) & set(m["train@0"]))]
-    if len(gaps) < 2:
-        return "untested regime (no curve)", None
-    g = stat(gaps)
-    return ("memorizes" if g[0] - g[1] > 0 else "untested regime"), g
+    seeds = sorted(set(m["test@k"]) & set(m["train@0"]) & set(m["train@k"]))
+    if len(seeds) < 2:
+        return "untested regime (no curve)", None, None
+    memo = stat([m["test@k"][s] - m["train@0"][s] for s in seeds])
+    fit = stat([m["test@k"][s] - m["train@k"][s] for s in seeds])
+    state = "memorizes" if memo[0] - memo[1] > 0 else "overfits" if fit[0] - fit[1] > 0 else "untested regime"
+    return state, memo, fit
 
 
-def nme_table(cells: dict) -> str:
-    """The non-mutually-exclusive regression table: test error, the memorization measures beside it, and the
-    claims judged only where the backbone memorizes (else "untested regime")."""
+def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") -> str:
+    """Test error with the regime measures beside it (the last curve point: training tasks before and after
+    adaptation, test tasks after), and each claim judged only where its backbone memorizes or overfits (else
+    "untested regime")."""
     metric = _primary(cells)
     base_metric = metric.split("@")[0]
-    out = [f"## Non-mutually-exclusive sinusoid: test {metric} on 600 fresh tasks per seed (mean over seeds ± t-CI95)\n",
-           "Memorization columns: the last curve point (config.eval.every) on 100 fixed training tasks and 100 fixed "
-           "test tasks; `train@0` is the training tasks' error *before* adaptation: near the noise-free floor 0 when "
-           "a model solves its training tasks from the input alone.\n"]
+    out = [f"## {title}: test {metric} on 600 fresh tasks per seed (mean over seeds ± t-CI95)\n",
+           "Regime columns: the last curve point (config.eval.every) on fixed training tasks and fixed test tasks; "
+           "`train@0` is the training tasks' error *before* adaptation: near the noise-free floor 0 when a model "
+           "solves its training tasks from the input alone; `train@k` and `test@k` after the training's inner steps.\n"]
     for column in sorted({c for c, _ in cells}):
         out += [f"### {column}\n", f"| method | test {metric} | test {base_metric}@10 | train@0 | train@k | test@k | budget |",
                 "|---|---|---|---|---|---|---|"]
@@ -335,20 +341,23 @@ def nme_table(cells: dict) -> str:
             out.append(f"| {paper.label(m)} | {cell(runs, metric)} | {cell(runs, base_metric + '@10')} | "
                        + " | ".join(cols) + f" | {budget(runs)} |")
         out.append("")
-    out += ["### Claims tested (paired over seeds; judged only where the backbone memorizes)\n",
-            "| column | claim | backbone's memorization gap test@k - train@0 | Δ test error vs backbone | verdict |",
-            "|---|---|---|---|---|"]
+    out += ["### Claims tested (paired over seeds; judged only where the backbone memorizes or overfits)\n",
+            "| column | claim | backbone's memorization gap test@k - train@0 | its overfitting gap test@k - train@k | "
+            "Δ test error vs backbone | verdict |", "|---|---|---|---|---|---|"]
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         if "+" not in method:
             continue
         base = method.split("+")[0]
-        state, gap = regime(cells.get((column, base), {}), base_metric)
+        state, memo, fit = regime(cells.get((column, base), {}), base_metric)
         d = paired(cells, column, method, base, metric)
         text = "—" if d is None else fmt(*d).replace(" (n=", " (seeds=")
-        v = verdict(d, False) if state == "memorizes" else state
-        gap_text = "—" if gap is None else fmt(*gap).replace(" (n=", " (seeds=")
-        out.append(f"| {column} | {paper.label(method)} improves {paper.label(base)} | {gap_text} | {text} | {v} |")
+        v = verdict(d, False) if state in ("memorizes", "overfits") else state
+        gaps = ["—" if g is None else fmt(*g).replace(" (n=", " (seeds=") for g in (memo, fit)]
+        out.append(f"| {column} | {paper.label(method)} improves {paper.label(base)} | {gaps[0]} | {gaps[1]} | {text} | {v} |")
     return "\n".join(out) + "\n"
+
+
+nme_table = regime_table
 
 
 def head_spread(heads: np.ndarray, z: np.ndarray) -> dict[str, float]:
@@ -421,7 +430,8 @@ def _ways_shots(column: str) -> tuple[int, int]:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("table", choices=["omniglot", "chembl", "pose", "nme", "heads"])
+    p.add_argument("table", choices=["omniglot", "chembl", "pose", "nme", "regime", "heads"])
+    p.add_argument("--title", default="Non-mutually-exclusive sinusoid", help="nme / regime: the table's title")
     p.add_argument("--root", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--reference", help="chembl: the JSON of benchmarks/chembl_reference.py")
@@ -440,8 +450,8 @@ def main():
     elif args.table == "chembl":
         reference = json.loads(Path(args.reference).read_text()) if args.reference else None
         text = chembl_table(cells, reference)
-    elif args.table == "nme":
-        text = nme_table(cells)
+    elif args.table in ("nme", "regime"):
+        text = regime_table(cells, args.title)
     else:
         text = pose_table(cells)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
