@@ -21,25 +21,29 @@ _MODE = flags.DEFINE_enum(
 )
 
 
-def _config_path_from_argv(argv: list[str]) -> str | None:
-    for i, a in enumerate(argv):
-        if a.startswith("--config="):
-            return a.split("=", 1)[1]
-        if a == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # holds experiments/ in a source checkout
+
+
+def resolve_experiment(spec: str) -> str:
+    """--config's value as an existing file: a path as given, else relative to the project root, else a bare
+    experiment name ("sinusoid_maml[:quick]" -> PROJECT_ROOT/experiments/sinusoid_maml.py[:quick]), so the
+    command works from any directory. Exits with the list of experiments when none exists."""
+    name, sep, variant = spec.partition(":")
+    candidates = [Path(name), PROJECT_ROOT / name, PROJECT_ROOT / "experiments" / f"{Path(name).stem}.py"]
+    for path in candidates:
+        if path.is_file():
+            return f"{path.resolve()}{sep}{variant}"
+    known = sorted(p.stem for p in (PROJECT_ROOT / "experiments").glob("*.py") if p.stem not in ("base", "__init__"))
+    sys.exit(f"error: unknown experiment {Path(name).stem!r} (no file {name}); choose from {known}")
 
 
 def check_experiment_exists(argv: list[str]) -> None:
-    """Exit with the list of experiments when --config names a file that does not exist."""
-    spec = _config_path_from_argv(argv)
-    if spec is None:
-        return
-    path = Path(spec.split(":", 1)[0])
-    if not path.is_file():
-        here = path.parent if path.parent.is_dir() else Path("experiments")
-        known = sorted(p.stem for p in here.glob("*.py") if p.stem not in ("base", "__init__"))
-        sys.exit(f"error: unknown experiment {path.stem!r} (no file {path}); choose from {known}")
+    """Point --config at an existing experiment file (see `resolve_experiment`), in place in argv."""
+    for i, a in enumerate(argv):
+        if a.startswith("--config="):
+            argv[i] = "--config=" + resolve_experiment(a.split("=", 1)[1])
+        elif a == "--config" and i + 1 < len(argv):
+            argv[i + 1] = resolve_experiment(argv[i + 1])
 
 
 def main(argv):
@@ -73,8 +77,8 @@ def run():
         reexec_with_tuned_malloc()  # huge pages for XLA:CPU's step buffers (metareg/runtime.py); glibc reads them at start
     except ValueError as e:  # a bad METAREG_CPU_MALLOC
         sys.exit(f"error: {e}")
-    # Experiment files import experiments.base: make the project root importable.
-    sys.path.insert(0, str(Path.cwd()))
+    # Experiment files import experiments.base: make the project root importable (from any directory).
+    sys.path.insert(0, str(PROJECT_ROOT))
     check_experiment_exists(sys.argv)
     flags.mark_flag_as_required("config")
     try:

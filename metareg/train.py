@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -94,6 +95,28 @@ class MetricWriter:
 
     def close(self):
         self.tb.close()
+
+
+class _Reporter:
+    """Status lines on stderr: compiling, evaluating, and, where no progress bar shows (stdout not a terminal:
+    CI, nohup, a log file), a progress line about every `every_s` seconds (step, loss, steps/s, ETA)."""
+
+    def __init__(self, primary: bool, progress_bar: bool, every_s: float = 30.0):
+        self.on = primary
+        self.lines = primary and not (progress_bar and sys.stderr.isatty())
+        self.every_s, self.last = every_s, -every_s
+
+    def __call__(self, message: str):
+        if self.on:
+            tqdm.write(message, file=sys.stderr)
+
+    def progress(self, done: int, start: int, total: int, loss: float, elapsed: float):
+        if not self.lines or (elapsed - self.last < self.every_s and done != total):
+            return
+        self.last = elapsed
+        rate = (done - start) / max(elapsed, 1e-9)
+        eta = (total - done) / rate if rate else float("inf")
+        self(f"step {done}/{total}  loss {loss:.4f}  {rate:.1f} steps/s  ETA {eta:.0f} s")
 
 
 def _parses(line: str) -> bool:
@@ -299,9 +322,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
         donate_argnums=0,
     )
     train_key = named_key(root, "train")
+    say = _Reporter(primary_process, config.progress_bar)
     t0 = time.perf_counter()
+    say(f"{config.experiment}: compiling the outer step" + (f" (resuming at step {start})" if start else ""))
     compiled = step_fn.lower(state, family, train_key).compile()
     compile_time = time.perf_counter() - t0
+    say(f"{config.experiment}: compiled in {compile_time:.1f} s; training steps {start}..{config.num_steps}")
 
     curve = CurveEvaluator(config, family, objective, root) if config.eval.every else None
     curve_time = 0.0
@@ -328,6 +354,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
                     writer.write(done, means)
                 bar.update(len(rows))
                 bar.set_postfix(loss=f"{means['loss']:.4f}")
+                say.progress(done, start, config.num_steps, means["loss"], time.perf_counter() - train_start)
                 pending = []
             if done % config.checkpoint_every == 0 or done == config.num_steps:
                 manager.save(done, args=ocp.args.StandardSave(state))
@@ -345,6 +372,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
     train_time = time.perf_counter() - train_start - curve_time
 
     # Evaluate on each process's own devices from host copies of the (replicated) meta-parameters.
+    say(f"{config.experiment}: evaluating on {config.eval.num_tasks} test tasks, inner steps {tuple(config.eval.inner_steps)}")
     primary, metrics = evaluate_meta_params(config, family, objective, root, jax.device_get(state.meta_params))
     steps_run = config.num_steps - start
     results = {

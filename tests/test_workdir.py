@@ -89,3 +89,15 @@ def test_check_resume_allows_only_the_listed_fields():
     assert {c["field"] for c in ok} == {"num_steps", "eval.num_tasks"}
     with pytest.raises(WorkdirError, match=r"model.hidden: \[40, 40\] -> \[40\]"):
         check_resume(ROOT, saved, {**saved, "model": {"hidden": [40]}}, 10)
+
+
+def test_cli_works_from_any_directory_by_experiment_name_and_reports_progress(tmp_path):
+    """`--config NAME:quick` from outside the project; without a terminal, status and progress lines on stderr."""
+    cmd = [sys.executable, "-m", "metareg.main", "--config", "sinusoid_maml:quick", f"--workdir={tmp_path / 'run'}",
+           "--config.num_steps=40", "--config.log_every=20", "--config.checkpoint_every=20", "--config.eval.num_tasks=10"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "compiling the outer step" in out.stderr and "step 40/40" in out.stderr and "evaluating on 10" in out.stderr
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["steps"] == 40
+    again = subprocess.run([*cmd[:-1], "--config.seed=3"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "seed: 0 -> 3" in again.stderr and "Traceback" not in again.stderr
