@@ -250,11 +250,14 @@ def _seed_curves(cell: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
     return curves[0][0][:n], np.stack([c[1][:n] for c in curves])
 
 
-def learning_curves(root: Path, out: Path, metric: str = "mse_clean", hlines: dict[str, float] | None = None):
+def learning_curves(root: Path, out: Path, metric: str = "mse_clean", hlines: dict[str, float] | None = None,
+                    only: tuple[str, ...] = ()):
     """Evaluation-during-training curves (config.eval.every) of every cell under root, mean over seeds with a
     min..max band: left, the fixed test tasks after the training's inner steps; right, the fixed training
     tasks before adaptation (dashed: a memorizing model solves them from the input alone) and after."""
     cells = sorted({d.parent for d in root.glob("**/seed_*") if (d / "metrics.jsonl").exists()})
+    if only:  # cell paths relative to root, e.g. ("maml", "maml+trlearner")
+        cells = [c for c in cells if str(c.relative_to(root)) in only]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=110, sharey=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, cell in enumerate(cells):
@@ -287,7 +290,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("kind", choices=["curves", "learning-curves", "predictions", "relations", "studies"])
     p.add_argument("--root", help="grid root (curves, studies)")
-    p.add_argument("--cells", help="curves: comma-separated cell paths under root")
+    p.add_argument("--cells", help="curves, learning-curves: comma-separated cell paths under root")
     p.add_argument("--runs", help="predictions: comma-separated LABEL=WORKDIR")
     p.add_argument("--run", help="relations: a trained TRLearner run's workdir")
     p.add_argument("--out", required=True, help="PNG path (a directory for studies)")
@@ -297,7 +300,7 @@ def main():
     args = p.parse_args()
     if args.kind == "learning-curves":
         hlines = {label: float(v) for label, v in (h.rsplit("=", 1) for h in args.hline)}
-        learning_curves(Path(args.root), Path(args.out), args.metric, hlines)
+        learning_curves(Path(args.root), Path(args.out), args.metric, hlines, tuple(args.cells.split(",")) if args.cells else ())
     elif args.kind == "curves":
         training_curves(Path(args.root), args.cells.split(","), Path(args.out), args.key)
     elif args.kind == "predictions":

@@ -13,6 +13,11 @@ BACKBONES = ("maml", "anil", "metasgd", "tnet")
 REGULARIZER_ORDER = ("meta_aug", "metamix", "mr_maml", "trlearner")
 BACKBONE_LABELS = {"maml": "MAML", "fomaml": "FOMAML", "anil": "ANIL", "metasgd": "MetaSGD", "tnet": "T-Net", "protonet": "ProtoNet"}
 REGULARIZER_LABELS = {"meta_aug": "Meta-Aug", "metamix": "MetaMix", "mr_maml": "MR-MAML", "trlearner": "TRLearner"}
+# Variants of our grids (not the papers' methods): MetaMix's inputs mixed too, its mixture strategies
+# (MetaMix Tables 3, 7, 13, 16), MR-MAML with noise that can act.
+VARIANT_LABELS = {"metamix_input": "MetaMix (input mixing too)", "metamix_qq": "Mixup(Dq, Dq)",
+                  "metamix_ss": "Mixup(Ds, Ds)", "metamix_concat": "Ds ⊕ Dq", "metamix_cs": "MetaMix + CS",
+                  "mr_maml_noisy": "MR-MAML (rho init -5, beta 1e-3)"}
 
 # TRLearner paper, Table 1: (sin 5-shot, sin 10-shot, harmonic 5-shot, harmonic 10-shot).
 _TABLE1 = {
@@ -74,7 +79,7 @@ def label(method: str) -> str:
             k = p.removeprefix("trlearner_top")
             out.append(f"TRLearner (top-{k} relation{'s' if k != '1' else ''})")
         else:
-            out.append(REGULARIZER_LABELS.get(p, p))
+            out.append(REGULARIZER_LABELS.get(p, VARIANT_LABELS.get(p, p)))
     return "+".join(out)
 
 
