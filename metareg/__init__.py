@@ -9,6 +9,7 @@ The public API, as plain functions and frozen dataclasses for notebooks:
     state, metrics = metareg.meta_train_step(state, family, key, objective, optimizer, meta_batch_size=25)
     metareg.evaluate(state.meta_params, learner, family.sample_test(key, 600))
     # or metareg.sample_test_episodes(family, key, 600): image families then gather one chunk at a time
+    config, family, objective, meta_params = metareg.restore_run("runs/sinusoid_trlearner")  # a CLI run
 """
 
 from metareg import learners, losses, models, regularizers, tasks
@@ -46,7 +47,17 @@ __all__ = [
     "models",
     "regression_family",
     "regularizers",
+    "restore_run",
     "sample_test_episodes",
     "tasks",
     "validate_config",
 ]
+
+
+def __getattr__(name: str):
+    # restore_run lives with the training loop (Orbax, TensorBoard): imported on first use, not with metareg.
+    if name == "restore_run":
+        from metareg.train import restore_run
+
+        return restore_run
+    raise AttributeError(f"module 'metareg' has no attribute {name!r}")

@@ -9,6 +9,7 @@ import time
 
 import chex
 import jax
+import numpy as np
 import optax
 import pytest
 
@@ -176,3 +177,12 @@ def test_curve_requires_a_multiple_of_log_every(quick_config):
     quick_config.eval.every = 30  # log_every is 20
     with pytest.raises(ConfigError, match="eval.every"):
         validate_config(quick_config)
+
+
+def test_restore_run_is_public_at_top_level(tmp_path, quick_config):
+    train_and_evaluate(quick_config, tmp_path)
+    config, family, objective, meta_params = metareg.restore_run(tmp_path)
+    assert config.seed == quick_config.seed and "model" in meta_params
+    results = json.loads((tmp_path / "results.json").read_text())
+    again = metareg.evaluate(meta_params, objective.learner, family.sample_test(jax.random.key(9), 20), (1,))
+    assert np.isfinite(again["mse_clean@1"]["mean"]) and results["num_tasks"] == 20
