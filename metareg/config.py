@@ -23,7 +23,7 @@ from metareg.models.norm import NORMS
 from metareg.regularizers import REGULARIZERS
 from metareg.regularizers.metamix import STRATEGIES as METAMIX_STRATEGIES
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
-from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS
+from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS, TRLearner
 from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
 
 OPTIMIZERS = ("adam", "sgd")
@@ -350,8 +350,10 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _choice(c.trlearner.relation, RELATIONS, "trlearner.relation")
         _choice(c.trlearner.weighting, WEIGHTINGS, "trlearner.weighting")
         _choice(c.trlearner.representation, REPRESENTATIONS, "trlearner.representation")
-        if c.meta_batch_size < 2:
-            _fail("trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2")
+        try:
+            TRLearner.check_meta_batch(c.meta_batch_size)
+        except ValueError as e:
+            _fail(str(e))
         if c.trlearner.num_related is not None and not 1 <= c.trlearner.num_related:
             _fail(f"trlearner.num_related must be None (all tasks) or >= 1, got {c.trlearner.num_related}")
         if c.trlearner.num_heads < 1:

@@ -100,6 +100,8 @@ def meta_loss(
     if mixer is not None:
         metrics[f"{mixer.name}_loss"] = jnp.mean(outer_losses)
     for r in objective.regularizers:
+        if hasattr(r, "check_meta_batch"):  # shapes are static: a bad meta-batch fails at trace time
+            r.check_meta_batch(episodes.num_tasks)
         if hasattr(r, "penalty"):
             params = mean_params if hasattr(r, "sample_meta_params") else meta_params
             value, _ = r.penalty(params, learner, episodes, phi)

@@ -122,3 +122,23 @@ def test_zero_representation_gives_finite_gradients():
     assert np.all(np.isfinite(np.asarray(g_heads))) and np.all(np.isfinite(np.asarray(g_z)))
     m = multihead_relation(z, heads)
     np.testing.assert_array_equal(np.asarray(m)[2], 0.0)
+
+
+def test_api_refuses_one_task_per_meta_batch_as_the_cli_does():
+    """The same rule and words for `meta_train_step` as for the CLI's config check."""
+    from metareg.config import ConfigError, validate_config
+    from tests.conftest import linear_model, random_episodes
+
+    learner = metareg.MAML(linear_model(), inner_lr=0.1)
+    objective = metareg.MetaObjective(learner, (metareg.TRLearner(),))
+    one = random_episodes(jax.random.key(0), num_tasks=1)
+    params = objective.init(jax.random.key(1), metareg.types.task(one, 0))
+    with pytest.raises(ValueError, match="meta_batch_size must be >= 2, got 1") as api:
+        metareg.meta_loss(params, one, jax.random.key(2), objective)
+    from experiments import sinusoid_trlearner
+
+    c = sinusoid_trlearner.get_config("quick")
+    c.meta_batch_size = 1
+    with pytest.raises(ConfigError) as cli:
+        validate_config(c)
+    assert str(cli.value) == str(api.value)

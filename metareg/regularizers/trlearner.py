@@ -99,6 +99,13 @@ class TRLearner:
     eps: float = 1e-8
     name: str = "trlearner"
 
+    @staticmethod
+    def check_meta_batch(num_tasks: int) -> None:
+        """TRLearner relates the tasks of a meta-batch: one task has no other to relate to. The CLI's config
+        check and `meta_loss` both call this, so the API refuses what the CLI refuses, with the same words."""
+        if num_tasks < 2:
+            raise ValueError(f"trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2, got {num_tasks}")
+
     def task_representation(
         self, learner, model_params: PyTree, support_x: jax.Array, support_y: jax.Array, support_mask: jax.Array | None = None
     ) -> jax.Array:
