@@ -22,10 +22,9 @@ import numpy as np
 
 from metareg.curvature import inner_sharpness
 from metareg.evaluate import evaluate, sample_test_episodes
+from metareg.metrics import HIGHER_IS_BETTER
 from metareg.rng import named_key, root_key
 from metareg.train import restore_run
-
-HIGHER_IS_BETTER_PREFIXES = ("accuracy", "r2")
 
 
 def validation_episodes(config, family, num_tasks: int):
@@ -77,7 +76,7 @@ def select(root: Path, field: str, metric: str | None = None, num_tasks: int = 6
             continue
         for entry in values.values():
             entry["mean"] = float(np.mean(entry["validation"]))
-        higher = next(iter(values.values()))["metric"].startswith(HIGHER_IS_BETTER_PREFIXES)
+        higher = next(iter(values.values()))["metric"].split("@")[0] in HIGHER_IS_BETTER
         pick = max if higher else min
         out[column.name] = {"values": values, "best": pick(values, key=lambda k: values[k]["mean"])}
     return out
