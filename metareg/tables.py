@@ -282,14 +282,6 @@ def pose_table(cells: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def final_curve_point(metrics_file: Path, key: str) -> float | None:
-    """The last logged value of a curve metric (config.eval.every), or None."""
-    if not metrics_file.exists():
-        return None
-    _, values = load_curve(metrics_file.parent, key)
-    return float(values[-1]) if values.size else None
-
-
 def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
     """Per seed, from the last curve point: the training tasks' error before adaptation (`train@0`, what a
     model that memorized its training tasks gets right without their support sets), after the training's
@@ -298,11 +290,14 @@ def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
     for seed, r in runs.items():
         k = r.get("config", {}).get("learner", {}).get("inner_steps", 1)
         f = Path(r["_dir"]) / "metrics.jsonl"
+        if not f.exists():
+            continue
+        rows = [json.loads(line) for line in f.read_text().splitlines() if line]  # read once for the three keys
         for name, key in (("train@0", f"curve/train/{metric}@0"), ("train@k", f"curve/train/{metric}@{k}"),
                           ("test@k", f"curve/test/{metric}@{k}")):
-            v = final_curve_point(f, key)
-            if v is not None:
-                out[name][seed] = v
+            values = [row[key] for row in rows if key in row]
+            if values:
+                out[name][seed] = float(values[-1])
     return out
 
 
