@@ -69,6 +69,8 @@ def test_sweep_is_seed_major_with_per_cell_seeds_and_filters(tmp_path):
     assert runs == ["a/k5/x/seed_0", "a/k5/y/seed_0", "b/k5/x/seed_0", "a/k5/x/seed_1", "b/k5/x/seed_1"]
     runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path, only="a/*", skip="*y")]
     assert runs == ["a/k5/x/seed_0", "a/k5/x/seed_1"]
+    runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path, only="a/k5/y, b/*", seeds=(0,))]
+    assert runs == ["a/k5/y/seed_0", "b/k5/x/seed_0"]
     runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path, seeds=(1,))]
     assert runs == ["a/k5/x/seed_1", "b/k5/x/seed_1"]
     _, cmd = next(sweep.runs_of(grid, tmp_path))
