@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,7 +33,15 @@ from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
 from metareg.sharding import is_primary, replicate, task_mesh, task_sharding
 from metareg.tasks import make_task_family
-from metareg.workdir import WorkdirError, check_resume, config_dict, exclusive, write_atomic
+from metareg.workdir import (
+    WorkdirError,
+    check_checkpoint_digest,
+    check_resume,
+    config_dict,
+    exclusive,
+    record_checkpoint_digest,
+    write_atomic,
+)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -79,19 +88,30 @@ class MetricWriter:
 
     def __init__(self, workdir: Path, resume_step: int):
         self.path = workdir / "metrics.jsonl"
+        rows = []
         # On resume, drop rows logged after the checkpoint (those steps run again) and a torn last line.
         if self.path.exists():
             rows = [r for r in self.path.read_text().splitlines() if _parses(r) and json.loads(r)["step"] <= resume_step]
             write_atomic(self.path, "".join(r + "\n" for r in rows))
         from tensorboardX import SummaryWriter
 
-        self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+        # TensorBoard's files lose the steps since their last flush on a kill, and never get them back: they
+        # are rebuilt whole from metrics.jsonl (the record) on every start.
+        tb_dir = workdir / "tensorboard"
+        if tb_dir.exists():
+            shutil.rmtree(tb_dir)
+        self.tb = SummaryWriter(str(tb_dir))
+        for row in map(json.loads, rows):
+            self._add(row.pop("step"), row)
+
+    def _add(self, step: int, scalars: dict[str, float]):
+        for k, v in scalars.items():
+            self.tb.add_scalar(k, v, step)
 
     def write(self, step: int, scalars: dict[str, float]):
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, **scalars}) + "\n")
-        for k, v in scalars.items():
-            self.tb.add_scalar(k, v, step)
+        self._add(step, scalars)
 
     def close(self):
         self.tb.close()
@@ -141,14 +161,48 @@ def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: i
                 )
 
 
-def restore_or_init(manager: ocp.CheckpointManager, family, objective, optimizer, root) -> tuple[TrainState, int | None]:
-    """The latest checkpoint's state, or a fresh one; and the step restored (None if fresh)."""
+def restore_or_init(open_manager, family, objective, optimizer, root,
+                    move_unreadable: bool = False) -> tuple[ocp.CheckpointManager, TrainState, int | None]:
+    """(checkpoint manager, the newest intact checkpoint's state or a fresh one, the step restored or None).
+
+    A checkpoint whose files differ from the digest recorded when it was saved (`workdir.checkpoint_digest`:
+    a flipped bit, a truncated file), or that orbax cannot read, is skipped with a warning and the next older
+    one tried; with `move_unreadable` (the training run's writer) it is also moved aside, never deleted
+    (`set_aside`), so later saves and clean-ups do not trip over it. `open_manager()` makes a manager: a
+    failed restore can leave orbax's manager in a wrong state, so each attempt gets a new one.
+    """
     state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
-    latest = manager.latest_step()
-    if latest is not None:
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
-        state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
-    return state, latest
+    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
+    manager = open_manager()
+    for step in sorted(manager.all_steps(), reverse=True):
+        step_dir = Path(str(manager.directory)) / str(step)
+        try:
+            check_checkpoint_digest(step_dir)
+            return manager, manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
+        except Exception as e:  # noqa: BLE001 -- orbax and tensorstore raise many types for unreadable files
+            where = "left in place"
+            if move_unreadable:
+                where = f"moved to {set_aside(step_dir)}"
+            print(f"warning: checkpoint {step} cannot be restored ({type(e).__name__}: {_first_line(e)}); "
+                  f"{where}; trying the next older one", file=sys.stderr)
+            manager.close()
+            manager = open_manager()
+    return manager, state, None
+
+
+def set_aside(step_dir: Path) -> Path:
+    """Move an unreadable checkpoint to <workdir>/checkpoints_unreadable/<step>[.N], out of orbax's sight."""
+    target_dir = step_dir.parent.parent / "checkpoints_unreadable"
+    target_dir.mkdir(exist_ok=True)
+    target, n = target_dir / step_dir.name, 1
+    while target.exists():
+        target, n = target_dir / f"{step_dir.name}.{n}", n + 1
+    step_dir.rename(target)
+    return target
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [""])[0][:200]
 
 
 def _test_samplers(objective) -> tuple:
@@ -207,8 +261,7 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     validate_config(config)
     workdir = Path(workdir)
     family, objective, optimizer, root = build(config)
-    manager = _checkpoint_manager(workdir, config)
-    state, latest = restore_or_init(manager, family, objective, optimizer, root)
+    _, state, latest = restore_or_init(lambda: _checkpoint_manager(workdir, config), family, objective, optimizer, root)
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
     primary, metrics = evaluate_meta_params(config, family, objective, root, state.meta_params)
@@ -248,7 +301,7 @@ def restore_run(workdir: str | Path):
     config = load_run_config(workdir)
     validate_config(config)
     family, objective, optimizer, root = build(config)
-    state, latest = restore_or_init(_checkpoint_manager(Path(workdir), config), family, objective, optimizer, root)
+    _, state, latest = restore_or_init(lambda: _checkpoint_manager(Path(workdir), config), family, objective, optimizer, root)
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {Path(workdir) / 'checkpoints'}: train the run first")
     return config, family, objective, state.meta_params
@@ -290,11 +343,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primary_process: bool) -> dict:
     family, objective, optimizer, root = build(config)
-    manager = _checkpoint_manager(workdir, config)
-    latest_on_disk = manager.latest_step()
+    latest_on_disk = _checkpoint_manager(workdir, config).latest_step()
     saved = _saved_config(workdir, latest_on_disk)
     changes = [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
-    state, latest = restore_or_init(manager, family, objective, optimizer, root)
+    manager, state, latest = restore_or_init(lambda: _checkpoint_manager(workdir, config), family, objective, optimizer,
+                                             root, move_unreadable=primary_process)
     progress = _read_progress(workdir, latest)
     if primary_process:
         write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
@@ -359,7 +412,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
             if done % config.checkpoint_every == 0 or done == config.num_steps:
                 manager.save(done, args=ocp.args.StandardSave(state))
                 last_good = done
-                if primary_process:  # times up to this checkpoint, for results.json after resumes
+                if primary_process:  # its digest; times up to this checkpoint, for results.json after resumes
+                    record_checkpoint_digest(workdir / "checkpoints" / str(done))
                     elapsed = time.perf_counter() - train_start - curve_time
                     write_atomic(workdir / "progress.json", json.dumps({
                         "step": done, "train_time_s": progress["train_time_s"] + elapsed,

@@ -7,13 +7,16 @@
   trained with. Allowed changes are recorded in results.json.
 - One writer: an exclusive OS lock (flock) on `.lock` for the whole run; a second process exits at
   once naming the holder's pid.
-- Whole files: config.json and results.json are written to a temporary file and renamed.
+- Whole files: config.json and results.json are written to a temporary file and renamed. Each checkpoint's
+  files get a digest when it is saved (`record_checkpoint_digest`); a resume checks it, so a flipped bit or a
+  truncated file is found before its numbers are trusted (orbax itself reads a flipped bit without error).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -76,6 +79,31 @@ def write_atomic(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+DIGEST_FILE = "digest.sha256"  # beside orbax's files in each checkpoint's step directory
+
+
+def checkpoint_digest(step_dir: Path) -> str:
+    """sha256 over a checkpoint's files (relative paths and contents), the digest file itself left out."""
+    h = hashlib.sha256()
+    for p in sorted(step_dir.rglob("*")):
+        if p.is_file() and p.name != DIGEST_FILE:
+            h.update(str(p.relative_to(step_dir)).encode() + b"\0")
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def record_checkpoint_digest(step_dir: Path) -> None:
+    write_atomic(step_dir / DIGEST_FILE, checkpoint_digest(step_dir) + "\n")
+
+
+def check_checkpoint_digest(step_dir: Path) -> None:
+    """ValueError if the checkpoint's files differ from the digest recorded at save time. A checkpoint
+    without a digest (killed between save and digest, or written by an older version) is left to orbax."""
+    path = step_dir / DIGEST_FILE
+    if path.exists() and path.read_text().strip() != checkpoint_digest(step_dir):
+        raise ValueError("its files differ from the digest recorded when it was saved")
 
 
 @contextlib.contextmanager

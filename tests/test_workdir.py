@@ -1,6 +1,9 @@
-"""Workdirs that cannot lie: run identity on resume, one writer, a failed attempt changes nothing, torn lines."""
+"""Workdirs that cannot lie: run identity on resume, one writer, a failed attempt changes nothing, torn lines,
+unreadable checkpoints set aside, TensorBoard rebuilt."""
 
 import json
+import shutil
+import struct
 import subprocess
 import sys
 
@@ -101,3 +104,54 @@ def test_cli_works_from_any_directory_by_experiment_name_and_reports_progress(tm
     assert json.loads((tmp_path / "run" / "results.json").read_text())["steps"] == 40
     again = subprocess.run([*cmd[:-1], "--config.seed=3"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "seed: 0 -> 3" in again.stderr and "Traceback" not in again.stderr
+
+
+def _corrupt(step_dir, how):
+    data = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)  # the array file
+    if how == "bitflip":  # orbax reads this without error: only the recorded digest finds it
+        b = bytearray(data.read_bytes())
+        b[len(b) // 2] ^= 0xFF
+        data.write_bytes(bytes(b))
+    elif how == "truncated":
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    elif how == "partial":  # a step directory without its files, and no digest to check
+        for p in step_dir.iterdir():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+@pytest.mark.parametrize("how", ["bitflip", "truncated", "partial"])
+def test_an_unreadable_latest_checkpoint_is_set_aside_and_the_older_one_resumed(tmp_path, quick_config, how, capsys):
+    straight = train_and_evaluate(quick_config, tmp_path / "straight")
+    quick_config.num_steps = 40
+    train_and_evaluate(quick_config, tmp_path / "run")
+    _corrupt(tmp_path / "run" / "checkpoints" / "40", how)
+    quick_config.num_steps = 60
+    resumed = train_and_evaluate(quick_config, tmp_path / "run")
+    assert resumed["resumed_from_step"] == 20 and resumed["metrics"] == straight["metrics"]
+    assert "checkpoint 40 cannot be restored" in capsys.readouterr().err
+    assert (tmp_path / "run" / "checkpoints_unreadable" / "40").is_dir()  # kept, not deleted
+
+
+def _tensorboard_steps(logdir, tag):
+    """Steps of `tag` in TFRecord event files (length, crc, event proto, crc), read without TensorFlow."""
+    from tensorboardX.proto import event_pb2
+
+    steps = []
+    for path in sorted(logdir.glob("events.*")):
+        data, i = path.read_bytes(), 0
+        while i + 12 <= len(data):
+            (n,) = struct.unpack("<Q", data[i:i + 8])
+            event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+            i += 12 + n + 4
+            steps += [event.step for v in event.summary.value if v.tag == tag]
+    return steps
+
+
+def test_tensorboard_is_rebuilt_whole_from_metrics_on_resume(tmp_path, quick_config):
+    quick_config.num_steps = 40
+    train_and_evaluate(quick_config, tmp_path)
+    for p in (tmp_path / "tensorboard").glob("events.*"):
+        p.write_bytes(b"")  # a kill lost everything since the last flush
+    quick_config.num_steps = 60
+    train_and_evaluate(quick_config, tmp_path)
+    assert _tensorboard_steps(tmp_path / "tensorboard", "loss") == [20, 40, 60]
