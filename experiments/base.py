@@ -214,3 +214,9 @@ def pose(arg, learner: str, regularizers: tuple, name: str):
         c.num_steps, c.log_every, c.checkpoint_every = 20, 10, 10
         c.eval.inner_steps, c.eval.primary_inner_steps, c.eval.num_tasks, c.eval.batch_size = (1, 2), 2, 20, 20
     return c
+
+
+def variants(experiment: str) -> list[str]:
+    """The variant tokens an experiment takes after ":" (by its family, the name's first word)."""
+    tokens = {"omniglot": OMNIGLOT_TOKENS, "chembl": CHEMBL_TOKENS, "pose": POSE_TOKENS}.get(experiment.split("_")[0], {})
+    return [*tokens, "quick"]

@@ -1,14 +1,24 @@
-"""Command line: python -m metareg.main --config experiments/NAME.py[:quick] --workdir DIR.
+"""Command line: train or evaluate one experiment.
 
-Overrides go after it, e.g. --config.seed=3 --config.num_steps=500; the config is locked, so a
+    metareg train NAME[:VARIANTS] [--workdir DIR] [--config.FIELD=VALUE ...]   (workdir default: runs/NAME)
+    metareg evaluate NAME[:VARIANTS] --workdir DIR                            (the latest checkpoint again)
+    metareg list                                                              (experiments and their variants)
+    python -m metareg.main --config experiments/NAME.py[:VARIANTS] --workdir DIR [--config.FIELD=VALUE ...]
+
+VARIANTS are comma-separated tokens, e.g. omniglot_maml:5shot,me or sinusoid_trlearner:quick. Overrides
+go after the experiment, e.g. --config.seed=3 --config.num_steps=500; the config is locked, so a
 misspelt field is an error.
 """
 
 from __future__ import annotations
 
+import errno
+import importlib.util
 import json
+import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from absl import app, flags, logging
@@ -24,17 +34,44 @@ _MODE = flags.DEFINE_enum(
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # holds experiments/ in a source checkout
 
 
+def experiment_names() -> list[str]:
+    return sorted(p.stem for p in (PROJECT_ROOT / "experiments").glob("*.py") if p.stem not in ("base", "__init__"))
+
+
+def experiments_listing() -> str:
+    """Every experiment with the variant tokens it takes, one family per paragraph."""
+    from experiments import base
+
+    families: dict[str, list[str]] = {}
+    for name in experiment_names():
+        families.setdefault(name.split("_")[0], []).append(name)
+    return "\n".join(textwrap.fill(", ".join(names), 100, subsequent_indent="  ") + "\n    variants: "
+                     + ", ".join(base.variants(names[0])) for names in families.values())
+
+
 def resolve_experiment(spec: str) -> str:
     """--config's value as an existing file: a path as given, else relative to the project root, else a bare
     experiment name ("sinusoid_maml[:quick]" -> PROJECT_ROOT/experiments/sinusoid_maml.py[:quick]), so the
-    command works from any directory. Exits with the list of experiments when none exists."""
+    command works from any directory. Exits with a one-line message for an unknown experiment or variant."""
     name, sep, variant = spec.partition(":")
     candidates = [Path(name), PROJECT_ROOT / name, PROJECT_ROOT / "experiments" / f"{Path(name).stem}.py"]
     for path in candidates:
         if path.is_file():
+            check_variant(path, variant)
             return f"{path.resolve()}{sep}{variant}"
-    known = sorted(p.stem for p in (PROJECT_ROOT / "experiments").glob("*.py") if p.stem not in ("base", "__init__"))
-    sys.exit(f"error: unknown experiment {Path(name).stem!r} (no file {name}); choose from {known}")
+    sys.exit(f"error: unknown experiment {Path(name).stem!r} (no file {name}); choose from {experiment_names()} "
+             "(`metareg list` shows their variants)")
+
+
+def check_variant(path: Path, variant: str) -> None:
+    """Build the experiment's config once, so an unknown variant is a message, not absl's traceback."""
+    spec = importlib.util.spec_from_file_location(f"_experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.get_config(variant or None)
+    except ValueError as e:
+        sys.exit(f"error: experiment {path.stem!r}: {e}")
 
 
 def check_experiment_exists(argv: list[str]) -> None:
@@ -46,13 +83,36 @@ def check_experiment_exists(argv: list[str]) -> None:
             argv[i + 1] = resolve_experiment(argv[i + 1])
 
 
+def error_message(e: BaseException, workdir: str) -> str | None:
+    """The one-line message for a failure a user can fix, or None for a bug (which keeps its traceback)."""
+    from metareg.config import ConfigError
+    from metareg.data import ChemblDataError, OmniglotArchiveError, Pascal3DFileError
+    from metareg.train import NonFiniteLossError
+    from metareg.workdir import WorkdirError
+
+    chain, cause = [], e
+    while cause is not None and cause not in chain:  # a full disk often arrives wrapped (orbax, tensorstore)
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(getattr(c, "errno", None) == errno.ENOSPC or "No space left on device" in str(c) for c in chain):
+        return (f"error: the disk holding {workdir} is full (No space left on device). Free space and run the same "
+                "command again: the run resumes from its last checkpoint")
+    if isinstance(e, ConfigError):
+        return f"config error: {e}"
+    if isinstance(e, (FileNotFoundError, OmniglotArchiveError, ChemblDataError, Pascal3DFileError)):
+        return f"error: {e}"  # missing or damaged data (the message says where the files go) or checkpoint
+    if isinstance(e, (WorkdirError, NonFiniteLossError)):  # the message names the problem and the fix
+        return f"error: {e}"
+    if isinstance(e, PermissionError):
+        return f"error: {e.strerror}: {e.filename}; choose a --workdir (or data.dir) this user can write to"
+    return None
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    from metareg.config import ConfigError
     from metareg.sharding import initialize_distributed
-    from metareg.train import NonFiniteLossError, reevaluate, train_and_evaluate
-    from metareg.workdir import WorkdirError
+    from metareg.train import reevaluate, train_and_evaluate
 
     initialize_distributed(_CONFIG.value)  # before any other JAX call
     if _WORKDIR.value is None:
@@ -60,14 +120,41 @@ def main(argv):
     try:
         run = train_and_evaluate if _MODE.value == "train" else reevaluate
         results = run(_CONFIG.value, _WORKDIR.value)
-    except ConfigError as e:
-        sys.exit(f"config error: {e}")
-    except FileNotFoundError as e:  # missing data (the message says where the files go) or checkpoint
-        sys.exit(f"error: {e}")
-    except (WorkdirError, NonFiniteLossError) as e:  # the message names the problem and the fix
-        sys.exit(f"error: {e}")
+    except Exception as e:
+        message = error_message(e, _WORKDIR.value)
+        if message is None:
+            raise
+        # Exit without interpreter teardown: a failed orbax restore leaves coroutines and threads that print
+        # tracebacks while Python shuts down, burying the one line that matters.
+        print(message, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     summary = {k: results[k] for k in ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")}
     print(json.dumps(summary, indent=2))
+
+
+def cli():
+    """The `metareg` console script: `metareg train|evaluate NAME[:VARIANTS] [flags]`, `metareg list`."""
+    usage = "usage: metareg train|evaluate NAME[:VARIANTS] [--workdir DIR] [--config.FIELD=VALUE ...] | metareg list"
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.path.insert(0, str(PROJECT_ROOT))
+        print(f"{__doc__}\nExperiments:\n{experiments_listing()}")
+        return
+    if args[0] == "list":
+        sys.path.insert(0, str(PROJECT_ROOT))
+        print(experiments_listing())
+        return
+    if args[0] not in ("train", "evaluate") or len(args) < 2 or args[1].startswith("-"):
+        sys.exit(f"error: {usage}")
+    command, experiment, rest = args[0], args[1], args[2:]
+    if not any(a.startswith("--workdir") for a in rest):
+        if command == "evaluate":
+            sys.exit("error: metareg evaluate needs --workdir DIR (the run to evaluate again)")
+        rest.append(f"--workdir=runs/{experiment.replace(':', '_')}")
+    sys.argv = [sys.argv[0], f"--config={experiment}", f"--mode={command}", *rest]
+    run()
 
 
 def run():
@@ -80,6 +167,7 @@ def run():
     # Experiment files import experiments.base: make the project root importable (from any directory).
     sys.path.insert(0, str(PROJECT_ROOT))
     check_experiment_exists(sys.argv)
+    sys.modules["__main__"].__doc__ = f"{__doc__}\nExperiments:\n{experiments_listing()}"  # what --help prints
     flags.mark_flag_as_required("config")
     try:
         app.run(main)

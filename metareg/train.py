@@ -166,20 +166,29 @@ def restore_or_init(open_manager, family, objective, optimizer, root,
     """(checkpoint manager, the newest intact checkpoint's state or a fresh one, the step restored or None).
 
     A checkpoint whose files differ from the digest recorded when it was saved (`workdir.checkpoint_digest`:
-    a flipped bit, a truncated file), or that orbax cannot read, is skipped with a warning and the next older
-    one tried; with `move_unreadable` (the training run's writer) it is also moved aside, never deleted
-    (`set_aside`), so later saves and clean-ups do not trip over it. `open_manager()` makes a manager: a
-    failed restore can leave orbax's manager in a wrong state, so each attempt gets a new one.
+    a flipped bit, a truncated file), or that has no digest and orbax cannot read (a partial save), is skipped
+    with a warning and the next older one tried; with `move_unreadable` (the training run's writer) it is also
+    moved aside, never deleted (`set_aside`), so later saves and clean-ups do not trip over it. One whose files
+    match its digest but do not restore (another model or metareg version) is a WorkdirError, never skipped.
+    `open_manager()` makes a manager: a failed restore can leave orbax's manager in a wrong state, so each
+    attempt gets a new one.
     """
     state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
     manager = open_manager()
     for step in sorted(manager.all_steps(), reverse=True):
         step_dir = Path(str(manager.directory)) / str(step)
+        intact = False
         try:
-            check_checkpoint_digest(step_dir)
+            intact = check_checkpoint_digest(step_dir)
             return manager, manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
         except Exception as e:  # noqa: BLE001 -- orbax and tensorstore raise many types for unreadable files
+            if intact:  # whole files that do not fit: not damage but another model or version; keep them where they are
+                raise WorkdirError(
+                    f"checkpoint {step} in {step_dir.parent} is intact but does not fit this run's state "
+                    f"({type(e).__name__}: {_first_line(e)}); it was written by another version of the model or of "
+                    "metareg. Use a new --workdir, or the version that wrote it"
+                ) from None
             where = "left in place"
             if move_unreadable:
                 where = f"moved to {set_aside(step_dir)}"

@@ -98,12 +98,15 @@ def record_checkpoint_digest(step_dir: Path) -> None:
     write_atomic(step_dir / DIGEST_FILE, checkpoint_digest(step_dir) + "\n")
 
 
-def check_checkpoint_digest(step_dir: Path) -> None:
-    """ValueError if the checkpoint's files differ from the digest recorded at save time. A checkpoint
-    without a digest (killed between save and digest, or written by an older version) is left to orbax."""
+def check_checkpoint_digest(step_dir: Path) -> bool:
+    """True if the checkpoint's files match the digest recorded at save time, False if it has none (killed
+    between save and digest, or written by an older version: left to orbax); ValueError if they differ."""
     path = step_dir / DIGEST_FILE
-    if path.exists() and path.read_text().strip() != checkpoint_digest(step_dir):
+    if not path.exists():
+        return False
+    if path.read_text().strip() != checkpoint_digest(step_dir):
         raise ValueError("its files differ from the digest recorded when it was saved")
+    return True
 
 
 @contextlib.contextmanager

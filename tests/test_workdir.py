@@ -1,11 +1,13 @@
 """Workdirs that cannot lie: run identity on resume, one writer, a failed attempt changes nothing, torn lines,
 unreadable checkpoints set aside, TensorBoard rebuilt."""
 
+import errno
 import json
 import shutil
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +157,46 @@ def test_tensorboard_is_rebuilt_whole_from_metrics_on_resume(tmp_path, quick_con
     quick_config.num_steps = 60
     train_and_evaluate(quick_config, tmp_path)
     assert _tensorboard_steps(tmp_path / "tensorboard", "loss") == [20, 40, 60]
+
+
+def test_an_intact_checkpoint_that_does_not_fit_is_refused_not_set_aside(tmp_path, quick_config):
+    quick_config.num_steps = 40
+    train_and_evaluate(quick_config, tmp_path)
+    before = _snapshot(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["model"]["hidden"] = [8, 8]  # the same config file, but the model code now builds other shapes
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    quick_config.model.hidden, quick_config.num_steps = (8, 8), 60
+    with pytest.raises(WorkdirError, match="checkpoint 40 .* is intact but does not fit"):
+        train_and_evaluate(quick_config, tmp_path)
+    assert not (tmp_path / "checkpoints_unreadable").exists()
+    assert {k: v for k, v in _snapshot(tmp_path).items() if k.name != "config.json"} == \
+        {k: v for k, v in before.items() if k.name != "config.json"}
+
+
+def test_failures_become_one_line_messages_and_bugs_keep_their_traceback():
+    from metareg.main import error_message
+
+    try:  # a full disk as orbax reports it: the ENOSPC is the cause of another error
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("handle is closed") from inner
+    except RuntimeError as e:
+        assert "disk holding runs/x is full" in error_message(e, "runs/x")
+    assert error_message(ConfigError("bad"), "w") == "config error: bad"
+    assert error_message(WorkdirError("in use"), "w") == "error: in use"
+    assert error_message(KeyError("a bug"), "w") is None
+
+
+def test_console_script_lists_experiments_and_rejects_an_unknown_variant_in_one_line(tmp_path):
+    script = Path(sys.executable).with_name("metareg")  # [project.scripts], installed by `make install`
+    listing = subprocess.run([script, "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0 and "omniglot_maml" in listing.stdout and "norot" in listing.stdout
+    bad = subprocess.run([script, "train", "omniglot_maml:5shot,fiveway"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        "error: experiment 'omniglot_maml': unknown config variant 'fiveway'; use comma-separated tokens from "
+        "['1shot', '20way', '5shot', '5way', 'cs', 'me', 'nme', 'norot', 'reference'] and quick"]
+    assert not (tmp_path / "runs").exists()
