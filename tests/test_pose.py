@@ -148,10 +148,12 @@ def test_loaded_arrays_are_object_major_renders_with_their_labels(synthetic):
     assert not data.train_images.flags.writeable  # shared by the per-process cache
 
 
-def test_prepared_once_then_the_mat_files_are_not_needed(synthetic, tmp_path):
-    _, prepared, _, data = synthetic
-    again = p3d.load_pose_data(tmp_path / "nothing here", prepared, image_size=SYN_SIZE, supersample=1)
+def test_prepared_once_then_read_and_another_data_dir_is_refused(synthetic, tmp_path):
+    data_dir, prepared, _, data = synthetic
+    again = p3d.load_pose_data(data_dir, prepared, image_size=SYN_SIZE, supersample=1)
     np.testing.assert_array_equal(again.test_images, data.test_images)
+    with pytest.raises(FileNotFoundError, match="was built from .* holds none of its"):  # not a silent use of the cache
+        p3d.load_pose_data(tmp_path / "nothing here", prepared, image_size=SYN_SIZE, supersample=1)
 
 
 def test_variants_are_separate_configs(tmp_path):

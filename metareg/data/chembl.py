@@ -13,10 +13,12 @@ task), one JSON object per line (= one compound measured in that assay) with, am
 The real data: 2,779 assays (train 2,451 / valid 128 / test 200), 46,593 compounds, 6 to 262 compounds per
 assay (median 12; 99th percentile 68), no duplicate SMILES within an assay, every line with all fields.
 
-Preparing (once; later calls never open the jsonl.gz files again) writes a TFDS dataset
+Preparing (once; later calls only hash the jsonl.gz files, never parse them again) writes a TFDS dataset
 `metareg_chembl_fewshot` in the `array_record` format under `prepared_dir` (default
 `~/.cache/metareg/tensorflow_datasets`), one TFDS split per folder, with only `tfds.features.Tensor`-family
-features (no TensorFlow). One example per compound:
+features (no TensorFlow). It also records the files it was built from (sha256), and every later load checks
+that `data_dir` still holds the same files (metareg.data.provenance): a wrong data_dir or a changed, missing or
+added assay file is an error, not a silent use of the old data. One example per compound:
 
     assay          Text, "CHEMBL<id>" (the file name)
     folder         ClassLabel "train" | "valid" | "test" (the data's own split)
@@ -49,7 +51,6 @@ the rest meta-train.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import functools
 import gzip
 import hashlib
@@ -65,7 +66,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from metareg.data.omniglot import DEFAULT_DATA_DIR, resolve_prepared_dir
+from metareg.data import provenance
+from metareg.data.omniglot import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
 FOLDERS = ("train", "valid", "test")  # the data's own split, one folder each
 FINGERPRINT_WIDTH = 2048  # FS-Mol's Morgan count fingerprint (radius 2)
@@ -86,12 +88,30 @@ class ChemblDataError(ValueError):
     """A ChEMBL assay file (or the prepared data) that exists but cannot be used; the message names the file and the fix."""
 
 
+class ChemblSourcesChangedError(ChemblDataError, provenance.SourcesChangedError):
+    """The assay files at data_dir are not those the prepared dataset was built from (metareg.data.provenance)."""
+
+
 def chembl_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding train/ valid/ test/: `data_dir` itself if it holds train/, else `data_dir/chembl_fewshot`."""
-    root = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).expanduser()
-    if (root / "train").is_dir():
+    """The folder holding train/ valid/ test/: `data_dir` itself if it holds train/ (or is a folder named
+    chembl_fewshot without a chembl_fewshot/ inside), else `data_dir/chembl_fewshot`."""
+    root = data_root(data_dir)
+    if (root / "train").is_dir() or (root.name == "chembl_fewshot" and not (root / "chembl_fewshot").exists()):
         return root
     return root / "chembl_fewshot"
+
+
+def source_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """(the assay files in folder's train/ valid/ test/, the names of missing folders): what a prepared dataset is
+    checked against."""
+    files, missing = [], []
+    for split in FOLDERS:
+        d = folder / split
+        if d.is_dir():
+            files.extend(sorted(d / name for name in os.listdir(d) if _FILE.match(name)))
+        else:
+            missing.append(f"{split}/")
+    return files, missing
 
 
 def _fix(path: Path) -> str:
@@ -181,7 +201,7 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
     return rows
 
 
-class ChemblBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ChemblBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """TFDS builder over the local ChEMBL assay folders (manual_dir), array_record, Tensor features only.
 
     Not registered in TFDS's global registry; build it with `prepare_chembl`, or directly:
@@ -225,10 +245,12 @@ class ChemblBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _split_generators(self, dl_manager):
         files = list_assay_files(Path(os.fspath(dl_manager.manual_dir)))
-        return {split: self._generate_examples(files[split], split) for split in FOLDERS}
+        progress = provenance.Progress("read", sum(len(f) for f in files.values()), "assay files")
+        return {split: self._generate_examples(files[split], split, progress) for split in FOLDERS}
 
-    def _generate_examples(self, files: list[tuple[str, Path]], split: str):
+    def _generate_examples(self, files: list[tuple[str, Path]], split: str, progress: provenance.Progress):
         for assay, path in files:
+            progress.update()
             for line, (smiles, value, fp) in enumerate(read_assay_file(path)):
                 yield (
                     f"{assay}/{line:05d}",
@@ -241,22 +263,24 @@ def prepare_chembl(data_dir: str | os.PathLike | None = None, prepared_dir: str 
 
     The folder layout is checked before TFDS starts (missing folders give our error, not TFDS's manual-download
     assertion); each file's lines are checked as they are read. A failed preparation leaves nothing behind
-    (TFDS writes to a temporary folder), so fixing the file and calling again starts over.
+    (TFDS writes to a temporary folder), so fixing the file and calling again starts over. Runs started together
+    (a sweep) would race to prepare; the first one prepares, the others wait and reuse it. A prepared dataset is
+    checked against the files at `data_dir` (same names and sha256, wherever they live): SourcesMissingError (a
+    FileNotFoundError) when they are missing, ChemblSourcesChangedError when they differ (metareg.data.provenance).
     """
     prepared = resolve_prepared_dir(prepared_dir)
-    builder = ChemblBuilder(data_dir=os.fspath(prepared), file_format="array_record")
-    if builder.is_prepared():
-        return builder
     folder = chembl_dir(data_dir)
-    list_assay_files(folder)
-    prepared.mkdir(parents=True, exist_ok=True)
-    # Runs started together (a sweep) would race to prepare; the first one prepares, the others wait and reuse it.
-    with open(prepared / f".{ChemblBuilder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        builder = ChemblBuilder(data_dir=os.fspath(prepared), file_format="array_record")
-        if not builder.is_prepared():
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder)))
-    return builder
+    return provenance.prepare_from_local_files(
+        lambda: ChemblBuilder(data_dir=os.fspath(prepared), file_format="array_record"),
+        prepared_dir=prepared,
+        label="ChEMBL data",
+        data_dir=data_root(data_dir),
+        folder=folder,
+        sources=source_files,
+        validate=lambda: list_assay_files(folder),
+        changed_error=ChemblSourcesChangedError,
+        lock_name=f".{ChemblBuilder.name}.lock",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -332,8 +356,8 @@ def _read_prepared(builder: ChemblBuilder) -> ChemblAssays:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_given_cached(data_dir: str, prepared_dir: str) -> ChemblAssays:
-    return _read_prepared(prepare_chembl(data_dir, prepared_dir))
+def _load_given_cached(prepared_dir: str) -> ChemblAssays:
+    return _read_prepared(ChemblBuilder(data_dir=prepared_dir, file_format="array_record"))
 
 
 def morgan_fingerprints(
@@ -366,8 +390,8 @@ def morgan_fingerprints(
 
 
 @functools.lru_cache(maxsize=2)
-def _morgan_cached(data_dir: str, prepared_dir: str, counts: bool) -> np.ndarray:
-    return _frozen(morgan_fingerprints(_load_given_cached(data_dir, prepared_dir).smiles, counts=counts))
+def _morgan_cached(prepared_dir: str, counts: bool) -> np.ndarray:
+    return _frozen(morgan_fingerprints(_load_given_cached(prepared_dir).smiles, counts=counts))
 
 
 def load_assays(
@@ -380,15 +404,18 @@ def load_assays(
 
     fingerprint: "given2048" (the file's 2048-wide Morgan fingerprint) or "morgan1024" (recomputed with
     RDKit, radius 2, 1024 wide); counts: x holds Morgan counts instead of 0/1 bits (the papers use bits).
+    The files at data_dir are checked against the prepared data's record on every call (see prepare_chembl);
+    the arrays are read once per process.
     """
     if fingerprint not in FINGERPRINTS:
         raise ValueError(f"unknown ChEMBL fingerprint {fingerprint!r}; choose from {list(FINGERPRINTS)}")
-    key = (os.fspath(chembl_dir(data_dir)), os.fspath(resolve_prepared_dir(prepared_dir)))
-    given = _load_given_cached(*key)
+    prepared = os.fspath(resolve_prepared_dir(prepared_dir))
+    prepare_chembl(data_dir, prepared)
+    given = _load_given_cached(prepared)
     if fingerprint == "given2048":
         x = given.x if counts else _frozen((given.x > 0).astype(np.uint8))
     else:
-        x = _morgan_cached(*key, counts)
+        x = _morgan_cached(prepared, counts)
     return dataclasses.replace(given, x=x, fingerprint=fingerprint, counts=counts)
 
 

@@ -5,11 +5,14 @@ Raw data: `images_background.zip` (30 alphabets, 964 characters) and `images_eva
 white background. They are read from `<data_dir>/omniglot/` (or `data_dir` itself when it holds the zips);
 `data_dir` defaults to `../shared/data` relative to the project root. Nothing is ever downloaded.
 
-Preparing (once; later calls find it prepared and never open the zips again) writes a TFDS dataset
+Preparing (once; later calls find it prepared and only hash the zips, never open them) writes a TFDS dataset
 `metareg_omniglot` in the `array_record` format under `prepared_dir` (default
 `~/.cache/metareg/tensorflow_datasets`, outside the project, so nothing can be committed by accident),
 with one TFDS split per archive ("background", "evaluation") and only `tfds.features.Tensor`-family
-features, so neither preparing nor reading needs TensorFlow (`tfds.features.Image` would). Each example:
+features, so neither preparing nor reading needs TensorFlow (`tfds.features.Image` would). It also records
+the zips it was built from (sha256), and every later load checks that `data_dir` still holds the same zips
+(metareg.data.provenance): a wrong data_dir or a changed archive is an error, not a silent use of the old data.
+Each example:
 
     image         uint8 [28, 28]: converted to 8-bit grey, resized with PIL LANCZOS, inverted
                   (strokes bright, ~255; background 0)
@@ -48,7 +51,6 @@ With rotations, class 4*b + r is base character b rotated by r*90 degrees counte
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import io
@@ -63,6 +65,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
+
+from metareg.data import provenance
 
 ARCHIVES = ("background", "evaluation")
 ARCHIVE_FILES = {a: f"images_{a}.zip" for a in ARCHIVES}
@@ -93,6 +97,10 @@ class OmniglotArchiveError(ValueError):
     """An Omniglot archive that exists but cannot be used; the message names the file and the fix."""
 
 
+class OmniglotSourcesChangedError(OmniglotArchiveError, provenance.SourcesChangedError):
+    """The zips at data_dir are not those the prepared dataset was built from (metareg.data.provenance)."""
+
+
 class _Entry(NamedTuple):
     name: str  # member path inside the zip
     alphabet: str
@@ -101,12 +109,24 @@ class _Entry(NamedTuple):
     drawer: int
 
 
+def data_root(data_dir: str | os.PathLike | None = None) -> Path:
+    """The configured data dir: `data_dir`, or DEFAULT_DATA_DIR (../shared/data) when None."""
+    return Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).expanduser()
+
+
 def omniglot_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding the two zips: `data_dir` itself if it holds one of them, else `data_dir/omniglot`."""
-    root = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).expanduser()
-    if any((root / f).exists() for f in ARCHIVE_FILES.values()):
+    """The folder holding the two zips: `data_dir` itself if it holds one of them (or is a folder named omniglot
+    without an omniglot/ inside), else `data_dir/omniglot`."""
+    root = data_root(data_dir)
+    if any((root / f).exists() for f in ARCHIVE_FILES.values()) or (root.name == "omniglot" and not (root / "omniglot").exists()):
         return root
     return root / "omniglot"
+
+
+def source_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """(the zips found in `folder`, the names of those missing): what a prepared dataset is checked against."""
+    paths = [folder / ARCHIVE_FILES[a] for a in ARCHIVES]
+    return [p for p in paths if p.is_file()], [p.name for p in paths if not p.is_file()]
 
 
 def resolve_prepared_dir(prepared_dir: str | os.PathLike | None = None) -> Path:
@@ -164,7 +184,7 @@ def _to_array(png: bytes) -> np.ndarray:
     return 255 - np.asarray(small, dtype=np.uint8)
 
 
-class OmniglotBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class OmniglotBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """TFDS builder over the two local Omniglot zips (manual_dir), array_record, Tensor features only.
 
     Not registered in TFDS's global registry (the catalogue has its own `omniglot`, which downloads and
@@ -212,12 +232,14 @@ class OmniglotBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _split_generators(self, dl_manager):
         folder = Path(os.fspath(dl_manager.manual_dir))
-        return {a: self._generate_examples(folder / ARCHIVE_FILES[a], a) for a in ARCHIVES}
+        entries = {a: check_archive(folder / ARCHIVE_FILES[a], a) for a in ARCHIVES}
+        progress = provenance.Progress("prepared", sum(len(e) for e in entries.values()), "images")
+        return {a: self._generate_examples(folder / ARCHIVE_FILES[a], a, entries[a], progress) for a in ARCHIVES}
 
-    def _generate_examples(self, path: Path, archive: str):
-        entries = check_archive(path, archive)
+    def _generate_examples(self, path: Path, archive: str, entries: list[_Entry], progress: provenance.Progress):
         with zipfile.ZipFile(path) as zf:
             for e in entries:
+                progress.update()
                 yield (
                     e.name,
                     {
@@ -235,23 +257,29 @@ def prepare_omniglot(data_dir: str | os.PathLike | None = None, prepared_dir: st
     """The prepared builder; prepares it from the zips first if `prepared_dir` does not hold it yet.
 
     Both archives are checked before TFDS starts, so a missing or corrupt one gives our error
-    (path and what belongs there) rather than TFDS's manual-download assertion.
+    (path and what belongs there) rather than TFDS's manual-download assertion. Runs started together (a sweep)
+    would race to prepare; the first one prepares, the others wait and reuse it. A prepared dataset is checked
+    against the zips at `data_dir` (same names and sha256, wherever they live): SourcesMissingError (a
+    FileNotFoundError) when they are missing, OmniglotSourcesChangedError when they differ (metareg.data.provenance).
     """
     prepared = resolve_prepared_dir(prepared_dir)
-    builder = OmniglotBuilder(data_dir=os.fspath(prepared), file_format="array_record")
-    if builder.is_prepared():
-        return builder
     folder = omniglot_dir(data_dir)
-    for a in ARCHIVES:
-        check_archive(folder / ARCHIVE_FILES[a], a)
-    prepared.mkdir(parents=True, exist_ok=True)
-    # Runs started together (a sweep) would race to prepare; the first one prepares, the others wait and reuse it.
-    with open(prepared / f".{OmniglotBuilder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        builder = OmniglotBuilder(data_dir=os.fspath(prepared), file_format="array_record")
-        if not builder.is_prepared():
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder)))
-    return builder
+
+    def validate():
+        for a in ARCHIVES:
+            check_archive(folder / ARCHIVE_FILES[a], a)
+
+    return provenance.prepare_from_local_files(
+        lambda: OmniglotBuilder(data_dir=os.fspath(prepared), file_format="array_record"),
+        prepared_dir=prepared,
+        label="Omniglot data",
+        data_dir=data_root(data_dir),
+        folder=folder,
+        sources=source_files,
+        validate=validate,
+        changed_error=OmniglotSourcesChangedError,
+        lock_name=f".{OmniglotBuilder.name}.lock",
+    )
 
 
 def _read_archive(builder: OmniglotBuilder, archive: str) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -279,8 +307,8 @@ def _read_archive(builder: OmniglotBuilder, archive: str) -> tuple[np.ndarray, t
 
 
 @functools.lru_cache(maxsize=4)
-def _load_characters_cached(data_dir: str, prepared_dir: str) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
-    builder = prepare_omniglot(data_dir, prepared_dir)
+def _read_characters_cached(prepared_dir: str) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    builder = OmniglotBuilder(data_dir=prepared_dir, file_format="array_record")
     return {a: _read_archive(builder, a) for a in ARCHIVES}
 
 
@@ -291,8 +319,11 @@ def load_characters(
 
     images: uint8 [C, 20, 28, 28] (read-only; cached per process), class-major, characters sorted by
     (alphabet, character number), drawings by drawer; names: "<archive>/<alphabet>/characterNN".
+    The zips at data_dir are checked against the prepared data's record on every call (see prepare_omniglot).
     """
-    return _load_characters_cached(os.fspath(omniglot_dir(data_dir)), os.fspath(resolve_prepared_dir(prepared_dir)))
+    prepared = os.fspath(resolve_prepared_dir(prepared_dir))
+    prepare_omniglot(data_dir, prepared)
+    return _read_characters_cached(prepared)
 
 
 def with_rotations(images: np.ndarray) -> np.ndarray:

@@ -32,11 +32,13 @@ Azimuths (`view_azimuths`): view i of object o has label u = h / 2^53 with h the
 sha256(f"{AZIMUTH_SEED}/{o}/{i}"), and azimuth 2*pi*u: uniform in [0, 2*pi), fixed by the object's name
 and the documented seed, independent of any library version. (The reference drew Python `random.uniform`.)
 
-Preparing (once; later calls find it prepared and never open the .mat files again) writes the TFDS dataset
+Preparing (once; later calls find it prepared and only hash the .mat files, never render again) writes the TFDS dataset
 `metareg_pascal3d_pose` (array_record, only `tfds.features.Tensor`-family features, so no TensorFlow)
 under `prepared_dir` (default ~/.cache/metareg/tensorflow_datasets), one builder config per image size
 ("128px" default; "64px", "32px" for CPU-sized runs; any size through `pose_config`), with TFDS splits
-"train" (35 objects) and "test" (15). Each example:
+"train" (35 objects) and "test" (15). Each variant records the .mat files it was rendered from (sha256), and
+every later load checks that `data_dir` still holds the same files (metareg.data.provenance): a wrong data_dir
+or a changed file is an error, not a silent use of the old renders. Each example:
 
     image     uint8 [S, S], the object bright on a black background
     label     float32, azimuth / (2*pi) in [0, 1)
@@ -55,7 +57,6 @@ views in draw order.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import math
@@ -68,7 +69,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from metareg import render
-from metareg.data.omniglot import DEFAULT_DATA_DIR, resolve_prepared_dir
+from metareg.data import provenance
+from metareg.data.omniglot import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
 # Models per category in this copy of the CAD folder (../shared/data/README.md); bottle and train are skipped.
 MODELS_PER_CATEGORY = {"aeroplane": 7, "bicycle": 5, "boat": 6, "bus": 6, "chair": 10, "diningtable": 6, "sofa": 6, "tvmonitor": 4}
@@ -93,6 +95,10 @@ class Pascal3DFileError(ValueError):
     """A CAD .mat file that exists but cannot be used; the message names the file and the fix."""
 
 
+class Pascal3DSourcesChangedError(Pascal3DFileError, provenance.SourcesChangedError):
+    """The .mat files at data_dir are not those the prepared dataset was rendered from (metareg.data.provenance)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class CadModel:
     """One CAD model: vertices float64 [V, 3], faces int64 [F, 3] (0-based, converted from the file's 1-based)."""
@@ -103,11 +109,19 @@ class CadModel:
 
 
 def pascal3d_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding the .mat files: `data_dir` itself if it holds one of them, else `data_dir/pascal3d_cad`."""
-    root = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).expanduser()
-    if any((root / f"{c}.mat").exists() for c in CATEGORIES):
+    """The folder holding the .mat files: `data_dir` itself if it holds one of them (or is a folder named
+    pascal3d_cad without a pascal3d_cad/ inside), else `data_dir/pascal3d_cad`."""
+    root = data_root(data_dir)
+    if any((root / f"{c}.mat").exists() for c in CATEGORIES) or (root.name == CAD_FOLDER and not (root / CAD_FOLDER).exists()):
         return root
     return root / CAD_FOLDER
+
+
+def source_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """(the category .mat files found in `folder`, the names of those missing): what a prepared variant is checked
+    against (bottle.mat and train.mat are not read, so not checked)."""
+    paths = [folder / f"{c}.mat" for c in CATEGORIES]
+    return [p for p in paths if p.is_file()], [p.name for p in paths if not p.is_file()]
 
 
 def _describe(category: str) -> str:
@@ -215,7 +229,7 @@ def pose_config(image_size: int = IMAGE_SIZE, supersample: int | None = None) ->
     )
 
 
-class Pascal3DPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Pascal3DPoseBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """TFDS builder rendering the local CAD files (manual_dir), array_record, Tensor features only.
 
     Not registered in TFDS's global registry; build it with `prepare_pose`, or directly:
@@ -264,13 +278,15 @@ class Pascal3DPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
 
     def _split_generators(self, dl_manager):
         models = read_models(Path(os.fspath(dl_manager.manual_dir)))  # each .mat file read once for both splits
-        return {split: self._generate_examples({o: models[o] for o in objects}) for split, objects in SPLITS.items()}
+        progress = provenance.Progress("rendered", NUM_VIEWS * len(models), "views")
+        return {split: self._generate_examples({o: models[o] for o in objects}, progress) for split, objects in SPLITS.items()}
 
-    def _generate_examples(self, models: dict[str, CadModel]):
+    def _generate_examples(self, models: dict[str, CadModel], progress: provenance.Progress):
         cfg = self.builder_config
         for name, model in models.items():
             labels = view_labels(name)
             images = render.render_views(model.vertices, model.faces, 2 * math.pi * labels, cfg.image_size, supersample=cfg.supersample)
+            progress.update(NUM_VIEWS)
             for i in range(NUM_VIEWS):
                 yield (
                     f"{name}/{i:03d}",
@@ -285,6 +301,12 @@ class Pascal3DPoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
                 )
 
 
+def _builder_config(image_size: int, supersample: int | None) -> PoseConfig:
+    config = pose_config(image_size, supersample)
+    # TFDS wants the class's own instance for a listed config name (a custom config may not reuse the name).
+    return {c.name: c for c in Pascal3DPoseBuilder.BUILDER_CONFIGS}.get(config.name, config)
+
+
 def prepare_pose(
     data_dir: str | os.PathLike | None = None,
     prepared_dir: str | os.PathLike | None = None,
@@ -294,26 +316,24 @@ def prepare_pose(
     """The prepared builder of the variant; renders it from the .mat files first if `prepared_dir` lacks it.
 
     All CAD files are checked before TFDS starts, so a missing or corrupt one gives our error (path and what
-    belongs there) rather than TFDS's manual-download assertion.
+    belongs there) rather than TFDS's manual-download assertion. Runs started together (a sweep) would race to
+    prepare; the first one prepares, the others wait and reuse it. A prepared variant is checked against the files
+    at `data_dir` (same names and sha256, wherever they live): SourcesMissingError (a FileNotFoundError) when they
+    are missing, Pascal3DSourcesChangedError when they differ (metareg.data.provenance).
     """
-    config = pose_config(image_size, supersample)
-    # TFDS wants the class's own instance for a listed config name (a custom config may not reuse the name).
-    config = {c.name: c for c in Pascal3DPoseBuilder.BUILDER_CONFIGS}.get(config.name, config)
+    config = _builder_config(image_size, supersample)
     prepared = resolve_prepared_dir(prepared_dir)
-    make = lambda: Pascal3DPoseBuilder(config=config, data_dir=os.fspath(prepared), file_format="array_record")
-    builder = make()
-    if builder.is_prepared():
-        return builder
-    folder = pascal3d_dir(data_dir)
-    read_models(folder)
-    prepared.mkdir(parents=True, exist_ok=True)
-    # Runs started together (a sweep) would race to prepare; the first one prepares, the others wait and reuse it.
-    with open(prepared / f".{Pascal3DPoseBuilder.name}.{config.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        builder = make()
-        if not builder.is_prepared():
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder)))
-    return builder
+    return provenance.prepare_from_local_files(
+        lambda: Pascal3DPoseBuilder(config=config, data_dir=os.fspath(prepared), file_format="array_record"),
+        prepared_dir=prepared,
+        label="Pascal3D+ pose data",
+        data_dir=data_root(data_dir),
+        folder=pascal3d_dir(data_dir),
+        sources=source_files,
+        validate=lambda: read_models(data_dir),
+        changed_error=Pascal3DSourcesChangedError,
+        lock_name=f".{Pascal3DPoseBuilder.name}.{config.name}.lock",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,8 +374,9 @@ def _read_split(builder: Pascal3DPoseBuilder, split: str) -> tuple[np.ndarray, n
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(data_dir: str, prepared_dir: str, image_size: int, supersample: int | None) -> PoseData:
-    builder = prepare_pose(data_dir, prepared_dir, image_size, supersample)
+def _load_cached(prepared_dir: str, image_size: int, supersample: int | None) -> PoseData:
+    with provenance.quiet_tfds():
+        builder = Pascal3DPoseBuilder(config=_builder_config(image_size, supersample), data_dir=prepared_dir, file_format="array_record")
     (tri, trl), (tei, tel) = _read_split(builder, "train"), _read_split(builder, "test")
     return PoseData(tri, trl, tei, tel, TRAIN_OBJECTS, TEST_OBJECTS)
 
@@ -370,7 +391,9 @@ def load_pose_data(
 
     data_dir: folder holding pascal3d_cad/<category>.mat (default ../shared/data); prepared_dir: where the
     prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets); image_size: 128 (the papers'),
-    or smaller for CPU-sized runs (a separate prepared variant).
+    or smaller for CPU-sized runs (a separate prepared variant). The .mat files at data_dir are checked against
+    the prepared variant's record on every call (see prepare_pose); the arrays are read once per process.
     """
-    pose_config(image_size, supersample)  # validate before touching the cache
-    return _load_cached(os.fspath(pascal3d_dir(data_dir)), os.fspath(resolve_prepared_dir(prepared_dir)), int(image_size), supersample)
+    prepared = os.fspath(resolve_prepared_dir(prepared_dir))
+    prepare_pose(data_dir, prepared, image_size, supersample)  # validates image_size and supersample first
+    return _load_cached(prepared, int(image_size), supersample)
