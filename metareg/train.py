@@ -275,7 +275,9 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
     primary, metrics = evaluate_meta_params(config, family, objective, root, state.meta_params)
     path = workdir / "results.json"
-    results = json.loads(path.read_text()) if path.exists() else {"experiment": config.experiment, "seed": config.seed}
+    results = {"experiment": config.experiment, "seed": config.seed}
+    if path.exists() and _parses(path.read_text()):  # an unreadable one is replaced whole
+        results = json.loads(path.read_text())
     results.update(
         metric=primary, mean=metrics[primary]["mean"], ci95=metrics[primary]["ci95"],
         num_tasks=metrics[primary]["num_tasks"], metrics=metrics, evaluated_step=int(latest), steps=int(latest),
@@ -319,7 +321,11 @@ def restore_run(workdir: str | Path):
 def _saved_config(workdir: Path, latest: int | None) -> dict | None:
     """The workdir's saved config as plain values (with this version's defaults for fields it predates)."""
     if (workdir / "config.json").exists():
-        return config_dict(load_run_config(workdir))
+        try:
+            return config_dict(load_run_config(workdir))
+        except json.JSONDecodeError as e:
+            raise WorkdirError(f"{workdir / 'config.json'} is not valid JSON ({e}), so whose checkpoints these are cannot "
+                               "be checked: restore the file (it is the run's config), or use a new --workdir") from None
     if latest is not None:
         raise WorkdirError(f"{workdir} has checkpoints but no config.json, so whose they are cannot be checked: "
                            "use a new --workdir")
@@ -331,7 +337,12 @@ def _read_progress(workdir: Path, latest: int | None) -> dict:
     path = workdir / "progress.json"
     if latest is None or not path.exists():
         return {"train_time_s": 0.0, "curve_time_s": 0.0, "num_resumes": 0}
-    progress = json.loads(path.read_text())
+    try:
+        progress = json.loads(path.read_text())
+    except json.JSONDecodeError:  # written atomically, so only an outside hand breaks it; it holds only timings
+        print(f"warning: {path} is not valid JSON; the earlier processes' times are left out of results.json",
+              file=sys.stderr)
+        return {"train_time_s": 0.0, "curve_time_s": 0.0, "num_resumes": 1}
     return {**progress, "num_resumes": progress.get("num_resumes", 0) + 1}
 
 
