@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from metareg import paper
+from metareg.metrics import HIGHER_IS_BETTER
 from metareg.report import load_curve, t_ci95
 
 REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
@@ -305,13 +306,15 @@ def regime(runs: dict, metric: str) -> tuple[str, tuple[float, float, int] | Non
     """Whether the baseline has something to regularize, from its last curve point over seeds: "memorizes" when
     test@k - train@0 has a t-CI above 0 (training tasks solved without their support sets, test tasks not);
     else "overfits" when test@k - train@k has a t-CI above 0 (training tasks fit better than test tasks after
-    adaptation); else "untested regime". Returns (state, memorization gap, overfitting gap)."""
+    adaptation); else "untested regime". Gaps are in error terms (for accuracy: train - test). Returns (state,
+    memorization gap, overfitting gap)."""
     m = memorization(runs, metric)
     seeds = sorted(set(m["test@k"]) & set(m["train@0"]) & set(m["train@k"]))
     if len(seeds) < 2:
         return "untested regime (no curve)", None, None
-    memo = stat([m["test@k"][s] - m["train@0"][s] for s in seeds])
-    fit = stat([m["test@k"][s] - m["train@k"][s] for s in seeds])
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # gaps in error terms: accuracy's gap is train - test
+    memo = stat([sign * (m["test@k"][s] - m["train@0"][s]) for s in seeds])
+    fit = stat([sign * (m["test@k"][s] - m["train@k"][s]) for s in seeds])
     state = "memorizes" if memo[0] - memo[1] > 0 else "overfits" if fit[0] - fit[1] > 0 else "untested regime"
     return state, memo, fit
 
@@ -337,8 +340,8 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
                        + " | ".join(cols) + f" | {budget(runs)} |")
         out.append("")
     out += ["### Claims tested (paired over seeds; judged only where the backbone memorizes or overfits)\n",
-            "| column | claim | backbone's memorization gap test@k - train@0 | its overfitting gap test@k - train@k | "
-            "Δ test error vs backbone | verdict |", "|---|---|---|---|---|---|"]
+            "| column | claim | backbone's memorization gap test@k - train@0 (error) | its overfitting gap test@k - train@k "
+            f"(error) | Δ test {metric} vs backbone | verdict |", "|---|---|---|---|---|---|"]
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         if "+" not in method:
             continue
@@ -346,7 +349,7 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
         state, memo, fit = regime(cells.get((column, base), {}), base_metric)
         d = paired(cells, column, method, base, metric)
         text = "—" if d is None else fmt(*d).replace(" (n=", " (seeds=")
-        v = verdict(d, False) if state in ("memorizes", "overfits") else state
+        v = verdict(d, base_metric in HIGHER_IS_BETTER) if state in ("memorizes", "overfits") else state
         gaps = ["—" if g is None else fmt(*g).replace(" (n=", " (seeds=") for g in (memo, fit)]
         out.append(f"| {column} | {paper.label(method)} improves {paper.label(base)} | {gaps[0]} | {gaps[1]} | {text} | {v} |")
     return "\n".join(out) + "\n"

@@ -129,3 +129,20 @@ def test_head_spread_is_zero_for_identical_heads_and_grows_with_their_difference
     assert same["weight_spread"] == 0 and same["relation_spread"] < 1e-6
     diverse = tables.head_spread(np.abs(np.random.default_rng(1).normal(size=(4, 4))) + 0.1, z)
     assert diverse["weight_spread"] > 0.3 and diverse["relation_spread"] > 0.05
+
+
+def test_regime_of_an_accuracy_metric_is_judged_in_error_terms(tmp_path):
+    """Omniglot: accuracy is higher-is-better, so the backbone overfits when its training tasks' accuracy after
+    adaptation beats the test tasks', and a regularizer is supported when it raises test accuracy."""
+    for s in range(3):
+        for method, acc in (("maml", 0.85 + 0.01 * s), ("maml_metamix", 0.88 + 0.01 * s)):
+            _write(tmp_path, "20way1shot_norot", method, s, "accuracy@5", acc)
+            d = tmp_path / "20way1shot_norot" / method / f"seed_{s}"
+            (d / "config.json").write_text(json.dumps({"meta_batch_size": 8, "learner": {"inner_steps": 1}}))
+            row = {"step": 4000, "curve/train/accuracy@0": 0.2, "curve/train/accuracy@1": 0.91 + 0.01 * s,
+                   "curve/test/accuracy@1": acc}
+            (d / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    text = tables.regime_table(tables.collect(tmp_path), "Omniglot")
+    # memorization gap (error) = train@0 - test@k < 0: no; overfitting gap = train@k - test@k = 0.06 > 0: overfits
+    assert ("| 20way1shot_norot | MAML+MetaMix improves MAML | -0.660 ± 0.025 (seeds=3) | 0.060 ± 0.000 (seeds=3) | "
+            "0.030 ± 0.000 (seeds=3) | supported |") in text
