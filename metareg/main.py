@@ -130,7 +130,8 @@ def main(argv):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
-    summary = {k: results[k] for k in ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")}
+    keys = ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")
+    summary = {k: results[k] for k in keys if k in results}  # a re-evaluation of a lost results.json has no timings
     print(json.dumps(summary, indent=2))
 
 
