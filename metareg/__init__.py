@@ -12,17 +12,19 @@ The public API, as plain functions and frozen dataclasses for notebooks:
     config, family, objective, meta_params = metareg.restore_run("runs/sinusoid_trlearner")  # a CLI run
 """
 
-from metareg import learners, losses, models, regularizers, tasks
+from metareg import learners, losses, models, regularizers, samplers, tasks
 from metareg.config import ConfigError, default_config, validate_config
 from metareg.evaluate import IndexedEpisodes, evaluate, mean_ci95, sample_test_episodes
 from metareg.learners import MAML
 from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_loss, meta_train_step
 from metareg.models import BlockModel, mlp
 from metareg.regularizers import MRMAML, MetaMix, TRLearner, mixup_loss
+from metareg.samplers import AdaptiveSampler
 from metareg.tasks import RegressionFamily, regression_family
 from metareg.types import Episode
 
 __all__ = [
+    "AdaptiveSampler",
     "ConfigError",
     "Episode",
     "IndexedEpisodes",
@@ -49,6 +51,7 @@ __all__ = [
     "regularizers",
     "restore_run",
     "sample_test_episodes",
+    "samplers",
     "tasks",
     "validate_config",
 ]

@@ -24,6 +24,7 @@ from metareg.regularizers import REGULARIZERS
 from metareg.regularizers.metamix import STRATEGIES as METAMIX_STRATEGIES
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
 from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS, TRLearner
+from metareg.samplers import SAMPLERS, SCORES
 from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
 
 OPTIMIZERS = ("adam", "sgd")
@@ -124,6 +125,17 @@ def default_config() -> ml_collections.ConfigDict:
     c.mr_maml.blocks = config_dict.placeholder(tuple)  # None: every block but the head (reference: non-adapted encoder)
     c.mr_maml.test_weights = "sample"  # "sample": one draw per test task (tfp layers always draw) | "mean"
 
+    # How each outer step chooses its meta-batch (docs/design.md, "Adaptive task sampler"): "uniform" (the family's
+    # draw) | "adaptive" (TRLearner's Algorithm 1: the adaptive sampler of Wang et al. 2024, scores from its authors'
+    # code sketch; the combination into probabilities is ours)
+    c.sampler = ml_collections.ConfigDict()
+    c.sampler.name = "uniform"
+    c.sampler.num_candidates = 0  # candidate tasks drawn per step, >= meta_batch_size; 0 = 2 x meta_batch_size
+    c.sampler.weights = (1.0, 1.0, 1.0)  # weights of the standardized (diversity, entropy, difficulty) scores
+    c.sampler.temperature = 1.0  # softmax temperature over the candidates (lower: greedier)
+    c.sampler.sigma = 0.1  # distortion of the diversity's coding rate (the authors' sketch: 0.1)
+    c.sampler.eps = 0.1  # distortion of the entropy's class coding rates (the authors' sketch: 0.1)
+
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3  # MAML sinusoid outer step size
@@ -219,6 +231,27 @@ def _validate_learner(c) -> None:
                   "re-run; use metamix with maml, fomaml, anil, metasgd or tnet")
     if c.learner.frozen_blocks < 0:
         _fail(f"learner.frozen_blocks must be >= 0, got {c.learner.frozen_blocks}")
+
+
+def _validate_sampler(c) -> None:
+    s = c.sampler
+    _choice(s.name, SAMPLERS, "sampler.name (task sampler)")
+    if s.name == "uniform":
+        return
+    if s.num_candidates < 0 or (s.num_candidates and s.num_candidates < c.meta_batch_size):
+        _fail(f"sampler.num_candidates = {s.num_candidates}: the adaptive sampler keeps meta_batch_size = {c.meta_batch_size} of "
+              "its candidates, so it needs at least that many; raise it, or use 0 (twice the meta-batch)")
+    if len(tuple(s.weights)) != len(SCORES):
+        _fail(f"sampler.weights must hold {len(SCORES)} numbers, the weights of {SCORES}, got {tuple(s.weights)}")
+    for field in ("temperature", "sigma", "eps"):
+        if not s[field] > 0:
+            _fail(f"sampler.{field} must be > 0, got {s[field]}")
+    candidates = s.num_candidates or 2 * c.meta_batch_size
+    t = c.task
+    if t.name in FAMILY_SPECS and t.pool_size and candidates > t.pool_size:
+        _fail(f"the adaptive sampler draws {candidates} distinct pool tasks per step (sampler.num_candidates"
+              f"{'' if s.num_candidates else ' = 0: twice meta_batch_size'}), more than task.pool_size = {t.pool_size}; "
+              "lower sampler.num_candidates (at least meta_batch_size) or raise task.pool_size")
 
 
 def validate_config(c: ml_collections.ConfigDict) -> None:
@@ -358,6 +391,8 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             _fail(f"trlearner.num_related must be None (all tasks) or >= 1, got {c.trlearner.num_related}")
         if c.trlearner.num_heads < 1:
             _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
+
+    _validate_sampler(c)
 
     if c.task_chunk is not None and c.task_chunk < -1:
         _fail(f"task_chunk must be None (auto), 0 (vmap), -1 (unrolled loop) or a group size > 0, got {c.task_chunk}")

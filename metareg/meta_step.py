@@ -3,8 +3,9 @@
 `meta_loss` draws any stochastic meta-parameters (MR-MAML-W), adapts every task of a meta-batch
 (vmap of the learner's inner loop), scores the query sets (or MetaMix's mixed sets), and adds the
 regularizers' outer terms (TRLearner, MR-MAML's KL), all traced into one function;
-`meta_train_step` samples the step's episodes from (key, step), takes the gradient of `meta_loss`
-and applies the optimizer. Both are pure; `train.py` jits the step.
+`meta_train_step` samples the step's episodes from (key, step) (uniformly, or through the objective's
+adaptive task sampler), takes the gradient of `meta_loss` and applies the optimizer. Both are pure;
+`train.py` jits the step.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class MetaObjective:
     # groups of c tasks, each group vmapped (smaller working set per pass; same numbers up to rounding);
     # -1 = a Python loop over tasks unrolled into the graph (longest compile).
     task_chunk: int = 0
+    # How the meta-batch is chosen: None = uniformly by the family (the default); an AdaptiveSampler
+    # (metareg.samplers) = meta_batch_size of its num_candidates uniform draws, by their task scores.
+    sampler: Any = None
 
     def __post_init__(self):
         mixers = [r.name for r in self.regularizers if hasattr(r, "query_loss")]
@@ -166,7 +170,9 @@ def meta_train_step(
     task_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[TrainState, dict]:
     """One outer step. The episodes and regularizer draws of step s derive from fold_in(train_key, s),
-    so a resumed run repeats the draws of an uninterrupted one.
+    so a resumed run repeats the draws of an uninterrupted one. With `objective.sampler` set, the step draws
+    the sampler's candidates from the same "tasks" key and chooses among them with the key "sampler"; its
+    diagnostics (sampler/...) join the metrics.
 
     task_sharding: where to place the episodes' task axis (e.g. NamedSharding(mesh, P("tasks")));
     the compiler then runs each device's tasks locally and inserts the collectives that terms
@@ -174,7 +180,14 @@ def meta_train_step(
     stay exact. None: wherever the inputs are (one device).
     """
     step_key = jax.random.fold_in(train_key, state.step)
-    episodes = family.sample_train(named_key(step_key, "tasks"), meta_batch_size)
+    sampler, sampler_metrics = objective.sampler, {}
+    if sampler is None:  # uniform: the family's own draw of the meta-batch
+        episodes = family.sample_train(named_key(step_key, "tasks"), meta_batch_size)
+    else:  # adaptive: score num_candidates uniform draws at theta, keep meta_batch_size of them
+        candidates = family.sample_train(named_key(step_key, "tasks"), sampler.candidates_for(meta_batch_size))
+        episodes, sampler_metrics = sampler.select(
+            state.meta_params, objective.learner, candidates, named_key(step_key, "sampler"), meta_batch_size
+        )
     if task_sharding is not None:
         episodes = jax.lax.with_sharding_constraint(episodes, task_sharding)
     grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
@@ -182,4 +195,5 @@ def meta_train_step(
     updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
     meta_params = optax.apply_updates(state.meta_params, updates)
     metrics["grad_norm"] = optax.tree.norm(grads)
+    metrics.update(sampler_metrics)
     return state.replace(step=state.step + 1, meta_params=meta_params, opt_state=opt_state), metrics

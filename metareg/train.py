@@ -31,6 +31,7 @@ from metareg.meta_step import MetaObjective, TrainState, auto_task_chunk, init_t
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
+from metareg.samplers import make_sampler
 from metareg.sharding import is_primary, replicate, task_mesh, task_sharding
 from metareg.tasks import make_task_family
 from metareg.workdir import (
@@ -69,7 +70,7 @@ def build(config):
         raise ConfigError(str(e)) from e
     model = make_model(config, family.output_width)
     learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
-    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width))
+    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width), sampler=make_sampler(config))
     task_chunk = config.task_chunk
     if task_chunk is None:
         task_chunk = auto_task_chunk(objective, family.example_episode(), jax.default_backend(), config.mesh.task_devices)
