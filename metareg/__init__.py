@@ -20,12 +20,13 @@ from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_
 from metareg.models import BlockModel, mlp
 from metareg.regularizers import MRMAML, MetaMix, TRLearner, mixup_loss
 from metareg.samplers import AdaptiveSampler
-from metareg.tasks import RegressionFamily, regression_family
+from metareg.tasks import RegressionFamily, check_family, regression_family
 from metareg.types import Episode
 
 __all__ = [
     "AdaptiveSampler",
     "ConfigError",
+    "check_family",
     "Episode",
     "IndexedEpisodes",
     "MAML",

@@ -42,10 +42,10 @@ def diverged(value: float) -> bool:
     return not math.isfinite(value) or value > BLOWUP_MSE
 
 
-def load_curve(workdir: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+def load_curve(workdir: str | Path, key: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of one logged metric from a run's metrics.jsonl (the rows that carry it: curve
     points, config.eval.every, are in some rows only)."""
-    rows = [json.loads(r) for r in (workdir / "metrics.jsonl").read_text().splitlines() if r]
+    rows = [json.loads(r) for r in (Path(workdir) / "metrics.jsonl").read_text().splitlines() if r]
     rows = [r for r in rows if key in r]
     return np.array([r["step"] for r in rows]), np.array([r[key] for r in rows])
 

@@ -106,3 +106,22 @@ def test_harmonic_local_draws_each_tasks_x_around_its_own_centre():
     means = np.concatenate([np.asarray(train.support_x[..., 0]), np.asarray(train.query_x[..., 0])], axis=1).mean(1)
     # each training episode's points sit around one pool task's centre
     assert (np.min(np.abs(means[:, None] - centers[None, :]), axis=1) < 0.6).all()
+
+
+def test_check_family_names_what_a_custom_family_lacks():
+    metareg.check_family(metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5))  # a family passes
+
+    class Plain:  # every method, but not a pytree: jax.jit would fail with a bare "not a valid JAX type"
+        loss_name, output_width = "mse", 1
+
+        def sample_train(self, key, n): ...
+
+        def sample_test(self, key, n): ...
+
+        def example_episode(self): ...
+
+    with pytest.raises(TypeError, match=r"Plain is not a pytree of arrays .*@flax.struct.dataclass"):
+        metareg.check_family(Plain())
+    del Plain.sample_test
+    with pytest.raises(TypeError, match=r"lacks \['sample_test'\]"):
+        metareg.check_family(Plain())

@@ -4,6 +4,9 @@ Every family is a pytree (arrays as leaves, sizes static) with `example_episode(
 shapes), `loss_name` ("mse" or "cross_entropy") and `output_width` (the model's output size).
 """
 
+import jax
+import numpy as np
+
 from metareg.rng import named_key
 from metareg.tasks.chembl import ChemblFamily, chembl_family, make_chembl_family
 from metareg.tasks.omniglot import SETTINGS as OMNIGLOT_SETTINGS
@@ -14,6 +17,28 @@ from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_
 # task name -> the loss its learners train with (and hence its metrics, metareg.metrics.METRICS)
 TASK_LOSSES = {**{name: "mse" for name in FAMILY_SPECS}, "omniglot": "cross_entropy", "chembl": "mse", "pose": "mse"}
 TASK_FAMILIES = tuple(sorted(TASK_LOSSES))
+
+
+FAMILY_METHODS = ("sample_train", "sample_test", "example_episode")
+FAMILY_ATTRIBUTES = ("loss_name", "output_width")
+
+
+def check_family(family) -> None:
+    """TypeError naming what keeps `family` from being a task family: a missing method or attribute, or a
+    non-pytree (the outer step is jitted with the family as an argument, so its leaves must be arrays;
+    a plain class fails inside jax.jit with a bare "not a valid JAX type" error instead)."""
+    name = type(family).__name__
+    missing = [m for m in FAMILY_METHODS if not callable(getattr(family, m, None))]
+    missing += [a for a in FAMILY_ATTRIBUTES if not hasattr(family, a)]
+    if missing:
+        raise TypeError(f"{name} is not a task family: it lacks {missing} (a family has the methods {list(FAMILY_METHODS)} "
+                        f"and the attributes {list(FAMILY_ATTRIBUTES)}; notebooks/02_custom_task_family.ipynb)")
+    bad = [type(x).__name__ for x in jax.tree_util.tree_leaves(family)
+           if not isinstance(x, (jax.Array, np.ndarray, np.generic, int, float, bool))]
+    if bad:
+        raise TypeError(f"{name} is not a pytree of arrays (leaves of type {sorted(set(bad))}): the outer step is jitted "
+                        "with the family as an argument. Write it as a @flax.struct.dataclass whose arrays are fields and "
+                        "whose sizes and names are flax.struct.field(pytree_node=False)")
 
 
 def make_task_family(config, key):
@@ -69,6 +94,7 @@ def make_task_family(config, key):
 
 __all__ = [
     "ChemblFamily",
+    "check_family",
     "PoseFamily",
     "chembl_family",
     "make_chembl_family",
