@@ -7,7 +7,7 @@ WORKDIR ?= runs/$(subst :,_,$(EXP))
 GRID ?= table1_sinusoid
 ARGS ?=
 
-.PHONY: install train test test-fast lint bench sweep table1 table1-sinusoid figures clean
+.PHONY: install train test test-fast lint bench sweep table1 table1-sinusoid figures docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,14 @@ figures: install
 	$(PY) -m metareg.figures relations --run $(FIG_ROOT)/sinusoid_w1/k5/maml+trlearner/seed_0 --out docs/results/fig9_relations.png
 	$(PY) -m metareg.figures curves --root $(FIG_ROOT) --out docs/results/curves_table1_w1_k5.png \
 	  --cells sinusoid_w1/k5/maml,sinusoid_w1/k5/maml+meta_aug,sinusoid_w1/k5/maml+metamix,sinusoid_w1/k5/maml+mr_maml,sinusoid_w1/k5/maml+trlearner
+
+# The docs site (MkDocs: README, reports, notebooks rendered as committed, API from docstrings) into site/; warnings fail it
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -e ".[docs]"
+	touch $@
+
+docs: install $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf runs .pytest_cache

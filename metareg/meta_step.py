@@ -156,6 +156,8 @@ class TrainState:
 
 
 def init_train_state(key: jax.Array, objective: MetaObjective, optimizer: optax.GradientTransformation, example: Episode) -> TrainState:
+    """Step 0: the objective's meta-parameters (model and regularizers) initialized from `key` on an example
+    episode's shapes, and the optimizer's state for them."""
     meta_params = objective.init(key, example)
     return TrainState(step=jnp.zeros((), jnp.int32), meta_params=meta_params, opt_state=optimizer.init(meta_params))
 

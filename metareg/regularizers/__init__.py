@@ -13,7 +13,7 @@ Four hook points (methods.md, "Comparison regularizers"), any subset on at once,
   `penalty(meta_params, learner, episodes, phi)`  adds `weight * penalty` to the outer loss
       (TRLearner; MR-MAML's KL).
 Regularizer-owned meta-parameters come from `init(key, learner, model_params, example)` and live in
-meta_params["regularizers"][name].
+`meta_params["regularizers"][name]`.
 """
 
 from metareg.regularizers.meta_aug import MetaAug

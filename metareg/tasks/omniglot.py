@@ -193,7 +193,7 @@ def make_omniglot_family(
 ) -> OmniglotFamily:
     """An OmniglotFamily over given class-major arrays [C, 20, H, W] (uint8, strokes bright).
 
-    rotations_per_character: R when classes R*b .. R*b+R-1 are rotations of one character (they share a
+    rotations_per_character: R when classes `R*b .. R*b+R-1` are rotations of one character (they share a
     slot). key: draws the slot partitions; required when either setting is non-mutually-exclusive.
     Impossible requests raise ValueError saying what to change.
     """
