@@ -21,11 +21,12 @@ install: $(VENV)/.installed
 train: install
 	$(PY) -m metareg.main --config=experiments/$(firstword $(subst :, ,$(EXP))).py$(if $(findstring :,$(EXP)),:$(lastword $(subst :, ,$(EXP))),) --workdir=$(WORKDIR) $(ARGS)
 
+# -n auto: one pytest worker per core (pytest-xdist); the suite is compile-bound, so the workers overlap XLA
 test: install
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n auto
 
 test-fast: install
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -n auto -m "not slow"
 
 lint: install
 	$(PY) -m ruff check metareg tests experiments benchmarks
