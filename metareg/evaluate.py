@@ -110,7 +110,10 @@ def evaluate(
     `batch_size` (the last chunk padded by repeating tasks, then dropped) so one compile serves all;
     each chunk is materialized once, for every inner-step count.
     samplers / key: test task i adapts from a draw of the meta-parameters keyed by fold_in(key, i)
-    (the same draw for every inner-step count); see the module docstring.
+    (the same draw for every inner-step count); see the module docstring. Without them a stochastic
+    regularizer's meta-parameters enter at their mean. The CLI (metareg.train) passes MR-MAML-W's sampler
+    when `mr_maml.test_weights="sample"` (its default), so to match a CLI run's numbers pass
+    `samplers=tuple(r for r in objective.regularizers if getattr(r, "sample_at_test", False))` and a key.
     """
     if isinstance(episodes, Episode):
         episodes = IndexedEpisodes.from_batch(episodes)
