@@ -468,3 +468,18 @@ def test_real_reference_family_has_1200_unrotated_characters_in_slots_of_60(real
                           key=jax.random.key(0))
     assert fam.num_train_classes == 1200 and fam.num_test_classes == 423
     assert set(np.asarray(fam.train_slot_sizes).tolist()) == {60}
+
+
+def test_omniglot_input_turns_a_file_bytes_or_array_into_what_episodes_hold(tmp_path):
+    png = _png(3, 5)
+    expected = (_reference_image(png).astype(np.float32) / 255.0)[..., None]  # as the prepared data, scaled
+    (tmp_path / "char.png").write_bytes(png)
+    for image in (png, tmp_path / "char.png", str(tmp_path / "char.png")):
+        x = og.omniglot_input(image)
+        assert x.shape == (28, 28, 1) and x.dtype == np.float32
+        np.testing.assert_array_equal(x, expected)
+    ink = np.asarray(Image.open(io.BytesIO(png)).convert("L"))  # 0-255 array, dark strokes
+    np.testing.assert_array_equal(og.omniglot_input(ink), expected)
+    np.testing.assert_allclose(og.omniglot_input(expected[..., 0], dark_strokes=False), expected, atol=1 / 255)
+    with pytest.raises(ValueError, match=r"expected an image \[H, W\]"):
+        og.omniglot_input(np.zeros((2, 3, 4, 5)))

@@ -20,6 +20,7 @@ from metareg.data.omniglot import (
     OmniglotSplit,
     load_characters,
     load_split,
+    omniglot_input,
     prepare_omniglot,
 )
 from metareg.data.pascal3d import Pascal3DFileError, Pascal3DPoseBuilder, PoseData, load_pose_data, prepare_pose
@@ -47,5 +48,6 @@ __all__ = [
     "OmniglotSplit",
     "load_characters",
     "load_split",
+    "omniglot_input",
     "prepare_omniglot",
 ]

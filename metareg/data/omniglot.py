@@ -184,6 +184,35 @@ def _to_array(png: bytes) -> np.ndarray:
     return 255 - np.asarray(small, dtype=np.uint8)
 
 
+def omniglot_input(image, dark_strokes: bool = True) -> np.ndarray:
+    """One image as the Omniglot model's input: float32 [28, 28, 1] in [0, 1], strokes bright (what episodes hold).
+
+    `image`: a path to an image file (any format PIL reads), PNG bytes, or an array [H, W] (or [H, W, C]) of
+    pixels in 0-255 or [0, 1]. It is converted to grey and resized with LANCZOS to 28x28, as the prepared data
+    was; `dark_strokes`: True for dark strokes on a light background (Omniglot's files, ink on paper), which are
+    inverted; False when the strokes are already bright. Scoring a restored model on images of your own:
+    `np.stack([omniglot_input(p) for p in paths])` as an episode's support_x / query_x.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        im = Image.open(image)
+    elif isinstance(image, bytes):
+        im = Image.open(io.BytesIO(image))
+    else:
+        a = np.asarray(image)
+        if a.ndim == 3:
+            a = a.mean(axis=-1)
+        if a.ndim != 2:
+            raise ValueError(f"omniglot_input: expected an image [H, W] or [H, W, C], got shape {np.asarray(image).shape}")
+        a = a.astype(np.float64)
+        a = a * 255.0 if a.max() <= 1.0 else a
+        im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    with im:
+        small = np.asarray(im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS), dtype=np.uint8)
+    if dark_strokes:
+        small = 255 - small
+    return (small.astype(np.float32) / 255.0)[..., None]
+
+
 class OmniglotBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """TFDS builder over the two local Omniglot zips (manual_dir), array_record, Tensor features only.
 
