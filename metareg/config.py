@@ -50,7 +50,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.task.x_range = config_dict.placeholder(tuple)  # None: the family's default ((-5, 5) sinusoid, (-4, 4) harmonic)
     # Classification (omniglot): N ways; num_shots / num_queries are then per class
     c.task.ways = 20  # N (MetaMix / MR-MAML / TRLearner Omniglot tables: 20-way)
-    c.task.setting = "non_mutually_exclusive"  # "non_mutually_exclusive" (fixed label slots, the papers' tables) | "mutually_exclusive"
+    # "non_mutually_exclusive" (fixed label slots, the papers' tables) | "mutually_exclusive" (a task's characters from
+    # across all alphabets, random labels) | "within_alphabet" (Lake's one-shot protocol: one alphabet per task)
+    c.task.setting = "non_mutually_exclusive"
     c.task.test_setting = config_dict.placeholder(str)  # None: same as task.setting
     c.task.split = "vinyals"  # omniglot: "vinyals" (1200 train characters + rotations) | "vinyals_sorted" | "lake"
     c.task.rotations = config_dict.placeholder(bool)  # None: the split's standard (on for vinyals)

@@ -483,3 +483,27 @@ def test_omniglot_input_turns_a_file_bytes_or_array_into_what_episodes_hold(tmp_
     np.testing.assert_allclose(og.omniglot_input(expected[..., 0], dark_strokes=False), expected, atol=1 / 255)
     with pytest.raises(ValueError, match=r"expected an image \[H, W\]"):
         og.omniglot_input(np.zeros((2, 3, 4, 5)))
+
+
+def test_within_alphabet_tasks_draw_distinct_characters_of_one_alphabet():
+    """Lake's one-shot protocol: every test task's N classes come from one alphabet; alphabets with fewer than N
+    characters are never used; across tasks every usable alphabet and many class orders occur."""
+    alphabet_of = [0] * 9 + [1] * 6 + [2] * 3 + [3] * 6  # 24 test classes; alphabet 2 (3 characters) is too small
+    names = tuple(f"evaluation/A{a}/character{i:02d}" for i, a in enumerate(alphabet_of))
+    train_names = tuple(f"background/B{i // 10}/character{i:02d}" for i in range(40))
+    fam = make_omniglot_family(_coded_images(40), _coded_images(24), ways=5, shots=2, queries=3, setting="mutually_exclusive",
+                               test_setting="within_alphabet", test_names=names, train_names=train_names)
+    classes = np.concatenate([np.asarray(fam.sample_indices(jax.random.key(i), T, train=False)[0]) for i in range(20)])
+    alphabets = np.array(alphabet_of)[classes]
+    assert (alphabets == alphabets[:, :1]).all()  # one alphabet per task
+    assert all(len(set(row)) == 5 for row in classes)  # distinct characters
+    assert set(alphabets[:, 0]) == {0, 1, 3}
+    assert len({tuple(r) for r in classes}) > 200
+    support_classes = _decode(fam.sample_test(jax.random.key(0), T).support_x)[0].reshape(T, 5, 2)[:, :, 0]
+    np.testing.assert_array_equal(support_classes, classes[:T])  # the episodes show those classes, label j = classes[j]
+    with pytest.raises(ValueError, match="need test_names"):
+        make_omniglot_family(_coded_images(40), _coded_images(24), ways=5, setting="mutually_exclusive",
+                             test_setting="within_alphabet")
+    with pytest.raises(ValueError, match="at least 10 characters; the largest has 9"):
+        make_omniglot_family(_coded_images(40), _coded_images(24), ways=10, setting="mutually_exclusive",
+                             test_setting="within_alphabet", test_names=names)

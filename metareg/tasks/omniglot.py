@@ -27,6 +27,11 @@ Settings (`setting`):
   random multiple of 90 degrees. 1200 Vinyals characters / 20 ways = 60 characters per slot ("20 slots of
   60 classes", methods.md).
 
+- "within_alphabet" (Lake et al. 2015's one-shot protocol): a task draws one alphabet (uniformly, among those
+  with at least N classes), then N distinct characters of it, labels in random order. Harder than
+  "mutually_exclusive", whose N characters come from across all alphabets and are easier to tell apart.
+  Needs the classes' names ("archive/alphabet/character..."), which `omniglot_family` passes.
+
 Meta-test tasks follow `test_setting` (default: the same as `setting`). In the non-mutually-exclusive
 setting the meta-test classes get their own slot partition (a second key), the same construction over
 the test classes, as in MR-MAML/MetaMix: a test label still means "slot j", but the slots hold unseen
@@ -46,7 +51,7 @@ import numpy as np
 from metareg.rng import named_key
 from metareg.types import Array, Episode
 
-SETTINGS = ("mutually_exclusive", "non_mutually_exclusive")
+SETTINGS = ("mutually_exclusive", "non_mutually_exclusive", "within_alphabet")
 
 
 def _check_setting(name: str, value: str) -> None:
@@ -71,10 +76,31 @@ def slot_partition(key: Array, num_characters: int, ways: int, rotations_per_cha
     return slots, sizes
 
 
-def _task_indices(key: Array, images_shape: tuple[int, ...], slots: Array | None, sizes: Array | None, ways: int, per_class: int):
-    """One task: (classes int32 [N], drawers int32 [N, K+Q]); label j is classes[j]."""
+def alphabet_groups(names: tuple[str, ...], ways: int) -> tuple[np.ndarray, np.ndarray]:
+    """(groups int32 [A, M], sizes int32 [A]): the classes of each alphabet with at least `ways` classes (padding
+    repeats them); an alphabet is a name's "archive/alphabet" prefix."""
+    members: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        members.setdefault("/".join(name.split("/")[:2]), []).append(i)
+    kept = [np.array(m) for m in members.values() if len(m) >= ways]
+    if not kept:
+        raise ValueError(f"Omniglot within-alphabet {ways}-way tasks need an alphabet with at least {ways} characters; "
+                         f"the largest has {max(map(len, members.values()))}: lower ways")
+    sizes = np.array([len(m) for m in kept], np.int32)
+    return np.stack([np.resize(m, sizes.max()) for m in kept]).astype(np.int32), sizes
+
+
+def _task_indices(key: Array, images_shape: tuple[int, ...], slots: Array | None, sizes: Array | None, ways: int, per_class: int,
+                  within_group: bool = False):
+    """One task: (classes int32 [N], drawers int32 [N, K+Q]); label j is classes[j]. `within_group`: `slots` are
+    groups (alphabets) and the task's N classes are distinct members of one group drawn uniformly."""
     k_cls, k_draw = jax.random.split(key)
-    if slots is None:
+    if within_group:
+        k_group, k_members = jax.random.split(k_cls)
+        g = jax.random.randint(k_group, (), 0, sizes.shape[0])
+        scores = jnp.where(jnp.arange(slots.shape[1]) < sizes[g], jax.random.uniform(k_members, (slots.shape[1],)), -1.0)
+        classes = slots[g, jnp.argsort(-scores)[:ways]]  # N distinct members, in random order
+    elif slots is None:
         # Without replacement, in random order: label j = the j-th class drawn.
         classes = jax.random.choice(k_cls, images_shape[0], (ways,), replace=False)
     else:
@@ -137,11 +163,12 @@ class OmniglotFamily:
 
     def _indices(self, key: Array, num_tasks: int, train: bool) -> tuple[Array, Array]:
         if train:
-            images, slots, sizes = self.train_images, self.train_slots, self.train_slot_sizes
+            images, slots, sizes, setting = self.train_images, self.train_slots, self.train_slot_sizes, self.setting
         else:
-            images, slots, sizes = self.test_images, self.test_slots, self.test_slot_sizes
+            images, slots, sizes, setting = self.test_images, self.test_slots, self.test_slot_sizes, self.test_setting
         per_class = self.shots + self.queries
-        draw = lambda k: _task_indices(k, images.shape, slots, sizes, self.ways, per_class)
+        within = setting == "within_alphabet"
+        draw = lambda k: _task_indices(k, images.shape, slots, sizes, self.ways, per_class, within)
         return jax.vmap(draw)(jax.random.split(key, num_tasks))
 
     def episodes(self, classes: Array, drawers: Array, train: bool = True) -> Episode:
@@ -190,8 +217,12 @@ def make_omniglot_family(
     test_setting: str | None = None,
     rotations_per_character: int = 1,
     key: Array | None = None,
+    train_names: tuple[str, ...] | None = None,
+    test_names: tuple[str, ...] | None = None,
 ) -> OmniglotFamily:
     """An OmniglotFamily over given class-major arrays [C, 20, H, W] (uint8, strokes bright).
+
+    train_names / test_names: one "archive/alphabet/character..." name per class, needed by "within_alphabet".
 
     rotations_per_character: R when classes `R*b .. R*b+R-1` are rotations of one character (they share a
     slot). key: draws the slot partitions; required when either setting is non-mutually-exclusive.
@@ -218,10 +249,15 @@ def make_omniglot_family(
             f"drawings (support and query drawings are distinct): lower shots or queries so that shots + queries <= {drawings}"
         )
     slots: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
-    for which, images, s in (("train", train_images, setting), ("test", test_images, test_setting)):
+    for which, images, s, names in (("train", train_images, setting, train_names), ("test", test_images, test_setting, test_names)):
         classes = images.shape[0]
         characters = classes // rotations_per_character
-        if s == "mutually_exclusive":
+        if s == "within_alphabet":
+            if names is None or len(names) != classes:
+                raise ValueError(f"Omniglot within-alphabet meta-{which} tasks need {which}_names, one per class "
+                                 "(omniglot_family passes them)")
+            slots[which] = alphabet_groups(tuple(names), ways)
+        elif s == "mutually_exclusive":
             if ways > classes:
                 raise ValueError(
                     f"Omniglot {ways}-way mutually-exclusive tasks need {ways} distinct classes, but the meta-{which} set has "
@@ -289,4 +325,6 @@ def omniglot_family(
         test_setting=test_setting,
         rotations_per_character=data.rotations_per_character,
         key=key,
+        train_names=data.train_names,
+        test_names=data.test_names,
     )
