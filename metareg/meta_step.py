@@ -162,6 +162,15 @@ def init_train_state(key: jax.Array, objective: MetaObjective, optimizer: optax.
     return TrainState(step=jnp.zeros((), jnp.int32), meta_params=meta_params, opt_state=optimizer.init(meta_params))
 
 
+def check_losses(learner, family) -> None:
+    """ValueError (at trace time) when the learner trains with another loss than the family's tasks need, e.g.
+    MAML's default "mse" on Omniglot: the CLI takes the loss from the family, the API cannot."""
+    wanted, got = getattr(family, "loss_name", None), getattr(learner, "loss_name", None)
+    if wanted is not None and got is not None and wanted != got:
+        raise ValueError(f"{type(learner).__name__} trains with loss {got!r} but {type(family).__name__}'s tasks need "
+                         f"{wanted!r}: build the learner with loss_name=family.loss_name")
+
+
 def meta_train_step(
     state: TrainState,
     family: Any,
@@ -181,6 +190,7 @@ def meta_train_step(
     coupling all tasks (TRLearner's relation matrix and consistency loss, the mean) need, so they
     stay exact. None: wherever the inputs are (one device).
     """
+    check_losses(objective.learner, family)
     step_key = jax.random.fold_in(train_key, state.step)
     sampler, sampler_metrics = objective.sampler, {}
     if sampler is None:  # uniform: the family's own draw of the meta-batch

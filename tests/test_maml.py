@@ -149,3 +149,15 @@ def test_build_resolves_auto_task_chunk():
     assert build(config)[1].task_chunk == -1
     config.task_chunk = 3
     assert build(config)[1].task_chunk == 3  # an explicit choice is kept
+
+
+def test_a_learner_with_another_loss_than_the_family_is_refused_when_the_step_traces():
+    import optax
+
+    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    learner = metareg.MAML(metareg.mlp(), loss_name="cross_entropy")
+    objective = metareg.MetaObjective(learner, ())
+    optimizer = optax.sgd(0.1)
+    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+    with pytest.raises(ValueError, match="MAML trains with loss 'cross_entropy' but RegressionFamily's tasks need 'mse'"):
+        metareg.meta_train_step(state, family, jax.random.key(2), objective=objective, optimizer=optimizer, meta_batch_size=2)
