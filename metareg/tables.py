@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from metareg import paper
+from metareg.learners import GRADIENT_FREE
 from metareg.metrics import HIGHER_IS_BETTER
 from metareg.report import load_curve, t_ci95
 
@@ -289,7 +290,8 @@ def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
     inner steps (`train@k`), and the fixed test tasks' error after them (`test@k`)."""
     out = {"train@0": {}, "train@k": {}, "test@k": {}}
     for seed, r in runs.items():
-        k = r.get("config", {}).get("learner", {}).get("inner_steps", 1)
+        learner = r.get("config", {}).get("learner", {})
+        k = 0 if learner.get("name") in GRADIENT_FREE else learner.get("inner_steps", 1)  # ProtoNet: no inner loop
         f = Path(r["_dir"]) / "metrics.jsonl"
         if not f.exists():
             continue
@@ -336,18 +338,20 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
             runs = cells[(column, m)]
             mem = memorization(runs, base_metric)
             cols = [fmt(*stat(mem[n].values())) for n in ("train@0", "train@k", "test@k")]
-            out.append(f"| {paper.label(m)} | {cell(runs, metric)} | {cell(runs, base_metric + '@10')} | "
+            own = _own_metric(runs)  # ProtoNet's primary is @0 (no inner loop)
+            main = cell(runs, own) + ("" if own == metric else f" ({own})")
+            out.append(f"| {paper.label(m)} | {main} | {cell(runs, base_metric + '@10')} | "
                        + " | ".join(cols) + f" | {budget(runs)} |")
         out.append("")
     out += ["### Claims tested (paired over seeds; judged only where the backbone memorizes or overfits)\n",
             "| column | claim | backbone's memorization gap test@k - train@0 (error) | its overfitting gap test@k - train@k "
-            f"(error) | Δ test {metric} vs backbone | verdict |", "|---|---|---|---|---|---|"]
+            "(error) | Δ test metric vs backbone (its primary metric) | verdict |", "|---|---|---|---|---|---|"]
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         if "+" not in method:
             continue
         base = method.split("+")[0]
         state, memo, fit = regime(cells.get((column, base), {}), base_metric)
-        d = paired(cells, column, method, base, metric)
+        d = paired(cells, column, method, base, _own_metric(cells.get((column, base), {})) or metric)
         text = "—" if d is None else fmt(*d).replace(" (n=", " (seeds=")
         v = verdict(d, base_metric in HIGHER_IS_BETTER) if state in ("memorizes", "overfits") else state
         gaps = ["—" if g is None else fmt(*g).replace(" (n=", " (seeds=") for g in (memo, fit)]
@@ -405,6 +409,11 @@ def heads_table(root: Path, num_tasks: int = 25) -> str:
             out.append(f"| {cell_dir.relative_to(root)} | {rows[0][3]:g} | {w:.3f} | {r:.3f} | {rows[0][4]} {m:.3f} | "
                        f"{len(rows)} |")
     return "\n".join(out) + "\n"
+
+
+def _own_metric(runs: dict) -> str | None:
+    """The primary metric the runs of one cell report (results.json "metric"), None for no runs."""
+    return next(iter(runs.values()))["metric"] if runs else None
 
 
 def _primary(cells: dict) -> str:
