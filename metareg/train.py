@@ -364,7 +364,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primary_process: bool) -> dict:
     family, objective, optimizer, root = build(config)
-    latest_on_disk = _checkpoint_manager(workdir, config).latest_step()
+    probe = _checkpoint_manager(workdir, config)
+    latest_on_disk = probe.latest_step()
+    probe.close()  # restore_or_init opens its own (a new one per attempt)
     saved = _saved_config(workdir, latest_on_disk)
     changes = [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
     manager, state, latest = restore_or_init(lambda: _checkpoint_manager(workdir, config), family, objective, optimizer,

@@ -59,3 +59,26 @@ def quick_config():
     c.meta_batch_size = 5
     c.progress_bar = False
     return c
+
+
+def run_traced_steps(objective, num_steps: int, meta_batch_size: int = 8):
+    """(state, metrics) after `num_steps` jitted outer steps on the sinusoid, failing if the step traces twice."""
+    import chex
+    import optax
+
+    import metareg
+
+    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    optimizer = optax.adam(1e-3)
+    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+    chex.clear_trace_counter()
+
+    @chex.assert_max_traces(n=1)
+    def step(state, family, key):
+        return metareg.meta_train_step(state, family, key, objective, optimizer, meta_batch_size)
+
+    jitted = jax.jit(step)
+    for _ in range(num_steps):
+        state, metrics = jitted(state, family, jax.random.key(2))
+    return state, metrics
+

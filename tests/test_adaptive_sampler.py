@@ -29,7 +29,7 @@ from metareg.samplers import (
 from metareg.train import train_and_evaluate
 from metareg.types import Episode
 from metareg.workdir import WorkdirError, check_resume, config_dict
-from tests.conftest import linear_model, random_episodes
+from tests.conftest import linear_model, random_episodes, run_traced_steps
 
 # ---------------------------------------------------------------- the three scores, by hand
 
@@ -205,20 +205,9 @@ def test_default_and_explicit_uniform_runs_are_identical(tmp_path, quick_config)
 
 
 def test_adaptive_step_traces_once():
-    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
     learner = metareg.MAML(metareg.mlp(), inner_lr=0.01)
     objective = metareg.MetaObjective(learner, (metareg.TRLearner(),), sampler=AdaptiveSampler())
-    optimizer = optax.adam(1e-3)
-    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
-    chex.clear_trace_counter()
-
-    @chex.assert_max_traces(n=1)
-    def step(state, family, key):
-        return metareg.meta_train_step(state, family, key, objective, optimizer, 8)
-
-    jitted = jax.jit(step)
-    for _ in range(3):
-        state, metrics = jitted(state, family, jax.random.key(2))
+    state, metrics = run_traced_steps(objective, 3)
     assert int(state.step) == 3 and all(np.isfinite(float(v)) for v in metrics.values())
     assert 0 < float(metrics["sampler/prob_entropy"]) <= math.log(16) + 1e-5
 

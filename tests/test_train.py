@@ -5,11 +5,11 @@ import json
 import chex
 import jax
 import numpy as np
-import optax
 import pytest
 
 import metareg
 from metareg.train import NonFiniteLossError, train_and_evaluate
+from tests.conftest import run_traced_steps
 
 REQUIRED = ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")
 
@@ -71,21 +71,9 @@ def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path
 
 
 def test_outer_step_traces_once():
-    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
     learner = metareg.MAML(metareg.mlp(), inner_lr=0.01)
     objective = metareg.MetaObjective(learner, (metareg.TRLearner(), metareg.MetaMix()))
-    optimizer = optax.adam(1e-3)
-    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
-
-    chex.clear_trace_counter()
-
-    @chex.assert_max_traces(n=1)
-    def step(state, family, key):
-        return metareg.meta_train_step(state, family, key, objective, optimizer, 8)
-
-    jitted = jax.jit(step)
-    for _ in range(4):
-        state, metrics = jitted(state, family, jax.random.key(2))
+    state, _ = run_traced_steps(objective, 4)
     assert int(state.step) == 4
 
 
