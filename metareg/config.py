@@ -23,7 +23,7 @@ from metareg.models.norm import NORMS
 from metareg.regularizers import REGULARIZERS
 from metareg.regularizers.metamix import STRATEGIES as METAMIX_STRATEGIES
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
-from metareg.regularizers.trlearner import RELATIONS, REPRESENTATIONS, WEIGHTINGS, TRLearner
+from metareg.regularizers.trlearner import META_DATA, RELATIONS, REPRESENTATIONS, WEIGHTINGS, TRLearner
 from metareg.samplers import SAMPLERS, SCORES
 from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
 
@@ -99,6 +99,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.trlearner.representation = "label_aware"  # "label_aware" | "head_gradient"
     c.trlearner.stop_gradient = True  # no gradient through z inside the relation
     c.trlearner.num_related = config_dict.placeholder(int)  # None: exact Eq. 5; k: top-k related tasks only
+    # The support examples z_i is computed from (Section 4.1's meta-data): "sampler" (follow sampler.name: the adaptive
+    # sampler's choice when it is on, so sampler.name=adaptive alone runs the full Algorithm 1) | "support" (all) |
+    # "adaptive" (ceil(meta_data_fraction * n_j) per class j by the sampler's per-example scores; docs/design.md)
+    c.trlearner.meta_data = "sampler"
+    c.trlearner.meta_data_fraction = 0.5
     c.metamix = ml_collections.ConfigDict()
     c.metamix.alpha = 0.5  # Beta(alpha, alpha); 0.5 for regression (MetaMix reference code)
     # candidate mix layers: 0 = input, k = after block k (never the last). Hidden layers only for the MLP:
@@ -391,6 +396,9 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             _fail(str(e))
         if c.trlearner.num_related is not None and not 1 <= c.trlearner.num_related:
             _fail(f"trlearner.num_related must be None (all tasks) or >= 1, got {c.trlearner.num_related}")
+        _choice(c.trlearner.meta_data, ("sampler", *META_DATA), "trlearner.meta_data")
+        if not 0 < c.trlearner.meta_data_fraction <= 1:
+            _fail(f"trlearner.meta_data_fraction must be in (0, 1], got {c.trlearner.meta_data_fraction}")
         if c.trlearner.num_heads < 1:
             _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
 

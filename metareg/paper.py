@@ -17,7 +17,8 @@ REGULARIZER_LABELS = {"meta_aug": "Meta-Aug", "metamix": "MetaMix", "mr_maml": "
 # (MetaMix Tables 3, 7, 13, 16), MR-MAML with noise that can act.
 VARIANT_LABELS = {"metamix_input": "MetaMix (input mixing too)", "metamix_qq": "Mixup(Dq, Dq)",
                   "metamix_ss": "Mixup(Ds, Ds)", "metamix_concat": "Ds ⊕ Dq", "metamix_cs": "MetaMix + CS",
-                  "mr_maml_noisy": "MR-MAML (rho init -5, beta 1e-3)", "asr": "adaptive sampler"}
+                  "mr_maml_noisy": "MR-MAML (rho init -5, beta 1e-3)", "asr": "adaptive sampler",
+                  "md": "meta-data by the sampler"}
 
 # TRLearner paper, Table 1: (sin 5-shot, sin 10-shot, harmonic 5-shot, harmonic 10-shot).
 _TABLE1 = {

@@ -15,12 +15,14 @@ import pytest
 
 import metareg
 from metareg.config import ConfigError, default_config, validate_config, with_overrides
+from metareg.regularizers import make_regularizers
 from metareg.rng import named_key
 from metareg.samplers import (
     AdaptiveSampler,
     make_sampler,
     probability_entropy,
     sampling_probabilities,
+    select_examples,
     select_tasks,
     task_difficulty,
     task_diversity,
@@ -206,8 +208,8 @@ def test_default_and_explicit_uniform_runs_are_identical(tmp_path, quick_config)
 
 def test_adaptive_step_traces_once():
     learner = metareg.MAML(metareg.mlp(), inner_lr=0.01)
-    objective = metareg.MetaObjective(learner, (metareg.TRLearner(),), sampler=AdaptiveSampler())
-    state, metrics = run_traced_steps(objective, 3)
+    objective = metareg.MetaObjective(learner, (metareg.TRLearner(meta_data="adaptive"),), sampler=AdaptiveSampler())
+    state, metrics = run_traced_steps(objective, 3)  # the full Algorithm 1: tasks and meta-data by the sampler
     assert int(state.step) == 3 and all(np.isfinite(float(v)) for v in metrics.values())
     assert 0 < float(metrics["sampler/prob_entropy"]) <= math.log(16) + 1e-5
 
@@ -239,6 +241,7 @@ def test_quick_omniglot_trlearner_steps_with_the_adaptive_sampler():
     validate_config(c)
     family, objective, optimizer, root = build(c)
     assert objective.sampler == AdaptiveSampler(num_candidates=2 * c.meta_batch_size)
+    assert objective.regularizers[0].meta_data == "adaptive"  # trlearner.meta_data = "sampler" follows sampler.name
     state = metareg.init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
     step = jax.jit(functools.partial(metareg.meta_train_step, objective=objective, optimizer=optimizer, meta_batch_size=c.meta_batch_size))
     for _ in range(3):
@@ -289,3 +292,106 @@ def test_sampler_is_a_static_part_of_the_objective():
     state = metareg.init_train_state(jax.random.key(1), objective, optax.sgd(0.1), family.example_episode())
     state, metrics = jax.jit(step)(state, family, jax.random.key(2))
     assert "sampler/diversity" in metrics
+
+
+# ---------------------------------------------------------------- TRLearner's meta-data (Section 4.1)
+
+
+def test_select_examples_keeps_a_fraction_of_each_class_and_never_padding():
+    labels = jnp.array([0, 0, 0, 0, 0, 1, 1, 2, 0, 0])
+    real = jnp.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], jnp.float32)
+    classes = jax.nn.one_hot(labels, 3) * real[:, None]
+    for seed in range(20):
+        for fraction, per_class in ((0.5, (3, 1, 1)), (0.2, (1, 1, 1)), (1.0, (5, 2, 1))):
+            m = np.asarray(select_examples(jax.random.key(seed), jax.random.normal(jax.random.key(99 + seed), (10,)), classes, fraction))
+            assert set(np.unique(m)) <= {0.0, 1.0} and m[8:].sum() == 0  # padding never kept
+            assert tuple(int(m[np.asarray(labels) == j][:8 if j == 0 else None].sum()) for j in range(3)) == per_class
+
+
+def test_select_examples_follows_the_logits_within_a_class():
+    """One of three examples kept (fraction 1/3): it is example i with probability softmax(logits)_i."""
+    logits = jnp.log(jnp.array([0.6, 0.3, 0.1]))
+    classes = jnp.ones((3, 1))
+    draws = jax.vmap(lambda k: select_examples(k, logits, classes, 1 / 3))(jax.random.split(jax.random.key(0), 4000))
+    assert np.all(np.asarray(draws).sum(axis=1) == 1)
+    np.testing.assert_allclose(np.asarray(draws).mean(axis=0), [0.6, 0.3, 0.1], atol=0.03)
+
+
+def test_example_scores_are_leave_one_out_shares_and_output_gradients():
+    """Linear f(x) = x w (Z = support_x): diversity / entropy shares against task_diversity on the kept rows, and the
+    difficulty |dl_j/df_j|^2 = (2 (f_j - y_j))^2 of the squared error, checked by hand."""
+    learner = metareg.MAML(linear_model())
+    ep = metareg.types.task(random_episodes(jax.random.key(2), num_tasks=1, k=4, d=3), 0)
+    theta = learner.model.init(jax.random.key(3), ep.support_x)
+    sampler = AdaptiveSampler(sigma=0.3, eps=0.2)
+    scores = np.asarray(sampler.example_scores(learner, {"model": theta, "learner": {}}, ep))
+    x = np.asarray(ep.support_x, np.float64)
+    residual = x @ np.asarray(theta["blocks_0"]["kernel"], np.float64) - np.asarray(ep.support_y, np.float64)
+
+    def div(rows, s):
+        return 0.5 * len(rows) * np.linalg.slogdet(np.eye(3) + rows.T @ rows / (len(rows) * s**2))[1]
+
+    for j in range(4):
+        rest = np.delete(x, j, axis=0)
+        np.testing.assert_allclose(scores[j, 0], div(x, 0.3) - div(rest, 0.3), rtol=1e-4, atol=1e-5)
+        # one class of every example: entropy = (n / 2n) log det(I + Z^T Z / (n eps^2)) = div(., eps) / n
+        np.testing.assert_allclose(scores[j, 1], div(x, 0.2) / 4 - div(rest, 0.2) / 3, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(scores[j, 2], np.sum((2 * residual[j]) ** 2), rtol=1e-4)
+
+
+def test_example_scores_mark_padding_and_the_mask_keeps_only_real_examples():
+    learner = metareg.MAML(metareg.mlp())
+    ep = metareg.types.task(random_episodes(jax.random.key(4), num_tasks=1, k=6, d=1), 0)
+    ep = ep.replace(support_mask=jnp.array([1, 1, 1, 1, 0, 0], jnp.float32))
+    meta_params = {"model": learner.model.init(jax.random.key(5), ep.support_x), "learner": {}}
+    scores = np.asarray(AdaptiveSampler().example_scores(learner, meta_params, ep))
+    assert np.all(np.isfinite(scores[:4])) and np.all(np.isnan(scores[4:]))
+    m = np.asarray(AdaptiveSampler().meta_data_mask(learner, meta_params, ep, jax.random.key(6), 0.5))
+    assert m.sum() == 2 and m[4:].sum() == 0
+
+
+def _trlearner_setup(num_tasks=4, k=6):
+    learner = metareg.MAML(metareg.mlp(), inner_lr=0.01)
+    episodes = random_episodes(jax.random.key(7), num_tasks=num_tasks, k=k, d=1)
+    return learner, episodes
+
+
+def test_trlearner_meta_data_is_the_relation_of_the_kept_examples():
+    """meta_data="adaptive": the weights equal those computed from the kept examples alone (gathered into a smaller
+    episode); with fraction 1 every example is kept and the penalty equals the plain one."""
+    learner, episodes = _trlearner_setup()
+    for tr_kind in ("learned", "fixed"):
+        plain = metareg.TRLearner(relation=tr_kind)
+        chosen = dataclasses.replace(plain, meta_data="adaptive", meta_data_fraction=0.5)
+        objective = metareg.MetaObjective(learner, (plain,))
+        meta_params = objective.init(jax.random.key(8), metareg.types.task(episodes, 0))
+        params = meta_params["regularizers"].get("trlearner", {})
+        masks = chosen.meta_data_masks(learner, meta_params, episodes, jax.random.key(9))
+        assert np.all(np.asarray(masks).sum(axis=1) == 3)
+        kept = jnp.asarray(np.argsort(-np.asarray(masks), axis=1, kind="stable")[:, :3, None])
+        small = episodes.replace(support_x=jnp.take_along_axis(episodes.support_x, kept, axis=1),
+                                 support_y=jnp.take_along_axis(episodes.support_y, kept, axis=1))
+        np.testing.assert_allclose(
+            np.asarray(chosen.weights(params, learner, meta_params["model"], episodes.replace(support_mask=masks))),
+            np.asarray(plain.weights(params, learner, meta_params["model"], small)), rtol=1e-5, atol=1e-6)
+        phi = jax.vmap(learner.adapt, in_axes=(None, 0, 0))(meta_params, episodes.support_x, episodes.support_y)
+        everything = dataclasses.replace(chosen, meta_data_fraction=1.0)
+        np.testing.assert_allclose(float(everything.penalty(meta_params, learner, episodes, phi, key=jax.random.key(1))[0]),
+                                   float(plain.penalty(meta_params, learner, episodes, phi)[0]), rtol=1e-6)
+    with pytest.raises(ValueError, match="pass penalty"):
+        chosen.penalty(meta_params, learner, episodes, phi)
+
+
+def test_config_meta_data_follows_the_sampler_unless_set():
+    def meta_data(**changes):
+        c = with_overrides(default_config(), {"regularizers": ("trlearner",), **changes})
+        validate_config(c)
+        return make_regularizers(c)[0].meta_data
+
+    assert meta_data() == "support"
+    assert meta_data(**{"sampler.name": "adaptive"}) == "adaptive"  # one switch: the full Algorithm 1
+    assert meta_data(**{"sampler.name": "adaptive", "trlearner.meta_data": "support"}) == "support"
+    assert meta_data(**{"trlearner.meta_data": "adaptive"}) == "adaptive"  # uniform tasks, chosen meta-data
+    for changes, match in (({"trlearner.meta_data": "best"}, "trlearner.meta_data"), ({"trlearner.meta_data_fraction": 0.0}, r"\(0, 1\]")):
+        with pytest.raises(ConfigError, match=match):
+            meta_data(**changes)

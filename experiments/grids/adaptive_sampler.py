@@ -1,7 +1,8 @@
 """The adaptive task sampler (issue 23) where plain MAML memorizes: the non-mutually-exclusive sinusoid
 (experiments/sinusoid_nme.py, 20 training tasks named by a one-hot code in the input), K = 5.
 
-MAML, MAML + sampler, MAML + TRLearner, MAML + sampler + TRLearner, 5 seeds, NUM_STEPS outer steps, learning
+MAML, MAML + sampler, MAML + TRLearner, MAML + sampler + TRLearner (tasks only, and with TRLearner's meta-data
+drawn by the sampler: "+md"), 5 seeds, NUM_STEPS outer steps, learning
 curves every 1,000 steps: the sampler's and the regularizer's contributions separated by paired differences.
 The sampler: sampler.name = "adaptive", its defaults (num_candidates 0 = twice the meta-batch = the whole pool of
 20 here, weights (1, 1, 1), temperature 1; docs/design.md, "Adaptive task sampler").
@@ -15,7 +16,12 @@ CELLS = {  # method -> overrides; "+asr" names the sampler like a regularizer so
     "maml": {},
     "maml+asr": {"sampler.name": "adaptive"},
     "maml+trlearner": {"regularizers": ("trlearner",)},
-    "maml+asr+trlearner": {"regularizers": ("trlearner",), "sampler.name": "adaptive"},
+    # the sampler chooses the tasks only; TRLearner's relation from the whole support sets
+    "maml+asr+trlearner": {"regularizers": ("trlearner",), "sampler.name": "adaptive", "trlearner.meta_data": "support"},
+    # "+md": TRLearner's relation from the sampler's meta-data (trlearner.meta_data = "adaptive", Section 4.1)
+    "maml+trlearner+md": {"regularizers": ("trlearner",), "trlearner.meta_data": "adaptive"},
+    # the full Algorithm 1: sampler.name = "adaptive" alone (trlearner.meta_data = "sampler" follows it)
+    "maml+asr+trlearner+md": {"regularizers": ("trlearner",), "sampler.name": "adaptive"},
 }
 
 

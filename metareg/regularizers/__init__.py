@@ -1,25 +1,17 @@
 """Meta-regularizers, and the registry that builds them from a config.
 
-Four hook points (methods.md, "Comparison regularizers"), any subset on at once, called by
-`meta_step.meta_loss` in this order:
-  `transform_episodes(episodes, key)`  acts on the data before adaptation (e.g. Meta-Aug);
-  `sample_meta_params(meta_params, key)`  returns meta_params with stochastic parts drawn
-      (reparameterized), once per outer step before the vmap over tasks, key
-      `named_key(key, f"{name}/weights")` (MR-MAML-W). Every task adapts from the draw, and
-      every penalty reads the draw, except the sampling regularizer's own penalty, which gets
-      the unsampled meta_params (its KL needs the mean and the scales). A regularizer with
-      `sample_at_test` true is also drawn from at meta-test (`evaluate(..., samplers=...)`);
-  `query_loss(learner, phi, episode, key)`  replaces the query loss of one task (MetaMix);
-  `penalty(meta_params, learner, episodes, phi)`  adds `weight * penalty` to the outer loss
-      (TRLearner; MR-MAML's KL).
-Regularizer-owned meta-parameters come from `init(key, learner, model_params, example)` and live in
-`meta_params["regularizers"][name]`.
+Every regularizer subclasses `Regularizer` (metareg/regularizers/base.py: the hooks `meta_step.meta_loss`
+calls, in order, each a no-op by default): Meta-Aug transforms the episodes, MR-MAML-W samples the
+meta-parameters and adds a KL penalty, MetaMix replaces the query loss, TRLearner adds its consistency
+penalty (methods.md, "Comparison regularizers"); any subset composes.
 """
 
+from metareg.regularizers.base import Regularizer
 from metareg.regularizers.meta_aug import MetaAug
 from metareg.regularizers.metamix import MetaMix, mixup_loss
 from metareg.regularizers.mr_maml import MRMAML, gaussian_kl
 from metareg.regularizers.trlearner import TRLearner, cosine_matrix, multihead_relation, relation_weights
+from metareg.samplers.adaptive import AdaptiveSampler
 
 REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
 
@@ -42,6 +34,10 @@ def make_regularizers(config, num_classes: int | None = None) -> tuple:
                     representation=c.representation,
                     stop_gradient=c.stop_gradient,
                     num_related=c.num_related,
+                    meta_data=c.meta_data if c.meta_data != "sampler" else ("adaptive" if config.sampler.name == "adaptive" else "support"),
+                    meta_data_fraction=c.meta_data_fraction,
+                    meta_data_sampler=AdaptiveSampler(weights=tuple(config.sampler.weights), temperature=config.sampler.temperature,
+                                                      sigma=config.sampler.sigma, eps=config.sampler.eps),
                 )
             )
         elif name == "meta_aug":
@@ -73,6 +69,7 @@ __all__ = [
     "MetaAug",
     "MetaMix",
     "MRMAML",
+    "Regularizer",
     "TRLearner",
     "gaussian_kl",
     "mixup_loss",

@@ -15,11 +15,12 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from metareg.regularizers.base import Regularizer
 from metareg.types import Episode
 
 
 @dataclasses.dataclass(frozen=True)
-class MetaAug:
+class MetaAug(Regularizer):
     """An episode transform: shifts all targets of a task by one U(-offset, offset) draw, or
     permutes its class labels (num_classes: N, required for integer labels)."""
 

@@ -11,13 +11,14 @@ the mixed loss *instead of* the query loss. The inner loop is unchanged.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from metareg.losses import get_loss
 from metareg.regularizers import channel_shuffle as cs
+from metareg.regularizers.base import Regularizer
 from metareg.rng import named_key
 from metareg.types import Episode
 
@@ -80,7 +81,7 @@ def concat_loss(learner, task_params: PyTree, episode: Episode) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class MetaMix:
+class MetaMix(Regularizer):
     """Replaces the query loss by the mixup loss; alpha 0.5 for regression (reference code).
 
     layers: candidate mix layers (0 = input, k = after block k); default the MLP's hidden layers.
@@ -99,6 +100,7 @@ class MetaMix:
     cs_prob: float = 0.5
     num_classes: int = 0  # N of the class-major episodes Channel Shuffle permutes (set by the factory)
     name: str = "metamix"
+    replaces_query_loss: ClassVar[bool] = True
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:

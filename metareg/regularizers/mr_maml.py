@@ -29,13 +29,14 @@ the model's own initializer gives mu's init); rho lives in meta_params["regulari
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from metareg.regularizers.base import Regularizer
 from metareg.rng import named_key
 from metareg.types import Episode
 
@@ -56,7 +57,7 @@ def gaussian_kl(mu: jax.Array, sigma: jax.Array, prior_std: float = 1.0) -> jax.
 
 
 @dataclasses.dataclass(frozen=True)
-class MRMAML:
+class MRMAML(Regularizer):
     """Stochastic kernels for part of theta, and beta * KL(q || N(0, prior_std^2)) in the outer loss.
 
     Fields (all config fields of `config.mr_maml`):
@@ -76,6 +77,7 @@ class MRMAML:
     blocks: tuple[int, ...] | None = None
     test_weights: str = "sample"
     name: str = "mr_maml"
+    samples_meta_params: ClassVar[bool] = True
 
     @property
     def sample_at_test(self) -> bool:
@@ -124,9 +126,11 @@ class MRMAML:
             flat[path] = flat[path] + s * eps
         return {**meta_params, "model": traverse_util.unflatten_dict(flat)}
 
-    def penalty(self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree) -> tuple[jax.Array, dict]:
+    def penalty(
+        self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree, key: jax.Array | None = None
+    ) -> tuple[jax.Array, dict]:
         """KL(q || prior) summed over the stochastic kernels; meta_params must be the *unsampled* ones."""
-        del learner, episodes, task_params
+        del learner, episodes, task_params, key
         sigma = traverse_util.flatten_dict(self.scales(meta_params["regularizers"][self.name]))
         mu = traverse_util.flatten_dict(meta_params["model"])
         kl = sum(gaussian_kl(mu[path], s, self.prior_std) for path, s in sigma.items())

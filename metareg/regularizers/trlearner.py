@@ -22,6 +22,8 @@ import jax.numpy as jnp
 
 from metareg.learners.protonet import prototypes
 from metareg.losses import example_mean, get_loss
+from metareg.regularizers.base import Regularizer
+from metareg.samplers.adaptive import AdaptiveSampler
 from metareg.types import Episode
 
 PyTree = Any
@@ -29,6 +31,7 @@ PyTree = Any
 RELATIONS = ("learned", "fixed", "ones")
 WEIGHTINGS = ("relu", "softmax")
 REPRESENTATIONS = ("label_aware", "head_gradient")
+META_DATA = ("support", "adaptive")
 
 
 def cosine_matrix(u: jax.Array, eps: float = 1e-8) -> jax.Array:
@@ -68,7 +71,7 @@ def relation_weights(m: jax.Array, weighting: str = "relu", temperature: float =
 
 
 @dataclasses.dataclass(frozen=True)
-class TRLearner:
+class TRLearner(Regularizer):
     """Relation-aware consistency regularizer; an additive term of the outer loss.
 
     Fields (all config fields of `config.trlearner`):
@@ -85,6 +88,10 @@ class TRLearner:
       stop_gradient: stop gradients through z inside the relation (default; the heads still learn).
       num_related: None = exact Eq. 5 over all p != i (T^2 query passes); k = only the k most
         related tasks of each task, weights renormalized over them (T*k passes).
+      meta_data: the support examples z_i is computed from (paper Section 4.1's D-hat_i^s): "support" (all)
+        or "adaptive" (ceil(meta_data_fraction * n_j) examples of each class j, drawn by the adaptive
+        sampler's per-example scores, `AdaptiveSampler.meta_data_mask`, with meta_data_sampler's settings).
+        Adaptation and the query losses use the whole sets either way (docs/design.md).
     """
 
     weight: float = 0.6
@@ -96,6 +103,9 @@ class TRLearner:
     representation: str = "label_aware"
     stop_gradient: bool = True
     num_related: int | None = None
+    meta_data: str = "support"
+    meta_data_fraction: float = 0.5
+    meta_data_sampler: AdaptiveSampler = AdaptiveSampler()
     eps: float = 1e-8
     name: str = "trlearner"
 
@@ -152,21 +162,38 @@ class TRLearner:
             return off
         raise ValueError(f"unknown relation {self.relation!r}; choose from {list(RELATIONS)}")
 
+    def meta_data_masks(self, learner, meta_params: PyTree, episodes: Episode, key: jax.Array | None) -> jax.Array | None:
+        """Support masks [T, K] of the tasks' meta-data (None: the whole support sets, i.e. episodes.support_mask)."""
+        if self.meta_data == "support":
+            return episodes.support_mask
+        if self.meta_data != "adaptive":
+            raise ValueError(f"unknown trlearner meta_data {self.meta_data!r}; choose from {list(META_DATA)}")
+        if key is None:
+            raise ValueError("trlearner meta_data='adaptive' draws its support examples at random: pass penalty(..., key=...)")
+        theta = jax.lax.stop_gradient(meta_params)
+        keys = jax.random.split(key, episodes.num_tasks)
+        draw = lambda e, k: self.meta_data_sampler.meta_data_mask(learner, theta, e, k, self.meta_data_fraction)  # noqa: E731
+        return jax.vmap(draw)(episodes, keys)
+
     def weights(self, params: PyTree, learner, model_params: PyTree, episodes: Episode) -> jax.Array:
-        """Normalized weights A [T, T] for a batched episode."""
+        """Normalized weights A [T, T] for a batched episode (z_i from its support_mask's examples)."""
         z = jax.vmap(self.task_representation, in_axes=(None, None, 0, 0, 0))(
             learner, model_params, episodes.support_x, episodes.support_y, episodes.support_mask
         )
         return relation_weights(self.relation_matrix(params, z), self.weighting, self.temperature, self.eps)
 
-    def penalty(self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree) -> tuple[jax.Array, dict]:
-        """mean_i L_TR,i (paper Eq. 5) for T tasks with adapted parameters task_params (leading axis T)."""
+    def penalty(
+        self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree, key: jax.Array | None = None
+    ) -> tuple[jax.Array, dict]:
+        """mean_i L_TR,i (paper Eq. 5) for T tasks with adapted parameters task_params (leading axis T).
+        key: the meta-data draw (meta_data="adaptive" only)."""
         params = meta_params["regularizers"].get(self.name, {})
-        a = self.weights(params, learner, meta_params["model"], episodes)  # [T, T]
+        meta_data = episodes.replace(support_mask=self.meta_data_masks(learner, meta_params, episodes, key))
+        a = self.weights(params, learner, meta_params["model"], meta_data)  # [T, T]
         _, ensemble_loss = get_loss(learner.loss_name)
         t = a.shape[0]
         queries, predict = episodes.query_x, learner.predict
-        split = learner.split_predict(meta_params["model"]) if hasattr(learner, "split_predict") else None
+        split = learner.split_predict(meta_params["model"])
         if split is not None:
             # The part every adapted model shares with theta (ANIL's body, a frozen encoder, ProtoNet's embedding)
             # runs once per task's queries instead of once per (model, task) pair; the rest per pair. Exact.

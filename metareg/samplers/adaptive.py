@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from metareg.losses import get_loss
 from metareg.types import Episode
 
 PyTree = Any
@@ -200,11 +201,7 @@ class AdaptiveSampler:
         """(diversity, entropy, difficulty) [3] of one task at the model's meta-parameters."""
         x, y, mask = episode.support_x, episode.support_y, episode.support_mask
         z = learner.model.features(model_params, x, mask).reshape(x.shape[0], -1)  # [n, d]
-        if learner.loss_name == "cross_entropy":
-            num_classes = jax.eval_shape(learner.model.apply, model_params, x).shape[-1]  # the head's width (no compute)
-            labels = jax.nn.one_hot(y, num_classes, dtype=z.dtype)
-        else:  # regression: one class of every example (our choice, see the class docstring)
-            labels = jnp.ones((x.shape[0], 1), z.dtype)
+        labels = self._classes(learner, model_params, x, y, z.dtype)
         if mask is not None:
             labels = labels * mask.astype(z.dtype)[:, None]
         grads = jax.grad(learner.support_loss)(model_params, x, y, mask)
@@ -229,3 +226,75 @@ class AdaptiveSampler:
         diagnostics = {f"sampler/{name}": jnp.mean(scores[:, i]) for i, name in enumerate(SCORES)}
         diagnostics["sampler/prob_entropy"] = probability_entropy(probs)
         return chosen, diagnostics
+
+    def example_scores(self, learner, meta_params: PyTree, episode: Episode) -> jax.Array:
+        """(diversity, entropy, difficulty) [n, 3] of each of one task's n support examples; NaN for padding.
+
+        Our per-example reading of the task scores (TRLearner's meta-data, paper Section 4.1: "the higher the
+        sampling scores, the more discriminative the samples"; neither paper defines a per-sample score):
+        diversity and entropy are each example's leave-one-out share of the task's score, S(task) - S(task
+        without it), on the embeddings Z of the whole support set; difficulty is the squared norm of the example's
+        loss gradient w.r.t. the model's output at theta, ||dl_j/df_j||^2 (the per-example gradient norm's output
+        factor, as in EL2N; per-parameter gradients would cost one backward pass per example).
+        """
+        x, y, mask = episode.support_x, episode.support_y, episode.support_mask
+        n = x.shape[0]
+        theta = meta_params["model"]
+        z = learner.model.features(theta, x, mask).reshape(n, -1)
+        real = jnp.ones((n,), z.dtype) if mask is None else mask.astype(z.dtype)
+        labels = self._classes(learner, theta, x, y, z.dtype) * real[:, None]
+
+        def task_score(m):
+            return jnp.stack([task_diversity(z, self.sigma, m), task_entropy(z, labels * m[:, None], self.eps)])
+
+        without = jax.vmap(lambda j: task_score(real * (1.0 - jax.nn.one_hot(j, n, dtype=z.dtype))))(jnp.arange(n))
+        shares = task_score(real)[None, :] - without  # [n, 2]
+        loss_fn, _ = get_loss(learner.loss_name)
+        at_theta = learner.adapt({**meta_params, "model": theta}, x, y, num_steps=0, mask=mask)  # ProtoNet: prototypes
+        outputs = learner.predict(at_theta, x, mask)
+        per_output = jax.grad(lambda f: loss_fn(f, y, mask))(outputs) * jnp.sum(real)  # dl_j/df_j: undo the mean
+        difficulty = jnp.sum(jnp.square(per_output.reshape(n, -1)), axis=1)
+        scores = jnp.concatenate([shares, difficulty[:, None]], axis=1)
+        return jax.lax.stop_gradient(jnp.where(real[:, None] > 0, scores, jnp.nan))
+
+    def meta_data_mask(self, learner, meta_params: PyTree, episode: Episode, key: jax.Array, fraction: float) -> jax.Array:
+        """TRLearner's meta-data for one task: a 0/1 mask [n] over its support set keeping ceil(fraction · n_j)
+        examples of each class j, drawn in proportion to softmax(standardized example scores @ weights /
+        temperature) within the task (`example_scores`, `sampling_logits`, `select_examples`)."""
+        scores = self.example_scores(learner, meta_params, episode)
+        logits = sampling_logits(scores, self.weights, self.temperature)
+        theta, x, mask = meta_params["model"], episode.support_x, episode.support_mask
+        classes = self._classes(learner, theta, x, episode.support_y, jnp.float32)
+        if mask is not None:
+            classes = classes * mask.astype(jnp.float32)[:, None]
+        return select_examples(key, logits, classes, fraction)
+
+    @staticmethod
+    def _classes(learner, theta: PyTree, x: jax.Array, y: jax.Array, dtype) -> jax.Array:
+        """One-hot classes [n, J] of the support labels; regression: one class of every example (see the class doc)."""
+        if learner.loss_name == "cross_entropy":
+            num_classes = jax.eval_shape(learner.model.apply, theta, x).shape[-1]  # the head's width (no compute)
+            return jax.nn.one_hot(y, num_classes, dtype=dtype)
+        return jnp.ones((x.shape[0], 1), dtype)
+
+
+# --- Meta-data: the support examples a task's TRLearner representation is computed from --------------------------
+
+
+def select_examples(key: jax.Array, logits: jax.Array, classes: jax.Array, fraction: float) -> jax.Array:
+    """A 0/1 mask [n] keeping ceil(fraction · n_j) of each class j's n_j real examples, drawn without replacement in
+    proportion to softmax(logits) within the class (Gumbel top-k per class).
+
+    logits [n] (padded examples: any value); classes [n, J] one-hot class membership, a zero row for padding (which is
+    never kept). Stratified so that no class loses all its examples: with one example per class (1-shot), every
+    example is kept. Ties in the perturbed logits go to the lower index.
+    """
+    n = logits.shape[0]
+    c = classes.astype(jnp.float32)
+    real = jnp.sum(c, axis=1) > 0
+    g = jnp.where(real, logits + jax.random.gumbel(key, (n,), jnp.float32), -jnp.inf)
+    idx = jnp.arange(n)
+    ahead = (g[None, :] > g[:, None]) | ((g[None, :] == g[:, None]) & (idx[None, :] < idx[:, None]))  # j ahead of i
+    rank = jnp.sum((c @ c.T) * ahead, axis=1)  # examples of i's class ahead of i
+    keep = jnp.ceil(fraction * jnp.sum(c, axis=0))  # per class [J]
+    return (real & (rank < c @ keep)).astype(jnp.float32)
