@@ -7,7 +7,7 @@ WORKDIR ?= runs/$(subst :,_,$(EXP))
 GRID ?= table1_sinusoid
 ARGS ?=
 
-.PHONY: install train test test-fast lint bench sweep table1 table1-sinusoid figures docs clean
+.PHONY: install train test test-fast test-optimized lint bench sweep table1 table1-sinusoid figures docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest tests -n auto -m "not slow"
+
+test-optimized: install  # the suite under XLA's full optimization pipeline (tests/conftest.py)
+	METAREG_TEST_OPTIMIZED=1 $(PY) -m pytest tests -n auto
 
 lint: install
 	$(PY) -m ruff check metareg tests experiments benchmarks

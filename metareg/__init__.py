@@ -18,7 +18,7 @@ from metareg.evaluate import IndexedEpisodes, evaluate, mean_ci95, sample_test_e
 from metareg.learners import MAML
 from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_loss, meta_train_step
 from metareg.models import BlockModel, mlp
-from metareg.regularizers import MRMAML, MetaMix, TRLearner, mixup_loss
+from metareg.regularizers import MRMAML, MetaMix, Regularizer, TRLearner, mixup_loss
 from metareg.samplers import AdaptiveSampler
 from metareg.tasks import RegressionFamily, check_family, regression_family
 from metareg.types import Episode
@@ -26,6 +26,7 @@ from metareg.types import Episode
 __all__ = [
     "AdaptiveSampler",
     "ConfigError",
+    "Regularizer",
     "check_family",
     "Episode",
     "IndexedEpisodes",

@@ -113,7 +113,7 @@ def evaluate(
     (the same draw for every inner-step count); see the module docstring. Without them a stochastic
     regularizer's meta-parameters enter at their mean. The CLI (metareg.train) passes MR-MAML-W's sampler
     when `mr_maml.test_weights="sample"` (its default), so to match a CLI run's numbers pass
-    `samplers=tuple(r for r in objective.regularizers if getattr(r, "sample_at_test", False))` and a key.
+    `samplers=tuple(r for r in objective.regularizers if r.sample_at_test)` and a key.
     """
     if isinstance(episodes, Episode):
         episodes = IndexedEpisodes.from_batch(episodes)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from metareg.losses import get_loss
+from metareg.regularizers.base import Regularizer
 from metareg.rng import named_key
 from metareg.types import Episode
 
@@ -41,7 +42,11 @@ class MetaObjective:
     sampler: Any = None
 
     def __post_init__(self):
-        mixers = [r.name for r in self.regularizers if hasattr(r, "query_loss")]
+        strangers = [r for r in self.regularizers if not isinstance(r, Regularizer)]
+        if strangers:
+            raise TypeError(f"{type(strangers[0]).__name__} is not a metareg.regularizers.Regularizer: subclass it and override "
+                            "the hooks it needs (metareg/regularizers/base.py lists them)")
+        mixers = [r.name for r in self.regularizers if r.replaces_query_loss]
         if len(mixers) > 1:
             raise ValueError(f"at most one regularizer may replace the query loss, got {mixers}")
         names = [r.name for r in self.regularizers]
@@ -50,20 +55,27 @@ class MetaObjective:
 
     @property
     def query_mixer(self):
-        return next((r for r in self.regularizers if hasattr(r, "query_loss")), None)
+        return next((r for r in self.regularizers if r.replaces_query_loss), None)
 
     def init(self, key: jax.Array, example: Episode) -> PyTree:
         """Meta-parameters {"model", "learner", "regularizers"} from one single-task example."""
-        model_params = self.learner.model.init(named_key(key, "model"), example.support_x)
+        model_params = _init_model(self.learner.model, named_key(key, "model"), example.support_x)
         reg_params = {}
         for r in self.regularizers:
-            if hasattr(r, "init"):
-                reg_params[r.name] = r.init(named_key(key, r.name), self.learner, model_params, example)
+            params = r.init(named_key(key, r.name), self.learner, model_params, example)
+            if params is not None:
+                reg_params[r.name] = params
         return {
             "model": model_params,
             "learner": self.learner.init_learner_params(named_key(key, "learner"), model_params),
             "regularizers": reg_params,
         }
+
+
+# The model's initializers as one compiled program: run eagerly, each initializer op compiles on its own (about
+# 100 small compilations for the pose network, 7 s on CPU; 3 s jitted). Its values are the eager ones, bit for bit
+# (tested); the regularizers' few init ops stay eager, where XLA would fuse their `1 + noise * normal` differently.
+_init_model = jax.jit(lambda model, key, x: model.init(key, x), static_argnums=0)
 
 
 def meta_loss(
@@ -77,15 +89,13 @@ def meta_loss(
     """
     learner = objective.learner
     for r in objective.regularizers:
-        if hasattr(r, "transform_episodes"):
-            episodes = r.transform_episodes(episodes, named_key(key, f"{r.name}/episodes"))
+        episodes = r.transform_episodes(episodes, named_key(key, f"{r.name}/episodes"))
     # Stochastic meta-parameters (MR-MAML-W): one reparameterized draw per outer step, shared by
     # every task. The tasks adapt from the draw, and so do the penalties that read theta (TRLearner's
     # task representations); a sampling regularizer's own penalty (the KL) gets the unsampled ones.
     mean_params = meta_params
     for r in objective.regularizers:
-        if hasattr(r, "sample_meta_params"):
-            meta_params = r.sample_meta_params(meta_params, named_key(key, f"{r.name}/weights"))
+        meta_params = r.sample_meta_params(meta_params, named_key(key, f"{r.name}/weights"))
     loss_fn, _ = get_loss(learner.loss_name)
     mixer = objective.query_mixer
     task_keys = jax.random.split(named_key(key, "per_task"), episodes.num_tasks)
@@ -104,13 +114,12 @@ def meta_loss(
     if mixer is not None:
         metrics[f"{mixer.name}_loss"] = jnp.mean(outer_losses)
     for r in objective.regularizers:
-        if hasattr(r, "check_meta_batch"):  # shapes are static: a bad meta-batch fails at trace time
-            r.check_meta_batch(episodes.num_tasks)
-        if hasattr(r, "penalty"):
-            params = mean_params if hasattr(r, "sample_meta_params") else meta_params
-            value, _ = r.penalty(params, learner, episodes, phi)
-            total = total + r.weight * value
-            metrics[f"{r.name}_loss"] = value
+        r.check_meta_batch(episodes.num_tasks)  # shapes are static: a bad meta-batch fails at trace time
+        params = mean_params if r.samples_meta_params else meta_params
+        out = r.penalty(params, learner, episodes, phi, key=named_key(key, f"{r.name}/penalty"))
+        if out is not None:
+            total = total + r.weight * out[0]
+            metrics[f"{r.name}_loss"] = out[0]
     metrics["loss"] = total
     return total, metrics
 

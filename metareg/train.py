@@ -217,7 +217,7 @@ def _first_line(e: Exception) -> str:
 
 def _test_samplers(objective) -> tuple:
     # MR-MAML-W with test_weights="sample": each test task adapts from its own draw of the weights.
-    return tuple(r for r in objective.regularizers if getattr(r, "sample_at_test", False))
+    return tuple(r for r in objective.regularizers if r.sample_at_test)
 
 
 def evaluate_meta_params(config, family, objective, root, meta_params) -> tuple[str, dict]:

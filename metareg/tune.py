@@ -25,6 +25,7 @@ from metareg.evaluate import evaluate, sample_test_episodes
 from metareg.metrics import HIGHER_IS_BETTER
 from metareg.rng import named_key, root_key
 from metareg.train import restore_run
+from metareg.types import Episode
 
 
 def validation_episodes(config, family, num_tasks: int):
@@ -39,7 +40,7 @@ def validate_run(workdir: Path, num_tasks: int = 600) -> dict:
     episodes = validation_episodes(config, family, num_tasks)
     metrics = evaluate(meta_params, learner, episodes, tuple(config.eval.inner_steps), config.eval.batch_size)
     out = {"value": None, "metrics": metrics}
-    if hasattr(episodes, "support_x"):  # a materialized batch (the regression families)
+    if isinstance(episodes, Episode):  # a materialized batch (the regression families), not IndexedEpisodes
         sharp = jax.vmap(lambda x, y: inner_sharpness(learner, meta_params, x, y))(episodes.support_x, episodes.support_y)
         lr_sharp = np.asarray(sharp) * config.learner.inner_lr
         out["lr_times_sharpness"] = {"median": float(np.median(lr_sharp)), "fraction_above_2": float(np.mean(lr_sharp > 2))}

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# The suite is compile-bound (tiny shapes, hundreds of programs): XLA's cheap pipeline compiles about twice as
+# fast. Set before jax is imported so that subprocesses (CLI runs, fault injection, notebooks) inherit it too.
+# Every property tested holds under either pipeline; `make test-optimized` (METAREG_TEST_OPTIMIZED=1) runs the
+# suite with the full one.
+if not os.environ.get("METAREG_TEST_OPTIMIZED"):
+    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import flax.linen as nn
 import jax
@@ -14,6 +22,8 @@ if str(ROOT) not in sys.path:  # experiments/ imports as a package from the proj
     sys.path.insert(0, str(ROOT))
 
 jax.config.update("jax_enable_x64", False)
+jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] == "1" if
+                  "JAX_DISABLE_MOST_OPTIMIZATIONS" in os.environ else False)
 
 
 class Linear(nn.Module):
