@@ -46,23 +46,23 @@ sweep: install
 # the paper's Table 1 (all backbones x regularizers, sinusoid w=1 + harmonic) with the claims tested, and Table 9
 TABLE_ROOT ?= runs/table1_full
 table1: install
-	$(PY) -m metareg.report --root $(TABLE_ROOT) --layout table1 --out docs/results/table1.md --json docs/results/table1.json
-	$(PY) -m metareg.report --root $(TABLE_ROOT) --layout table9 --out docs/results/table9.md
+	$(PY) -m metareg.analysis.report --root $(TABLE_ROOT) --layout table1 --out docs/results/table1.md --json docs/results/table1.json
+	$(PY) -m metareg.analysis.report --root $(TABLE_ROOT) --layout table9 --out docs/results/table9.md
 
 # The 20k-step sinusoid table per family (stated and w=1), 1 and 10 test steps (issue 2's reproduction)
 SINUSOID_ROOT ?= runs/table1_sinusoid
 table1-sinusoid: install
-	$(PY) -m metareg.report --root $(SINUSOID_ROOT) --out docs/results/table1_sinusoid.md --json docs/results/table1_sinusoid.json
+	$(PY) -m metareg.analysis.report --root $(SINUSOID_ROOT) --out docs/results/table1_sinusoid.md --json docs/results/table1_sinusoid.json
 
 # Figures (PNG) from trained runs: TRLearner studies (Figs. 4, 5, 10), predictions, relation matrices, curves
 FIG_ROOT ?= runs/table1_full
 STUDIES_ROOT ?= runs/trlearner_studies
 figures: install
-	$(PY) -m metareg.figures studies --root $(STUDIES_ROOT) --out docs/results
-	$(PY) -m metareg.figures predictions --out docs/results/fig_predictions.png \
+	$(PY) -m metareg.analysis.figures studies --root $(STUDIES_ROOT) --out docs/results
+	$(PY) -m metareg.analysis.figures predictions --out docs/results/fig_predictions.png \
 	  --runs MAML=$(FIG_ROOT)/sinusoid_w1/k5/maml/seed_0,MAML+TRLearner=$(FIG_ROOT)/sinusoid_w1/k5/maml+trlearner/seed_0
-	$(PY) -m metareg.figures relations --run $(FIG_ROOT)/sinusoid_w1/k5/maml+trlearner/seed_0 --out docs/results/fig9_relations.png
-	$(PY) -m metareg.figures curves --root $(FIG_ROOT) --out docs/results/curves_table1_w1_k5.png \
+	$(PY) -m metareg.analysis.figures relations --run $(FIG_ROOT)/sinusoid_w1/k5/maml+trlearner/seed_0 --out docs/results/fig9_relations.png
+	$(PY) -m metareg.analysis.figures curves --root $(FIG_ROOT) --out docs/results/curves_table1_w1_k5.png \
 	  --cells sinusoid_w1/k5/maml,sinusoid_w1/k5/maml+meta_aug,sinusoid_w1/k5/maml+metamix,sinusoid_w1/k5/maml+mr_maml,sinusoid_w1/k5/maml+trlearner
 
 # The docs site (MkDocs: README, reports, notebooks rendered as committed, API from docstrings) into site/; warnings fail it

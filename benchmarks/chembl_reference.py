@@ -7,7 +7,7 @@ metareg.tasks.chembl) and scored with the papers' columns (mean R^2 with 95% CI,
 fraction with R^2 > 0.3), beside the chance level of the same query sizes. Methods, all fitted on
 each assay's support set only:
 
-- ridge_loo:    ridge with lam chosen per assay by leave-one-out on the support (metareg.baselines)
+- ridge_loo:    ridge with lam chosen per assay by leave-one-out on the support (metareg.analysis.baselines)
 - ridge_valid:  ridge with one lam for all assays, the grid value with the best mean R^2 on the
                 group's meta-validation assays (split with the same key)
 - support_mean: predict the support mean (R^2 = 0 by definition; its MSE is the floor for ridge's)
@@ -30,7 +30,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from metareg import baselines, drug_metrics
+from metareg import drug_metrics
+from metareg.analysis import baselines
 from metareg.data import chembl as ch
 from metareg.rng import named_key, root_key
 from metareg.tasks.chembl import make_chembl_family, split_sizes

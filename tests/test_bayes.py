@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metareg import bayes
-from metareg.bayes import Grid
+from metareg.analysis import bayes
+from metareg.analysis.bayes import Grid
 from metareg.tasks.regression import FAMILY_SPECS, regression_family
 
 COARSE = {"sinusoid": Grid(128, 128), "sinusoid_w1": Grid(1, 1024), "harmonic": Grid(256, 64)}

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metareg import baselines, drug_metrics
+from metareg import drug_metrics
+from metareg.analysis import baselines
 from metareg.data import chembl as ch
 from metareg.tasks.chembl import ChemblFamily, make_chembl_family, split_sizes
 from metareg.types import task

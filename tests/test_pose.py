@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from metareg import render
 from metareg.data import pascal3d as p3d
+from metareg.data import render
 from metareg.tasks.pose import NUM_SHOTS, PoseFamily, make_pose_family, pose_family
 
 # ---------------------------------------------------------------- the object list and split

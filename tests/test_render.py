@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from metareg import render as R
+from metareg.data import render as R
 
 
 def box(a: float, b: float, c: float) -> tuple[np.ndarray, np.ndarray]:

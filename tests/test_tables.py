@@ -2,7 +2,7 @@
 
 import json
 
-from metareg import tables
+from metareg.analysis import tables
 
 
 def _write(root, column, method, seed, metric, mean, extra=None):
@@ -52,7 +52,7 @@ def test_pooled_claims_pair_every_group_and_seed(tmp_path):
 
 
 def test_t_ci95_uses_student_t_beyond_ten_seeds():
-    from metareg.report import t_ci95
+    from metareg.analysis.stats import t_ci95
 
     values = [0.0, 1.0] * 6  # n = 12, sd 0.522: t(11) = 2.201, not the normal 1.96
     assert abs(t_ci95(values) - 2.201 * 0.5222329678670935 / 12**0.5) < 1e-9
@@ -113,7 +113,7 @@ def test_claims_in_a_regime_without_memorization_or_overfitting_are_untested(tmp
 
 
 def test_learning_curves_figure_from_curve_rows(tmp_path):
-    from metareg import figures
+    from metareg.analysis import figures
 
     for s in range(2):
         _write_curve(tmp_path, "k5", "maml", s, 3.0, 0.01)

@@ -8,7 +8,7 @@ The sampler: sampler.name = "adaptive", its defaults (num_candidates 0 = twice t
 20 here, weights (1, 1, 1), temperature 1; docs/design.md, "Adaptive task sampler").
 
     python -m metareg.sweep --grid experiments/grids/adaptive_sampler.py --root runs/adaptive_sampler --workers 2
-    python -m metareg.tables regime --root runs/adaptive_sampler --title "Adaptive sampler, NME sinusoid" --out x.md
+    python -m metareg.analysis.tables regime --root runs/adaptive_sampler --title "Adaptive sampler, NME sinusoid" --out x.md
 """
 
 NUM_STEPS = 10_000

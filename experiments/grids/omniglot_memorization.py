@@ -6,7 +6,7 @@ without their support sets). The full reference protocol (`:reference`, no pooli
 ~15 s per outer step on this 2-core machine (50,000 steps: ~200 hours), so the curve is measured here.
 
     python -m metareg.sweep --grid experiments/grids/omniglot_memorization.py --root runs/omniglot_memorization
-    python -m metareg.figures learning-curves --root runs/omniglot_memorization --metric accuracy \
+    python -m metareg.analysis.figures learning-curves --root runs/omniglot_memorization --metric accuracy \
         --out docs/results/omniglot_memorization.png
 """
 

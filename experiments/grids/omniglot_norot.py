@@ -10,7 +10,7 @@ Cells: MAML, +MetaMix, +MetaMix + Channel Shuffle (reference schedule: from step
 steps, curve points every 500 steps. About 4 hours of one core per seed for all cells: run it in parts, e.g.
 
     python -m metareg.sweep --grid experiments/grids/omniglot_norot.py --root runs/omniglot --workers 2 --seeds 0
-    python -m metareg.tables regime --root runs/omniglot --title "Omniglot 20-way 1-shot, reference tasks" --out x.md
+    python -m metareg.analysis.tables regime --root runs/omniglot --title "Omniglot 20-way 1-shot, reference tasks" --out x.md
 """
 
 NUM_STEPS = 4000

@@ -2,7 +2,7 @@
 alone, with MetaMix and with TRLearner, at 10 and 15 shots, 3 seeds, at the CPU budget of grids/pose.py
 (64x64 renders, decoder width 16, meta-batch 5, 1000 outer steps). Results go beside the MAML grid's:
 
-    make sweep GRID=pose_learners   # runs/pose_learners; tables: python -m metareg.tables pose --root results/pose ...
+    make sweep GRID=pose_learners   # runs/pose_learners; tables: python -m metareg.analysis.tables pose --root results/pose ...
 """
 
 from experiments.grids.pose import pose_grid

@@ -3,7 +3,7 @@ K = 5 and 10, 3 seeds, a curve point every 1,000 steps on 200 fixed test and 200
 where the curve flattens or meets the paper's MAML row (0.593 / K=5) is Table 1's budget (issue 19).
 
     make sweep GRID=sinusoid_curves ARGS="--workers 2"
-    python -m metareg.figures learning-curves --root runs/sinusoid_curves --out docs/results/curves_sinusoid_w1_70k.png
+    python -m metareg.analysis.figures learning-curves --root runs/sinusoid_curves --out docs/results/curves_sinusoid_w1_70k.png
 """
 
 NUM_STEPS = 70_000

@@ -4,7 +4,7 @@ the input). K = 5 and 10, 5 seeds, NUM_STEPS outer steps (MAML has memorized by 
 error before adaptation is 0.07 there, 0.007 at 20,000), learning curves every 1,000 steps.
 
     make sweep GRID=sinusoid_nme ARGS="--workers 2"
-    python -m metareg.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
+    python -m metareg.analysis.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
 """
 
 NUM_STEPS = 10_000

@@ -6,7 +6,7 @@ MetaMix mixes the MLP's hidden layers (the default); "+metamix_input" is the inp
 Harmonic is left out until MAML learns it (docs/reproduction_table1.md, "Harmonic from its sources").
 
     python -m metareg.sweep --grid experiments/grids/table1_budget.py --root runs/table1_budget --workers 2
-    python -m metareg.report --root runs/table1_budget --layout table1 --out docs/results/table1_budget.md
+    python -m metareg.analysis.report --root runs/table1_budget --layout table1 --out docs/results/table1_budget.md
 """
 
 NUM_STEPS = 70_000

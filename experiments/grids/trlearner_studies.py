@@ -8,7 +8,7 @@
 Budget: NUM_STEPS outer steps per run (as experiments/grids/table1_full.py).
 
     make sweep GRID=trlearner_studies ARGS="--workers 2"
-    python -m metareg.figures studies --root runs/trlearner_studies --out docs/results
+    python -m metareg.analysis.figures studies --root runs/trlearner_studies --out docs/results
 """
 
 NUM_STEPS = 5000

@@ -3,7 +3,7 @@
 The pose tasks of "Meta-learning without memorization" (Yin et al. 2020, MR-MAML; reused by MetaMix and
 TRLearner): every CAD model is one object = one task, rendered as grey images at 100 azimuths drawn
 uniformly in [0, 2*pi); the label of a view is azimuth / (2*pi), in [0, 1) (training code scales it by 10,
-see metareg.tasks.pose). Rendering: metareg.render (camera 45 degrees above, perspective, z-buffer, Lambert,
+see metareg.tasks.pose). Rendering: metareg.data.render (camera 45 degrees above, perspective, z-buffer, Lambert,
 black background, object normalized to fill the frame; the departures from the reference's MuJoCo scene are
 listed there).
 
@@ -68,8 +68,7 @@ import scipy.io
 import tensorflow_datasets as tfds
 from etils import epath
 
-from metareg import render
-from metareg.data import provenance
+from metareg.data import provenance, render
 from metareg.data.omniglot import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
 # Models per category in this copy of the CAD folder (../shared/data/README.md); bottle and train are skipped.
@@ -242,7 +241,7 @@ class Pascal3DPoseBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBased
     name = "metareg_pascal3d_pose"
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {
-        "1.0.0": "50 objects x 100 azimuths, metareg.render scene (45-degree elevation, perspective, Lambert, black background)."
+        "1.0.0": "50 objects x 100 azimuths, metareg.data.render scene (45-degree elevation, perspective, Lambert, black background)."
     }
     BUILDER_CONFIGS = [pose_config(128), pose_config(64), pose_config(32)]
     DEFAULT_CONFIG_NAME = "128px"

@@ -214,7 +214,7 @@ def pose_family(
     data_dir: folder holding `pascal3d_cad/<category>.mat` (default ../shared/data); prepared_dir: where the
     prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets); image_size: 128 as the papers,
     or 64 / 32 for CPU-sized runs (a separate prepared variant, rendered once); supersample: the renderer's
-    anti-aliasing factor (None: metareg.render's default, at least 256 pixels across internally).
+    anti-aliasing factor (None: metareg.data.render's default, at least 256 pixels across internally).
     """
     from metareg.data.pascal3d import load_pose_data
 

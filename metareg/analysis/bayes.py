@@ -20,7 +20,7 @@ on the support set is computed once per w, and each phase on the grid costs O(1)
 Everything is computed in float64 (`jax.enable_x64` around the call only), on the same episodes the
 training runs evaluate on (`meta_test_episodes` follows metareg.train's task draw).
 
-    python -m metareg.bayes --out docs/results/bayes_floor.json
+    python -m metareg.analysis.bayes --out docs/results/bayes_floor.json
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Grid:
 
 
 # Chosen so the grid spacing is at or below the posterior width in w and b of the sharpest test tasks
-# (checked by doubling: `python -m metareg.bayes` writes the change into the JSON).
+# (checked by doubling: `python -m metareg.analysis.bayes` writes the change into the JSON).
 DEFAULT_GRIDS = {
     "sinusoid": Grid(num_w=512, num_phase=512),
     "sinusoid_w1": Grid(num_w=1, num_phase=8192),

@@ -1,8 +1,8 @@
 """Tables from runs' results.json files: ours (mean +- 95% CI over seeds) beside the paper.
 
-    python -m metareg.report --root runs/table1_sinusoid --out docs/results/table1_sinusoid.md          # per family
-    python -m metareg.report --root runs/table1_full --layout table1 --out docs/results/table1.md      # paper's Table 1
-    python -m metareg.report --root runs/table1_full --layout table9 --out docs/results/table9.md      # regularizers combined
+    python -m metareg.analysis.report --root runs/table1_sinusoid --out docs/results/table1_sinusoid.md          # per family
+    python -m metareg.analysis.report --root runs/table1_full --layout table1 --out docs/results/table1.md      # paper's Table 1
+    python -m metareg.analysis.report --root runs/table1_full --layout table9 --out docs/results/table9.md      # regularizers combined
 
 A run directory is ROOT/<family>/k<K>/<method>/seed_<s>/results.json (the layout the grids in
 experiments/grids/ write). For each cell: the mean over seeds of the test MSE (600 fresh tasks
@@ -20,21 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from metareg import paper
-
-# Student-t 97.5% quantiles by degrees of freedom; between entries the next lower df is used (a wider CI).
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 11: 2.201,
-        12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060,
-        30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+from metareg.analysis import paper, stats
 
 # Targets are at most ~5 in size, so any sane predictor's MSE is below ~100: a mean above this
 # means the test-time adaptation blew up on some tasks.
 BLOWUP_MSE = 1e3
 
 # Bayes-optimal MSE quoted by ../shared/docs/methods.md, used only where docs/results/bayes_floor.json
-# (computed by `python -m metareg.bayes`) has no entry.
+# (computed by `python -m metareg.analysis.bayes`) has no entry.
 METHODS_MD_FLOOR = {("sinusoid", 5): 0.33, ("sinusoid", 10): 0.041, ("sinusoid_w1", 5): 0.049, ("sinusoid_w1", 10): 0.019}
-BAYES_FLOOR_FILE = Path(__file__).resolve().parents[1] / "docs" / "results" / "bayes_floor.json"
+BAYES_FLOOR_FILE = Path(__file__).resolve().parents[2] / "docs" / "results" / "bayes_floor.json"
 FAMILY_LABELS = {"sinusoid_w1": "Sin (w=1)", "sinusoid": "Sin (stated)", "harmonic": "Harmonic"}
 
 
@@ -48,14 +43,6 @@ def load_curve(workdir: str | Path, key: str) -> tuple[np.ndarray, np.ndarray]:
     rows = [json.loads(r) for r in (Path(workdir) / "metrics.jsonl").read_text().splitlines() if r]
     rows = [r for r in rows if key in r]
     return np.array([r["step"] for r in rows]), np.array([r[key] for r in rows])
-
-
-def t_ci95(values) -> float:
-    v = np.asarray(values, float)
-    if v.size < 2:
-        return float("nan")
-    t = T975[max(df for df in T975 if df <= v.size - 1)] if v.size - 1 <= 120 else 1.96
-    return float(t * v.std(ddof=1) / math.sqrt(v.size))
 
 
 def collect(root: Path) -> dict:
@@ -75,11 +62,11 @@ def _value(run: dict, metric: str) -> float:
 
 def paired_diff(cells: dict, key: tuple, other: tuple, metric: str) -> dict | None:
     """Mean and t-CI over shared seeds of cells[key] - cells[other] (None with < 2 shared seeds)."""
-    a, b = cells.get(key, {}), cells.get(other, {})
-    d = [_value(a[s], metric) - _value(b[s], metric) for s in sorted(a) if s in b]
+    d = stats.paired_differences(cells.get(key, {}), cells.get(other, {}), lambda run: _value(run, metric))
     if len(d) < 2 or not all(math.isfinite(x) for x in d):
         return None
-    return {"mean": float(np.mean(d)), "ci95": t_ci95(d), "n": len(d)}
+    mean, ci95, n = stats.mean_ci(d)
+    return {"mean": mean, "ci95": ci95, "n": n}
 
 
 def summarize(cells: dict, metric: str) -> dict:
@@ -90,7 +77,7 @@ def summarize(cells: dict, metric: str) -> dict:
         vals = [_value(runs[s], metric) for s in seeds]
         medians = [runs[s]["metrics"][metric].get("median") for s in seeds]
         first = runs[seeds[0]]
-        row = {"mean": float(np.mean(vals)), "ci95": t_ci95(vals), "seeds": seeds, "per_seed": vals,
+        row = {"mean": float(np.mean(vals)), "ci95": stats.t_ci95(vals), "seeds": seeds, "per_seed": vals,
                "diverged_seeds": int(sum(diverged(v) for v in vals)),
                "median": float(np.mean(medians)) if all(m is not None for m in medians) else None,
                "steps": first["steps"], "meta_batch_size": first.get("config", {}).get("meta_batch_size", 25),
@@ -223,16 +210,13 @@ def claims_markdown(cells: dict, metric: str, columns: list[tuple[str, int]], ba
                     lines.append(f"| {paper.BACKBONE_LABELS[backbone]} | {col} | TRLearner beats {paper.REGULARIZER_LABELS[reg]} "
                                  f"| {d['mean']:+.3f} ± {d['ci95']:.3f} (n={d['n']}) | {verdict(d)} |")
     lines.append("\nΔ: paired difference over seeds (negative = the claim's direction). \"supported\": the whole CI is below 0; "
-                 "\"not supported\": the CI contains 0; \"contradicted\": the whole CI is above 0.\n")
+                 "\"inconclusive\": the CI contains 0; \"contradicted\": the whole CI is above 0.\n")
     return "\n".join(lines)
 
 
-def verdict(d: dict) -> str:
-    if d["mean"] + d["ci95"] < 0:
-        return "supported"
-    if d["mean"] - d["ci95"] > 0:
-        return "contradicted"
-    return "not supported"
+def verdict(d: dict | None) -> str:
+    """stats.verdict of a paired_diff (lower is better: the claim's direction is a negative Δ)."""
+    return stats.verdict(None if d is None else (d["mean"], d["ci95"], d["n"]))
 
 
 def _num(x: float | None) -> str:

@@ -1,11 +1,11 @@
 """Tables of the classification, drug-activity and pose grids, ours beside the papers, with the claims tested.
 
-    python -m metareg.tables omniglot --root runs/omniglot --out docs/results/omniglot.md
-    python -m metareg.tables chembl --root runs/chembl --reference docs/results/chembl_reference.json --out docs/results/chembl.md
-    python -m metareg.tables pose --root runs/pose --out docs/results/pose.md
-    python -m metareg.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
-    python -m metareg.tables regime --root runs/table1_budget/sinusoid_w1 --title "Table 1 at 70k steps" --out x.md
-    python -m metareg.tables heads --root runs/trlearner_heads --out docs/results/trlearner_heads.md
+    python -m metareg.analysis.tables omniglot --root runs/omniglot --out docs/results/omniglot.md
+    python -m metareg.analysis.tables chembl --root runs/chembl --reference docs/results/chembl_reference.json --out docs/results/chembl.md
+    python -m metareg.analysis.tables pose --root runs/pose --out docs/results/pose.md
+    python -m metareg.analysis.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
+    python -m metareg.analysis.tables regime --root runs/table1_budget/sinusoid_w1 --title "Table 1 at 70k steps" --out x.md
+    python -m metareg.analysis.tables heads --root runs/trlearner_heads --out docs/results/trlearner_heads.md
 
 A run is ROOT/<column>/<method>/seed_<s>/results.json (the layout experiments/grids/{omniglot,chembl,pose}.py
 write); a method is a backbone with "+regularizer" or "_regularizer" parts ("anil+metamix", "maml_trlearner").
@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from metareg import paper
+from metareg.analysis import paper, stats
+from metareg.analysis.report import load_curve
+from metareg.analysis.stats import UNTESTED_REGIME, mean_ci, verdict
 from metareg.learners import GRADIENT_FREE
 from metareg.metrics import HIGHER_IS_BETTER
-from metareg.report import load_curve, t_ci95
 
 REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
 
@@ -101,11 +102,6 @@ def seed_values(runs: dict, metric: str | None, field: str = "mean") -> dict[int
     return out
 
 
-def stat(values) -> tuple[float, float, int]:
-    v = list(values)
-    return (float(np.mean(v)), t_ci95(v), len(v)) if v else (float("nan"), float("nan"), 0)
-
-
 def fmt(mean: float, ci: float, n: int, scale: float = 1.0, digits: int = 3) -> str:
     if n == 0:
         return "not run"
@@ -120,7 +116,7 @@ def cell(runs: dict, metric: str | None, scale: float = 1.0, digits: int = 3) ->
         r = next(iter(runs.values()))
         entry = r["metrics"][r["metric"] if metric is None else metric]
         return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f} (1 seed; CI over tasks)"
-    return fmt(*stat(values.values()), scale=scale, digits=digits)
+    return fmt(*mean_ci(values.values()), scale=scale, digits=digits)
 
 
 def budget(runs: dict) -> str:
@@ -137,22 +133,12 @@ def paired_differences(cells: dict, column: str, method: str, base: str, metric:
     a, b = cells.get((column, method)), cells.get((column, base))
     if not a or not b:
         return []
-    va, vb = seed_values(a, metric, field), seed_values(b, metric, field)
-    return [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
+    return stats.paired_differences(seed_values(a, metric, field), seed_values(b, metric, field))
 
 
 def paired(cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean") -> tuple[float, float, int] | None:
     diffs = paired_differences(cells, column, method, base, metric, field)
-    return stat(diffs) if diffs else None
-
-
-def verdict(delta: tuple[float, float, int] | None, higher_is_better: bool) -> str:
-    if delta is None or delta[2] < 2 or not np.isfinite(delta[1]):
-        return "too few seeds"
-    mean, ci, _ = delta
-    good = mean - ci > 0 if higher_is_better else mean + ci < 0
-    bad = mean + ci < 0 if higher_is_better else mean - ci > 0
-    return "supported" if good else "contradicted" if bad else "inconclusive"
+    return mean_ci(diffs) if diffs else None
 
 
 def claims(cells: dict, metric: str, higher_is_better: bool, scale: float = 1.0, digits: int = 3, field: str = "mean") -> list[str]:
@@ -175,7 +161,7 @@ def pooled_claims(cells: dict, metric: str, higher_is_better: bool, digits: int 
     for method in sorted({m for _, m in cells if "+" in m}):
         base = method.split("+")[0]
         diffs = [d for column in sorted({c for c, _ in cells}) for d in paired_differences(cells, column, method, base, metric, field)]
-        d = stat(diffs) if diffs else None
+        d = mean_ci(diffs) if diffs else None
         text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (pairs=")
         lines.append(f"| {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |")
     return lines
@@ -221,8 +207,8 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
             if not runs:
                 continue
             mean = cell(runs, metric)
-            median = fmt(*stat(seed_values(runs, metric, "median").values()))
-            count = fmt(*stat(seed_values(runs, metric, "num_above_0.3").values()), digits=1)
+            median = fmt(*mean_ci(seed_values(runs, metric, "median").values()))
+            count = fmt(*mean_ci(seed_values(runs, metric, "num_above_0.3").values()), digits=1)
             out.append(f"| {paper.label(m)} | {mean} | {median} | {count} | {budget(runs)} |")
         ref = _reference_rows(reference, group)
         out += ref + [""]
@@ -313,11 +299,11 @@ def regime(runs: dict, metric: str) -> tuple[str, tuple[float, float, int] | Non
     m = memorization(runs, metric)
     seeds = sorted(set(m["test@k"]) & set(m["train@0"]) & set(m["train@k"]))
     if len(seeds) < 2:
-        return "untested regime (no curve)", None, None
+        return f"{UNTESTED_REGIME} (no curve)", None, None
     sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # gaps in error terms: accuracy's gap is train - test
-    memo = stat([sign * (m["test@k"][s] - m["train@0"][s]) for s in seeds])
-    fit = stat([sign * (m["test@k"][s] - m["train@k"][s]) for s in seeds])
-    state = "memorizes" if memo[0] - memo[1] > 0 else "overfits" if fit[0] - fit[1] > 0 else "untested regime"
+    memo = mean_ci([sign * (m["test@k"][s] - m["train@0"][s]) for s in seeds])
+    fit = mean_ci([sign * (m["test@k"][s] - m["train@k"][s]) for s in seeds])
+    state = "memorizes" if memo[0] - memo[1] > 0 else "overfits" if fit[0] - fit[1] > 0 else UNTESTED_REGIME
     return state, memo, fit
 
 
@@ -337,7 +323,7 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
         for m in _ordered({m for c, m in cells if c == column}):
             runs = cells[(column, m)]
             mem = memorization(runs, base_metric)
-            cols = [fmt(*stat(mem[n].values())) for n in ("train@0", "train@k", "test@k")]
+            cols = [fmt(*mean_ci(mem[n].values())) for n in ("train@0", "train@k", "test@k")]
             own = _own_metric(runs)  # ProtoNet's primary is @0 (no inner loop)
             main = cell(runs, own) + ("" if own == metric else f" ({own})")
             out.append(f"| {paper.label(m)} | {main} | {cell(runs, base_metric + '@10')} | "
