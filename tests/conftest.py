@@ -12,6 +12,18 @@ from pathlib import Path
 # suite with the full one.
 if not os.environ.get("METAREG_TEST_OPTIMIZED"):
     os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# Many tests and CLI subprocesses compile the same programs (the quick sinusoid step above all): a compilation cache
+# shared by this run's processes compiles each once. It starts empty (a cold run) and is removed when the run ends;
+# the process that creates it (pytest's main process, before the xdist workers start) owns it.
+if "METAREG_TEST_JAX_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["METAREG_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="metareg-test-jax-cache-")
+    atexit.register(shutil.rmtree, os.environ["METAREG_TEST_JAX_CACHE"], ignore_errors=True)
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["METAREG_TEST_JAX_CACHE"])
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")  # only programs worth a disk read
 
 import flax.linen as nn
 import jax

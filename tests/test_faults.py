@@ -27,6 +27,11 @@ def _cmd(workdir):
     ]
 
 
+# No shared compilation cache here (tests/conftest.py sets one): every restart compiles, so "compiling" is a real
+# stage to kill in, as it is for a user's run.
+ENV = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+
+
 def _steps_on_disk(ckpt):
     return {p.name for p in ckpt.iterdir()} if ckpt.exists() else set()
 
@@ -43,7 +48,7 @@ def _wait_for(proc, condition, timeout=120):
 
 def _start(workdir):
     """The run as a process, and its stderr lines as they come (status lines: compiling, evaluating)."""
-    proc = subprocess.Popen(_cmd(workdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_cmd(workdir), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines = []
     threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
     return proc, lines
@@ -75,7 +80,7 @@ def _kill_at(moment, proc, lines, workdir, rng):
 
 @pytest.mark.slow
 def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
-    subprocess.run(_cmd(tmp_path / "straight"), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    subprocess.run(_cmd(tmp_path / "straight"), cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=600)
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
 
     workdir, rng = tmp_path / "killed", random.Random(0)
@@ -93,7 +98,7 @@ def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
     assert sum(alive for _, alive in kills) >= MIN_KILLS, kills
     assert {m for m, alive in kills if alive} == {"start-up", "compiling", "training", "checkpoint save", "evaluation"}, kills
 
-    out = subprocess.run(_cmd(workdir), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(_cmd(workdir), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     resumed = json.loads((workdir / "results.json").read_text())
     assert resumed["metrics"] == straight["metrics"] and resumed["num_resumes"] > 0

@@ -16,50 +16,30 @@ from metareg.samplers.adaptive import AdaptiveSampler
 REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
 
 
+def config_fields(section) -> dict:
+    """A config section as keyword arguments: the regularizers' fields are named like their config fields."""
+    return {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in section.to_dict().items()}
+
+
 def make_regularizers(config, num_classes: int | None = None) -> tuple:
-    """The regularizers named in `config.regularizers`, configured from their own sections
-    (num_classes: N of an N-way classification family, for Meta-Aug's label permutations)."""
+    """The regularizers named in `config.regularizers`, each built from its own config section (num_classes: N of
+    an N-way classification family, for Meta-Aug's label permutations and Channel Shuffle's class cycle)."""
     regs = []
     for name in config.regularizers:
         if name == "trlearner":
-            c = config.trlearner
-            regs.append(
-                TRLearner(
-                    weight=c.weight,
-                    num_heads=c.num_heads,
-                    init_noise=c.init_noise,
-                    relation=c.relation,
-                    weighting=c.weighting,
-                    temperature=c.temperature,
-                    representation=c.representation,
-                    stop_gradient=c.stop_gradient,
-                    num_related=c.num_related,
-                    meta_data=c.meta_data if c.meta_data != "sampler" else ("adaptive" if config.sampler.name == "adaptive" else "support"),
-                    meta_data_fraction=c.meta_data_fraction,
-                    meta_data_sampler=AdaptiveSampler(weights=tuple(config.sampler.weights), temperature=config.sampler.temperature,
-                                                      sigma=config.sampler.sigma, eps=config.sampler.eps),
-                )
-            )
+            fields = config_fields(config.trlearner)
+            if fields["meta_data"] == "sampler":  # follow the task sampler: the full Algorithm 1 by one switch
+                fields["meta_data"] = "adaptive" if config.sampler.name == "adaptive" else "support"
+            scores = {k: v for k, v in config_fields(config.sampler).items() if k in ("weights", "temperature", "sigma", "eps")}
+            regs.append(TRLearner(**fields, meta_data_sampler=AdaptiveSampler(**scores)))
         elif name == "meta_aug":
-            regs.append(MetaAug(offset=config.meta_aug.offset, num_classes=num_classes))
+            regs.append(MetaAug(**config_fields(config.meta_aug), num_classes=num_classes))
         elif name == "metamix":
-            c = config.metamix
-            regs.append(MetaMix(alpha=c.alpha, layers=tuple(c.layers), strategy=c.strategy, channel_shuffle=c.channel_shuffle,
-                                cs_layers=tuple(c.cs_layers), cs_start_step=c.cs_start_step, cs_prob=c.cs_prob,
-                                num_classes=num_classes if c.channel_shuffle else 0))
+            fields = config_fields(config.metamix)
+            regs.append(MetaMix(**fields, num_classes=num_classes if fields["channel_shuffle"] else 0))
         elif name == "mr_maml":
-            c = config.mr_maml
-            regs.append(
-                MRMAML(
-                    weight=c.beta,
-                    scale_init=c.scale_init,
-                    scale_init_std=c.scale_init_std,
-                    min_scale=c.min_scale,
-                    prior_std=c.prior_std,
-                    blocks=None if c.blocks is None else tuple(c.blocks),
-                    test_weights=c.test_weights,
-                )
-            )
+            fields = config_fields(config.mr_maml)
+            regs.append(MRMAML(weight=fields.pop("beta"), **fields))  # beta: the KL weight's name in both papers
         else:
             raise ValueError(f"unknown regularizer {name!r}; choose from {list(REGULARIZERS)}")
     return tuple(regs)
