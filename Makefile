@@ -32,6 +32,7 @@ test-optimized: install  # the suite under XLA's full optimization pipeline (tes
 	METAREG_TEST_OPTIMIZED=1 $(PY) -m pytest tests -n auto
 
 lint: install
+	$(PY) -m ruff format --check metareg tests experiments benchmarks
 	$(PY) -m ruff check metareg tests experiments benchmarks
 
 # Outer-step speed vs learn2learn (builds it beside the project with ../shared/anchors), JSON in benchmarks/results/
