@@ -9,7 +9,9 @@ from metareg.config import validate_config
 from metareg.train import train_and_evaluate
 from tests.conftest import ROOT
 
-EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.py") if p.stem not in ("base", "__init__"))
+EXPERIMENTS = sorted(
+    p.stem for p in (ROOT / "experiments").glob("*.py") if p.stem not in ("base", "__init__")
+)
 
 
 def test_the_issue_experiments_exist():
@@ -46,6 +48,9 @@ def test_experiment_quick_variant_runs(name, tmp_path):
     config.num_steps = 20
     config.log_every = config.checkpoint_every = 10
     config.eval.num_tasks = 10
+    config.eval.inner_steps = (
+        config.eval.primary_inner_steps,
+    )  # one evaluation program (several: test_evaluate)
     config.progress_bar = False
     results = train_and_evaluate(config, Path(tmp_path))
     assert results["experiment"] == name and results["num_traces"] == 1
