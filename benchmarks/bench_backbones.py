@@ -35,7 +35,9 @@ VARIANTS = {  # name suffix -> config overrides
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="benchmarks/results/sinusoid_backbones.json")
-    parser.add_argument("--steps", type=int, default=300, help="timed steps per variant, spread over the rounds")
+    parser.add_argument(
+        "--steps", type=int, default=300, help="timed steps per variant, spread over the rounds"
+    )
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     variants = {}
@@ -43,7 +45,9 @@ def main():
         for suffix, overrides in VARIANTS.items():
             if not set(overrides.get("regularizers", ())) <= set(REGULARIZERS):
                 continue
-            variants[backbone + suffix] = compile_variant(configured({"learner.name": backbone, **overrides}))
+            variants[backbone + suffix] = compile_variant(
+                configured({"learner.name": backbone, **overrides})
+            )
     time_interleaved(variants, args.steps, args.rounds)
     results = {name: summary(v) for name, v in variants.items()}
     overhead = {}
@@ -52,11 +56,18 @@ def main():
         if name != backbone:
             overhead[name] = r["median_step_s"] / results[backbone]["median_step_s"]
     for name, r in results.items():
-        print(f"{name:26s} compile {r['compile_s']:5.2f}s  median {r['median_step_s'] * 1e3:7.3f} ms  "
-              f"x{overhead.get(name, 1.0):.2f} of its backbone")
+        print(
+            f"{name:26s} compile {r['compile_s']:5.2f}s  median {r['median_step_s'] * 1e3:7.3f} ms  "
+            f"x{overhead.get(name, 1.0):.2f} of its backbone"
+        )
     out = {
         "config": "sinusoid MLP 1-40-40-1, meta-batch 25, 5 support + 10 query, 1 inner step, Adam; runs' own configs",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+        },
         "metareg": results,
         "overhead_vs_backbone": overhead,
     }

@@ -58,9 +58,14 @@ from metareg.runtime import HUGETLB_TUNABLE, reexec_with_tuned_malloc  # noqa: E
 from metareg.tasks.omniglot import make_omniglot_family  # noqa: E402
 
 FULL = dict(ways=20, shots=1, queries=15, meta_batch=16, width=64)  # the issue's configuration
-QUICK = dict(ways=5, shots=1, queries=2, meta_batch=2, width=8)  # smoke test only: numbers mean nothing
+QUICK = dict(
+    ways=5, shots=1, queries=2, meta_batch=2, width=8
+)  # smoke test only: numbers mean nothing
 
-ARCHITECTURES = {"max": dict(pool="max", readout="flatten"), "stride": dict(pool="stride", readout="mean")}
+ARCHITECTURES = {
+    "max": dict(pool="max", readout="flatten"),
+    "stride": dict(pool="stride", readout="mean"),
+}
 
 
 def reduce_window_pool(x):
@@ -72,21 +77,40 @@ def random_family(ways, shots, queries, num_classes=200, seed=0):
     """An OmniglotFamily over random uint8 images [C, 20, 28, 28] (timing does not depend on the pixels)."""
     rng = np.random.default_rng(seed)
     images = lambda c: rng.integers(0, 256, (c, 20, 28, 28), dtype=np.uint8)
-    return make_omniglot_family(images(num_classes), images(max(ways, 20)), ways=ways, shots=shots, queries=queries,
-                                setting="mutually_exclusive")
+    return make_omniglot_family(
+        images(num_classes),
+        images(max(ways, 20)),
+        ways=ways,
+        shots=shots,
+        queries=queries,
+        setting="mutually_exclusive",
+    )
 
 
 def compile_variant(family, size, conv_impl, arch, pool_impl="phase", task_chunk=0, warmup=2):
     """The jitted outer step of one variant: compile time, XLA's analyses, a warmed-up state."""
     model = conv4(family.ways, width=size["width"], conv_impl=conv_impl, **ARCHITECTURES[arch])
     # l2l anchor: inner lr 0.4, 1 step
-    objective = MetaObjective(MAML(model, "cross_entropy", inner_lr=0.4, num_steps=1), task_chunk=task_chunk)
+    objective = MetaObjective(
+        MAML(model, "cross_entropy", inner_lr=0.4, num_steps=1), task_chunk=task_chunk
+    )
     optimizer = optax.adam(1e-3)
     state = init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
-    step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer, meta_batch_size=size["meta_batch"]),
-                   donate_argnums=0)
+    step = jax.jit(
+        functools.partial(
+            meta_train_step,
+            objective=objective,
+            optimizer=optimizer,
+            meta_batch_size=size["meta_batch"],
+        ),
+        donate_argnums=0,
+    )
     # The pool is looked up when the step is traced, so patching it around lower() swaps it for this variant only.
-    patch = mock.patch.object(conv, "max_pool_2x2", reduce_window_pool) if pool_impl == "reduce_window" else contextlib.nullcontext()
+    patch = (
+        mock.patch.object(conv, "max_pool_2x2", reduce_window_pool)
+        if pool_impl == "reduce_window"
+        else contextlib.nullcontext()
+    )
     with patch:
         return compile_step(step, state, family, jax.random.key(2), warmup)
 
@@ -99,17 +123,45 @@ def learn2learn_step(steps: int, meta_batch: int, env_extra: dict | None = None)
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=None, help="default benchmarks/results/omniglot_conv_step.json (_quick with --quick)")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per im2col variant, spread over the rounds")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="default benchmarks/results/omniglot_conv_step.json (_quick with --quick)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=30,
+        help="timed steps per im2col variant, spread over the rounds",
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--with-lax", action="store_true", help="also time conv_impl='lax' (~20 s per step on CPU)")
+    parser.add_argument(
+        "--with-lax", action="store_true", help="also time conv_impl='lax' (~20 s per step on CPU)"
+    )
     parser.add_argument("--lax-steps", type=int, default=3, help="timed steps per lax variant")
     parser.add_argument("--no-l2l", action="store_true")
-    parser.add_argument("--no-l2l-tuned", action="store_true", help="skip learn2learn with the tuned malloc settings")
-    parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned", help="glibc huge-page tunable (metareg.runtime) or not")
-    parser.add_argument("--with-reduce-window", action="store_true", help="also time the max-pool as lax.reduce_window")
+    parser.add_argument(
+        "--no-l2l-tuned",
+        action="store_true",
+        help="skip learn2learn with the tuned malloc settings",
+    )
+    parser.add_argument(
+        "--malloc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="glibc huge-page tunable (metareg.runtime) or not",
+    )
+    parser.add_argument(
+        "--with-reduce-window",
+        action="store_true",
+        help="also time the max-pool as lax.reduce_window",
+    )
     parser.add_argument("--l2l-steps", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 steps: checks the script runs, times nothing")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, 2 steps: checks the script runs, times nothing",
+    )
     args = parser.parse_args()
     if args.malloc == "tuned":
         reexec_with_tuned_malloc()  # returns only once the tunable is in effect (or cannot be)
@@ -118,38 +170,63 @@ def main():
     size = QUICK if args.quick else FULL
     if args.quick:
         args.steps, args.rounds, args.lax_steps, args.l2l_steps = 2, 1, 1, 1
-    out_path = Path(args.out or f"benchmarks/results/omniglot_conv_step{'_quick' if args.quick else ''}.json")
+    out_path = Path(
+        args.out or f"benchmarks/results/omniglot_conv_step{'_quick' if args.quick else ''}.json"
+    )
 
     family = random_family(size["ways"], size["shots"], size["queries"])
     specs = {f"{arch}/im2col": dict(conv_impl="im2col", arch=arch) for arch in ARCHITECTURES}
     specs["stride/im2col/loop"] = dict(conv_impl="im2col", arch="stride", task_chunk=-1)
     if args.with_reduce_window:
-        specs["max/im2col/reduce_window"] = dict(conv_impl="im2col", arch="max", pool_impl="reduce_window")
-    lax_specs = {f"{arch}/lax": dict(conv_impl="lax", arch=arch) for arch in ARCHITECTURES} if args.with_lax else {}
+        specs["max/im2col/reduce_window"] = dict(
+            conv_impl="im2col", arch="max", pool_impl="reduce_window"
+        )
+    lax_specs = (
+        {f"{arch}/lax": dict(conv_impl="lax", arch=arch) for arch in ARCHITECTURES}
+        if args.with_lax
+        else {}
+    )
 
     l2l_batch = size["meta_batch"]
     shipped, tuned = {"GLIBC_TUNABLES": ""}, {"GLIBC_TUNABLES": HUGETLB_TUNABLE}
     l2l_before = None if args.no_l2l else learn2learn_step(args.l2l_steps, l2l_batch, shipped)
-    l2l_tuned_before = None if args.no_l2l or args.no_l2l_tuned else learn2learn_step(args.l2l_steps, l2l_batch, tuned)
+    l2l_tuned_before = (
+        None
+        if args.no_l2l or args.no_l2l_tuned
+        else learn2learn_step(args.l2l_steps, l2l_batch, tuned)
+    )
     variants = {}
     for name, spec in {**specs, **lax_specs}.items():
-        variants[name] = compile_variant(family, size, warmup=1 if args.quick or name in lax_specs else 2, **spec)
+        variants[name] = compile_variant(
+            family, size, warmup=1 if args.quick or name in lax_specs else 2, **spec
+        )
         print(f"compiled {name} in {variants[name]['compile_s']:.1f}s", flush=True)
     time_interleaved({k: v for k, v in variants.items() if k in specs}, args.steps, args.rounds)
     if lax_specs:
         time_interleaved({k: v for k, v in variants.items() if k in lax_specs}, args.lax_steps, 1)
     ours = {name: summary(v) for name, v in variants.items()}
     for name, r in ours.items():
-        print(f"{name:28s} compile {r['compile_s']:6.2f}s  median {r['median_step_s']:.3f}s  min {r['min_step_s']:.3f}s  "
-              f"({r['steps_timed']} steps)", flush=True)
+        print(
+            f"{name:28s} compile {r['compile_s']:6.2f}s  median {r['median_step_s']:.3f}s  min {r['min_step_s']:.3f}s  "
+            f"({r['steps_timed']} steps)",
+            flush=True,
+        )
 
     result = {
-        "config": (f"Omniglot {size['ways']}-way {size['shots']}-shot, {size['queries']} queries/class, meta-batch "
-                   f"{size['meta_batch']}, Conv4 width {size['width']}, transductive BN, 1 inner step (lr 0.4), second-order "
-                   "MAML, Adam 1e-3; random images through the OmniglotFamily sampler"),
+        "config": (
+            f"Omniglot {size['ways']}-way {size['shots']}-shot, {size['queries']} queries/class, meta-batch "
+            f"{size['meta_batch']}, Conv4 width {size['width']}, transductive BN, 1 inner step (lr 0.4), second-order "
+            "MAML, Adam 1e-3; random images through the OmniglotFamily sampler"
+        ),
         "quick": args.quick,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
-                    "xla_flags": os.environ.get("XLA_FLAGS", ""), "cpu_affinity": sorted(os.sched_getaffinity(0))},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "cpu_affinity": sorted(os.sched_getaffinity(0)),
+        },
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
         "architectures": {k: dict(v) for k, v in ARCHITECTURES.items()},
         "metareg": ours,
@@ -161,14 +238,20 @@ def main():
             runs["learn2learn_tuned_malloc"] = (l2l_tuned_before, tuned)
         for key, (before, env_extra) in runs.items():
             l2l = learn2learn_step(args.l2l_steps, l2l_batch, env_extra)
-            if "median_step_s" in l2l and before and "median_step_s" in before:  # measured before and after ours
+            if (
+                "median_step_s" in l2l and before and "median_step_s" in before
+            ):  # measured before and after ours
                 l2l["runs_median_step_s"] = [before["median_step_s"], l2l["median_step_s"]]
                 l2l["median_step_s"] = statistics.median(l2l["runs_median_step_s"])
             result[key] = {**l2l, "model": model, "env": env_extra or {}}
             if "median_step_s" in l2l:
-                result[f"speedup_vs_{key}"] = {name: l2l["median_step_s"] / r["median_step_s"] for name, r in ours.items()}
-                print(f"{key} median {l2l['median_step_s']:.3f}s; speed-up "
-                      + ", ".join(f"{n} x{v:.2f}" for n, v in result[f"speedup_vs_{key}"].items()))
+                result[f"speedup_vs_{key}"] = {
+                    name: l2l["median_step_s"] / r["median_step_s"] for name, r in ours.items()
+                }
+                print(
+                    f"{key} median {l2l['median_step_s']:.3f}s; speed-up "
+                    + ", ".join(f"{n} x{v:.2f}" for n, v in result[f"speedup_vs_{key}"].items())
+                )
             else:
                 print(f"{key}:", l2l["error"])
     out_path.parent.mkdir(parents=True, exist_ok=True)

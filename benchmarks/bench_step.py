@@ -39,16 +39,27 @@ VARIANTS = {
 
 def compile_step(regs=(), first_order=False, num_related=None, meta_batch=25, shots=10, queries=10):
     """(compiled step, state, family, key, compile seconds) for one variant."""
-    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=shots, num_queries=queries)
+    family = metareg.regression_family(
+        "sinusoid", jax.random.key(0), num_shots=shots, num_queries=queries
+    )
     learner = metareg.MAML(metareg.mlp(), inner_lr=0.01, num_steps=1, first_order=first_order)
     built = []
     for r in regs:
-        built.append(metareg.TRLearner(num_related=num_related) if r == "trlearner" else metareg.MetaMix())
+        built.append(
+            metareg.TRLearner(num_related=num_related) if r == "trlearner" else metareg.MetaMix()
+        )
     objective = metareg.MetaObjective(learner, tuple(built))
     optimizer = optax.adam(1e-3)
-    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+    state = metareg.init_train_state(
+        jax.random.key(1), objective, optimizer, family.example_episode()
+    )
     step = jax.jit(
-        functools.partial(metareg.meta_train_step, objective=objective, optimizer=optimizer, meta_batch_size=meta_batch),
+        functools.partial(
+            metareg.meta_train_step,
+            objective=objective,
+            optimizer=optimizer,
+            meta_batch_size=meta_batch,
+        ),
         donate_argnums=0,
     )
     key = jax.random.key(2)
@@ -58,7 +69,14 @@ def compile_step(regs=(), first_order=False, num_related=None, meta_batch=25, sh
     for _ in range(20):  # warm-up
         state, _ = compiled(state, family, key)
     jax.block_until_ready(state)
-    return {"fn": compiled, "state": state, "family": family, "key": key, "compile_s": compile_s, "times": []}
+    return {
+        "fn": compiled,
+        "state": state,
+        "family": family,
+        "key": key,
+        "compile_s": compile_s,
+        "times": [],
+    }
 
 
 def time_round(v: dict, steps: int):
@@ -98,7 +116,9 @@ def learn2learn_step(steps: int) -> dict:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="benchmarks/results/sinusoid_step.json")
-    parser.add_argument("--steps", type=int, default=600, help="timed steps per variant, spread over the rounds")
+    parser.add_argument(
+        "--steps", type=int, default=600, help="timed steps per variant, spread over the rounds"
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--l2l-steps", type=int, default=100)
     parser.add_argument("--no-l2l", action="store_true")
@@ -107,18 +127,30 @@ def main():
     l2l_before = None if args.no_l2l else learn2learn_step(args.l2l_steps)
     ours = time_variants(args.steps, args.rounds)
     for name, r in ours.items():
-        print(f"{name:26s} compile {r['compile_s']:.2f}s  median {r['median_step_s'] * 1e3:.3f} ms", flush=True)
+        print(
+            f"{name:26s} compile {r['compile_s']:.2f}s  median {r['median_step_s'] * 1e3:.3f} ms",
+            flush=True,
+        )
     result = {
         "config": "sinusoid MLP 1-40-40-1, meta-batch 25, 10 support + 10 query, 1 inner step, second order, Adam",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+        },
         "metareg": ours,
         "ratios": {
-            name: ours[name]["median_step_s"] / ours["maml"]["median_step_s"] for name in ours if name != "maml"
+            name: ours[name]["median_step_s"] / ours["maml"]["median_step_s"]
+            for name in ours
+            if name != "maml"
         },
     }
     if not args.no_l2l:
         l2l = learn2learn_step(args.l2l_steps)
-        if "median_step_s" in l2l and "median_step_s" in l2l_before:  # measured before and after ours
+        if (
+            "median_step_s" in l2l and "median_step_s" in l2l_before
+        ):  # measured before and after ours
             l2l["runs_median_step_s"] = [l2l_before["median_step_s"], l2l["median_step_s"]]
             l2l["median_step_s"] = statistics.median(l2l["runs_median_step_s"])
         result["learn2learn"] = l2l
@@ -126,7 +158,9 @@ def main():
             result["speedup_vs_learn2learn"] = {
                 name: l2l["median_step_s"] / v["median_step_s"] for name, v in ours.items()
             }
-            print(f"learn2learn median {l2l['median_step_s'] * 1e3:.2f} ms; MAML speed-up x{result['speedup_vs_learn2learn']['maml']:.1f}")
+            print(
+                f"learn2learn median {l2l['median_step_s'] * 1e3:.2f} ms; MAML speed-up x{result['speedup_vs_learn2learn']['maml']:.1f}"
+            )
         else:
             print("learn2learn:", l2l["error"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ task execution (`task_chunk`: 0 = vmap, -1 = unrolled loop, c = lax.map over gro
 
     taskset -c 0 python benchmarks/bench_task_chunk.py 0,1,4,-1 [timed steps, default 6]
 """
+
 import functools
 import sys
 from pathlib import Path
@@ -28,10 +29,18 @@ for c in chunks:
     objective = MetaObjective(MAML(model, "cross_entropy", inner_lr=0.4, num_steps=1), task_chunk=c)
     opt = optax.adam(1e-3)
     state = init_train_state(jax.random.key(1), objective, opt, family.example_episode())
-    outer = functools.partial(meta_train_step, objective=objective, optimizer=opt, meta_batch_size=size["meta_batch"])
+    outer = functools.partial(
+        meta_train_step, objective=objective, optimizer=opt, meta_batch_size=size["meta_batch"]
+    )
     step = jax.jit(outer, donate_argnums=0)
     variants[f"chunk={c}"] = compile_step(step, state, family, jax.random.key(2), 1)
-    print(c, "compiled", round(variants[f"chunk={c}"]["compile_s"],1), variants[f"chunk={c}"]["peak_bytes"], flush=True)
+    print(
+        c,
+        "compiled",
+        round(variants[f"chunk={c}"]["compile_s"], 1),
+        variants[f"chunk={c}"]["peak_bytes"],
+        flush=True,
+    )
 time_interleaved(variants, steps, 2)
 for k, v in variants.items():
     s = summary(v)

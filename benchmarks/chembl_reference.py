@@ -51,7 +51,15 @@ def _summary(r2, mse, nq) -> dict:
     big = nq >= MIN_QUERY_SUBSET
     if big.sum() >= 2:
         sub = drug_metrics.summarize_r_squared(r2[big], nq[big])
-        keys = ("num_tasks", "mean", "ci95", "median", "count_above", "chance_mean", "chance_count_above")
+        keys = (
+            "num_tasks",
+            "mean",
+            "ci95",
+            "median",
+            "count_above",
+            "chance_mean",
+            "chance_count_above",
+        )
         out[f"q>={MIN_QUERY_SUBSET}"] = {k: sub[k] for k in keys}
     return out
 
@@ -62,7 +70,10 @@ def run_group(assays, group: int, seed: int) -> dict:
     test, valid = family.sample_test(key), family.sample_valid(key)
     nq = np.asarray(test.query_mask.sum(-1)).astype(int)
     # One lam for the group: the grid value with the best mean R^2 on the meta-validation assays.
-    valid_r2 = [float(_scores(baselines.ridge_episodes(valid, lam), valid)[0].mean()) for lam in baselines.RIDGE_LAMBDAS]
+    valid_r2 = [
+        float(_scores(baselines.ridge_episodes(valid, lam), valid)[0].mean())
+        for lam in baselines.RIDGE_LAMBDAS
+    ]
     lam_valid = baselines.RIDGE_LAMBDAS[int(np.argmax(valid_r2))]
     out = {
         "group": group,
@@ -70,7 +81,9 @@ def run_group(assays, group: int, seed: int) -> dict:
         "num_test": family.num_test_tasks,
         "eval_shape": [family.eval_max_support, family.eval_max_query],
         "lam_valid": lam_valid,
-        "valid_mean_r2_per_lam": dict(zip(map(str, baselines.RIDGE_LAMBDAS), valid_r2, strict=True)),
+        "valid_mean_r2_per_lam": dict(
+            zip(map(str, baselines.RIDGE_LAMBDAS), valid_r2, strict=True)
+        ),
         "methods": {},
     }
     for name, pred in (
@@ -90,7 +103,16 @@ def _aggregate(runs: list[dict]) -> dict:
         agg[str(group)] = {}
         for method in rs[0]["methods"]:
             cols = {}
-            for col in ("mean", "ci95", "median", "count_above", "fraction_above", "chance_mean", "chance_count_above", "mse_mean"):
+            for col in (
+                "mean",
+                "ci95",
+                "median",
+                "count_above",
+                "fraction_above",
+                "chance_mean",
+                "chance_count_above",
+                "mse_mean",
+            ):
                 v = np.array([r["methods"][method][col] for r in rs], np.float64)
                 cols[col] = float(v.mean())
                 if col in ("mean", "median", "count_above") and len(v) > 1:
@@ -104,8 +126,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--groups", type=int, nargs="+", default=list(range(ch.NUM_GROUPS)))
     parser.add_argument("--fingerprints", nargs="+", default=["given2048", "morgan1024"])
-    parser.add_argument("--counts", action="store_true", help="also run given2048 with Morgan counts instead of bits")
-    parser.add_argument("--time-prepare", action="store_true", help="time a fresh preparation into a temporary folder")
+    parser.add_argument(
+        "--counts",
+        action="store_true",
+        help="also run given2048 with Morgan counts instead of bits",
+    )
+    parser.add_argument(
+        "--time-prepare",
+        action="store_true",
+        help="time a fresh preparation into a temporary folder",
+    )
     parser.add_argument("--out", default="docs/results/chembl_reference.json")
     args = parser.parse_args()
 
@@ -115,7 +145,9 @@ def main() -> None:
             t = time.perf_counter()
             ch.prepare_chembl(prepared_dir=tmp)
             timing["prepare_s"] = time.perf_counter() - t
-    variants = [(f, False) for f in args.fingerprints] + ([("given2048", True)] if args.counts else [])
+    variants = [(f, False) for f in args.fingerprints] + (
+        [("given2048", True)] if args.counts else []
+    )
     results = {}
     stats = None
     for fingerprint, counts in variants:
@@ -136,8 +168,18 @@ def main() -> None:
                 "num_assays": assays.num_assays,
                 "num_compounds": int(sizes.sum()),
                 "assays_per_folder": np.bincount(assays.folders).tolist(),
-                "size_min_median_p99_max": [int(sizes.min()), float(np.median(sizes)), float(np.percentile(sizes, 99)), int(sizes.max())],
-                "pchembl_min_mean_sd_max": [float(assays.y.min()), float(assays.y.mean()), float(assays.y.std()), float(assays.y.max())],
+                "size_min_median_p99_max": [
+                    int(sizes.min()),
+                    float(np.median(sizes)),
+                    float(np.percentile(sizes, 99)),
+                    int(sizes.max()),
+                ],
+                "pchembl_min_mean_sd_max": [
+                    float(assays.y.min()),
+                    float(assays.y.mean()),
+                    float(assays.y.std()),
+                    float(assays.y.max()),
+                ],
                 "fraction_assays_q3": float((q == 3).mean()),
                 "chance_mean_r2_all_assays": float(drug_metrics.chance_r_squared(q)[0].mean()),
                 "bits_set_per_compound_mean": float((assays.x > 0).sum(1).mean()),
@@ -146,7 +188,9 @@ def main() -> None:
         runs = [run_group(assays, g, seed) for g in args.groups for seed in args.seeds]
         timing[f"evaluate_{name}_s"] = time.perf_counter() - t
         results[name] = {"runs": runs, "aggregate": _aggregate(runs)}
-        print(f"\n== {name}: mean over seeds {args.seeds} (R^2 mean [95% CI half-width], median, count > 0.3 / tasks; chance)")
+        print(
+            f"\n== {name}: mean over seeds {args.seeds} (R^2 mean [95% CI half-width], median, count > 0.3 / tasks; chance)"
+        )
         for g, methods in results[name]["aggregate"].items():
             n = runs[[r["group"] for r in runs].index(int(g))]["num_test"]
             for m, c in methods.items():
@@ -167,7 +211,12 @@ def main() -> None:
         },
         "data": stats,
         "timing_s": timing,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+        },
         "results": results,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -29,9 +29,18 @@ def compile_variant(config, warmup: int = 10) -> dict:
     """The jitted outer step of a config, exactly as a run builds it: compile time, XLA's memory and
     cost analyses, and a warmed-up state to time from."""
     family, objective, optimizer, root = build(config)
-    state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
-    step = jax.jit(functools.partial(meta_train_step, objective=objective, optimizer=optimizer,
-                                     meta_batch_size=config.meta_batch_size), donate_argnums=0)
+    state = init_train_state(
+        named_key(root, "init"), objective, optimizer, family.example_episode()
+    )
+    step = jax.jit(
+        functools.partial(
+            meta_train_step,
+            objective=objective,
+            optimizer=optimizer,
+            meta_batch_size=config.meta_batch_size,
+        ),
+        donate_argnums=0,
+    )
     return compile_step(step, state, family, named_key(root, "train"), warmup)
 
 
@@ -47,9 +56,16 @@ def compile_step(step, state, family, key, warmup: int = 10) -> dict:
         state, _ = compiled(state, family, key)
     jax.block_until_ready(state)
     return {
-        "fn": compiled, "state": state, "family": family, "key": key, "compile_s": compile_s, "times": [],
+        "fn": compiled,
+        "state": state,
+        "family": family,
+        "key": key,
+        "compile_s": compile_s,
+        "times": [],
         # XLA's static analysis of the compiled step: buffers live at its peak (temporaries + arguments + outputs)
-        "peak_bytes": None if mem is None else int(mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes),
+        "peak_bytes": None
+        if mem is None
+        else int(mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes),
         "flops": None if not cost else float(cost.get("flops", 0.0)),
     }
 
@@ -69,8 +85,14 @@ def time_interleaved(variants: dict, steps: int, rounds: int):
 
 
 def summary(v: dict) -> dict:
-    return {"compile_s": v["compile_s"], "median_step_s": statistics.median(v["times"]), "min_step_s": min(v["times"]),
-            "steps_timed": len(v["times"]), "peak_bytes": v["peak_bytes"], "flops": v["flops"]}
+    return {
+        "compile_s": v["compile_s"],
+        "median_step_s": statistics.median(v["times"]),
+        "min_step_s": min(v["times"]),
+        "steps_timed": len(v["times"]),
+        "peak_bytes": v["peak_bytes"],
+        "flops": v["flops"],
+    }
 
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors"
@@ -95,8 +117,17 @@ def anchor_step(kind: str, steps: int, *extra: str, env_extra: dict | None = Non
         return {"error": found}
     py, env = found
     env = {**env, **(env_extra or {})}
-    run = subprocess.run([py, str(ANCHORS / "l2l_maml.py"), kind, str(steps), *extra], capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [py, str(ANCHORS / "l2l_maml.py"), kind, str(steps), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     m = re.search(r"median_step_s=([\d.]+) min=([\d.]+)", run.stdout)
     if not m:
         return {"error": run.stdout[-300:] + run.stderr[-500:]}
-    return {"median_step_s": float(m.group(1)), "min_step_s": float(m.group(2)), "steps_timed": steps}
+    return {
+        "median_step_s": float(m.group(1)),
+        "min_step_s": float(m.group(2)),
+        "steps_timed": steps,
+    }

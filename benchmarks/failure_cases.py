@@ -21,13 +21,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = ["--config.num_steps=40", "--config.log_every=20", "--config.checkpoint_every=20", "--config.eval.num_tasks=10",
-         "--config.eval.batch_size=10", "--config.progress_bar=False"]
+QUICK = [
+    "--config.num_steps=40",
+    "--config.log_every=20",
+    "--config.checkpoint_every=20",
+    "--config.eval.num_tasks=10",
+    "--config.eval.batch_size=10",
+    "--config.progress_bar=False",
+]
 
 
 def metareg(*args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "metareg.main", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "metareg.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def quick(workdir, *extra, experiment="sinusoid_maml:quick", cwd):
@@ -37,7 +48,11 @@ def quick(workdir, *extra, experiment="sinusoid_maml:quick", cwd):
 def snapshot(workdir: Path) -> dict:
     if not workdir.is_dir():
         return {}
-    return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(workdir.rglob("*")) if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(workdir)): p.read_bytes()
+        for p in sorted(workdir.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def flip_a_bit(step_dir: Path):
@@ -52,9 +67,20 @@ def cases():
     trained = lambda t, w: quick(w, cwd=t)  # noqa: E731 -- a finished 40-step run in w
 
     def second_writer(t, w):
-        first = subprocess.Popen([sys.executable, "-m", "metareg.main", "--config=sinusoid_maml:quick", f"--workdir={w}",
-                                  *QUICK[1:], "--config.num_steps=100000"], cwd=t, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+        first = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "metareg.main",
+                "--config=sinusoid_maml:quick",
+                f"--workdir={w}",
+                *QUICK[1:],
+                "--config.num_steps=100000",
+            ],
+            cwd=t,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 120
         while time.time() < deadline and not (w / "config.json").exists():
             time.sleep(0.1)
@@ -71,67 +97,265 @@ def cases():
     def corrupt_file(name, text):
         return lambda t, w: (trained(t, w), (w / name).write_text(text))
 
-    yield "unknown experiment", None, lambda t, w: metareg("--config=sinusoid_mam", f"--workdir={w}", cwd=t), "message"
-    yield "unknown variant", None, lambda t, w: quick(w, experiment="omniglot_maml:fiveway", cwd=t), "message"
-    yield "misspelt config field", None, lambda t, w: quick(w, "--config.num_step=5", cwd=t), "message"
-    yield "value of the wrong type", None, lambda t, w: quick(w, "--config.num_steps=abc", cwd=t), "message"
-    yield "unknown learner", None, lambda t, w: quick(w, "--config.learner.name=mamll", cwd=t), "message"
-    yield "unknown regularizer", None, lambda t, w: quick(w, "--config.regularizers=('metamixx',)", cwd=t), "message"
-    yield "max_checkpoints = 0", None, lambda t, w: quick(w, "--config.max_checkpoints=0", cwd=t), "message"
-    yield "negative inner_lr", None, lambda t, w: quick(w, "--config.learner.inner_lr=-0.1", cwd=t), "message"
-    yield "TRLearner with one task per meta-batch", None, lambda t, w: quick(
-        w, "--config.regularizers=('trlearner',)", "--config.meta_batch_size=1", cwd=t), "message"
-    yield "more shots than a class has", None, lambda t, w: quick(
-        w, "--config.task.num_shots=25", experiment="omniglot_maml:quick", cwd=t), "message"
-    yield "more ways than classes", None, lambda t, w: quick(
-        w, "--config.task.ways=5000", experiment="omniglot_maml:quick", cwd=t), "message"
-    yield "missing data dir", None, lambda t, w: quick(
-        w, f"--config.data.dir={t / 'nowhere'}", experiment="omniglot_maml:quick", cwd=t), "message"
-    yield "more task devices than devices", None, lambda t, w: quick(w, "--config.mesh.task_devices=64", cwd=t), "message"
-    yield "no --workdir", None, lambda t, w: metareg("--config=sinusoid_maml:quick", cwd=t), "message"
-    yield "workdir is a file", lambda t, w: w.write_text("x"), lambda t, w: quick(w, cwd=t), "message"
-    yield "resume with another seed", trained, lambda t, w: quick(w, "--config.seed=1", cwd=t), "message"
-    yield "resume with another learner", trained, lambda t, w: quick(w, "--config.learner.name=fomaml", cwd=t), "message"
-    yield "resume as another experiment", trained, lambda t, w: quick(w, experiment="harmonic_maml:quick", cwd=t), "message"
-    yield "resume with fewer num_steps", trained, lambda t, w: quick(w, "--config.num_steps=20", cwd=t), "message"
-    yield "resume with more num_steps", trained, lambda t, w: quick(w, "--config.num_steps=60", cwd=t), "resumes"
-    yield "resume with other eval settings", trained, lambda t, w: quick(w, "--config.eval.num_tasks=12", cwd=t), "resumes"
-    yield "second writer on the same workdir", None, second_writer, "message"  # the first writer changes the workdir
-    yield "latest checkpoint has a flipped bit", lambda t, w: (trained(t, w), flip_a_bit(w / "checkpoints" / "40")), \
-        lambda t, w: quick(w, "--config.num_steps=60", cwd=t), "resumes"
-    yield "latest checkpoint is an empty directory", lambda t, w: (
-        trained(t, w), shutil.rmtree(w / "checkpoints" / "40"), (w / "checkpoints" / "40").mkdir()), \
-        lambda t, w: quick(w, "--config.num_steps=60", cwd=t), "resumes"
-    yield "every checkpoint unreadable", lambda t, w: (trained(t, w), all_unreadable(t, w)), \
-        lambda t, w: quick(w, "--config.num_steps=60", cwd=t), "resumes"
-    def other_model(t, w):  # the saved config says (8, 8) as the new one does: only the arrays disagree
+    yield (
+        "unknown experiment",
+        None,
+        lambda t, w: metareg("--config=sinusoid_mam", f"--workdir={w}", cwd=t),
+        "message",
+    )
+    yield (
+        "unknown variant",
+        None,
+        lambda t, w: quick(w, experiment="omniglot_maml:fiveway", cwd=t),
+        "message",
+    )
+    yield (
+        "misspelt config field",
+        None,
+        lambda t, w: quick(w, "--config.num_step=5", cwd=t),
+        "message",
+    )
+    yield (
+        "value of the wrong type",
+        None,
+        lambda t, w: quick(w, "--config.num_steps=abc", cwd=t),
+        "message",
+    )
+    yield (
+        "unknown learner",
+        None,
+        lambda t, w: quick(w, "--config.learner.name=mamll", cwd=t),
+        "message",
+    )
+    yield (
+        "unknown regularizer",
+        None,
+        lambda t, w: quick(w, "--config.regularizers=('metamixx',)", cwd=t),
+        "message",
+    )
+    yield (
+        "max_checkpoints = 0",
+        None,
+        lambda t, w: quick(w, "--config.max_checkpoints=0", cwd=t),
+        "message",
+    )
+    yield (
+        "negative inner_lr",
+        None,
+        lambda t, w: quick(w, "--config.learner.inner_lr=-0.1", cwd=t),
+        "message",
+    )
+    yield (
+        "TRLearner with one task per meta-batch",
+        None,
+        lambda t, w: quick(
+            w, "--config.regularizers=('trlearner',)", "--config.meta_batch_size=1", cwd=t
+        ),
+        "message",
+    )
+    yield (
+        "more shots than a class has",
+        None,
+        lambda t, w: quick(
+            w, "--config.task.num_shots=25", experiment="omniglot_maml:quick", cwd=t
+        ),
+        "message",
+    )
+    yield (
+        "more ways than classes",
+        None,
+        lambda t, w: quick(w, "--config.task.ways=5000", experiment="omniglot_maml:quick", cwd=t),
+        "message",
+    )
+    yield (
+        "missing data dir",
+        None,
+        lambda t, w: quick(
+            w, f"--config.data.dir={t / 'nowhere'}", experiment="omniglot_maml:quick", cwd=t
+        ),
+        "message",
+    )
+    yield (
+        "more task devices than devices",
+        None,
+        lambda t, w: quick(w, "--config.mesh.task_devices=64", cwd=t),
+        "message",
+    )
+    yield (
+        "no --workdir",
+        None,
+        lambda t, w: metareg("--config=sinusoid_maml:quick", cwd=t),
+        "message",
+    )
+    yield (
+        "workdir is a file",
+        lambda t, w: w.write_text("x"),
+        lambda t, w: quick(w, cwd=t),
+        "message",
+    )
+    yield (
+        "resume with another seed",
+        trained,
+        lambda t, w: quick(w, "--config.seed=1", cwd=t),
+        "message",
+    )
+    yield (
+        "resume with another learner",
+        trained,
+        lambda t, w: quick(w, "--config.learner.name=fomaml", cwd=t),
+        "message",
+    )
+    yield (
+        "resume as another experiment",
+        trained,
+        lambda t, w: quick(w, experiment="harmonic_maml:quick", cwd=t),
+        "message",
+    )
+    yield (
+        "resume with fewer num_steps",
+        trained,
+        lambda t, w: quick(w, "--config.num_steps=20", cwd=t),
+        "message",
+    )
+    yield (
+        "resume with more num_steps",
+        trained,
+        lambda t, w: quick(w, "--config.num_steps=60", cwd=t),
+        "resumes",
+    )
+    yield (
+        "resume with other eval settings",
+        trained,
+        lambda t, w: quick(w, "--config.eval.num_tasks=12", cwd=t),
+        "resumes",
+    )
+    yield (
+        "second writer on the same workdir",
+        None,
+        second_writer,
+        "message",
+    )  # the first writer changes the workdir
+    yield (
+        "latest checkpoint has a flipped bit",
+        lambda t, w: (trained(t, w), flip_a_bit(w / "checkpoints" / "40")),
+        lambda t, w: quick(w, "--config.num_steps=60", cwd=t),
+        "resumes",
+    )
+    yield (
+        "latest checkpoint is an empty directory",
+        lambda t, w: (
+            trained(t, w),
+            shutil.rmtree(w / "checkpoints" / "40"),
+            (w / "checkpoints" / "40").mkdir(),
+        ),
+        lambda t, w: quick(w, "--config.num_steps=60", cwd=t),
+        "resumes",
+    )
+    yield (
+        "every checkpoint unreadable",
+        lambda t, w: (trained(t, w), all_unreadable(t, w)),
+        lambda t, w: quick(w, "--config.num_steps=60", cwd=t),
+        "resumes",
+    )
+
+    def other_model(
+        t, w
+    ):  # the saved config says (8, 8) as the new one does: only the arrays disagree
         trained(t, w)
         saved = json.loads((w / "config.json").read_text())
         saved["model"]["hidden"] = [8, 8]
         (w / "config.json").write_text(json.dumps(saved))
 
-    yield "intact checkpoint of another model", other_model, \
-        lambda t, w: quick(w, "--config.model.hidden=(8,8)", cwd=t), "message"
-    yield "checkpoints without config.json", lambda t, w: (trained(t, w), (w / "config.json").unlink()), \
-        lambda t, w: quick(w, cwd=t), "message"
-    yield "config.json not JSON", corrupt_file("config.json", "{not json"), lambda t, w: quick(w, cwd=t), "message"
-    yield "config.json with an unknown field", corrupt_file("config.json", '{"no_such_field": 1}'), \
-        lambda t, w: quick(w, cwd=t), "message"
-    yield "torn last metrics line", corrupt_file("metrics.jsonl", '{"step": 20, "loss": 1.0}\n{"step": 40, "lo'), \
-        lambda t, w: quick(w, "--config.num_steps=60", cwd=t), "resumes"
-    yield "progress.json not JSON", corrupt_file("progress.json", "{"), \
-        lambda t, w: quick(w, "--config.num_steps=60", cwd=t), "resumes"
-    yield "results.json not JSON, evaluate again", corrupt_file("results.json", "{"), \
-        lambda t, w: metareg("--config=sinusoid_maml:quick", f"--workdir={w}", "--mode=evaluate", *QUICK, cwd=t), "resumes"
-    yield "evaluate a run never trained", None, lambda t, w: metareg(
-        "--config=sinusoid_maml:quick", f"--workdir={w}", "--mode=evaluate", *QUICK, cwd=t), "message"
-    yield "loss becomes NaN", None, lambda t, w: quick(w, "--config.optimizer.learning_rate=1e30", cwd=t), "message"
-    yield "bad METAREG_CPU_MALLOC", None, lambda t, w: subprocess.run(
-        [sys.executable, "-m", "metareg.main", "--config=sinusoid_maml:quick", f"--workdir={w}", *QUICK], cwd=t,
-        capture_output=True, text=True, timeout=300, env={**os.environ, "METAREG_CPU_MALLOC": "banana"}), "message"
-    yield "console script: unknown command", None, lambda t, w: subprocess.run(
-        [Path(sys.executable).with_name("metareg"), "trian", "sinusoid_maml"], cwd=t, capture_output=True, text=True,
-        timeout=60), "message"
+    yield (
+        "intact checkpoint of another model",
+        other_model,
+        lambda t, w: quick(w, "--config.model.hidden=(8,8)", cwd=t),
+        "message",
+    )
+    yield (
+        "checkpoints without config.json",
+        lambda t, w: (trained(t, w), (w / "config.json").unlink()),
+        lambda t, w: quick(w, cwd=t),
+        "message",
+    )
+    yield (
+        "config.json not JSON",
+        corrupt_file("config.json", "{not json"),
+        lambda t, w: quick(w, cwd=t),
+        "message",
+    )
+    yield (
+        "config.json with an unknown field",
+        corrupt_file("config.json", '{"no_such_field": 1}'),
+        lambda t, w: quick(w, cwd=t),
+        "message",
+    )
+    yield (
+        "torn last metrics line",
+        corrupt_file("metrics.jsonl", '{"step": 20, "loss": 1.0}\n{"step": 40, "lo'),
+        lambda t, w: quick(w, "--config.num_steps=60", cwd=t),
+        "resumes",
+    )
+    yield (
+        "progress.json not JSON",
+        corrupt_file("progress.json", "{"),
+        lambda t, w: quick(w, "--config.num_steps=60", cwd=t),
+        "resumes",
+    )
+    yield (
+        "results.json not JSON, evaluate again",
+        corrupt_file("results.json", "{"),
+        lambda t, w: metareg(
+            "--config=sinusoid_maml:quick", f"--workdir={w}", "--mode=evaluate", *QUICK, cwd=t
+        ),
+        "resumes",
+    )
+    yield (
+        "evaluate a run never trained",
+        None,
+        lambda t, w: metareg(
+            "--config=sinusoid_maml:quick", f"--workdir={w}", "--mode=evaluate", *QUICK, cwd=t
+        ),
+        "message",
+    )
+    yield (
+        "loss becomes NaN",
+        None,
+        lambda t, w: quick(w, "--config.optimizer.learning_rate=1e30", cwd=t),
+        "message",
+    )
+    yield (
+        "bad METAREG_CPU_MALLOC",
+        None,
+        lambda t, w: subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "metareg.main",
+                "--config=sinusoid_maml:quick",
+                f"--workdir={w}",
+                *QUICK,
+            ],
+            cwd=t,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "METAREG_CPU_MALLOC": "banana"},
+        ),
+        "message",
+    )
+    yield (
+        "console script: unknown command",
+        None,
+        lambda t, w: subprocess.run(
+            [Path(sys.executable).with_name("metareg"), "trian", "sinusoid_maml"],
+            cwd=t,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ),
+        "message",
+    )
 
 
 # Cases whose workdir changes by design: another process is training in it; a run that stops on NaN keeps its
@@ -149,31 +373,50 @@ def run_case(name, setup, command, expected) -> dict:
         start = time.perf_counter()
         out = command(t, w)
         lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
-        error_lines = [line for line in lines if line.startswith(("error", "config error", "FATAL"))]
+        error_lines = [
+            line for line in lines if line.startswith(("error", "config error", "FATAL"))
+        ]
         resumed = out.returncode == 0 and (w / "results.json").exists()
-        outcome = "resumes" if resumed else "message" if out.returncode != 0 and error_lines else "other"
+        outcome = (
+            "resumes" if resumed else "message" if out.returncode != 0 and error_lines else "other"
+        )
         return {
-            "case": name, "expected": expected, "outcome": outcome, "ok": outcome == expected and "Traceback" not in out.stderr,
-            "exit_code": out.returncode, "traceback": "Traceback" in out.stderr,
-            "message": (error_lines or [line for line in lines if line.startswith("warning")] or [""])[-1][:400],
-            "workdir_unchanged": snapshot(w) == before if expected == "message" and name not in WORKDIR_CHANGES else None,
+            "case": name,
+            "expected": expected,
+            "outcome": outcome,
+            "ok": outcome == expected and "Traceback" not in out.stderr,
+            "exit_code": out.returncode,
+            "traceback": "Traceback" in out.stderr,
+            "message": (
+                error_lines or [line for line in lines if line.startswith("warning")] or [""]
+            )[-1][:400],
+            "workdir_unchanged": snapshot(w) == before
+            if expected == "message" and name not in WORKDIR_CHANGES
+            else None,
             "seconds": round(time.perf_counter() - start, 1),
         }
 
 
 def markdown(results: list[dict]) -> str:
-    rows = ["| # | case | outcome | exit | one line, no traceback | workdir unchanged | message (first 200 characters) |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| # | case | outcome | exit | one line, no traceback | workdir unchanged | message (first 200 characters) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for i, r in enumerate(results, 1):
         unchanged = {True: "yes", False: "NO", None: "n/a"}[r["workdir_unchanged"]]
         message = r["message"][:200].replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
-        rows.append(f"| {i} | {r['case']} | {r['outcome']} | {r['exit_code']} | {'yes' if not r['traceback'] else 'NO'} "
-                    f"| {unchanged} | {message} |")
-    return ("# Failure cases, tried through the CLI\n\nGenerated by `python benchmarks/failure_cases.py --markdown "
-            f"docs/failure_cases.md` ({sum(r['ok'] for r in results)}/{len(results)} as expected). \"workdir unchanged\" "
-            "is n/a where the run resumes, where another process is training in the workdir, and for the NaN stop (the "
-            "run keeps its config and metrics). Repeated SIGKILLs at every stage: tests/test_faults.py.\n\n"
-            + "\n".join(rows) + "\n")
+        rows.append(
+            f"| {i} | {r['case']} | {r['outcome']} | {r['exit_code']} | {'yes' if not r['traceback'] else 'NO'} "
+            f"| {unchanged} | {message} |"
+        )
+    return (
+        "# Failure cases, tried through the CLI\n\nGenerated by `python benchmarks/failure_cases.py --markdown "
+        f'docs/failure_cases.md` ({sum(r["ok"] for r in results)}/{len(results)} as expected). "workdir unchanged" '
+        "is n/a where the run resumes, where another process is training in the workdir, and for the NaN stop (the "
+        "run keeps its config and metrics). Repeated SIGKILLs at every stage: tests/test_faults.py.\n\n"
+        + "\n".join(rows)
+        + "\n"
+    )
 
 
 def main():
@@ -188,7 +431,10 @@ def main():
             continue
         results.append(run_case(name, setup, command, expected))
         r = results[-1]
-        print(f"{'ok ' if r['ok'] else 'BAD'} {name}: exit {r['exit_code']}, {r['outcome']}; {r['message'][:160]}", flush=True)
+        print(
+            f"{'ok ' if r['ok'] else 'BAD'} {name}: exit {r['exit_code']}, {r['outcome']}; {r['message'][:160]}",
+            flush=True,
+        )
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     if args.markdown:
         Path(args.markdown).write_text(markdown(results))

@@ -17,7 +17,9 @@ import torch.nn as nn
 
 
 def sinusoid(tasks: int, shots: int = 10, queries: int = 10):
-    model = nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1))
+    model = nn.Sequential(
+        nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1)
+    )
 
     def batch():
         amp = torch.rand(tasks, 1, 1) * 4.9 + 0.1
@@ -46,7 +48,9 @@ def omniglot(tasks: int, queries: int, ways: int = 20, shots: int = 1):
 
 def measure(shape: str, tasks: int, inner_steps: int, steps: int, queries: int) -> float:
     torch.manual_seed(0)
-    model, batch, loss_fn, inner_lr = sinusoid(tasks) if shape == "sinusoid" else omniglot(tasks, queries)
+    model, batch, loss_fn, inner_lr = (
+        sinusoid(tasks) if shape == "sinusoid" else omniglot(tasks, queries)
+    )
     maml = l2l.algorithms.MAML(model, lr=inner_lr, first_order=False)
     opt = torch.optim.Adam(maml.parameters(), 1e-3)
 
@@ -83,7 +87,11 @@ def main():
     torch.set_num_threads(2)
     for t in map(int, args.meta_batch.split(",")):
         for s in map(int, args.inner_steps.split(",")):
-            row = {"meta_batch": t, "inner_steps": s, "median_step_s": measure(args.shape, t, s, args.steps, args.queries)}
+            row = {
+                "meta_batch": t,
+                "inner_steps": s,
+                "median_step_s": measure(args.shape, t, s, args.steps, args.queries),
+            }
             print(json.dumps(row), flush=True)
 
 

@@ -16,7 +16,13 @@ from metareg import learners, losses, models, regularizers, samplers, tasks
 from metareg.config import ConfigError, default_config, validate_config
 from metareg.evaluate import IndexedEpisodes, evaluate, mean_ci95, sample_test_episodes
 from metareg.learners import MAML
-from metareg.meta_step import MetaObjective, TrainState, init_train_state, meta_loss, meta_train_step
+from metareg.meta_step import (
+    MetaObjective,
+    TrainState,
+    init_train_state,
+    meta_loss,
+    meta_train_step,
+)
 from metareg.models import BlockModel, mlp
 from metareg.regularizers import MRMAML, MetaMix, Regularizer, TRLearner, mixup_loss
 from metareg.samplers import AdaptiveSampler

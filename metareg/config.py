@@ -23,7 +23,13 @@ from metareg.models.norm import NORMS
 from metareg.regularizers import REGULARIZERS
 from metareg.regularizers.metamix import STRATEGIES as METAMIX_STRATEGIES
 from metareg.regularizers.mr_maml import TEST_WEIGHTS
-from metareg.regularizers.trlearner import META_DATA, RELATIONS, REPRESENTATIONS, WEIGHTINGS, TRLearner
+from metareg.regularizers.trlearner import (
+    META_DATA,
+    RELATIONS,
+    REPRESENTATIONS,
+    WEIGHTINGS,
+    TRLearner,
+)
 from metareg.samplers import SAMPLERS, SCORES
 from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
 
@@ -44,10 +50,18 @@ def default_config() -> ml_collections.ConfigDict:
     c.task.name = "sinusoid"  # one of metareg.tasks.TASK_FAMILIES
     c.task.num_shots = 5  # K support points per task (Table 1: 5 or 10)
     c.task.num_queries = 10  # Q query points per task (methods.md)
-    c.task.pool_size = 480  # fixed pool of meta-training tasks (Table 1); 0 = fresh tasks every step
-    c.task.points_per_task = config_dict.placeholder(int)  # None: fresh x per episode; n: n fixed points per pool task
-    c.task.noise_std = config_dict.placeholder(float)  # None: the family's default (0.3 sinusoid, 0.1 harmonic)
-    c.task.x_range = config_dict.placeholder(tuple)  # None: the family's default ((-5, 5) sinusoid, (-4, 4) harmonic)
+    c.task.pool_size = (
+        480  # fixed pool of meta-training tasks (Table 1); 0 = fresh tasks every step
+    )
+    c.task.points_per_task = config_dict.placeholder(
+        int
+    )  # None: fresh x per episode; n: n fixed points per pool task
+    c.task.noise_std = config_dict.placeholder(
+        float
+    )  # None: the family's default (0.3 sinusoid, 0.1 harmonic)
+    c.task.x_range = config_dict.placeholder(
+        tuple
+    )  # None: the family's default ((-5, 5) sinusoid, (-4, 4) harmonic)
     # Classification (omniglot): N ways; num_shots / num_queries are then per class
     c.task.ways = 20  # N (MetaMix / MR-MAML / TRLearner Omniglot tables: 20-way)
     # "non_mutually_exclusive" (fixed label slots, the papers' tables) | "mutually_exclusive" (a task's characters from
@@ -60,7 +74,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.task.group = 0  # evaluation group: 0 = the data's own split, 1..3 = seeded re-partitions (100 test assays)
     c.task.fingerprint = "given2048"  # "given2048" (the data's Morgan bits) | "morgan1024" (RDKit from SMILES, pip install rdkit)
     c.task.fingerprint_counts = False  # Morgan counts instead of 0/1 bits
-    c.task.support_fraction = 0.75  # support = floor(f * n) of an assay's n compounds (pQSAR's 75/25)
+    c.task.support_fraction = (
+        0.75  # support = floor(f * n) of an assay's n compounds (pQSAR's 75/25)
+    )
     c.task.min_query = 3  # at least this many query compounds (R^2 of 2 points is always 1)
     # Pose (pose): rendered Pascal3D objects, one object = one task
     c.task.label_scale = 10.0  # label = azimuth / (2 pi) * label_scale (the papers' training code)
@@ -69,7 +85,9 @@ def default_config() -> ml_collections.ConfigDict:
     # Where the real data lives (never downloaded): the folder holding omniglot/, chembl_fewshot/, pascal3d_cad/
     c.data = ml_collections.ConfigDict()
     c.data.dir = config_dict.placeholder(str)  # None: ../shared/data relative to the project root
-    c.data.prepared_dir = config_dict.placeholder(str)  # None: ~/.cache/metareg/tensorflow_datasets (TFDS prepared copies)
+    c.data.prepared_dir = config_dict.placeholder(
+        str
+    )  # None: ~/.cache/metareg/tensorflow_datasets (TFDS prepared copies)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
@@ -83,7 +101,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.mlp_activation = "relu"  # mlp: "relu" | "leaky_relu" (slope 0.01, the drug MLP)
 
     c.learner = ml_collections.ConfigDict()
-    c.learner.name = "maml"  # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
+    c.learner.name = (
+        "maml"  # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
+    )
     c.learner.inner_lr = 0.01  # MAML sinusoid inner step size
     c.learner.inner_steps = 1  # the paper's "one meta-layer"
     c.learner.frozen_blocks = 0  # leading model blocks kept at theta in the inner loop (pose: the encoder); ANIL: all but the head
@@ -98,7 +118,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.trlearner.temperature = 1.0  # softmax weighting only
     c.trlearner.representation = "label_aware"  # "label_aware" | "head_gradient"
     c.trlearner.stop_gradient = True  # no gradient through z inside the relation
-    c.trlearner.num_related = config_dict.placeholder(int)  # None: exact Eq. 5; k: top-k related tasks only
+    c.trlearner.num_related = config_dict.placeholder(
+        int
+    )  # None: exact Eq. 5; k: top-k related tasks only
     # The support examples z_i is computed from (Section 4.1's meta-data): "sampler" (follow sampler.name: the adaptive
     # sampler's choice when it is on, so sampler.name=adaptive alone runs the full Algorithm 1) | "support" (all) |
     # "adaptive" (ceil(meta_data_fraction * n_j) per class j by the sampler's per-example scores; docs/design.md)
@@ -125,20 +147,34 @@ def default_config() -> ml_collections.ConfigDict:
     # MR-MAML-W (Yin et al. 2020): stochastic kernels, outer loss += beta * KL(q || N(0, prior_std^2))
     c.mr_maml = ml_collections.ConfigDict()
     c.mr_maml.beta = 5e-5  # KL weight of the reference sinusoid notebook (its pose code: 1e-3)
-    c.mr_maml.scale_init = -50.0  # rho init mean, sigma = softplus(rho) + min_scale (sinusoid notebook; pose: -20)
+    c.mr_maml.scale_init = (
+        -50.0
+    )  # rho init mean, sigma = softplus(rho) + min_scale (sinusoid notebook; pose: -20)
     c.mr_maml.scale_init_std = 0.1  # rho init std (the reference's tfp random_normal initializer)
-    c.mr_maml.min_scale = 1.1920929e-07  # float32 eps added to sigma, as tfp's default_loc_scale_fn does
+    c.mr_maml.min_scale = (
+        1.1920929e-07  # float32 eps added to sigma, as tfp's default_loc_scale_fn does
+    )
     c.mr_maml.prior_std = 1.0  # N(0, 1) prior per weight (tfp's default kernel prior)
-    c.mr_maml.blocks = config_dict.placeholder(tuple)  # None: every block but the head (reference: non-adapted encoder)
-    c.mr_maml.test_weights = "sample"  # "sample": one draw per test task (tfp layers always draw) | "mean"
+    c.mr_maml.blocks = config_dict.placeholder(
+        tuple
+    )  # None: every block but the head (reference: non-adapted encoder)
+    c.mr_maml.test_weights = (
+        "sample"  # "sample": one draw per test task (tfp layers always draw) | "mean"
+    )
 
     # How each outer step chooses its meta-batch (docs/design.md, "Adaptive task sampler"): "uniform" (the family's
     # draw) | "adaptive" (TRLearner's Algorithm 1: the adaptive sampler of Wang et al. 2024, scores from its authors'
     # code sketch; the combination into probabilities is ours)
     c.sampler = ml_collections.ConfigDict()
     c.sampler.name = "uniform"
-    c.sampler.num_candidates = 0  # candidate tasks drawn per step, >= meta_batch_size; 0 = 2 x meta_batch_size
-    c.sampler.weights = (1.0, 1.0, 1.0)  # weights of the standardized (diversity, entropy, difficulty) scores
+    c.sampler.num_candidates = (
+        0  # candidate tasks drawn per step, >= meta_batch_size; 0 = 2 x meta_batch_size
+    )
+    c.sampler.weights = (
+        1.0,
+        1.0,
+        1.0,
+    )  # weights of the standardized (diversity, entropy, difficulty) scores
     c.sampler.temperature = 1.0  # softmax temperature over the candidates (lower: greedier)
     c.sampler.sigma = 0.1  # distortion of the diversity's coding rate (the authors' sketch: 0.1)
     c.sampler.eps = 0.1  # distortion of the entropy's class coding rates (the authors' sketch: 0.1)
@@ -146,7 +182,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3  # MAML sinusoid outer step size
-    c.optimizer.clip_norm = 0.0  # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)
+    c.optimizer.clip_norm = (
+        0.0  # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)
+    )
     c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
     # How one device runs the meta-batch's tasks (same numbers up to rounding): 0 = one vmap over all tasks;
     # -1 = an unrolled loop (longer compile); c > 0 = lax.map over vmapped groups of c tasks (less memory);
@@ -155,7 +193,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.num_steps = 20_000  # outer steps (methods.md's measured MAML runs use 20k)
 
     c.mesh = ml_collections.ConfigDict()
-    c.mesh.task_devices = 1  # devices the meta-batch's task axis is split over (0 = all); parameters replicated
+    c.mesh.task_devices = (
+        1  # devices the meta-batch's task axis is split over (0 = all); parameters replicated
+    )
 
     # Multi-host: jax.distributed.initialize before anything else. With the three fields unset JAX
     # reads them from the cluster environment (SLURM, TPU pods, ...).
@@ -197,7 +237,9 @@ def with_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_col
         for name in parents:
             node = node[name]
         if leaf not in node:
-            raise ConfigError(f"unknown config field {key!r}: check the spelling against metareg/config.py")
+            raise ConfigError(
+                f"unknown config field {key!r}: check the spelling against metareg/config.py"
+            )
         node[leaf] = value
     return config
 
@@ -231,11 +273,15 @@ def _validate_learner(c) -> None:
     name, loss = c.learner.name, TASK_LOSSES[c.task.name]
     if name in GRADIENT_FREE:
         if loss != "cross_entropy":
-            _fail(f"learner.name = {name!r} is a classifier (class prototypes) and task {c.task.name!r} is regression; "
-                  "use a gradient-based learner (maml, fomaml, anil, metasgd, tnet)")
+            _fail(
+                f"learner.name = {name!r} is a classifier (class prototypes) and task {c.task.name!r} is regression; "
+                "use a gradient-based learner (maml, fomaml, anil, metasgd, tnet)"
+            )
         if "metamix" in c.regularizers:
-            _fail(f"metamix re-runs a model's later blocks on mixed hidden states and learner {name!r} has no adapted head to "
-                  "re-run; use metamix with maml, fomaml, anil, metasgd or tnet")
+            _fail(
+                f"metamix re-runs a model's later blocks on mixed hidden states and learner {name!r} has no adapted head to "
+                "re-run; use metamix with maml, fomaml, anil, metasgd or tnet"
+            )
     if c.learner.frozen_blocks < 0:
         _fail(f"learner.frozen_blocks must be >= 0, got {c.learner.frozen_blocks}")
 
@@ -246,19 +292,25 @@ def _validate_sampler(c) -> None:
     if s.name == "uniform":
         return
     if s.num_candidates < 0 or (s.num_candidates and s.num_candidates < c.meta_batch_size):
-        _fail(f"sampler.num_candidates = {s.num_candidates}: the adaptive sampler keeps meta_batch_size = {c.meta_batch_size} of "
-              "its candidates, so it needs at least that many; raise it, or use 0 (twice the meta-batch)")
+        _fail(
+            f"sampler.num_candidates = {s.num_candidates}: the adaptive sampler keeps meta_batch_size = {c.meta_batch_size} of "
+            "its candidates, so it needs at least that many; raise it, or use 0 (twice the meta-batch)"
+        )
     if len(tuple(s.weights)) != len(SCORES):
-        _fail(f"sampler.weights must hold {len(SCORES)} numbers, the weights of {SCORES}, got {tuple(s.weights)}")
+        _fail(
+            f"sampler.weights must hold {len(SCORES)} numbers, the weights of {SCORES}, got {tuple(s.weights)}"
+        )
     for field in ("temperature", "sigma", "eps"):
         if not s[field] > 0:
             _fail(f"sampler.{field} must be > 0, got {s[field]}")
     candidates = s.num_candidates or 2 * c.meta_batch_size
     t = c.task
     if t.name in FAMILY_SPECS and t.pool_size and candidates > t.pool_size:
-        _fail(f"the adaptive sampler draws {candidates} distinct pool tasks per step (sampler.num_candidates"
-              f"{'' if s.num_candidates else ' = 0: twice meta_batch_size'}), more than task.pool_size = {t.pool_size}; "
-              "lower sampler.num_candidates (at least meta_batch_size) or raise task.pool_size")
+        _fail(
+            f"the adaptive sampler draws {candidates} distinct pool tasks per step (sampler.num_candidates"
+            f"{'' if s.num_candidates else ' = 0: twice meta_batch_size'}), more than task.pool_size = {t.pool_size}; "
+            "lower sampler.num_candidates (at least meta_batch_size) or raise task.pool_size"
+        )
 
 
 def validate_config(c: ml_collections.ConfigDict) -> None:
@@ -268,9 +320,13 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     _choice(c.learner.name, LEARNERS, "learner.name (learner)")
     _choice(c.optimizer.name, OPTIMIZERS, "optimizer.name")
     if c.optimizer.clip_norm < 0:
-        _fail(f"optimizer.clip_norm must be >= 0 (0 turns clipping off), got {c.optimizer.clip_norm}")
+        _fail(
+            f"optimizer.clip_norm must be >= 0 (0 turns clipping off), got {c.optimizer.clip_norm}"
+        )
     if isinstance(c.regularizers, str):
-        _fail(f"regularizers must be a tuple of names, got the string {c.regularizers!r}; write e.g. ('trlearner',)")
+        _fail(
+            f"regularizers must be a tuple of names, got the string {c.regularizers!r}; write e.g. ('trlearner',)"
+        )
     for name in c.regularizers:
         _choice(name, REGULARIZERS, "regularizer in `regularizers`")
     if len(set(c.regularizers)) != len(c.regularizers):
@@ -297,37 +353,53 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     if c.learner.inner_steps < 0:
         _fail(f"learner.inner_steps must be >= 0, got {c.learner.inner_steps}")
     if c.learner.inner_lr < 0:
-        _fail(f"learner.inner_lr must be >= 0 (a negative step climbs the support loss), got {c.learner.inner_lr}")
+        _fail(
+            f"learner.inner_lr must be >= 0 (a negative step climbs the support loss), got {c.learner.inner_lr}"
+        )
     if c.max_checkpoints < 1:
-        _fail(f"max_checkpoints must be >= 1 (0 would keep no checkpoint to resume from), got {c.max_checkpoints}")
+        _fail(
+            f"max_checkpoints must be >= 1 (0 would keep no checkpoint to resume from), got {c.max_checkpoints}"
+        )
     if t.name == "omniglot":
         _validate_omniglot(c)
     if t.name == "chembl":
         _choice(t.fingerprint, FINGERPRINTS, "task.fingerprint")
         _choice(t.group, tuple(range(NUM_GROUPS)), "task.group (evaluation group)")
         if not 0 < t.support_fraction < 1:
-            _fail(f"task.support_fraction must be in (0, 1), got {t.support_fraction}; the papers use 0.75")
+            _fail(
+                f"task.support_fraction must be in (0, 1), got {t.support_fraction}; the papers use 0.75"
+            )
         if t.min_query < 2:
-            _fail(f"task.min_query must be >= 2 (the R^2 of fewer query points is undefined), got {t.min_query}")
+            _fail(
+                f"task.min_query must be >= 2 (the R^2 of fewer query points is undefined), got {t.min_query}"
+            )
     if t.name == "pose":
         if t.num_shots + (t.num_queries or t.num_shots) > NUM_VIEWS:
-            _fail(f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds the {NUM_VIEWS} rendered views "
-                  "of an object (support and query views are distinct); lower them")
+            _fail(
+                f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds the {NUM_VIEWS} rendered views "
+                "of an object (support and query views are distinct); lower them"
+            )
         if t.image_size < 16:
-            _fail(f"task.image_size must be >= 16 (the pose encoder down-samples by 16), got {t.image_size}")
+            _fail(
+                f"task.image_size must be >= 16 (the pose encoder down-samples by 16), got {t.image_size}"
+            )
     _validate_learner(c)
 
     # which models each kind of task can feed: images [B, H, W, 1] need a conv net, vectors an MLP
     models_for = {"omniglot": ("conv4",), "pose": ("pose_net",)}.get(c.task.name, ("mlp",))
     if c.model.name not in models_for:
-        _fail(f"task.name = {c.task.name!r} needs model.name in {list(models_for)} (got {c.model.name!r}): images "
-              "[B, H, W, 1] go to a conv net, vectors [B, D] to the MLP")
+        _fail(
+            f"task.name = {c.task.name!r} needs model.name in {list(models_for)} (got {c.model.name!r}): images "
+            "[B, H, W, 1] go to a conv net, vectors [B, D] to the MLP"
+        )
     m = c.model
     if c.model.name in ("conv4", "pose_net"):
         _choice(m.conv_impl, CONV_IMPLS, "model.conv_impl")
         _choice(m.norm, NORMS, "model.norm")
         if m.width < 1:
-            _fail(f"model.width (filters per conv block) must be >= 1, got {m.width}; the references use 64")
+            _fail(
+                f"model.width (filters per conv block) must be >= 1, got {m.width}; the references use 64"
+            )
     if c.model.name == "conv4":
         _choice(m.pool, POOLS, "model.pool")
         _choice(m.readout, READOUTS, "model.readout")
@@ -337,8 +409,10 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     # conv4: 4 conv blocks + the head; pose_net: encoder + 4 decoder blocks + the head
     num_blocks = {"conv4": 5, "pose_net": 6}.get(c.model.name, len(m.hidden) + 1)
     if c.learner.frozen_blocks >= num_blocks:
-        _fail(f"learner.frozen_blocks = {c.learner.frozen_blocks} freezes every block of a {num_blocks}-block model: the inner "
-              f"loop would adapt nothing; use at most {num_blocks - 1}")
+        _fail(
+            f"learner.frozen_blocks = {c.learner.frozen_blocks} freezes every block of a {num_blocks}-block model: the inner "
+            f"loop would adapt nothing; use at most {num_blocks - 1}"
+        )
     if "metamix" in c.regularizers:
         bad = [layer for layer in c.metamix.layers if not 0 <= layer < num_blocks]
         if bad or not c.metamix.layers:
@@ -349,23 +423,33 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _choice(c.metamix.strategy, METAMIX_STRATEGIES, "metamix.strategy")
         if c.metamix.channel_shuffle:
             if c.model.name != "conv4" or c.metamix.strategy != "support_query":
-                _fail("metamix.channel_shuffle swaps conv channels between classes: it needs model.name = 'conv4' (Omniglot) "
-                      "and metamix.strategy = 'support_query'")
+                _fail(
+                    "metamix.channel_shuffle swaps conv channels between classes: it needs model.name = 'conv4' (Omniglot) "
+                    "and metamix.strategy = 'support_query'"
+                )
             bad = [layer for layer in c.metamix.cs_layers if not 0 < layer < num_blocks - 1]
             if bad or not c.metamix.cs_layers:
-                _fail(f"metamix.cs_layers {tuple(c.metamix.cs_layers)} must be non-empty conv block outputs within "
-                      f"[1, {num_blocks - 2}] (the reference: (1, 2, 3))")
+                _fail(
+                    f"metamix.cs_layers {tuple(c.metamix.cs_layers)} must be non-empty conv block outputs within "
+                    f"[1, {num_blocks - 2}] (the reference: (1, 2, 3))"
+                )
             if not 0 <= c.metamix.cs_prob <= 1 or c.metamix.cs_start_step < 0:
-                _fail(f"metamix.cs_prob ({c.metamix.cs_prob}) must be in [0, 1] and metamix.cs_start_step "
-                      f"({c.metamix.cs_start_step}) >= 0")
+                _fail(
+                    f"metamix.cs_prob ({c.metamix.cs_prob}) must be in [0, 1] and metamix.cs_start_step "
+                    f"({c.metamix.cs_start_step}) >= 0"
+                )
         if c.metamix.alpha <= 0:
             _fail(f"metamix.alpha must be > 0, got {c.metamix.alpha}")
     if "mr_maml" in c.regularizers:
         m = c.mr_maml
         if m.beta < 0:
-            _fail(f"mr_maml.beta is the weight of a KL divergence and must be >= 0, got {m.beta}; 0 turns the penalty off")
+            _fail(
+                f"mr_maml.beta is the weight of a KL divergence and must be >= 0, got {m.beta}; 0 turns the penalty off"
+            )
         if m.prior_std <= 0:
-            _fail(f"mr_maml.prior_std must be > 0 (std of the N(0, prior_std^2) prior), got {m.prior_std}; the reference uses 1")
+            _fail(
+                f"mr_maml.prior_std must be > 0 (std of the N(0, prior_std^2) prior), got {m.prior_std}; the reference uses 1"
+            )
         if m.min_scale < 0 or m.scale_init_std < 0:
             _fail(
                 f"mr_maml.min_scale ({m.min_scale}) and mr_maml.scale_init_std ({m.scale_init_std}) must be >= 0; "
@@ -379,13 +463,19 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _choice(m.test_weights, TEST_WEIGHTS, "mr_maml.test_weights")
         if m.blocks is not None:
             blocks = tuple(m.blocks)
-            if not blocks or any(not 0 <= b < num_blocks for b in blocks) or len(set(blocks)) != len(blocks):
+            if (
+                not blocks
+                or any(not 0 <= b < num_blocks for b in blocks)
+                or len(set(blocks)) != len(blocks)
+            ):
                 _fail(
                     f"mr_maml.blocks {blocks} must be distinct block indices within [0, {num_blocks - 1}] for a model of "
                     f"{num_blocks} blocks, or None (every block but the head)"
                 )
         elif num_blocks < 2:
-            _fail("mr_maml.blocks = None means every block but the head, and this model has only the head; set mr_maml.blocks")
+            _fail(
+                "mr_maml.blocks = None means every block but the head, and this model has only the head; set mr_maml.blocks"
+            )
     if "trlearner" in c.regularizers:
         _choice(c.trlearner.relation, RELATIONS, "trlearner.relation")
         _choice(c.trlearner.weighting, WEIGHTINGS, "trlearner.weighting")
@@ -395,19 +485,27 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         except ValueError as e:
             _fail(str(e))
         if c.trlearner.num_related is not None and not 1 <= c.trlearner.num_related:
-            _fail(f"trlearner.num_related must be None (all tasks) or >= 1, got {c.trlearner.num_related}")
+            _fail(
+                f"trlearner.num_related must be None (all tasks) or >= 1, got {c.trlearner.num_related}"
+            )
         _choice(c.trlearner.meta_data, ("sampler", *META_DATA), "trlearner.meta_data")
         if not 0 < c.trlearner.meta_data_fraction <= 1:
-            _fail(f"trlearner.meta_data_fraction must be in (0, 1], got {c.trlearner.meta_data_fraction}")
+            _fail(
+                f"trlearner.meta_data_fraction must be in (0, 1], got {c.trlearner.meta_data_fraction}"
+            )
         if c.trlearner.num_heads < 1:
             _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
 
     _validate_sampler(c)
 
     if c.task_chunk is not None and c.task_chunk < -1:
-        _fail(f"task_chunk must be None (auto), 0 (vmap), -1 (unrolled loop) or a group size > 0, got {c.task_chunk}")
+        _fail(
+            f"task_chunk must be None (auto), 0 (vmap), -1 (unrolled loop) or a group size > 0, got {c.task_chunk}"
+        )
     if c.task_chunk not in (None, 0) and c.mesh.task_devices != 1:
-        _fail("task_chunk applies to one device; with mesh.task_devices != 1 the tasks are split over devices, set task_chunk = 0")
+        _fail(
+            "task_chunk applies to one device; with mesh.task_devices != 1 the tasks are split over devices, set task_chunk = 0"
+        )
     if c.mesh.task_devices < 0:
         _fail(f"mesh.task_devices must be >= 0 (0 = all devices), got {c.mesh.task_devices}")
     if c.mesh.task_devices > 1 and c.meta_batch_size % c.mesh.task_devices:
@@ -425,13 +523,23 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             "is written only after the losses since the last log were checked finite"
         )
     e = c.eval
-    _choice(e.metric, METRICS[TASK_LOSSES[t.name]], f"eval.metric (for the {TASK_LOSSES[t.name]} task {t.name!r})")
+    _choice(
+        e.metric,
+        METRICS[TASK_LOSSES[t.name]],
+        f"eval.metric (for the {TASK_LOSSES[t.name]} task {t.name!r})",
+    )
     if e.primary_inner_steps not in tuple(e.inner_steps):
-        _fail(f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps {tuple(e.inner_steps)}")
+        _fail(
+            f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps {tuple(e.inner_steps)}"
+        )
     if e.every < 0 or (e.every and e.every % c.log_every):
-        _fail(f"eval.every ({e.every}) must be 0 (off) or a multiple of log_every ({c.log_every}): curve points "
-              "are written into the metric rows")
+        _fail(
+            f"eval.every ({e.every}) must be 0 (off) or a multiple of log_every ({c.log_every}): curve points "
+            "are written into the metric rows"
+        )
     if e.every and e.curve_tasks < 2:
         _fail(f"eval.curve_tasks must be >= 2 for a curve point's mean, got {e.curve_tasks}")
     if e.num_tasks < 2 and not (t.name == "chembl" and e.num_tasks == 0):
-        _fail(f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks} (chembl: 0 = every test assay)")
+        _fail(
+            f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks} (chembl: 0 = every test assay)"
+        )

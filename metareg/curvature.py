@@ -20,8 +20,14 @@ from metareg.losses import get_loss
 PyTree = Any
 
 
-def inner_sharpness(learner, meta_params: PyTree, support_x: jax.Array, support_y: jax.Array, iters: int = 50,
-                    key: jax.Array | None = None) -> jax.Array:
+def inner_sharpness(
+    learner,
+    meta_params: PyTree,
+    support_x: jax.Array,
+    support_y: jax.Array,
+    iters: int = 50,
+    key: jax.Array | None = None,
+) -> jax.Array:
     """Largest Hessian eigenvalue (by magnitude) of the support loss over the parameters the inner loop
     adapts, at theta (the learner's frozen prefix and frozen names kept fixed, as in `adapt`)."""
     theta = meta_params["model"]
@@ -39,7 +45,9 @@ def inner_sharpness(learner, meta_params: PyTree, support_x: jax.Array, support_
 
     leaves, tree = jax.tree_util.tree_flatten(adapted)
     keys = jax.random.split(jax.random.key(0) if key is None else key, len(leaves))
-    v = jax.tree_util.tree_unflatten(tree, [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)])
+    v = jax.tree_util.tree_unflatten(
+        tree, [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)]
+    )
 
     def norm(t):
         return jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(t)))
@@ -50,4 +58,7 @@ def inner_sharpness(learner, meta_params: PyTree, support_x: jax.Array, support_
 
     v, _ = jax.lax.scan(step, jax.tree_util.tree_map(lambda x: x / norm(v), v), None, length=iters)
     hv = hvp(v)
-    return sum(jnp.sum(a * b) for a, b in zip(jax.tree_util.tree_leaves(v), jax.tree_util.tree_leaves(hv), strict=True))
+    return sum(
+        jnp.sum(a * b)
+        for a, b in zip(jax.tree_util.tree_leaves(v), jax.tree_util.tree_leaves(hv), strict=True)
+    )

@@ -28,7 +28,9 @@ from metareg.types import Array
 
 def masked_mse(pred: Array, y: Array, mask: Array | None = None) -> Array:
     """Mean squared error over the real points of one task: float32 scalar (0 when there are none)."""
-    return mse(jnp.asarray(pred).reshape(pred.shape[0], -1), jnp.asarray(y).reshape(y.shape[0], -1), mask)
+    return mse(
+        jnp.asarray(pred).reshape(pred.shape[0], -1), jnp.asarray(y).reshape(y.shape[0], -1), mask
+    )
 
 
 def r_squared_batch(pred: Array, y: Array, mask: Array | None = None) -> Array:
@@ -56,7 +58,9 @@ def chance_r_squared(num_query, threshold: float = R2_THRESHOLD) -> tuple[np.nda
     qs = np.where(big, q, 3.0)
     mean = np.where(big, 1.0 / (qs - 1.0), 1.0)
     # P(B > t) for B ~ Beta(a, b) is I_{1-t}(b, a).
-    tail = np.asarray(betainc(jnp.asarray((qs - 2.0) / 2.0, jnp.float32), 0.5, 1.0 - threshold), np.float64)
+    tail = np.asarray(
+        betainc(jnp.asarray((qs - 2.0) / 2.0, jnp.float32), 0.5, 1.0 - threshold), np.float64
+    )
     return mean, np.where(big, tail, 1.0)
 
 

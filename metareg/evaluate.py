@@ -48,7 +48,12 @@ def mean_ci95(values) -> tuple[float, float]:
 
 @functools.partial(jax.jit, static_argnames=("learner", "num_steps", "samplers"))
 def per_task_errors(
-    meta_params: PyTree, episodes: Episode, learner, num_steps: int, samplers: tuple = (), task_keys: jax.Array | None = None
+    meta_params: PyTree,
+    episodes: Episode,
+    learner,
+    num_steps: int,
+    samplers: tuple = (),
+    task_keys: jax.Array | None = None,
 ) -> dict[str, jax.Array]:
     """Per-task query errors [T] after `num_steps` inner steps on each support set.
 
@@ -60,7 +65,9 @@ def per_task_errors(
         params = meta_params
         for r in samplers:
             params = r.sample_meta_params(params, named_key(key, f"{r.name}/weights"))
-        phi = learner.adapt(params, ep.support_x, ep.support_y, num_steps=num_steps, mask=ep.support_mask)
+        phi = learner.adapt(
+            params, ep.support_x, ep.support_y, num_steps=num_steps, mask=ep.support_mask
+        )
         return task_metrics(learner.loss_name, learner.predict(phi, ep.query_x, ep.query_mask), ep)
 
     if not samplers:
@@ -77,7 +84,9 @@ class IndexedEpisodes:
 
     @classmethod
     def from_batch(cls, episodes: Episode) -> IndexedEpisodes:
-        return cls(episodes.num_tasks, lambda ids: jax.tree_util.tree_map(lambda a: a[ids], episodes))
+        return cls(
+            episodes.num_tasks, lambda ids: jax.tree_util.tree_map(lambda a: a[ids], episodes)
+        )
 
 
 def sample_test_episodes(family, key: jax.Array, num_tasks: int) -> Episode | IndexedEpisodes:
@@ -132,7 +141,11 @@ def evaluate(
         chunk = episodes.take(task_ids[start : start + b])
         chunk_keys = None if keys is None else keys[start : start + b]
         for steps in inner_steps:
-            chunks[steps].append(jax.device_get(per_task_errors(meta_params, chunk, learner, steps, samplers, chunk_keys)))
+            chunks[steps].append(
+                jax.device_get(
+                    per_task_errors(meta_params, chunk, learner, steps, samplers, chunk_keys)
+                )
+            )
     results = {}
     for steps in inner_steps:
         for name in chunks[steps][0]:

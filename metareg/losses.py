@@ -43,7 +43,9 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array | None =
     return masked_mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels), mask)
 
 
-def weighted_ensemble_mse(preds: jax.Array, weights: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+def weighted_ensemble_mse(
+    preds: jax.Array, weights: jax.Array, y: jax.Array, mask: jax.Array | None = None
+) -> jax.Array:
     """MSE of the weighted average prediction sum_p w_p preds[p] against y.
 
     preds: [P, N, O] predictions of P models; weights: [P] (already normalized).
@@ -52,7 +54,9 @@ def weighted_ensemble_mse(preds: jax.Array, weights: jax.Array, y: jax.Array, ma
     return mse(avg, y, mask)
 
 
-def weighted_ensemble_nll(logits: jax.Array, weights: jax.Array, labels: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+def weighted_ensemble_nll(
+    logits: jax.Array, weights: jax.Array, labels: jax.Array, mask: jax.Array | None = None
+) -> jax.Array:
     """NLL of the weighted average of the P models' predicted probabilities.
 
     Averaging probabilities (not logits) keeps the ensemble a proper mixture, as methods.md fixes

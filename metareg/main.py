@@ -24,10 +24,22 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment file, e.g. experiments/sinusoid_trlearner.py:quick", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.json (resumes if it holds a run).")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Experiment file, e.g. experiments/sinusoid_trlearner.py:quick",
+    lock_config=True,
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir",
+    None,
+    "Directory for checkpoints, metrics and results.json (resumes if it holds a run).",
+)
 _MODE = flags.DEFINE_enum(
-    "mode", "train", ["train", "evaluate"], "train: train (or resume) then evaluate; evaluate: evaluate the latest checkpoint again"
+    "mode",
+    "train",
+    ["train", "evaluate"],
+    "train: train (or resume) then evaluate; evaluate: evaluate the latest checkpoint again",
 )
 
 
@@ -35,7 +47,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]  # holds experiments/ in a so
 
 
 def experiment_names() -> list[str]:
-    return sorted(p.stem for p in (PROJECT_ROOT / "experiments").glob("*.py") if p.stem not in ("base", "__init__"))
+    return sorted(
+        p.stem
+        for p in (PROJECT_ROOT / "experiments").glob("*.py")
+        if p.stem not in ("base", "__init__")
+    )
 
 
 def experiments_listing() -> str:
@@ -45,8 +61,12 @@ def experiments_listing() -> str:
     families: dict[str, list[str]] = {}
     for name in experiment_names():
         families.setdefault(name.split("_")[0], []).append(name)
-    return "\n".join(textwrap.fill(", ".join(names), 100, subsequent_indent="  ") + "\n    variants: "
-                     + ", ".join(base.variants(names[0])) for names in families.values())
+    return "\n".join(
+        textwrap.fill(", ".join(names), 100, subsequent_indent="  ")
+        + "\n    variants: "
+        + ", ".join(base.variants(names[0]))
+        for names in families.values()
+    )
 
 
 def resolve_experiment(spec: str) -> str:
@@ -54,13 +74,19 @@ def resolve_experiment(spec: str) -> str:
     experiment name ("sinusoid_maml[:quick]" -> PROJECT_ROOT/experiments/sinusoid_maml.py[:quick]), so the
     command works from any directory. Exits with a one-line message for an unknown experiment or variant."""
     name, sep, variant = spec.partition(":")
-    candidates = [Path(name), PROJECT_ROOT / name, PROJECT_ROOT / "experiments" / f"{Path(name).stem}.py"]
+    candidates = [
+        Path(name),
+        PROJECT_ROOT / name,
+        PROJECT_ROOT / "experiments" / f"{Path(name).stem}.py",
+    ]
     for path in candidates:
         if path.is_file():
             check_variant(path, variant)
             return f"{path.resolve()}{sep}{variant}"
-    sys.exit(f"error: unknown experiment {Path(name).stem!r} (no file {name}); choose from {experiment_names()} "
-             "(`metareg list` shows their variants)")
+    sys.exit(
+        f"error: unknown experiment {Path(name).stem!r} (no file {name}); choose from {experiment_names()} "
+        "(`metareg list` shows their variants)"
+    )
 
 
 def check_variant(path: Path, variant: str) -> None:
@@ -91,17 +117,26 @@ def error_message(e: BaseException, workdir: str) -> str | None:
     from metareg.workdir import WorkdirError
 
     chain, cause = [], e
-    while cause is not None and cause not in chain:  # a full disk often arrives wrapped (orbax, tensorstore)
+    while (
+        cause is not None and cause not in chain
+    ):  # a full disk often arrives wrapped (orbax, tensorstore)
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    if any(getattr(c, "errno", None) == errno.ENOSPC or "No space left on device" in str(c) for c in chain):
-        return (f"error: the disk holding {workdir} is full (No space left on device). Free space and run the same "
-                "command again: the run resumes from its last checkpoint")
+    if any(
+        getattr(c, "errno", None) == errno.ENOSPC or "No space left on device" in str(c)
+        for c in chain
+    ):
+        return (
+            f"error: the disk holding {workdir} is full (No space left on device). Free space and run the same "
+            "command again: the run resumes from its last checkpoint"
+        )
     if isinstance(e, ConfigError):
         return f"config error: {e}"
     if isinstance(e, (FileNotFoundError, OmniglotArchiveError, ChemblDataError, Pascal3DFileError)):
         return f"error: {e}"  # missing or damaged data (the message says where the files go) or checkpoint
-    if isinstance(e, (WorkdirError, NonFiniteLossError)):  # the message names the problem and the fix
+    if isinstance(
+        e, (WorkdirError, NonFiniteLossError)
+    ):  # the message names the problem and the fix
         return f"error: {e}"
     if isinstance(e, PermissionError):
         return f"error: {e.strerror}: {e.filename}; choose a --workdir (or data.dir) this user can write to"
@@ -131,7 +166,9 @@ def main(argv):
         sys.stderr.flush()
         os._exit(1)
     keys = ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")
-    summary = {k: results[k] for k in keys if k in results}  # a re-evaluation of a lost results.json has no timings
+    summary = {
+        k: results[k] for k in keys if k in results
+    }  # a re-evaluation of a lost results.json has no timings
     print(json.dumps(summary, indent=2))
 
 
@@ -168,15 +205,23 @@ def run():
     # Experiment files import experiments.base: make the project root importable (from any directory).
     sys.path.insert(0, str(PROJECT_ROOT))
     check_experiment_exists(sys.argv)
-    sys.modules["__main__"].__doc__ = f"{__doc__}\nExperiments:\n{experiments_listing()}"  # what --help prints
+    sys.modules[
+        "__main__"
+    ].__doc__ = f"{__doc__}\nExperiments:\n{experiments_listing()}"  # what --help prints
     flags.mark_flag_as_required("config")
     try:
         app.run(main)
-    except AttributeError as e:  # ml_collections on an override of a field the config lacks: no traceback
+    except (
+        AttributeError
+    ) as e:  # ml_collections on an override of a field the config lacks: no traceback
         if "instead of" not in str(e):
             raise
         hint = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', str(e))
-        fix = f"{hint.group(2)!r} is not a config field; did you mean {hint.group(1)!r}?" if hint else str(e)
+        fix = (
+            f"{hint.group(2)!r} is not a config field; did you mean {hint.group(1)!r}?"
+            if hint
+            else str(e)
+        )
         sys.exit(f"config error in a --config.* override: {fix}")
 
 

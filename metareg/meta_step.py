@@ -44,8 +44,10 @@ class MetaObjective:
     def __post_init__(self):
         strangers = [r for r in self.regularizers if not isinstance(r, Regularizer)]
         if strangers:
-            raise TypeError(f"{type(strangers[0]).__name__} is not a metareg.regularizers.Regularizer: subclass it and override "
-                            "the hooks it needs (metareg/regularizers/base.py lists them)")
+            raise TypeError(
+                f"{type(strangers[0]).__name__} is not a metareg.regularizers.Regularizer: subclass it and override "
+                "the hooks it needs (metareg/regularizers/base.py lists them)"
+            )
         mixers = [r.name for r in self.regularizers if r.replaces_query_loss]
         if len(mixers) > 1:
             raise ValueError(f"at most one regularizer may replace the query loss, got {mixers}")
@@ -79,7 +81,11 @@ _init_model = jax.jit(lambda model, key, x: model.init(key, x), static_argnums=0
 
 
 def meta_loss(
-    meta_params: PyTree, episodes: Episode, key: jax.Array, objective: MetaObjective, step: jax.Array | None = None
+    meta_params: PyTree,
+    episodes: Episode,
+    key: jax.Array,
+    objective: MetaObjective,
+    step: jax.Array | None = None,
 ) -> tuple[jax.Array, dict]:
     """Outer loss of a meta-batch: mean_i [L(D_i^q, f_i) (or MetaMix's loss)] + sum_r w_r * R_r.
 
@@ -99,13 +105,29 @@ def meta_loss(
     loss_fn, _ = get_loss(learner.loss_name)
     mixer = objective.query_mixer
     task_keys = jax.random.split(named_key(key, "per_task"), episodes.num_tasks)
-    shuffle_on = None if mixer is None else mixer.shuffle_on(named_key(key, "channel_shuffle"), step)
+    shuffle_on = (
+        None if mixer is None else mixer.shuffle_on(named_key(key, "channel_shuffle"), step)
+    )
 
     def per_task(episode: Episode, task_key: jax.Array):
-        inner = learner if mixer is None else mixer.inner_learner(learner, episode, task_key, shuffle_on)
-        phi = inner.adapt(meta_params, episode.support_x, episode.support_y, mask=episode.support_mask)
-        query = loss_fn(learner.predict(phi, episode.query_x, episode.query_mask), episode.query_y, episode.query_mask)
-        outer = query if mixer is None else mixer.query_loss(learner, phi, episode, task_key, shuffle_on)
+        inner = (
+            learner
+            if mixer is None
+            else mixer.inner_learner(learner, episode, task_key, shuffle_on)
+        )
+        phi = inner.adapt(
+            meta_params, episode.support_x, episode.support_y, mask=episode.support_mask
+        )
+        query = loss_fn(
+            learner.predict(phi, episode.query_x, episode.query_mask),
+            episode.query_y,
+            episode.query_mask,
+        )
+        outer = (
+            query
+            if mixer is None
+            else mixer.query_loss(learner, phi, episode, task_key, shuffle_on)
+        )
         return phi, query, outer
 
     phi, query_losses, outer_losses = map_tasks(per_task, episodes, task_keys, objective.task_chunk)
@@ -114,7 +136,9 @@ def meta_loss(
     if mixer is not None:
         metrics[f"{mixer.name}_loss"] = jnp.mean(outer_losses)
     for r in objective.regularizers:
-        r.check_meta_batch(episodes.num_tasks)  # shapes are static: a bad meta-batch fails at trace time
+        r.check_meta_batch(
+            episodes.num_tasks
+        )  # shapes are static: a bad meta-batch fails at trace time
         params = mean_params if r.samples_meta_params else meta_params
         out = r.penalty(params, learner, episodes, phi, key=named_key(key, f"{r.name}/penalty"))
         if out is not None:
@@ -132,13 +156,17 @@ def meta_loss(
 LOOP_MIN_PARAMS_CPU = 10_000
 
 
-def auto_task_chunk(objective: MetaObjective, example: Episode, backend: str, task_devices: int = 1) -> int:
+def auto_task_chunk(
+    objective: MetaObjective, example: Episode, backend: str, task_devices: int = 1
+) -> int:
     """The task execution `task_chunk = None` stands for: an unrolled loop (-1) on CPU for models of at least
     LOOP_MIN_PARAMS_CPU meta-parameters; one vmap (0) otherwise, on accelerators (batched kernels; a loop would
     serialize small ones) and whenever the tasks are split over a device mesh."""
     if backend != "cpu" or task_devices != 1:
         return 0
-    shapes = jax.eval_shape(objective.init, jax.random.key(0), example)  # abstract: nothing is computed
+    shapes = jax.eval_shape(
+        objective.init, jax.random.key(0), example
+    )  # abstract: nothing is computed
     num_params = sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
     return -1 if num_params >= LOOP_MIN_PARAMS_CPU else 0
 
@@ -164,11 +192,20 @@ class TrainState:
     opt_state: PyTree
 
 
-def init_train_state(key: jax.Array, objective: MetaObjective, optimizer: optax.GradientTransformation, example: Episode) -> TrainState:
+def init_train_state(
+    key: jax.Array,
+    objective: MetaObjective,
+    optimizer: optax.GradientTransformation,
+    example: Episode,
+) -> TrainState:
     """Step 0: the objective's meta-parameters (model and regularizers) initialized from `key` on an example
     episode's shapes, and the optimizer's state for them."""
     meta_params = objective.init(key, example)
-    return TrainState(step=jnp.zeros((), jnp.int32), meta_params=meta_params, opt_state=optimizer.init(meta_params))
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        meta_params=meta_params,
+        opt_state=optimizer.init(meta_params),
+    )
 
 
 def check_losses(learner, family) -> None:
@@ -176,8 +213,10 @@ def check_losses(learner, family) -> None:
     MAML's default "mse" on Omniglot: the CLI takes the loss from the family, the API cannot."""
     wanted, got = getattr(family, "loss_name", None), getattr(learner, "loss_name", None)
     if wanted is not None and got is not None and wanted != got:
-        raise ValueError(f"{type(learner).__name__} trains with loss {got!r} but {type(family).__name__}'s tasks need "
-                         f"{wanted!r}: build the learner with loss_name=family.loss_name")
+        raise ValueError(
+            f"{type(learner).__name__} trains with loss {got!r} but {type(family).__name__}'s tasks need "
+            f"{wanted!r}: build the learner with loss_name=family.loss_name"
+        )
 
 
 def meta_train_step(
@@ -205,14 +244,22 @@ def meta_train_step(
     if sampler is None:  # uniform: the family's own draw of the meta-batch
         episodes = family.sample_train(named_key(step_key, "tasks"), meta_batch_size)
     else:  # adaptive: score num_candidates uniform draws at theta, keep meta_batch_size of them
-        candidates = family.sample_train(named_key(step_key, "tasks"), sampler.candidates_for(meta_batch_size))
+        candidates = family.sample_train(
+            named_key(step_key, "tasks"), sampler.candidates_for(meta_batch_size)
+        )
         episodes, sampler_metrics = sampler.select(
-            state.meta_params, objective.learner, candidates, named_key(step_key, "sampler"), meta_batch_size
+            state.meta_params,
+            objective.learner,
+            candidates,
+            named_key(step_key, "sampler"),
+            meta_batch_size,
         )
     if task_sharding is not None:
         episodes = jax.lax.with_sharding_constraint(episodes, task_sharding)
     grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
-    (_, metrics), grads = grad_fn(state.meta_params, episodes, named_key(step_key, "regularizers"), objective, state.step)
+    (_, metrics), grads = grad_fn(
+        state.meta_params, episodes, named_key(step_key, "regularizers"), objective, state.step
+    )
     updates, opt_state = optimizer.update(grads, state.opt_state, state.meta_params)
     meta_params = optax.apply_updates(state.meta_params, updates)
     metrics["grad_norm"] = optax.tree.norm(grads)

@@ -46,8 +46,14 @@ def task_metrics(loss_name: str, pred: jax.Array, episode: Episode) -> dict[str,
     mask = episode.query_mask
     if loss_name == "cross_entropy":
         correct = (jnp.argmax(pred, axis=-1) == episode.query_y).astype(jnp.float32)
-        return {"accuracy": masked_mean(correct, mask), "nll": cross_entropy(pred, episode.query_y, mask)}
-    out = {"mse_noisy": mse(pred, episode.query_y, mask), "r2": r_squared(pred, episode.query_y, mask)}
+        return {
+            "accuracy": masked_mean(correct, mask),
+            "nll": cross_entropy(pred, episode.query_y, mask),
+        }
+    out = {
+        "mse_noisy": mse(pred, episode.query_y, mask),
+        "r2": r_squared(pred, episode.query_y, mask),
+    }
     if episode.query_y_clean is not None:
         out["mse_clean"] = mse(pred, episode.query_y_clean, mask)
     return out

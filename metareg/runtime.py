@@ -37,7 +37,9 @@ def tuned_malloc_env(env: Mapping[str, str] | None = None) -> dict[str, str] | N
     env = dict(os.environ if env is None else env)
     setting = env.get(OPT_OUT_ENV, "tuned")
     if setting not in ("tuned", "default"):
-        raise ValueError(f"{OPT_OUT_ENV}={setting!r}: use 'tuned' (the default) or 'default' (leave glibc's malloc as it is)")
+        raise ValueError(
+            f"{OPT_OUT_ENV}={setting!r}: use 'tuned' (the default) or 'default' (leave glibc's malloc as it is)"
+        )
     if setting == "default" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     tunables = env.get("GLIBC_TUNABLES", "")

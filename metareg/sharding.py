@@ -60,7 +60,9 @@ def initialize_distributed(config) -> None:
     kwargs = {
         k: v
         for k, v in dict(
-            coordinator_address=d.coordinator_address, num_processes=d.num_processes, process_id=d.process_id
+            coordinator_address=d.coordinator_address,
+            num_processes=d.num_processes,
+            process_id=d.process_id,
         ).items()
         if v is not None
     }

@@ -39,13 +39,21 @@ def matches(name: str, patterns: str) -> bool:
     return any(fnmatch.fnmatch(name, p.strip()) for p in patterns.split(",") if p.strip())
 
 
-def runs_of(grid: dict, root: Path, only: str = "*", skip: str = "", seeds: tuple[int, ...] | None = None):
+def runs_of(
+    grid: dict, root: Path, only: str = "*", skip: str = "", seeds: tuple[int, ...] | None = None
+):
     """(workdir, command) for every cell and seed, seed-major: every cell gets seed 0 before any
     gets seed 1, so a sweep stopped early leaves every cell with about the same number of seeds.
     `only` / `skip` are comma-separated glob patterns on cell names (e.g. "sinusoid_w1/*",
     "*/maml,*/maml_metamix"); `seeds`, if given, keeps only those of the grid's seeds."""
-    cells = {c: v for c, v in grid["cells"].items() if matches(c, only) and not (skip and matches(c, skip))}
-    all_seeds = sorted({s for spec in cells.values() for s in (spec[2] if len(spec) > 2 else grid["seeds"])})
+    cells = {
+        c: v
+        for c, v in grid["cells"].items()
+        if matches(c, only) and not (skip and matches(c, skip))
+    }
+    all_seeds = sorted(
+        {s for spec in cells.values() for s in (spec[2] if len(spec) > 2 else grid["seeds"])}
+    )
     for seed in all_seeds:
         if seeds is not None and seed not in seeds:
             continue
@@ -53,8 +61,15 @@ def runs_of(grid: dict, root: Path, only: str = "*", skip: str = "", seeds: tupl
             if seed not in (own[0] if own else grid["seeds"]):
                 continue
             workdir = root / cell / f"seed_{seed}"
-            cmd = [sys.executable, "-m", "metareg.main", f"--config={experiment}", f"--workdir={workdir}",
-                   f"--config.seed={seed}", "--config.progress_bar=False"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "metareg.main",
+                f"--config={experiment}",
+                f"--workdir={workdir}",
+                f"--config.seed={seed}",
+                "--config.progress_bar=False",
+            ]
             cmd += [f"--config.{k}={v}" for k, v in overrides.items()]
             yield workdir, cmd
 
@@ -83,14 +98,30 @@ def parse_seeds(text: str, parser: argparse.ArgumentParser) -> tuple[int, ...]:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--grid", required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--only", default="*", help="comma-separated globs on cell names: run only the matching cells")
-    parser.add_argument("--skip", default="", help="comma-separated globs on cell names: leave the matching cells out")
-    parser.add_argument("--seeds", default=None, help="comma-separated seeds: run only these of the grid's seeds")
-    parser.add_argument("--evaluate", action="store_true", help="re-evaluate trained runs (latest checkpoint), no training")
+    parser.add_argument(
+        "--only",
+        default="*",
+        help="comma-separated globs on cell names: run only the matching cells",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated globs on cell names: leave the matching cells out",
+    )
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated seeds: run only these of the grid's seeds"
+    )
+    parser.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="re-evaluate trained runs (latest checkpoint), no training",
+    )
     args = parser.parse_args()
     seeds = None if args.seeds is None else parse_seeds(args.seeds, parser)
     runs = list(runs_of(load_grid(args.grid), Path(args.root), args.only, args.skip, seeds))

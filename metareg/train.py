@@ -27,7 +27,13 @@ from tqdm import tqdm
 from metareg.config import ConfigError, default_config, validate_config
 from metareg.evaluate import IndexedEpisodes, evaluate, sample_test_episodes
 from metareg.learners import GRADIENT_FREE, make_learner
-from metareg.meta_step import MetaObjective, TrainState, auto_task_chunk, init_train_state, meta_train_step
+from metareg.meta_step import (
+    MetaObjective,
+    TrainState,
+    auto_task_chunk,
+    init_train_state,
+    meta_train_step,
+)
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
@@ -66,15 +72,28 @@ def build(config):
     root = root_key(config.seed)
     try:
         family = make_task_family(config, named_key(root, "tasks"))
-    except ValueError as e:  # a request the data cannot meet (more ways than classes, ...): a config error
+    except (
+        ValueError
+    ) as e:  # a request the data cannot meet (more ways than classes, ...): a config error
         raise ConfigError(str(e)) from e
     model = make_model(config, family.output_width)
     learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
-    objective = MetaObjective(learner, make_regularizers(config, num_classes=family.output_width), sampler=make_sampler(config))
+    objective = MetaObjective(
+        learner,
+        make_regularizers(config, num_classes=family.output_width),
+        sampler=make_sampler(config),
+    )
     task_chunk = config.task_chunk
     if task_chunk is None:
-        task_chunk = auto_task_chunk(objective, family.example_episode(), jax.default_backend(), config.mesh.task_devices)
-    return family, dataclasses.replace(objective, task_chunk=task_chunk), make_optimizer(config), root
+        task_chunk = auto_task_chunk(
+            objective, family.example_episode(), jax.default_backend(), config.mesh.task_devices
+        )
+    return (
+        family,
+        dataclasses.replace(objective, task_chunk=task_chunk),
+        make_optimizer(config),
+        root,
+    )
 
 
 def _checkpoint_manager(workdir: Path, config) -> ocp.CheckpointManager:
@@ -92,7 +111,11 @@ class MetricWriter:
         rows = []
         # On resume, drop rows logged after the checkpoint (those steps run again) and a torn last line.
         if self.path.exists():
-            rows = [r for r in self.path.read_text().splitlines() if _parses(r) and json.loads(r)["step"] <= resume_step]
+            rows = [
+                r
+                for r in self.path.read_text().splitlines()
+                if _parses(r) and json.loads(r)["step"] <= resume_step
+            ]
             write_atomic(self.path, "".join(r + "\n" for r in rows))
         from tensorboardX import SummaryWriter
 
@@ -162,8 +185,9 @@ def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: i
                 )
 
 
-def restore_or_init(open_manager, family, objective, optimizer, root,
-                    move_unreadable: bool = False) -> tuple[ocp.CheckpointManager, TrainState, int | None]:
+def restore_or_init(
+    open_manager, family, objective, optimizer, root, move_unreadable: bool = False
+) -> tuple[ocp.CheckpointManager, TrainState, int | None]:
     """(checkpoint manager, the newest intact checkpoint's state or a fresh one, the step restored or None).
 
     A checkpoint whose files differ from the digest recorded when it was saved (`workdir.checkpoint_digest`:
@@ -174,7 +198,9 @@ def restore_or_init(open_manager, family, objective, optimizer, root,
     `open_manager()` makes a manager: a failed restore can leave orbax's manager in a wrong state, so each
     attempt gets a new one.
     """
-    state = init_train_state(named_key(root, "init"), objective, optimizer, family.example_episode())
+    state = init_train_state(
+        named_key(root, "init"), objective, optimizer, family.example_episode()
+    )
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
     manager = open_manager()
     for step in sorted(manager.all_steps(), reverse=True):
@@ -193,8 +219,11 @@ def restore_or_init(open_manager, family, objective, optimizer, root,
             where = "left in place"
             if move_unreadable:
                 where = f"moved to {set_aside(step_dir)}"
-            print(f"warning: checkpoint {step} cannot be restored ({type(e).__name__}: {_first_line(e)}); "
-                  f"{where}; trying the next older one", file=sys.stderr)
+            print(
+                f"warning: checkpoint {step} cannot be restored ({type(e).__name__}: {_first_line(e)}); "
+                f"{where}; trying the next older one",
+                file=sys.stderr,
+            )
             manager.close()
             manager = open_manager()
     return manager, state, None
@@ -224,8 +253,13 @@ def evaluate_meta_params(config, family, objective, root, meta_params) -> tuple[
     """(primary metric name, all metrics) on the seed's fresh test tasks."""
     episodes = sample_test_episodes(family, named_key(root, "test"), config.eval.num_tasks)
     metrics = evaluate(
-        meta_params, objective.learner, episodes, tuple(config.eval.inner_steps), config.eval.batch_size,
-        samplers=_test_samplers(objective), key=named_key(root, "test_weights"),
+        meta_params,
+        objective.learner,
+        episodes,
+        tuple(config.eval.inner_steps),
+        config.eval.batch_size,
+        samplers=_test_samplers(objective),
+        key=named_key(root, "test_weights"),
     )
     return f"{config.eval.metric}@{config.eval.primary_inner_steps}", metrics
 
@@ -242,13 +276,23 @@ class CurveEvaluator:
 
     def __init__(self, config, family, objective, root):
         e, learner = config.eval, objective.learner
-        self.steps = (0,) if config.learner.name in GRADIENT_FREE else tuple(
-            sorted({0, config.learner.inner_steps, e.primary_inner_steps}))
-        self.batch_size, self.objective, self.key = e.batch_size, objective, named_key(root, "curve_weights")
+        self.steps = (
+            (0,)
+            if config.learner.name in GRADIENT_FREE
+            else tuple(sorted({0, config.learner.inner_steps, e.primary_inner_steps}))
+        )
+        self.batch_size, self.objective, self.key = (
+            e.batch_size,
+            objective,
+            named_key(root, "curve_weights"),
+        )
         self.test = sample_test_episodes(family, named_key(root, "curve_test"), e.curve_tasks)
         # Training tasks in meta-batch-sized draws: every family can draw a meta-batch from its pool.
         b, train_key = config.meta_batch_size, named_key(root, "curve_train")
-        batches = [family.sample_train(jax.random.fold_in(train_key, i), b) for i in range(-(-e.curve_tasks // b))]
+        batches = [
+            family.sample_train(jax.random.fold_in(train_key, i), b)
+            for i in range(-(-e.curve_tasks // b))
+        ]
         train = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[: e.curve_tasks], *batches)
         self.train = IndexedEpisodes.from_batch(train)
         self.learner = learner
@@ -256,8 +300,15 @@ class CurveEvaluator:
     def __call__(self, meta_params) -> dict[str, float]:
         scalars = {}
         for split, episodes in (("test", self.test), ("train", self.train)):
-            metrics = evaluate(meta_params, self.learner, episodes, self.steps, self.batch_size,
-                               samplers=_test_samplers(self.objective), key=self.key)
+            metrics = evaluate(
+                meta_params,
+                self.learner,
+                episodes,
+                self.steps,
+                self.batch_size,
+                samplers=_test_samplers(self.objective),
+                key=self.key,
+            )
             scalars.update({f"curve/{split}/{name}": m["mean"] for name, m in metrics.items()})
         return scalars
 
@@ -271,7 +322,9 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     validate_config(config)
     workdir = Path(workdir)
     family, objective, optimizer, root = build(config)
-    _, state, latest = restore_or_init(lambda: _checkpoint_manager(workdir, config), family, objective, optimizer, root)
+    _, state, latest = restore_or_init(
+        lambda: _checkpoint_manager(workdir, config), family, objective, optimizer, root
+    )
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
     primary, metrics = evaluate_meta_params(config, family, objective, root, state.meta_params)
@@ -280,8 +333,13 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     if path.exists() and _parses(path.read_text()):  # an unreadable one is replaced whole
         results = json.loads(path.read_text())
     results.update(
-        metric=primary, mean=metrics[primary]["mean"], ci95=metrics[primary]["ci95"],
-        num_tasks=metrics[primary]["num_tasks"], metrics=metrics, evaluated_step=int(latest), steps=int(latest),
+        metric=primary,
+        mean=metrics[primary]["mean"],
+        ci95=metrics[primary]["ci95"],
+        num_tasks=metrics[primary]["num_tasks"],
+        metrics=metrics,
+        evaluated_step=int(latest),
+        steps=int(latest),
     )
     write_atomic(path, json.dumps(results, indent=2) + "\n")
     return results
@@ -296,7 +354,9 @@ def load_run_config(workdir: str | Path) -> ml_collections.ConfigDict:
     def merge(node, values, prefix=""):
         for k, v in values.items():
             if k not in node:
-                raise ConfigError(f"{workdir}/config.json has field {prefix}{k}, unknown to this version of metareg")
+                raise ConfigError(
+                    f"{workdir}/config.json has field {prefix}{k}, unknown to this version of metareg"
+                )
             if isinstance(node[k], ml_collections.ConfigDict):
                 merge(node[k], v, f"{prefix}{k}.")
             else:
@@ -313,9 +373,13 @@ def restore_run(workdir: str | Path):
     config = load_run_config(workdir)
     validate_config(config)
     family, objective, optimizer, root = build(config)
-    _, state, latest = restore_or_init(lambda: _checkpoint_manager(Path(workdir), config), family, objective, optimizer, root)
+    _, state, latest = restore_or_init(
+        lambda: _checkpoint_manager(Path(workdir), config), family, objective, optimizer, root
+    )
     if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {Path(workdir) / 'checkpoints'}: train the run first")
+        raise FileNotFoundError(
+            f"no checkpoint in {Path(workdir) / 'checkpoints'}: train the run first"
+        )
     return config, family, objective, state.meta_params
 
 
@@ -325,11 +389,15 @@ def _saved_config(workdir: Path, latest: int | None) -> dict | None:
         try:
             return config_dict(load_run_config(workdir))
         except json.JSONDecodeError as e:
-            raise WorkdirError(f"{workdir / 'config.json'} is not valid JSON ({e}), so whose checkpoints these are cannot "
-                               "be checked: restore the file (it is the run's config), or use a new --workdir") from None
+            raise WorkdirError(
+                f"{workdir / 'config.json'} is not valid JSON ({e}), so whose checkpoints these are cannot "
+                "be checked: restore the file (it is the run's config), or use a new --workdir"
+            ) from None
     if latest is not None:
-        raise WorkdirError(f"{workdir} has checkpoints but no config.json, so whose they are cannot be checked: "
-                           "use a new --workdir")
+        raise WorkdirError(
+            f"{workdir} has checkpoints but no config.json, so whose they are cannot be checked: "
+            "use a new --workdir"
+        )
     return None
 
 
@@ -340,9 +408,13 @@ def _read_progress(workdir: Path, latest: int | None) -> dict:
         return {"train_time_s": 0.0, "curve_time_s": 0.0, "num_resumes": 0}
     try:
         progress = json.loads(path.read_text())
-    except json.JSONDecodeError:  # written atomically, so only an outside hand breaks it; it holds only timings
-        print(f"warning: {path} is not valid JSON; the earlier processes' times are left out of results.json",
-              file=sys.stderr)
+    except (
+        json.JSONDecodeError
+    ):  # written atomically, so only an outside hand breaks it; it holds only timings
+        print(
+            f"warning: {path} is not valid JSON; the earlier processes' times are left out of results.json",
+            file=sys.stderr,
+        )
         return {"train_time_s": 0.0, "curve_time_s": 0.0, "num_resumes": 1}
     return {**progress, "num_resumes": progress.get("num_resumes", 0) + 1}
 
@@ -356,24 +428,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     """
     validate_config(config)
     workdir = Path(workdir)
-    if not is_primary():  # only process 0 writes files and holds the lock; every process runs the same steps
+    if (
+        not is_primary()
+    ):  # only process 0 writes files and holds the lock; every process runs the same steps
         return _train_and_evaluate(config, workdir, primary_process=False)
     with exclusive(workdir):
         return _train_and_evaluate(config, workdir, primary_process=True)
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primary_process: bool) -> dict:
+def _train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: Path, primary_process: bool
+) -> dict:
     family, objective, optimizer, root = build(config)
     probe = _checkpoint_manager(workdir, config)
     latest_on_disk = probe.latest_step()
     probe.close()  # restore_or_init opens its own (a new one per attempt)
     saved = _saved_config(workdir, latest_on_disk)
-    changes = [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
-    manager, state, latest = restore_or_init(lambda: _checkpoint_manager(workdir, config), family, objective, optimizer,
-                                             root, move_unreadable=primary_process)
+    changes = (
+        [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
+    )
+    manager, state, latest = restore_or_init(
+        lambda: _checkpoint_manager(workdir, config),
+        family,
+        objective,
+        optimizer,
+        root,
+        move_unreadable=primary_process,
+    )
     progress = _read_progress(workdir, latest)
     if primary_process:
-        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+        write_atomic(
+            workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+        )
     start = int(state.step)
     sharding = None
     if config.mesh.task_devices != 1:  # split the task axis over devices, replicate the rest
@@ -400,10 +486,15 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
     train_key = named_key(root, "train")
     say = _Reporter(primary_process, config.progress_bar)
     t0 = time.perf_counter()
-    say(f"{config.experiment}: compiling the outer step" + (f" (resuming at step {start})" if start else ""))
+    say(
+        f"{config.experiment}: compiling the outer step"
+        + (f" (resuming at step {start})" if start else "")
+    )
     compiled = step_fn.lower(state, family, train_key).compile()
     compile_time = time.perf_counter() - t0
-    say(f"{config.experiment}: compiled in {compile_time:.1f} s; training steps {start}..{config.num_steps}")
+    say(
+        f"{config.experiment}: compiled in {compile_time:.1f} s; training steps {start}..{config.num_steps}"
+    )
 
     curve = CurveEvaluator(config, family, objective, root) if config.eval.every else None
     curve_time = 0.0
@@ -422,7 +513,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
                 rows = jax.device_get(pending)
                 _check_finite(rows, done - len(rows) + 1, workdir, last_good)
                 means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-                if curve and done % config.eval.every == 0:  # before the checkpoint: a kill re-runs it
+                if (
+                    curve and done % config.eval.every == 0
+                ):  # before the checkpoint: a kill re-runs it
                     t_curve = time.perf_counter()
                     means.update(curve(state.meta_params))
                     curve_time += time.perf_counter() - t_curve
@@ -430,17 +523,29 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
                     writer.write(done, means)
                 bar.update(len(rows))
                 bar.set_postfix(loss=f"{means['loss']:.4f}")
-                say.progress(done, start, config.num_steps, means["loss"], time.perf_counter() - train_start)
+                say.progress(
+                    done, start, config.num_steps, means["loss"], time.perf_counter() - train_start
+                )
                 pending = []
             if done % config.checkpoint_every == 0 or done == config.num_steps:
                 manager.save(done, args=ocp.args.StandardSave(state))
                 last_good = done
-                if primary_process:  # its digest; times up to this checkpoint, for results.json after resumes
+                if (
+                    primary_process
+                ):  # its digest; times up to this checkpoint, for results.json after resumes
                     record_checkpoint_digest(workdir / "checkpoints" / str(done))
                     elapsed = time.perf_counter() - train_start - curve_time
-                    write_atomic(workdir / "progress.json", json.dumps({
-                        "step": done, "train_time_s": progress["train_time_s"] + elapsed,
-                        "curve_time_s": progress["curve_time_s"] + curve_time, "num_resumes": progress["num_resumes"]}))
+                    write_atomic(
+                        workdir / "progress.json",
+                        json.dumps(
+                            {
+                                "step": done,
+                                "train_time_s": progress["train_time_s"] + elapsed,
+                                "curve_time_s": progress["curve_time_s"] + curve_time,
+                                "num_resumes": progress["num_resumes"],
+                            }
+                        ),
+                    )
     finally:
         bar.close()
         if writer:
@@ -449,8 +554,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
     train_time = time.perf_counter() - train_start - curve_time
 
     # Evaluate on each process's own devices from host copies of the (replicated) meta-parameters.
-    say(f"{config.experiment}: evaluating on {config.eval.num_tasks} test tasks, inner steps {tuple(config.eval.inner_steps)}")
-    primary, metrics = evaluate_meta_params(config, family, objective, root, jax.device_get(state.meta_params))
+    say(
+        f"{config.experiment}: evaluating on {config.eval.num_tasks} test tasks, inner steps {tuple(config.eval.inner_steps)}"
+    )
+    primary, metrics = evaluate_meta_params(
+        config, family, objective, root, jax.device_get(state.meta_params)
+    )
     steps_run = config.num_steps - start
     results = {
         "experiment": config.experiment,
@@ -469,9 +578,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: Path, primar
         "regularizers": list(config.regularizers),
         "resumed_from_step": start,
         "compile_time_s": compile_time,
-        "train_time_s": progress["train_time_s"] + train_time,  # over every process that trained this run
+        "train_time_s": progress["train_time_s"]
+        + train_time,  # over every process that trained this run
         "train_time_s_this_process": train_time,
-        "curve_time_s": progress["curve_time_s"] + curve_time,  # evaluation during training (eval.every), not in train_time_s
+        "curve_time_s": progress["curve_time_s"]
+        + curve_time,  # evaluation during training (eval.every), not in train_time_s
         "num_resumes": progress["num_resumes"],
         "config_changes_on_resume": changes,
         "step_time_s": train_time / steps_run if steps_run else None,

@@ -38,12 +38,21 @@ def validate_run(workdir: Path, num_tasks: int = 600) -> dict:
     config, family, objective, meta_params = restore_run(workdir)
     learner = objective.learner
     episodes = validation_episodes(config, family, num_tasks)
-    metrics = evaluate(meta_params, learner, episodes, tuple(config.eval.inner_steps), config.eval.batch_size)
+    metrics = evaluate(
+        meta_params, learner, episodes, tuple(config.eval.inner_steps), config.eval.batch_size
+    )
     out = {"value": None, "metrics": metrics}
-    if isinstance(episodes, Episode):  # a materialized batch (the regression families), not IndexedEpisodes
-        sharp = jax.vmap(lambda x, y: inner_sharpness(learner, meta_params, x, y))(episodes.support_x, episodes.support_y)
+    if isinstance(
+        episodes, Episode
+    ):  # a materialized batch (the regression families), not IndexedEpisodes
+        sharp = jax.vmap(lambda x, y: inner_sharpness(learner, meta_params, x, y))(
+            episodes.support_x, episodes.support_y
+        )
         lr_sharp = np.asarray(sharp) * config.learner.inner_lr
-        out["lr_times_sharpness"] = {"median": float(np.median(lr_sharp)), "fraction_above_2": float(np.mean(lr_sharp > 2))}
+        out["lr_times_sharpness"] = {
+            "median": float(np.median(lr_sharp)),
+            "fraction_above_2": float(np.mean(lr_sharp > 2)),
+        }
     return out
 
 
@@ -65,13 +74,23 @@ def select(root: Path, field: str, metric: str | None = None, num_tasks: int = 6
             v = validate_run(run, num_tasks)
             name = metric or f"{config['eval']['metric']}@{config['eval']['primary_inner_steps']}"
             last = f"{config['eval']['metric']}@{max(config['eval']['inner_steps'])}"
-            entry = values.setdefault(str(_get(config, field)), {"validation": [], "last_mean": [], "last_median": [],
-                                                                  "nonfinite_last": [], "fraction_above_2": []})
+            entry = values.setdefault(
+                str(_get(config, field)),
+                {
+                    "validation": [],
+                    "last_mean": [],
+                    "last_median": [],
+                    "nonfinite_last": [],
+                    "fraction_above_2": [],
+                },
+            )
             entry["validation"].append(v["metrics"][name]["mean"])
             entry["last_mean"].append(v["metrics"][last]["mean"])
             entry["last_median"].append(v["metrics"][last]["median"])
             entry["nonfinite_last"].append(v["metrics"][last]["num_nonfinite"])
-            entry["fraction_above_2"].append(v.get("lr_times_sharpness", {}).get("fraction_above_2"))
+            entry["fraction_above_2"].append(
+                v.get("lr_times_sharpness", {}).get("fraction_above_2")
+            )
             entry["metric"], entry["last"] = name, last
         if not values:
             continue
@@ -85,7 +104,9 @@ def select(root: Path, field: str, metric: str | None = None, num_tasks: int = 6
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", required=True, help="the tuning grid's root: ROOT/<column>/<value name>/seed_<s>")
+    p.add_argument(
+        "--root", required=True, help="the tuning grid's root: ROOT/<column>/<value name>/seed_<s>"
+    )
     p.add_argument("--field", required=True, help="the tuned config field, e.g. learner.inner_lr")
     p.add_argument("--metric", help="validation metric (default: each run's primary)")
     p.add_argument("--num-tasks", type=int, default=600)
@@ -93,16 +114,20 @@ def main():
     args = p.parse_args()
     root = Path(args.root)
     if not root.is_dir():
-        raise SystemExit(f"error: no tuning grid at {root}: train it first (python -m metareg.sweep --grid ... --root {root})")
+        raise SystemExit(
+            f"error: no tuning grid at {root}: train it first (python -m metareg.sweep --grid ... --root {root})"
+        )
     result = select(root, args.field, args.metric, args.num_tasks)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"field": args.field, "columns": result}, indent=2) + "\n")
     for column, r in result.items():
         print(f"{column}: best {args.field} = {r['best']}")
         for value, e in r["values"].items():
-            print(f"  {value}: validation {e['metric']} {e['mean']:.4f} over {len(e['validation'])} seeds; {e['last']} mean "
-                  f"{np.round(e['last_mean'], 3).tolist()} median {np.round(e['last_median'], 3).tolist()}, non-finite "
-                  f"{e['nonfinite_last']}; share of tasks with lr x sharpness > 2: {e['fraction_above_2']}")
+            print(
+                f"  {value}: validation {e['metric']} {e['mean']:.4f} over {len(e['validation'])} seeds; {e['last']} mean "
+                f"{np.round(e['last_mean'], 3).tolist()} median {np.round(e['last_median'], 3).tolist()}, non-finite "
+                f"{e['nonfinite_last']}; share of tasks with lr x sharpness > 2: {e['fraction_above_2']}"
+            )
 
 
 if __name__ == "__main__":

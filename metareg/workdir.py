@@ -23,8 +23,18 @@ from pathlib import Path
 
 # Fields a resumed run may change: they do not change what the checkpointed model is or how it was
 # trained up to its step. num_steps only upwards of the checkpoint (checked in `check_resume`).
-RESUMABLE = ("num_steps", "eval.", "log_every", "checkpoint_every", "max_checkpoints", "progress_bar", "data.", "task_chunk",
-             "mesh.", "distributed.")
+RESUMABLE = (
+    "num_steps",
+    "eval.",
+    "log_every",
+    "checkpoint_every",
+    "max_checkpoints",
+    "progress_bar",
+    "data.",
+    "task_chunk",
+    "mesh.",
+    "distributed.",
+)
 
 
 class WorkdirError(RuntimeError):
@@ -113,7 +123,9 @@ def check_checkpoint_digest(step_dir: Path) -> bool:
 def exclusive(workdir: Path):
     """Hold the workdir's lock for the block; WorkdirError at once if another process holds it."""
     if workdir.exists() and not workdir.is_dir():
-        raise WorkdirError(f"--workdir {workdir} is a file, not a directory: choose a directory path")
+        raise WorkdirError(
+            f"--workdir {workdir} is a file, not a directory: choose a directory path"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     f = open(workdir / ".lock", "a+")
     try:

@@ -23,7 +23,9 @@ if "METAREG_TEST_JAX_CACHE" not in os.environ:
     os.environ["METAREG_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="metareg-test-jax-cache-")
     atexit.register(shutil.rmtree, os.environ["METAREG_TEST_JAX_CACHE"], ignore_errors=True)
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["METAREG_TEST_JAX_CACHE"])
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")  # only programs worth a disk read
+os.environ.setdefault(
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3"
+)  # only programs worth a disk read
 
 import flax.linen as nn
 import jax
@@ -34,8 +36,12 @@ if str(ROOT) not in sys.path:  # experiments/ imports as a package from the proj
     sys.path.insert(0, str(ROOT))
 
 jax.config.update("jax_enable_x64", False)
-jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] == "1" if
-                  "JAX_DISABLE_MOST_OPTIMIZATIONS" in os.environ else False)
+jax.config.update(
+    "jax_disable_most_optimizations",
+    os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] == "1"
+    if "JAX_DISABLE_MOST_OPTIMIZATIONS" in os.environ
+    else False,
+)
 
 
 class Linear(nn.Module):
@@ -92,7 +98,9 @@ def run_traced_steps(objective, num_steps: int, meta_batch_size: int = 8):
 
     family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
     optimizer = optax.adam(1e-3)
-    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+    state = metareg.init_train_state(
+        jax.random.key(1), objective, optimizer, family.example_episode()
+    )
     chex.clear_trace_counter()
 
     @chex.assert_max_traces(n=1)
@@ -103,4 +111,3 @@ def run_traced_steps(objective, num_steps: int, meta_batch_size: int = 8):
     for _ in range(num_steps):
         state, metrics = jitted(state, family, jax.random.key(2))
     return state, metrics
-

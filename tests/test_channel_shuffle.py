@@ -15,12 +15,16 @@ WAYS, SHOTS = 3, 2
 
 
 def _draw(layer=1, group=2, on=True, partner=(2, 0, 1)):
-    return cs.ShuffleDraw(jnp.int32(layer), jnp.asarray(partner, jnp.int32), jnp.int32(group), jnp.asarray(on))
+    return cs.ShuffleDraw(
+        jnp.int32(layer), jnp.asarray(partner, jnp.int32), jnp.int32(group), jnp.asarray(on)
+    )
 
 
 def test_swap_by_hand():
     """Sample k of class i takes group g's channels of sample k of class partner[i]; the rest is untouched."""
-    h = np.random.default_rng(0).normal(size=(WAYS * SHOTS, 4, 4, 64)).astype(np.float32)  # class-major rows
+    h = (
+        np.random.default_rng(0).normal(size=(WAYS * SHOTS, 4, 4, 64)).astype(np.float32)
+    )  # class-major rows
     d = _draw(group=2)  # channels [22, 32) of the reference's groups
     got = np.asarray(cs.shuffle_channels(jnp.asarray(h), d))
     partner = {0: 2, 1: 0, 2: 1}
@@ -29,7 +33,9 @@ def test_swap_by_hand():
         np.testing.assert_array_equal(got[row, ..., 22:32], h[partner[c] * SHOTS + k, ..., 22:32])
         np.testing.assert_array_equal(got[row, ..., :22], h[row, ..., :22])
         np.testing.assert_array_equal(got[row, ..., 32:], h[row, ..., 32:])
-    np.testing.assert_array_equal(np.asarray(cs.shuffle_channels(jnp.asarray(h), _draw(on=False))), h)  # off: identity
+    np.testing.assert_array_equal(
+        np.asarray(cs.shuffle_channels(jnp.asarray(h), _draw(on=False))), h
+    )  # off: identity
 
 
 def test_draw_is_one_cycle_a_reference_group_and_a_candidate_layer():
@@ -39,7 +45,9 @@ def test_draw_is_one_cycle_a_reference_group_and_a_candidate_layer():
         d = cs.draw(jax.random.key(i), 5, (1, 2, 3), jnp.asarray(True))
         partner = np.asarray(d.partner)
         seen, c = [], 0
-        for _ in range(5):  # following partner from class 0 visits every class before returning: one 5-cycle
+        for _ in range(
+            5
+        ):  # following partner from class 0 visits every class before returning: one 5-cycle
             seen.append(c)
             c = int(partner[c])
         assert c == 0 and sorted(seen) == list(range(5))
@@ -53,8 +61,12 @@ def _setup():
     learner = metareg.MAML(model, loss_name="cross_entropy", inner_lr=0.1, num_steps=2)
     ks = jax.random.split(jax.random.key(0), 2)
     labels = jnp.repeat(jnp.arange(WAYS), SHOTS).astype(jnp.int32)
-    ep = Episode(jax.random.uniform(ks[0], (WAYS * SHOTS, 12, 12, 1)), labels,
-                 jax.random.uniform(ks[1], (WAYS * SHOTS, 12, 12, 1)), labels)
+    ep = Episode(
+        jax.random.uniform(ks[0], (WAYS * SHOTS, 12, 12, 1)),
+        labels,
+        jax.random.uniform(ks[1], (WAYS * SHOTS, 12, 12, 1)),
+        labels,
+    )
     params = metareg.MetaObjective(learner).init(jax.random.key(1), ep)
     return learner, ep, params
 
@@ -65,15 +77,24 @@ def test_shuffled_model_shuffles_the_input_of_the_drawn_block(layer):
     base, d = learner.model, _draw(layer=layer)
     model = cs.ShuffledModel(base, d, (1, 2, 3))
     theta = params["model"]
-    want = base.apply(theta, cs.shuffle_channels(base.apply(theta, ep.support_x, 0, layer), d), layer, None)
-    np.testing.assert_allclose(np.asarray(model.apply(theta, ep.support_x)), np.asarray(want), rtol=1e-5, atol=1e-6)
+    want = base.apply(
+        theta, cs.shuffle_channels(base.apply(theta, ep.support_x, 0, layer), d), layer, None
+    )
+    np.testing.assert_allclose(
+        np.asarray(model.apply(theta, ep.support_x)), np.asarray(want), rtol=1e-5, atol=1e-6
+    )
     # the inner loop under CS adapts on the shuffled forward pass, every step
     mix = metareg.MetaMix(alpha=2.0, layers=(0, 1, 2, 3), channel_shuffle=True, num_classes=WAYS)
     inner = mix.inner_learner(learner, ep, jax.random.key(3), jnp.asarray(True))
     assert isinstance(inner.model, cs.ShuffledModel)
-    assert mix.inner_learner(learner, ep, jax.random.key(3), jnp.asarray(True)).model.d.layer == inner.model.d.layer
+    assert (
+        mix.inner_learner(learner, ep, jax.random.key(3), jnp.asarray(True)).model.d.layer
+        == inner.model.d.layer
+    )
     plain = metareg.MetaMix(alpha=2.0, layers=(0, 1, 2, 3))
-    assert plain.inner_learner(learner, ep, jax.random.key(3), jnp.asarray(True)) is learner  # no CS: unchanged
+    assert (
+        plain.inner_learner(learner, ep, jax.random.key(3), jnp.asarray(True)) is learner
+    )  # no CS: unchanged
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -109,13 +130,19 @@ def test_schedule_off_before_the_start_then_about_half_the_steps():
 def test_meta_loss_with_channel_shuffle_traces_and_differs_from_plain_metamix():
     learner, ep, params = _setup()
     episodes = jax.tree_util.tree_map(lambda a: jnp.stack([a, a[::-1]]), ep)
-    with_cs = metareg.MetaObjective(learner, (metareg.MetaMix(2.0, (0, 1, 2, 3), channel_shuffle=True, num_classes=WAYS,
-                                                              cs_prob=1.0),))
+    with_cs = metareg.MetaObjective(
+        learner,
+        (metareg.MetaMix(2.0, (0, 1, 2, 3), channel_shuffle=True, num_classes=WAYS, cs_prob=1.0),),
+    )
     without = metareg.MetaObjective(learner, (metareg.MetaMix(2.0, (0, 1, 2, 3)),))
     key = jax.random.key(5)
-    a = jax.jit(metareg.meta_loss, static_argnames="objective")(params, episodes, key, objective=with_cs, step=jnp.int32(3000))
+    a = jax.jit(metareg.meta_loss, static_argnames="objective")(
+        params, episodes, key, objective=with_cs, step=jnp.int32(3000)
+    )
     b = metareg.meta_loss(params, episodes, key, without)
-    early = metareg.meta_loss(params, episodes, key, with_cs, jnp.int32(10))  # before the start: MetaMix alone
+    early = metareg.meta_loss(
+        params, episodes, key, with_cs, jnp.int32(10)
+    )  # before the start: MetaMix alone
     assert np.isfinite(float(a[0])) and float(a[0]) != float(b[0])
     np.testing.assert_allclose(float(early[0]), float(b[0]), rtol=1e-5)
     assert task(episodes, 0).support_x.shape == ep.support_x.shape

@@ -34,7 +34,11 @@ SMILES = (
     "OCCO", "CC#N", "C1CCCCC1", "CN(C)C", "Clc1ccccc1", "CC(=O)N", "c1ccc(O)cc1", "CCCCCCO",
 )  # fmt: skip
 # Synthetic folders: folder -> {assay id: number of compounds}.
-SYNTHETIC = {"train": {"CHEMBL101": 6, "CHEMBL102": 9, "CHEMBL103": 4}, "valid": {"CHEMBL201": 7}, "test": {"CHEMBL301": 8, "CHEMBL302": 5}}
+SYNTHETIC = {
+    "train": {"CHEMBL101": 6, "CHEMBL102": 9, "CHEMBL103": 4},
+    "valid": {"CHEMBL201": 7},
+    "test": {"CHEMBL301": 8, "CHEMBL302": 5},
+}
 
 
 def _fingerprint(assay: str, line: int) -> list[int]:
@@ -95,21 +99,43 @@ def test_prepared_as_array_record_with_tensor_features(synthetic):
     r = builder.as_data_source("test")[0]
     assert r["fingerprint"].dtype == np.uint8 and r["fingerprint"].shape == (2048,)
     assert builder.info.features["pchembl_value"].np_dtype == np.float32 and r["folder"] == 2
-    assert "tensorflow" not in sys.modules  # Tensor/Text features only: no TensorFlow to prepare or read
+    assert (
+        "tensorflow" not in sys.modules
+    )  # Tensor/Text features only: no TensorFlow to prepare or read
 
 
 def test_load_assays_matches_the_files(synthetic):
     data_dir, prepared, records = synthetic
     a = ch.load_assays(data_dir, prepared, counts=True)
-    assert a.assay_ids == ("CHEMBL101", "CHEMBL102", "CHEMBL103", "CHEMBL201", "CHEMBL301", "CHEMBL302")
+    assert a.assay_ids == (
+        "CHEMBL101",
+        "CHEMBL102",
+        "CHEMBL103",
+        "CHEMBL201",
+        "CHEMBL301",
+        "CHEMBL302",
+    )
     assert a.folders.tolist() == [0, 0, 0, 1, 2, 2]
-    assert a.offsets.tolist() == [0, 6, 15, 19, 26, 34, 39] and a.sizes.tolist() == [6, 9, 4, 7, 8, 5]
+    assert a.offsets.tolist() == [0, 6, 15, 19, 26, 34, 39] and a.sizes.tolist() == [
+        6,
+        9,
+        4,
+        7,
+        8,
+        5,
+    ]
     assert a.x.dtype == np.uint8 and a.x.shape == (39, 2048) and a.y.dtype == np.float32
     for i, assay in enumerate(a.assay_ids):
         x, y = a.assay(assay)
-        np.testing.assert_array_equal(x, np.array([r["fingerprints"] for r in records[assay]], np.uint8))  # counts, line order
-        np.testing.assert_array_equal(y, np.array([r["pchembl_value"] for r in records[assay]], np.float32))
-        assert a.smiles[a.offsets[i] : a.offsets[i + 1]] == tuple(r["smiles"] for r in records[assay])
+        np.testing.assert_array_equal(
+            x, np.array([r["fingerprints"] for r in records[assay]], np.uint8)
+        )  # counts, line order
+        np.testing.assert_array_equal(
+            y, np.array([r["pchembl_value"] for r in records[assay]], np.float32)
+        )
+        assert a.smiles[a.offsets[i] : a.offsets[i + 1]] == tuple(
+            r["smiles"] for r in records[assay]
+        )
     assert a.x.max() == 6 and not a.x.flags.writeable and not a.y.flags.writeable
     bits = ch.load_assays(data_dir, prepared)  # default: the papers' 0/1 bit vectors
     np.testing.assert_array_equal(bits.x, (a.x > 0).astype(np.uint8))
@@ -122,7 +148,9 @@ def test_prepared_once_then_the_files_are_not_needed(synthetic, tmp_path):
     data_dir, _, _ = synthetic
     raw = tmp_path / "raw"
     shutil.copytree(data_dir / "chembl_fewshot", raw)
-    ch.prepare_chembl(raw, tmp_path / "prepared")  # data_dir may also be the folder holding train/ valid/ test/
+    ch.prepare_chembl(
+        raw, tmp_path / "prepared"
+    )  # data_dir may also be the folder holding train/ valid/ test/
     shutil.rmtree(raw)
     assert ch.load_assays(raw, tmp_path / "prepared").num_assays == 6
 
@@ -133,8 +161,12 @@ def test_missing_folder_names_the_path(synthetic, tmp_path):
     shutil.rmtree(tmp_path / "chembl_fewshot" / "valid")
     with pytest.raises(FileNotFoundError, match="ChEMBL assay folder missing") as err:
         ch.prepare_chembl(tmp_path, tmp_path / "prepared")
-    assert str(tmp_path / "chembl_fewshot" / "valid") in str(err.value) and "CHEMBL<id>.jsonl.gz" in str(err.value)
-    assert not (tmp_path / "prepared" / ch.ChemblBuilder.name / "1.0.0" / "dataset_info.json").exists()
+    assert str(tmp_path / "chembl_fewshot" / "valid") in str(
+        err.value
+    ) and "CHEMBL<id>.jsonl.gz" in str(err.value)
+    assert not (
+        tmp_path / "prepared" / ch.ChemblBuilder.name / "1.0.0" / "dataset_info.json"
+    ).exists()
 
 
 def test_same_assay_in_two_folders(synthetic, tmp_path):
@@ -152,10 +184,14 @@ def test_a_bad_line_stops_preparing_with_our_error_then_a_fix_prepares(synthetic
     bad = [json.dumps(r) for r in records["CHEMBL302"]]
     bad[3] = bad[3][:50]  # a truncated line
     _write_assay(path, bad)
-    with pytest.raises(ch.ChemblDataError, match="line 4 is not JSON") as err:  # raised inside TFDS, unwrapped
+    with pytest.raises(
+        ch.ChemblDataError, match="line 4 is not JSON"
+    ) as err:  # raised inside TFDS, unwrapped
         ch.prepare_chembl(tmp_path / "c", tmp_path / "prepared")
     assert str(path) in str(err.value) and "fresh copy" in str(err.value)
-    assert not ch.ChemblBuilder(data_dir=str(tmp_path / "prepared"), file_format="array_record").is_prepared()
+    assert not ch.ChemblBuilder(
+        data_dir=str(tmp_path / "prepared"), file_format="array_record"
+    ).is_prepared()
     _write_assay(path, records["CHEMBL302"])
     assert ch.prepare_chembl(tmp_path / "c", tmp_path / "prepared").is_prepared()
 
@@ -220,7 +256,9 @@ def test_group_zero_is_the_data_split_in_hash_order():
     folders = np.array([0] * 30 + [1] * 4 + [2] * 6)
     p = ch.assay_partition(ids, folders, 0)
     assert p.train.tolist() == list(range(30))
-    assert sorted(p.valid.tolist()) == list(range(30, 34)) and sorted(p.test.tolist()) == list(range(34, 40))
+    assert sorted(p.valid.tolist()) == list(range(30, 34)) and sorted(p.test.tolist()) == list(
+        range(34, 40)
+    )
     salt = "metareg-chembl-group0"
     digests = [hashlib.sha256(f"{salt}/{ids[i]}".encode()).hexdigest() for i in p.test]
     assert digests == sorted(digests)  # a prefix of the test list is a random subset
@@ -236,19 +274,31 @@ def test_groups_one_to_three_are_pinned_seeded_repartitions():
         assert sorted(np.concatenate([p.train, p.valid, p.test]).tolist()) == list(range(500))
         np.testing.assert_array_equal(p.test, ch.assay_partition(ids, folders, g).test)
         tests.append(set(p.test.tolist()))
-    assert len(tests[0] & tests[1]) < 50 and len(tests[0] & tests[2]) < 50  # independent draws (~20 shared)
+    assert (
+        len(tests[0] & tests[1]) < 50 and len(tests[0] & tests[2]) < 50
+    )  # independent draws (~20 shared)
     # sha256(f"metareg-chembl-group{g}/{id}") order: never changes silently
     first = {g: [ids[i] for i in ch.assay_partition(ids, folders, g).test[:3]] for g in (1, 2, 3)}
-    assert first[1] == ["CHEMBL193", "CHEMBL452", "CHEMBL156"] and first[2] == ["CHEMBL78", "CHEMBL231", "CHEMBL18"]
+    assert first[1] == ["CHEMBL193", "CHEMBL452", "CHEMBL156"] and first[2] == [
+        "CHEMBL78",
+        "CHEMBL231",
+        "CHEMBL18",
+    ]
     assert first[3] == ["CHEMBL407", "CHEMBL234", "CHEMBL62"]
-    assert [ids[i] for i in ch.assay_partition(ids, folders, 1).valid[:2]] == ["CHEMBL124", "CHEMBL390"]
+    assert [ids[i] for i in ch.assay_partition(ids, folders, 1).valid[:2]] == [
+        "CHEMBL124",
+        "CHEMBL390",
+    ]
     with pytest.raises(ValueError, match="choose from"):
         ch.assay_partition(ids, folders, 4)
     with pytest.raises(ValueError, match="lower num_test"):
         ch.assay_partition(ids[:150], folders[:150], 1)
 
 
-needs_real = pytest.mark.skipif(not (ch.chembl_dir() / "test").is_dir(), reason="real ChEMBL data not in ../shared/data/chembl_fewshot")
+needs_real = pytest.mark.skipif(
+    not (ch.chembl_dir() / "test").is_dir(),
+    reason="real ChEMBL data not in ../shared/data/chembl_fewshot",
+)
 
 
 def _real_ids() -> tuple[list[str], np.ndarray]:
@@ -266,7 +316,15 @@ def test_real_groups_are_pinned():
         p = ch.assay_partition(ids, folders, g)
         first[g] = [ids[i] for i in p.test[:3]]
         digest = hashlib.sha256("\n".join(ids[i] for i in p.test).encode()).hexdigest()[:16]
-        assert digest == {0: "0547b2d809c8bb5b", 1: "e06f75f61dd3523b", 2: "c09df503aa3a7ad8", 3: "a86270b06c3bdc4a"}[g], (g, digest)
+        assert (
+            digest
+            == {
+                0: "0547b2d809c8bb5b",
+                1: "e06f75f61dd3523b",
+                2: "c09df503aa3a7ad8",
+                3: "a86270b06c3bdc4a",
+            }[g]
+        ), (g, digest)
     assert first[1] == ["CHEMBL2388705", "CHEMBL4705399", "CHEMBL885179"]
     assert first[0] == ["CHEMBL5126487", "CHEMBL5055349", "CHEMBL4390734"]
 
@@ -277,7 +335,17 @@ def test_real_groups_are_pinned():
 def test_split_sizes_follow_the_75_25_rule_with_three_queries():
     n = [4, 5, 6, 8, 12, 13, 20, 68, 262]
     s, q = split_sizes(n)
-    assert list(zip(s.tolist(), q.tolist(), strict=True)) == [(1, 3), (2, 3), (3, 3), (5, 3), (9, 3), (9, 4), (15, 5), (51, 17), (196, 66)]
+    assert list(zip(s.tolist(), q.tolist(), strict=True)) == [
+        (1, 3),
+        (2, 3),
+        (3, 3),
+        (5, 3),
+        (9, 3),
+        (9, 4),
+        (15, 5),
+        (51, 17),
+        (196, 66),
+    ]
     assert split_sizes([3])[0].tolist() == [0]  # unusable: dropped by the family
     s, q = split_sizes([10, 20], support_fraction=0.5, min_query=4)
     assert s.tolist() == [5, 10] and q.tolist() == [5, 10]
@@ -312,10 +380,15 @@ def _family(**kw) -> tuple[ch.ChemblAssays, ChemblFamily]:
 def _decode(ep) -> tuple[list[int], list[int]]:
     """(support rows, query rows) of one task, real points only, checking x, y and the padding agree."""
     out = []
-    for x, y, m in ((ep.support_x, ep.support_y, ep.support_mask), (ep.query_x, ep.query_y, ep.query_mask)):
+    for x, y, m in (
+        (ep.support_x, ep.support_y, ep.support_mask),
+        (ep.query_x, ep.query_y, ep.query_mask),
+    ):
         x, y, m = np.asarray(x), np.asarray(y)[:, 0], np.asarray(m)
         real = m == 1
-        assert set(np.unique(m).tolist()) <= {0.0, 1.0} and (real[: real.sum()]).all()  # real rows first
+        assert (
+            set(np.unique(m).tolist()) <= {0.0, 1.0} and (real[: real.sum()]).all()
+        )  # real rows first
         assert not x[~real].any() and not y[~real].any()  # padding is exact zeros
         rows = (x[real, 0] + 256 * x[real, 1]).astype(int)
         np.testing.assert_array_equal(rows, y[real])
@@ -325,21 +398,37 @@ def _decode(ep) -> tuple[list[int], list[int]]:
 
 def test_family_drops_too_small_assays_and_resolves_eval_shapes():
     assays, fam = _family(max_support=8, max_query=4)
-    assert len(fam.assay_ids) == len(SIZES) - 1 and "CHEMBL1006" not in fam.assay_ids  # 3 compounds < min_query + 1
+    assert (
+        len(fam.assay_ids) == len(SIZES) - 1 and "CHEMBL1006" not in fam.assay_ids
+    )  # 3 compounds < min_query + 1
     assert fam.num_train_tasks + fam.num_valid_tasks + fam.num_test_tasks == len(SIZES) - 1
-    evaluated = [SIZES[int(a[6:]) - 1000] for a in fam.eval_assay_ids("test") + fam.eval_assay_ids("valid")]
+    evaluated = [
+        SIZES[int(a[6:]) - 1000] for a in fam.eval_assay_ids("test") + fam.eval_assay_ids("valid")
+    ]
     s, q = split_sizes(evaluated)
     assert (fam.eval_max_support, fam.eval_max_query) == (s.max(), q.max())
     assert fam.x.dtype == jnp.uint8 and fam.loss_name == "mse" and fam.output_width == 1
     ex = fam.example_episode()
-    assert ex.support_x.shape == (8, 4) and ex.query_y.shape == (4, 1) and float(ex.support_mask.sum()) == 8
+    assert (
+        ex.support_x.shape == (8, 4)
+        and ex.query_y.shape == (4, 1)
+        and float(ex.support_mask.sum()) == 8
+    )
 
 
 def test_training_episodes_are_distinct_assays_split_by_the_rule():
     assays, fam = _family(max_support=8, max_query=4)
     ep = fam.sample_train(jax.random.key(0), 6)
-    assert ep.support_x.shape == (6, 8, 4) and ep.support_y.shape == (6, 8, 1) and ep.query_x.shape == (6, 4, 4)
-    assert ep.support_mask.shape == (6, 8) and ep.query_mask.shape == (6, 4) and ep.support_x.dtype == jnp.float32
+    assert (
+        ep.support_x.shape == (6, 8, 4)
+        and ep.support_y.shape == (6, 8, 1)
+        and ep.query_x.shape == (6, 4, 4)
+    )
+    assert (
+        ep.support_mask.shape == (6, 8)
+        and ep.query_mask.shape == (6, 4)
+        and ep.support_x.dtype == jnp.float32
+    )
     train_ids = {fam.assay_ids[a] for a in np.asarray(fam.train_assays)}
     seen = []
     for t in range(6):
@@ -347,7 +436,9 @@ def test_training_episodes_are_distinct_assays_split_by_the_rule():
         assay = int(np.asarray(ep.support_x)[t, 0, 2])  # column 2 codes the (original) assay
         assert f"CHEMBL{1000 + assay}" in train_ids
         lo, hi = assays.offsets[assay], assays.offsets[assay + 1]
-        assert all(lo <= r < hi for r in sup + qry) and len(set(sup + qry)) == len(sup) + len(qry)  # own compounds, disjoint
+        assert all(lo <= r < hi for r in sup + qry) and len(set(sup + qry)) == len(sup) + len(
+            qry
+        )  # own compounds, disjoint
         s, q = split_sizes([hi - lo])
         assert (len(sup), len(qry)) == (min(s[0], 8), min(q[0], 4))
         seen.append(assay)
@@ -363,15 +454,21 @@ def test_training_resamples_the_split_evaluation_fixes_it():
     assert not np.array_equal(a.support_y, c.support_y)
     full = fam.sample_test(jax.random.key(3))
     assert full.support_x.shape[0] == fam.num_test_tasks == 4
-    jax.tree_util.tree_map(np.testing.assert_array_equal, full, fam.sample_test(jax.random.key(3), 0))
-    head = fam.sample_test(jax.random.key(3), 2)  # the first n tasks, split exactly as in the full set
+    jax.tree_util.tree_map(
+        np.testing.assert_array_equal, full, fam.sample_test(jax.random.key(3), 0)
+    )
+    head = fam.sample_test(
+        jax.random.key(3), 2
+    )  # the first n tasks, split exactly as in the full set
     jax.tree_util.tree_map(lambda h, f: np.testing.assert_array_equal(h, f[:2]), head, full)
     other = fam.sample_test(jax.random.key(4))
     assert not np.array_equal(full.query_y, other.query_y)
     for t, assay in enumerate(fam.eval_assay_ids("test")):
         sup, qry = _decode(task(full, t))
         n = SIZES[int(assay[6:]) - 1000]
-        assert len(sup) + len(qry) == n and (len(sup), len(qry)) == tuple(int(v[0]) for v in split_sizes([n]))  # nothing cut
+        assert len(sup) + len(qry) == n and (len(sup), len(qry)) == tuple(
+            int(v[0]) for v in split_sizes([n])
+        )  # nothing cut
     valid = fam.sample_valid(jax.random.key(3))
     assert valid.support_x.shape[:2] == (3, fam.eval_max_support)
     with pytest.raises(ValueError, match="has 4 meta-test assays; asked for 5"):
@@ -407,7 +504,10 @@ def test_every_compound_is_support_about_three_quarters_of_the_time():
     assay_of = np.repeat(np.arange(len(SIZES)), SIZES)
     expected = split_sizes(SIZES)[0][assay_of] / np.asarray(SIZES)[assay_of]
     frac = in_support[used] / 40
-    assert abs(frac.mean() - expected[used].mean()) < 0.03 and np.abs(frac - expected[used]).max() < 0.4
+    assert (
+        abs(frac.mean() - expected[used].mean()) < 0.03
+        and np.abs(frac - expected[used]).max() < 0.4
+    )
 
 
 def test_jit_matches_eager_and_traces_once():
@@ -428,7 +528,11 @@ def test_jit_matches_eager_and_traces_once():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"max_support": 0}, "max_support=0"), ({"min_query": 1}, "min_query=1"), ({"support_fraction": 1.0}, "support_fraction")],
+    [
+        ({"max_support": 0}, "max_support=0"),
+        ({"min_query": 1}, "min_query=1"),
+        ({"support_fraction": 1.0}, "support_fraction"),
+    ],
 )
 def test_impossible_requests_say_what_to_change(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -449,9 +553,15 @@ def test_r_squared_is_the_squared_pearson_correlation_of_the_real_points():
     p_pad, y_pad = p.copy(), y.copy()
     p_pad[6:], y_pad[6:] = 1e4, -3e3  # padding holds anything finite
     assert float(drug_metrics.r_squared(p_pad, y_pad, mask)) == pytest.approx(expected, rel=1e-5)
-    assert float(drug_metrics.r_squared(p[:6, None], y[:6, None])) == pytest.approx(expected, rel=1e-5)
-    assert float(drug_metrics.r_squared(-3.0 * p[:6] + 7.0, y[:6])) == pytest.approx(expected, rel=1e-4)  # affine-invariant
-    batch = drug_metrics.r_squared_batch(np.stack([p_pad, p_pad]), np.stack([y_pad, y_pad]), np.stack([mask, np.ones(9)]))
+    assert float(drug_metrics.r_squared(p[:6, None], y[:6, None])) == pytest.approx(
+        expected, rel=1e-5
+    )
+    assert float(drug_metrics.r_squared(-3.0 * p[:6] + 7.0, y[:6])) == pytest.approx(
+        expected, rel=1e-4
+    )  # affine-invariant
+    batch = drug_metrics.r_squared_batch(
+        np.stack([p_pad, p_pad]), np.stack([y_pad, y_pad]), np.stack([mask, np.ones(9)])
+    )
     assert batch.shape == (2,) and float(batch[0]) == pytest.approx(expected, rel=1e-5)
     assert float(batch[1]) == pytest.approx(np.corrcoef(p_pad, y_pad)[0, 1] ** 2, rel=1e-4)
 
@@ -461,9 +571,13 @@ def test_r_squared_degenerate_cases():
     r2 = drug_metrics.r_squared
     assert float(r2(jnp.full(4, 5.86), y)) == 0.0  # constant predictions
     assert float(r2(y, jnp.full(4, 6.0))) == 0.0  # constant targets
-    mean = jnp.mean(jnp.array([5.83, 6.17, 5.91, 6.02, 5.77, 6.11, 5.99]))  # float32 rounding of a "constant"
+    mean = jnp.mean(
+        jnp.array([5.83, 6.17, 5.91, 6.02, 5.77, 6.11, 5.99])
+    )  # float32 rounding of a "constant"
     assert float(r2(jnp.full(4, mean) + jnp.array([0.0, 1e-7, 0.0, 0.0]) * mean, y)) == 0.0
-    assert float(r2(jnp.array([1.0, 2.0]), jnp.array([3.0, 1.0]))) == pytest.approx(1.0)  # 2 points: always 1
+    assert float(r2(jnp.array([1.0, 2.0]), jnp.array([3.0, 1.0]))) == pytest.approx(
+        1.0
+    )  # 2 points: always 1
     assert float(r2(y, y, jnp.array([1.0, 0, 0, 0]))) == 0.0  # fewer than 2 real points
     assert float(r2(y, y, jnp.zeros(4))) == 0.0
 
@@ -472,10 +586,14 @@ def test_chance_level_matches_closed_forms_and_simulation():
     mean, tail = drug_metrics.chance_r_squared(np.array([2, 3, 4, 5, 17]))
     np.testing.assert_allclose(mean, [1.0, 0.5, 1 / 3, 0.25, 1 / 16])
     # q = 3: R^2 ~ Beta(1/2, 1/2), P(R^2 > t) = 1 - (2/pi) asin(sqrt t); q = 4: Beta(1/2, 1), P = 1 - sqrt t.
-    np.testing.assert_allclose(tail[:3], [1.0, 1 - 2 / math.pi * math.asin(math.sqrt(0.3)), 1 - math.sqrt(0.3)], rtol=1e-5)
+    np.testing.assert_allclose(
+        tail[:3], [1.0, 1 - 2 / math.pi * math.asin(math.sqrt(0.3)), 1 - math.sqrt(0.3)], rtol=1e-5
+    )
     rng = np.random.default_rng(1)
     sims = 20000
-    r2 = drug_metrics.r_squared_batch(rng.normal(size=(sims, 5)).astype(np.float32), rng.normal(size=(sims, 5)).astype(np.float32))
+    r2 = drug_metrics.r_squared_batch(
+        rng.normal(size=(sims, 5)).astype(np.float32), rng.normal(size=(sims, 5)).astype(np.float32)
+    )
     r2 = np.asarray(r2)
     assert abs(r2.mean() - mean[3]) < 4 * r2.std() / math.sqrt(sims)
     assert abs((r2 > 0.3).mean() - tail[3]) < 0.012
@@ -488,7 +606,9 @@ def test_summary_columns():
     assert s["ci95"] == pytest.approx(1.959964 * np.std([0.1, 0.2, 0.4, 0.5], ddof=1) / 2, rel=1e-5)
     assert s["chance_mean"] == pytest.approx((0.5 + 0.5 + 1 / 3 + 0.25) / 4)
     tail5 = float(drug_metrics.chance_r_squared(5)[1])
-    assert s["chance_count_above"] == pytest.approx(2 * 0.630969 + (1 - math.sqrt(0.3)) + tail5, rel=1e-4)
+    assert s["chance_count_above"] == pytest.approx(
+        2 * 0.630969 + (1 - math.sqrt(0.3)) + tail5, rel=1e-4
+    )
     assert "chance_mean" not in drug_metrics.summarize_r_squared([0.5])
 
 
@@ -511,7 +631,9 @@ def test_ridge_matches_the_primal_closed_form():
     for lam in (0.3, 3.0, 100.0):
         got = baselines.ridge_predict(x, y[:, None], xq, lam=lam)
         assert got.shape == (5, 1)
-        np.testing.assert_allclose(got[:, 0], _ridge_numpy(x.astype(np.float64), y, xq, lam), atol=2e-4)
+        np.testing.assert_allclose(
+            got[:, 0], _ridge_numpy(x.astype(np.float64), y, xq, lam), atol=2e-4
+        )
 
 
 def test_loo_errors_are_exact_refits_and_pick_the_best_lambda():
@@ -522,7 +644,9 @@ def test_loo_errors_are_exact_refits_and_pick_the_best_lambda():
     yc = y - y.mean()
     lam, errors = baselines.ridge_lambda_loo(jnp.asarray(xc @ xc.T), jnp.asarray(yc), jnp.ones(10))
     brute = []
-    for lam_ in baselines.RIDGE_LAMBDAS:  # refit the centred kernel ridge without point i, predict point i
+    for (
+        lam_
+    ) in baselines.RIDGE_LAMBDAS:  # refit the centred kernel ridge without point i, predict point i
         res = []
         for i in range(10):
             keep = np.arange(10) != i
@@ -554,7 +678,9 @@ def test_padding_never_changes_a_number():
     rng = np.random.default_rng(5)
     s, q, d = 9, 4, 64
     x = (rng.random((s + q, d)) < 0.25).astype(np.float32)
-    y = (x @ rng.normal(size=d) * 0.3 + 6.0 + 0.3 * rng.normal(size=s + q)).astype(np.float32)[:, None]
+    y = (x @ rng.normal(size=d) * 0.3 + 6.0 + 0.3 * rng.normal(size=s + q)).astype(np.float32)[
+        :, None
+    ]
     results = []
     for extra_k, extra_q, fill in ((0, 0, 0.0), (7, 3, 0.0), (23, 11, 0.0), (7, 3, 9.0)):
         sx, sy = _pad(x[:s], extra_k, fill), _pad(y[:s], extra_k, fill)
@@ -581,19 +707,34 @@ def test_ridge_on_family_episodes_is_the_same_for_two_eval_shapes():
     assays = _coded_assays(SIZES)
     rng = np.random.default_rng(6)
     n = len(assays.y)
-    assays = dataclasses.replace(assays, x=(rng.random((n, 48)) < 0.3).astype(np.uint8), y=(5 + rng.normal(size=n)).astype(np.float32))
+    assays = dataclasses.replace(
+        assays,
+        x=(rng.random((n, 48)) < 0.3).astype(np.uint8),
+        y=(5 + rng.normal(size=n)).astype(np.float32),
+    )
     partition = ch.assay_partition(assays.assay_ids, assays.folders, 1, num_valid=3, num_test=4)
     exact = make_chembl_family(assays, partition)
-    wide = make_chembl_family(assays, partition, eval_max_support=exact.eval_max_support + 13, eval_max_query=exact.eval_max_query + 6)
+    wide = make_chembl_family(
+        assays,
+        partition,
+        eval_max_support=exact.eval_max_support + 13,
+        eval_max_query=exact.eval_max_query + 6,
+    )
     k = jax.random.key(11)
     e, w = exact.sample_test(k), wide.sample_test(k)
     pe, pw = baselines.ridge_episodes(e), baselines.ridge_episodes(w)
     q = e.query_x.shape[1]
     real = np.asarray(e.query_mask)[..., None]
-    np.testing.assert_allclose(np.asarray(pw)[:, :q] * real, np.asarray(pe) * real, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(pw)[:, :q] * real, np.asarray(pe) * real, rtol=1e-5, atol=1e-5
+    )
     r2_wide = drug_metrics.r_squared_batch(pw, w.query_y, w.query_mask)
-    np.testing.assert_allclose(r2_wide, drug_metrics.r_squared_batch(pe, e.query_y, e.query_mask), atol=1e-5)
-    np.testing.assert_allclose(baselines.support_mean_episodes(w)[:, :q], baselines.support_mean_episodes(e), rtol=1e-6)
+    np.testing.assert_allclose(
+        r2_wide, drug_metrics.r_squared_batch(pe, e.query_y, e.query_mask), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        baselines.support_mean_episodes(w)[:, :q], baselines.support_mean_episodes(e), rtol=1e-6
+    )
 
 
 # ---------------------------------------------------------------- RDKit (optional)
@@ -609,7 +750,9 @@ def test_morgan1024_from_the_prepared_smiles(synthetic):
     pytest.importorskip("rdkit")
     data_dir, prepared, _ = synthetic
     a = ch.load_assays(data_dir, prepared, fingerprint="morgan1024")
-    assert a.x.shape == (39, 1024) and a.x.dtype == np.uint8 and set(np.unique(a.x).tolist()) == {0, 1}
+    assert (
+        a.x.shape == (39, 1024) and a.x.dtype == np.uint8 and set(np.unique(a.x).tolist()) == {0, 1}
+    )
     np.testing.assert_array_equal(a.x, ch.morgan_fingerprints(a.smiles))
     counts = ch.load_assays(data_dir, prepared, fingerprint="morgan1024", counts=True).x
     np.testing.assert_array_equal(a.x, (counts > 0).astype(np.uint8))
@@ -630,7 +773,9 @@ def test_given_fingerprints_are_rdkit_morgan_counts_radius_2():
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     path = ch.list_assay_files(ch.chembl_dir())["test"][0][1]
     for smiles, _, fp in ch.read_assay_file(path)[:5]:
-        np.testing.assert_array_equal(fp, gen.GetCountFingerprintAsNumPy(Chem.MolFromSmiles(smiles)))
+        np.testing.assert_array_equal(
+            fp, gen.GetCountFingerprintAsNumPy(Chem.MolFromSmiles(smiles))
+        )
 
 
 # ---------------------------------------------------------------- the real data (slow)
@@ -640,10 +785,16 @@ def test_given_fingerprints_are_rdkit_morgan_counts_radius_2():
 @pytest.mark.slow
 def test_real_data_counts_groups_and_episodes():
     a = ch.load_assays()  # default dirs; prepared once (about 25 s), then cached on disk
-    assert a.num_assays == 2779 and a.x.shape == (46593, 2048) and np.bincount(a.folders).tolist() == [2451, 128, 200]
+    assert (
+        a.num_assays == 2779
+        and a.x.shape == (46593, 2048)
+        and np.bincount(a.folders).tolist() == [2451, 128, 200]
+    )
     assert a.sizes.min() == 6 and a.sizes.max() == 262 and np.median(a.sizes) == 12
     assert 2.8 < a.y.min() and a.y.max() == 11.0 and abs(a.y.mean() - 5.86) < 0.01
-    path = dict(ch.list_assay_files(ch.chembl_dir())["valid"])[a.assay_ids[int(np.flatnonzero(a.folders == 1)[0])]]
+    path = dict(ch.list_assay_files(ch.chembl_dir())["valid"])[
+        a.assay_ids[int(np.flatnonzero(a.folders == 1)[0])]
+    ]
     rows = ch.read_assay_file(path)
     x, y = a.assay(path.name.split(".")[0])
     np.testing.assert_array_equal(x, np.stack([(fp > 0) for _, _, fp in rows]).astype(np.uint8))

@@ -20,17 +20,32 @@ def test_default_config_is_valid():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"learner.name": "reptile"}, "unknown learner.name (learner) 'reptile'; choose from ['anil', 'fomaml', 'maml',"),
+        (
+            {"learner.name": "reptile"},
+            "unknown learner.name (learner) 'reptile'; choose from ['anil', 'fomaml', 'maml',",
+        ),
         ({"regularizers": ("trlearner", "mixup")}, "unknown regularizer in `regularizers` 'mixup'"),
         ({"regularizers": ("metamix", "metamix")}, "lists a name twice"),
         ({"task.name": "sinus"}, "unknown task.name (task family) 'sinus'"),
-        ({"task.points_per_task": 12, "task.num_shots": 5, "task.num_queries": 10}, "exceeds task.points_per_task = 12"),
+        (
+            {"task.points_per_task": 12, "task.num_shots": 5, "task.num_queries": 10},
+            "exceeds task.points_per_task = 12",
+        ),
         ({"meta_batch_size": 500}, "meta_batch_size = 500 exceeds task.pool_size = 480"),
-        ({"regularizers": ("metamix",), "metamix.layers": (0, 3)}, "metamix.layers (0, 3) must be non-empty and within [0, 2]"),
+        (
+            {"regularizers": ("metamix",), "metamix.layers": (0, 3)},
+            "metamix.layers (0, 3) must be non-empty and within [0, 2]",
+        ),
         ({"regularizers": ("trlearner",), "meta_batch_size": 1}, "meta_batch_size must be >= 2"),
-        ({"regularizers": ("trlearner",), "trlearner.relation": "learnt"}, "unknown trlearner.relation 'learnt'"),
+        (
+            {"regularizers": ("trlearner",), "trlearner.relation": "learnt"},
+            "unknown trlearner.relation 'learnt'",
+        ),
         ({"checkpoint_every": 150, "log_every": 100}, "must be a multiple of log_every"),
-        ({"eval.primary_inner_steps": 5}, "eval.primary_inner_steps (5) must be one of eval.inner_steps (1, 10)"),
+        (
+            {"eval.primary_inner_steps": 5},
+            "eval.primary_inner_steps (5) must be one of eval.inner_steps (1, 10)",
+        ),
         ({"task.num_shots": 0}, "task.num_shots (0)"),
         ({"optimizer.clip_norm": -1.0}, "optimizer.clip_norm must be >= 0 (0 turns clipping off)"),
     ],
@@ -48,7 +63,13 @@ def test_config_typo_in_experiment_field_is_an_error():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "metareg.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "metareg.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_rejects_unknown_experiment_and_lists_the_known_ones(tmp_path):
@@ -58,20 +79,32 @@ def test_cli_rejects_unknown_experiment_and_lists_the_known_ones(tmp_path):
 
 
 def test_cli_rejects_override_typo(tmp_path):
-    r = _cli("--config=experiments/sinusoid_maml.py:quick", f"--workdir={tmp_path}", "--config.learner.inner_lrr=0.1")
+    r = _cli(
+        "--config=experiments/sinusoid_maml.py:quick",
+        f"--workdir={tmp_path}",
+        "--config.learner.inner_lrr=0.1",
+    )
     assert r.returncode != 0
     assert "inner_lrr" in r.stderr
 
 
 def test_cli_rejects_unknown_learner_before_training(tmp_path):
-    r = _cli("--config=experiments/sinusoid_maml.py:quick", f"--workdir={tmp_path}", "--config.learner.name=reptile")
+    r = _cli(
+        "--config=experiments/sinusoid_maml.py:quick",
+        f"--workdir={tmp_path}",
+        "--config.learner.name=reptile",
+    )
     assert r.returncode != 0
     assert "config error: unknown learner.name (learner) 'reptile'" in r.stderr
     assert not (tmp_path / "checkpoints").exists()
 
 
 def test_cli_override_typo_names_the_field_without_a_traceback(tmp_path):
-    r = _cli("--config=experiments/sinusoid_maml.py:quick", f"--workdir={tmp_path}", "--config.task_chunck=-1")
+    r = _cli(
+        "--config=experiments/sinusoid_maml.py:quick",
+        f"--workdir={tmp_path}",
+        "--config.task_chunck=-1",
+    )
     assert r.returncode != 0
     assert "'task_chunck' is not a config field; did you mean 'task_chunk'?" in r.stderr
     assert "Traceback" not in r.stderr

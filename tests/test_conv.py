@@ -16,7 +16,14 @@ from metareg.learners import MAML, TNet
 from metareg.losses import cross_entropy
 from metareg.meta_step import MetaObjective, meta_loss
 from metareg.models import MODELS, conv4, make_model
-from metareg.models.conv import ConvBlock, conv2d_im2col, conv2d_lax, max_pool_2x2, resolve_conv_impl, same_padding
+from metareg.models.conv import (
+    ConvBlock,
+    conv2d_im2col,
+    conv2d_lax,
+    max_pool_2x2,
+    resolve_conv_impl,
+    same_padding,
+)
 from metareg.models.norm import normalize
 from metareg.regularizers import MRMAML
 from metareg.types import Episode
@@ -36,7 +43,9 @@ def float64():
 
 
 def cast(tree, dtype):
-    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree
+    )
 
 
 def image_episodes(key, num_tasks=TASKS, size=28, dtype=jnp.float32) -> Episode:
@@ -52,7 +61,11 @@ def image_episodes(key, num_tasks=TASKS, size=28, dtype=jnp.float32) -> Episode:
 
 
 def assert_close(a, b, rtol, atol):
-    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+    jax.tree_util.tree_map(
+        lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol),
+        a,
+        b,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- convolution
@@ -102,12 +115,14 @@ def test_im2col_equals_lax_conv_float32(stride):
     cot = jax.random.normal(kc, (3, 14 // stride, 14 // stride, WIDTH))
     ours = _conv_value_and_vjp(conv2d_im2col, x, kernel, stride, cot)
     ref = _conv_value_and_vjp(conv2d_lax, x, kernel, stride, cot)
-    for a, b in zip(ours, ref, strict=True):  # float32 rounding, relative to each array's scale (sums of ~100 terms)
+    for a, b in zip(
+        ours, ref, strict=True
+    ):  # float32 rounding, relative to each array's scale (sums of ~100 terms)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
 
 
 def test_auto_conv_impl_is_im2col_on_cpu():
-    """"auto" follows the default backend; on CPU the traced model holds no convolution at all."""
+    """ "auto" follows the default backend; on CPU the traced model holds no convolution at all."""
     expected = "im2col" if jax.default_backend() == "cpu" else "lax"
     assert resolve_conv_impl("auto") == expected
     model = conv4(WAYS, width=WIDTH)
@@ -146,10 +161,15 @@ def test_normalize_with_scale_and_shift_is_the_affine_of_normalize(norm, masked)
     with float64():
         kx, ks, kb = jax.random.split(jax.random.key(30), 3)
         x = 3.0 + jax.random.normal(kx, (5, 4, 3, 6), jnp.float64)
-        scale, shift = jax.random.normal(ks, (6,), jnp.float64), jax.random.normal(kb, (6,), jnp.float64)
+        scale, shift = (
+            jax.random.normal(ks, (6,), jnp.float64),
+            jax.random.normal(kb, (6,), jnp.float64),
+        )
         mask = jnp.array([1, 1, 0, 1, 0]) if masked else None
         ours = normalize(x, norm, 1e-5, mask, scale, shift)
-        np.testing.assert_allclose(ours, normalize(x, norm, 1e-5, mask) * scale + shift, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            ours, normalize(x, norm, 1e-5, mask) * scale + shift, rtol=1e-12, atol=1e-12
+        )
 
 
 def test_transductive_conv_block_equals_the_unfused_reference_float64():
@@ -162,7 +182,9 @@ def test_transductive_conv_block_equals_the_unfused_reference_float64():
         block = ConvBlock(5, conv_impl="im2col", norm="transductive", pool="stride")
         params = cast(block.init(kp, x), jnp.float64)
         keys = iter(jax.random.split(kc, 8))
-        params = jax.tree_util.tree_map(lambda a: a + 0.3 * jax.random.normal(next(keys), a.shape, a.dtype), params)  # bias != 0
+        params = jax.tree_util.tree_map(
+            lambda a: a + 0.3 * jax.random.normal(next(keys), a.shape, a.dtype), params
+        )  # bias != 0
         cot = jax.random.normal(next(keys), (6, 5, 5, 5), jnp.float64)
 
         def reference(p, x):
@@ -176,11 +198,26 @@ def test_transductive_conv_block_equals_the_unfused_reference_float64():
             assert fn(params, x).shape == cot.shape
         first = lambda fn: lambda p, x: jnp.sum(fn(p, x) * cot)
         # a second-order term like MAML's: the gradient of a function of the gradient
-        second = lambda fn: lambda p, x: sum(jnp.sum(jnp.sin(g)) for g in jax.tree_util.tree_leaves(jax.grad(first(fn))(p, x)))
-        for make in (lambda fn: fn, lambda fn: jax.grad(first(fn), argnums=(0, 1)), lambda fn: jax.grad(second(fn), argnums=(0, 1))):
-            assert_close(jax.jit(make(block.apply))(params, x), jax.jit(make(reference))(params, x), rtol=1e-9, atol=1e-9)
+        second = lambda fn: (
+            lambda p, x: sum(
+                jnp.sum(jnp.sin(g)) for g in jax.tree_util.tree_leaves(jax.grad(first(fn))(p, x))
+            )
+        )
+        for make in (
+            lambda fn: fn,
+            lambda fn: jax.grad(first(fn), argnums=(0, 1)),
+            lambda fn: jax.grad(second(fn), argnums=(0, 1)),
+        ):
+            assert_close(
+                jax.jit(make(block.apply))(params, x),
+                jax.jit(make(reference))(params, x),
+                rtol=1e-9,
+                atol=1e-9,
+            )
         g = jax.grad(first(block.apply))(params, x)["params"]
-        assert float(jnp.max(jnp.abs(g["bias"]))) == 0.0  # not added: exactly zero, not rounding noise
+        assert (
+            float(jnp.max(jnp.abs(g["bias"]))) == 0.0
+        )  # not added: exactly zero, not rounding noise
 
 
 @pytest.mark.parametrize("pool", ["max", "stride"])
@@ -189,10 +226,16 @@ def test_conv4_shapes_28_to_2x2x64(pool):
     x = jnp.zeros((3, 28, 28, 1))
     params = model.init(jax.random.key(0), x)
     assert model.num_blocks == 5 and model.head_name == "blocks_4"
-    assert [model.apply(params, x, 0, k).shape for k in range(1, 4)] == [(3, 14, 14, 64), (3, 7, 7, 64), (3, 4, 4, 64)]
+    assert [model.apply(params, x, 0, k).shape for k in range(1, 4)] == [
+        (3, 14, 14, 64),
+        (3, 7, 7, 64),
+        (3, 4, 4, 64),
+    ]
     assert model.features(params, x).shape == (3, 2 * 2 * 64)  # 2x2x64 maps, flattened
     assert model.apply(params, x).shape == (3, 20)
-    assert params["blocks_0"]["kernel"].shape == (3, 3, 1, 64) and params["blocks_4"]["kernel"].shape == (256, 20)
+    assert params["blocks_0"]["kernel"].shape == (3, 3, 1, 64) and params["blocks_4"][
+        "kernel"
+    ].shape == (256, 20)
 
 
 def test_conv4_mean_readout_and_no_pool():
@@ -213,7 +256,9 @@ def test_blockwise_apply_equals_full(pool):
     params = model.init(jax.random.key(5), x)
     full = model.apply(params, x)
     for k in range(model.num_blocks + 1):
-        np.testing.assert_allclose(model.apply(params, model.apply(params, x, 0, k), k, None), full, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            model.apply(params, model.apply(params, x, 0, k), k, None), full, rtol=1e-6, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("norm", ["transductive", "layer", "none"])
@@ -233,13 +278,20 @@ def test_tnet_identity_transforms_change_nothing():
     plain, tnet = conv4(WAYS, width=WIDTH), conv4(WAYS, width=WIDTH, transforms=True)
     x = jax.random.uniform(jax.random.key(8), (4, 28, 28, 1))
     p_tnet = tnet.init(jax.random.key(9), x)
-    assert sorted(k for k in p_tnet if k.startswith("transform_")) == [f"transform_{i}" for i in range(5)]
-    assert p_tnet["transform_0"].shape == (WIDTH, WIDTH) and p_tnet["transform_4"].shape == (WAYS, WAYS)
+    assert sorted(k for k in p_tnet if k.startswith("transform_")) == [
+        f"transform_{i}" for i in range(5)
+    ]
+    assert p_tnet["transform_0"].shape == (WIDTH, WIDTH) and p_tnet["transform_4"].shape == (
+        WAYS,
+        WAYS,
+    )
     p_plain = {k: v for k, v in p_tnet.items() if k.startswith("blocks_")}
     np.testing.assert_allclose(tnet.apply(p_tnet, x), plain.apply(p_plain, x), rtol=1e-6, atol=1e-6)
     # The T-Net learner adapts the weights and keeps the transforms.
     ep = jax.tree_util.tree_map(lambda a: a[0], image_episodes(jax.random.key(10), num_tasks=1))
-    phi = TNet(tnet, "cross_entropy", inner_lr=0.4).adapt({"model": p_tnet, "learner": {}}, ep.support_x, ep.support_y)
+    phi = TNet(tnet, "cross_entropy", inner_lr=0.4).adapt(
+        {"model": p_tnet, "learner": {}}, ep.support_x, ep.support_y
+    )
     np.testing.assert_array_equal(phi["transform_2"], p_tnet["transform_2"])
     assert not np.allclose(phi["blocks_2"]["kernel"], p_tnet["blocks_2"]["kernel"])
 
@@ -255,7 +307,14 @@ def test_mr_maml_finds_the_conv_kernels():
 
 
 def _objective(conv_impl, **kw):
-    return MetaObjective(MAML(conv4(WAYS, width=WIDTH, conv_impl=conv_impl, **kw), "cross_entropy", inner_lr=0.4, num_steps=1))
+    return MetaObjective(
+        MAML(
+            conv4(WAYS, width=WIDTH, conv_impl=conv_impl, **kw),
+            "cross_entropy",
+            inner_lr=0.4,
+            num_steps=1,
+        )
+    )
 
 
 def test_second_order_maml_meta_gradient_im2col_equals_lax_float64():
@@ -263,9 +322,14 @@ def test_second_order_maml_meta_gradient_im2col_equals_lax_float64():
     with float64():
         episodes = cast(image_episodes(jax.random.key(11), size=14), jnp.float64)
         im2col, lax_obj = _objective("im2col"), _objective("lax")
-        theta = cast(im2col.init(jax.random.key(12), jax.tree_util.tree_map(lambda a: a[0], episodes)), jnp.float64)
+        theta = cast(
+            im2col.init(jax.random.key(12), jax.tree_util.tree_map(lambda a: a[0], episodes)),
+            jnp.float64,
+        )
         key = jax.random.key(13)
-        grad = lambda obj: jax.jit(jax.grad(meta_loss, has_aux=True), static_argnums=3)(theta, episodes, key, obj)[0]
+        grad = lambda obj: jax.jit(jax.grad(meta_loss, has_aux=True), static_argnums=3)(
+            theta, episodes, key, obj
+        )[0]
         g_ours, g_ref = grad(im2col), grad(lax_obj)
         assert jax.tree_util.tree_leaves(g_ours)[0].dtype == jnp.float64
         assert_close(g_ours, g_ref, rtol=1e-9, atol=1e-10)
@@ -285,23 +349,32 @@ def test_vmap_over_tasks_equals_a_loop(conv_impl, dtype):
         obj = _objective(conv_impl, pool="max")
         learner = obj.learner
         episodes = cast(image_episodes(jax.random.key(14), num_tasks=TASKS, size=14), dtype)
-        theta = cast(obj.init(jax.random.key(15), jax.tree_util.tree_map(lambda a: a[0], episodes)), dtype)
+        theta = cast(
+            obj.init(jax.random.key(15), jax.tree_util.tree_map(lambda a: a[0], episodes)), dtype
+        )
 
         def task_loss(theta, sx, sy, qx, qy):
             return cross_entropy(learner.predict(learner.adapt(theta, sx, sy), qx), qy)
 
         single_grad = jax.jit(jax.grad(task_loss))
         ex = episodes
-        g_loop = [single_grad(theta, ex.support_x[t], ex.support_y[t], ex.query_x[t], ex.query_y[t]) for t in range(TASKS)]
+        g_loop = [
+            single_grad(theta, ex.support_x[t], ex.support_y[t], ex.query_x[t], ex.query_y[t])
+            for t in range(TASKS)
+        ]
         g_mean = jax.tree_util.tree_map(lambda *g: sum(g) / TASKS, *g_loop)
-        g_vmap = jax.jit(jax.grad(meta_loss, has_aux=True), static_argnums=3)(theta, episodes, jax.random.key(16), obj)[0]
+        g_vmap = jax.jit(jax.grad(meta_loss, has_aux=True), static_argnums=3)(
+            theta, episodes, jax.random.key(16), obj
+        )[0]
         # relative to each array's scale; the conv biases' gradients are rounding noise around 0 (the
         # normalization subtracts the bias out), so they are held to the absolute scale of the kernels'
         for name, g in g_vmap["model"].items():
             for leaf, value in g.items():
                 ref = g_mean["model"][name][leaf]
                 scale = float(jnp.max(jnp.abs(g_mean["model"][name]["kernel"])))
-                np.testing.assert_allclose(value, ref, rtol=0, atol=2e-5 * scale, err_msg=f"{name}/{leaf}")
+                np.testing.assert_allclose(
+                    value, ref, rtol=0, atol=2e-5 * scale, err_msg=f"{name}/{leaf}"
+                )
 
 
 def test_im2col_meta_gradient_has_no_conv_and_no_windowed_ops():
@@ -310,7 +383,11 @@ def test_im2col_meta_gradient_has_no_conv_and_no_windowed_ops():
     obj = _objective("im2col")
     episodes = image_episodes(jax.random.key(17), size=14)
     theta = obj.init(jax.random.key(18), jax.tree_util.tree_map(lambda a: a[0], episodes))
-    jaxpr = str(jax.make_jaxpr(lambda t: jax.grad(meta_loss, has_aux=True)(t, episodes, jax.random.key(0), obj))(theta))
+    jaxpr = str(
+        jax.make_jaxpr(
+            lambda t: jax.grad(meta_loss, has_aux=True)(t, episodes, jax.random.key(0), obj)
+        )(theta)
+    )
     for op in ("conv_general_dilated", "reduce_window", "select_and_scatter", "select_and_gather"):
         assert op not in jaxpr, op
 
@@ -327,15 +404,27 @@ def test_make_model_builds_conv4_from_the_config():
     model = make_model(c, WAYS)
     assert "conv4" in MODELS and model.num_blocks == 5
     m = model.module
-    assert (m.width, m.pool, m.readout, m.norm, m.conv_impl, m.transforms) == (WIDTH, "stride", "mean", "transductive", "auto", False)
+    assert (m.width, m.pool, m.readout, m.norm, m.conv_impl, m.transforms) == (
+        WIDTH,
+        "stride",
+        "mean",
+        "transductive",
+        "auto",
+        False,
+    )
     c.learner.name = "tnet"
     assert make_model(c, WAYS).module.transforms
 
 
 @pytest.mark.parametrize(
     "field,value,match",
-    [("conv_impl", "fft", "model.conv_impl"), ("norm", "batch", "model.norm"), ("pool", "avg", "model.pool"),
-     ("readout", "max", "model.readout"), ("width", 0, "model.width")],
+    [
+        ("conv_impl", "fft", "model.conv_impl"),
+        ("norm", "batch", "model.norm"),
+        ("pool", "avg", "model.pool"),
+        ("readout", "max", "model.readout"),
+        ("width", 0, "model.width"),
+    ],
 )
 def test_config_rejects_bad_conv4_fields(field, value, match):
     c = default_config()

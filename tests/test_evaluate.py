@@ -22,14 +22,18 @@ def test_chunking_does_not_change_numbers():
     params = metareg.MetaObjective(learner).init(jax.random.key(1), family.example_episode())
     episodes = family.sample_test(jax.random.key(2), 37)
     a = metareg.evaluate(params, learner, episodes, (0, 2), batch_size=37)
-    b = metareg.evaluate(params, learner, episodes, (0, 2), batch_size=10)  # 4 chunks, the last padded
+    b = metareg.evaluate(
+        params, learner, episodes, (0, 2), batch_size=10
+    )  # 4 chunks, the last padded
     for k in a:
         np.testing.assert_allclose(a[k]["mean"], b[k]["mean"], rtol=1e-6)
         assert a[k]["num_tasks"] == b[k]["num_tasks"] == 37
         assert a[k]["num_nonfinite"] == 0 and a[k]["median"] <= a[k]["mean"] * 10
     # zero inner steps: the prediction of theta itself; noisy MSE exceeds clean by about sigma^2 = 0.09
     pred = jax.vmap(lambda x: learner.predict(params["model"], x))(episodes.query_x)
-    np.testing.assert_allclose(a["mse_clean@0"]["mean"], float(np.mean((pred - episodes.query_y_clean) ** 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        a["mse_clean@0"]["mean"], float(np.mean((pred - episodes.query_y_clean) ** 2)), rtol=1e-5
+    )
 
 
 def test_lazy_test_episodes_are_the_same_tasks_with_the_same_numbers():
@@ -38,17 +42,40 @@ def test_lazy_test_episodes_are_the_same_tasks_with_the_same_numbers():
     from metareg.models import conv4
     from metareg.tasks.omniglot import make_omniglot_family
 
-    images = lambda c, seed: np.random.default_rng(seed).integers(0, 256, (c, 20, 28, 28), dtype=np.uint8)
-    family = make_omniglot_family(images(12, 0), images(10, 1), ways=5, shots=1, queries=2, setting="non_mutually_exclusive",
-                                  key=jax.random.key(7))
+    images = lambda c, seed: np.random.default_rng(seed).integers(
+        0, 256, (c, 20, 28, 28), dtype=np.uint8
+    )
+    family = make_omniglot_family(
+        images(12, 0),
+        images(10, 1),
+        ways=5,
+        shots=1,
+        queries=2,
+        setting="non_mutually_exclusive",
+        key=jax.random.key(7),
+    )
     key = jax.random.key(3)
     batch, lazy = family.sample_test(key, 13), sample_test_episodes(family, key, 13)
     assert isinstance(lazy, IndexedEpisodes) and lazy.num_tasks == 13
     chex.assert_trees_all_equal(lazy.take(jnp.arange(13)), batch)
     sizes = []
     spy = IndexedEpisodes(13, lambda ids: sizes.append(len(ids)) or lazy.take(ids))
-    learner = metareg.MAML(conv4(family.ways, width=4, pool="stride", readout="mean"), "cross_entropy", inner_lr=0.4, num_steps=1)
+    learner = metareg.MAML(
+        conv4(family.ways, width=4, pool="stride", readout="mean"),
+        "cross_entropy",
+        inner_lr=0.4,
+        num_steps=1,
+    )
     params = metareg.MetaObjective(learner).init(jax.random.key(1), family.example_episode())
-    assert metareg.evaluate(params, learner, spy, (0, 1), batch_size=5) == metareg.evaluate(params, learner, batch, (0, 1), batch_size=5)
-    assert sizes == [5, 5, 5]  # never more than one chunk's images, each chunk gathered once for both step counts
-    assert not isinstance(sample_test_episodes(metareg.regression_family("sinusoid", key, num_shots=5), key, 4), IndexedEpisodes)
+    assert metareg.evaluate(params, learner, spy, (0, 1), batch_size=5) == metareg.evaluate(
+        params, learner, batch, (0, 1), batch_size=5
+    )
+    assert sizes == [
+        5,
+        5,
+        5,
+    ]  # never more than one chunk's images, each chunk gathered once for both step counts
+    assert not isinstance(
+        sample_test_episodes(metareg.regression_family("sinusoid", key, num_shots=5), key, 4),
+        IndexedEpisodes,
+    )

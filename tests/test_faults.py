@@ -20,10 +20,20 @@ MIN_KILLS = 20
 
 def _cmd(workdir):
     return [
-        sys.executable, "-m", "metareg.main", "--config=experiments/sinusoid_trlearner.py:quick", f"--workdir={workdir}",
-        f"--config.num_steps={STEPS}", "--config.log_every=10", "--config.checkpoint_every=20",
-        "--config.eval.every=50", "--config.eval.curve_tasks=10", "--config.eval.num_tasks=20",
-        "--config.eval.batch_size=20", "--config.meta_batch_size=5", "--config.progress_bar=False",
+        sys.executable,
+        "-m",
+        "metareg.main",
+        "--config=experiments/sinusoid_trlearner.py:quick",
+        f"--workdir={workdir}",
+        f"--config.num_steps={STEPS}",
+        "--config.log_every=10",
+        "--config.checkpoint_every=20",
+        "--config.eval.every=50",
+        "--config.eval.curve_tasks=10",
+        "--config.eval.num_tasks=20",
+        "--config.eval.batch_size=20",
+        "--config.meta_batch_size=5",
+        "--config.progress_bar=False",
     ]
 
 
@@ -48,7 +58,14 @@ def _wait_for(proc, condition, timeout=120):
 
 def _start(workdir):
     """The run as a process, and its stderr lines as they come (status lines: compiling, evaluating)."""
-    proc = subprocess.Popen(_cmd(workdir), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cmd(workdir),
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = []
     threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
     return proc, lines
@@ -66,10 +83,17 @@ def _kill_at(moment, proc, lines, workdir, rng):
         rows = len(metrics.read_text().splitlines()) if metrics.exists() else 0
         _wait_for(proc, lambda: metrics.exists() and len(metrics.read_text().splitlines()) > rows)
         time.sleep(rng.uniform(0.0, 0.2))
-    elif moment == "checkpoint save":  # a new step directory (or orbax's temporary one) before its digest
+    elif (
+        moment == "checkpoint save"
+    ):  # a new step directory (or orbax's temporary one) before its digest
         before = _steps_on_disk(ckpt)
-        _wait_for(proc, lambda: any(s not in before and not (ckpt / s / "digest.sha256").exists()
-                                    for s in _steps_on_disk(ckpt)))
+        _wait_for(
+            proc,
+            lambda: any(
+                s not in before and not (ckpt / s / "digest.sha256").exists()
+                for s in _steps_on_disk(ckpt)
+            ),
+        )
     elif moment == "evaluation":
         _wait_for(proc, lambda: any("evaluating on" in line for line in lines))
     alive = proc.poll() is None
@@ -80,26 +104,43 @@ def _kill_at(moment, proc, lines, workdir, rng):
 
 @pytest.mark.slow
 def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
-    subprocess.run(_cmd(tmp_path / "straight"), cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        _cmd(tmp_path / "straight"), cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=600
+    )
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
 
     workdir, rng = tmp_path / "killed", random.Random(0)
     kills = []
     # While training: start-up, compiling, training, checkpoint save in turn; then kills during the final evaluation.
-    for moments, wanted in ((["start-up", "compiling", "training", "checkpoint save"], MIN_KILLS - 4), (["evaluation"], 4)):
+    for moments, wanted in (
+        (["start-up", "compiling", "training", "checkpoint save"], MIN_KILLS - 4),
+        (["evaluation"], 4),
+    ):
         for attempt in range(3 * wanted):
             if sum(alive for m, alive in kills if m in moments) >= wanted:
                 break
-            assert not (workdir / "results.json").exists(), f"the run finished before the kills were done: {kills}"
+            assert not (workdir / "results.json").exists(), (
+                f"the run finished before the kills were done: {kills}"
+            )
             proc, lines = _start(workdir)
             moment = moments[attempt % len(moments)]
             kills.append((moment, _kill_at(moment, proc, lines, workdir, rng)))
     print("kills (moment, process still running):", kills)
     assert sum(alive for _, alive in kills) >= MIN_KILLS, kills
-    assert {m for m, alive in kills if alive} == {"start-up", "compiling", "training", "checkpoint save", "evaluation"}, kills
+    assert {m for m, alive in kills if alive} == {
+        "start-up",
+        "compiling",
+        "training",
+        "checkpoint save",
+        "evaluation",
+    }, kills
 
-    out = subprocess.run(_cmd(workdir), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        _cmd(workdir), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     resumed = json.loads((workdir / "results.json").read_text())
     assert resumed["metrics"] == straight["metrics"] and resumed["num_resumes"] > 0
-    assert (workdir / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
+    assert (workdir / "metrics.jsonl").read_text() == (
+        tmp_path / "straight" / "metrics.jsonl"
+    ).read_text()

@@ -27,23 +27,40 @@ def test_anil_adapts_only_the_head_by_sgd():
     p = theta
     for _ in range(3):
         g = jax.grad(anil.support_loss)(p, ep.support_x, ep.support_y)
-        p = {**p, "blocks_2": jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, p["blocks_2"], g["blocks_2"])}
+        p = {
+            **p,
+            "blocks_2": jax.tree_util.tree_map(
+                lambda a, b: a - 0.1 * b, p["blocks_2"], g["blocks_2"]
+            ),
+        }
     chex.assert_trees_all_close(phi, p, rtol=1e-5, atol=1e-6)
 
 
 def test_anil_equals_maml_when_the_model_is_only_a_head():
     ep = _episode(d=3)
-    anil, maml = ANIL(linear_model(), inner_lr=0.05, num_steps=2), metareg.MAML(linear_model(), inner_lr=0.05, num_steps=2)
+    anil, maml = (
+        ANIL(linear_model(), inner_lr=0.05, num_steps=2),
+        metareg.MAML(linear_model(), inner_lr=0.05, num_steps=2),
+    )
     params = metareg.MetaObjective(maml).init(jax.random.key(2), ep)
-    chex.assert_trees_all_close(anil.adapt(params, ep.support_x, ep.support_y), maml.adapt(params, ep.support_x, ep.support_y), rtol=1e-6)
+    chex.assert_trees_all_close(
+        anil.adapt(params, ep.support_x, ep.support_y),
+        maml.adapt(params, ep.support_x, ep.support_y),
+        rtol=1e-6,
+    )
 
 
 def test_metasgd_with_uniform_step_sizes_equals_maml():
     model = metareg.mlp((8,))
     ep = _episode()
-    metasgd, maml = MetaSGD(model, inner_lr=0.03, num_steps=2), metareg.MAML(model, inner_lr=0.03, num_steps=2)
+    metasgd, maml = (
+        MetaSGD(model, inner_lr=0.03, num_steps=2),
+        metareg.MAML(model, inner_lr=0.03, num_steps=2),
+    )
     params = metareg.MetaObjective(metasgd).init(jax.random.key(3), ep)
-    np.testing.assert_allclose(np.asarray(params["learner"]["log_lr"]["blocks_0"]["kernel"]), np.log(0.03), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(params["learner"]["log_lr"]["blocks_0"]["kernel"]), np.log(0.03), rtol=1e-6
+    )
     want = maml.adapt(params, ep.support_x, ep.support_y)
     chex.assert_trees_all_close(metasgd.adapt(params, ep.support_x, ep.support_y), want, rtol=1e-5)
 
@@ -56,9 +73,13 @@ def test_metasgd_step_size_gradient_matches_closed_form():
     params = objective.init(jax.random.key(4), ep)
     params["learner"]["log_lr"]["blocks_0"]["kernel"] = jnp.log(jnp.array([[0.01], [0.05], [0.1]]))
     episodes = jax.tree_util.tree_map(lambda a: a[None], ep)
-    got = jax.grad(lambda p: meta_loss(p, episodes, jax.random.key(0), objective)[0])(params)["learner"]["log_lr"]["blocks_0"]["kernel"]
+    got = jax.grad(lambda p: meta_loss(p, episodes, jax.random.key(0), objective)[0])(params)[
+        "learner"
+    ]["log_lr"]["blocks_0"]["kernel"]
 
-    xs, ys, xq, yq = (np.asarray(a, np.float64) for a in (ep.support_x, ep.support_y, ep.query_x, ep.query_y))
+    xs, ys, xq, yq = (
+        np.asarray(a, np.float64) for a in (ep.support_x, ep.support_y, ep.query_x, ep.query_y)
+    )
     w = np.asarray(params["model"]["blocks_0"]["kernel"], np.float64)
     lr = np.array([[0.01], [0.05], [0.1]])
     g_s = 2 / xs.shape[0] * xs.T @ (xs @ w - ys)
@@ -76,16 +97,28 @@ def test_tnet_freezes_transforms_and_adapts_weights_like_maml():
     params = metareg.MetaObjective(tnet).init(jax.random.key(5), ep)
     np.testing.assert_array_equal(np.asarray(params["model"]["transform_1"]), np.eye(8))
     # non-identity transforms, so that freezing them matters
-    params["model"] = {k: (v + 0.1 * jnp.ones_like(v) if k.startswith("transform_") else v) for k, v in params["model"].items()}
+    params["model"] = {
+        k: (v + 0.1 * jnp.ones_like(v) if k.startswith("transform_") else v)
+        for k, v in params["model"].items()
+    }
     phi = tnet.adapt(params, ep.support_x, ep.support_y)
     for k in ("transform_0", "transform_1", "transform_2"):
         chex.assert_trees_all_equal(phi[k], params["model"][k])
     p = params["model"]
     for _ in range(2):
         g = jax.grad(tnet.support_loss)(p, ep.support_x, ep.support_y)
-        p = {k: (v if k.startswith("transform_") else jax.tree_util.tree_map(lambda a, b: a - 0.05 * b, v, g[k])) for k, v in p.items()}
+        p = {
+            k: (
+                v
+                if k.startswith("transform_")
+                else jax.tree_util.tree_map(lambda a, b: a - 0.05 * b, v, g[k])
+            )
+            for k, v in p.items()
+        }
     chex.assert_trees_all_close(phi, p, rtol=1e-5, atol=1e-6)
     # the transforms are meta-learned: the outer gradient reaches them
     episodes = jax.tree_util.tree_map(lambda a: a[None], ep)
-    grads = jax.grad(lambda q: meta_loss(q, episodes, jax.random.key(0), metareg.MetaObjective(tnet))[0])(params)
+    grads = jax.grad(
+        lambda q: meta_loss(q, episodes, jax.random.key(0), metareg.MetaObjective(tnet))[0]
+    )(params)
     assert float(jnp.abs(grads["model"]["transform_1"]).sum()) > 0

@@ -36,7 +36,9 @@ def test_one_step_meta_gradient_matches_closed_form(first_order, use_jit):
     params = objective.init(jax.random.key(1), metareg.types.task(episodes, 0))
 
     def loss(model_params):
-        return meta_loss({**params, "model": model_params}, episodes, jax.random.key(2), objective)[0]
+        return meta_loss({**params, "model": model_params}, episodes, jax.random.key(2), objective)[
+            0
+        ]
 
     grad_fn = jax.grad(loss)
     if use_jit:
@@ -53,9 +55,12 @@ def test_first_order_equals_query_gradient_at_adapted_params():
     episodes = random_episodes(jax.random.key(3), num_tasks=1, d=1)
     ep = metareg.types.task(episodes, 0)
     params = metareg.MetaObjective(fo).init(jax.random.key(4), ep)
+
     def grad_of(learner):
         objective = metareg.MetaObjective(learner)
-        return jax.grad(lambda m: meta_loss({**params, "model": m}, episodes, jax.random.key(0), objective)[0])(params["model"])
+        return jax.grad(
+            lambda m: meta_loss({**params, "model": m}, episodes, jax.random.key(0), objective)[0]
+        )(params["model"])
 
     meta_grad = grad_of(fo)
     phi = fo.adapt(params, ep.support_x, ep.support_y)
@@ -64,7 +69,11 @@ def test_first_order_equals_query_gradient_at_adapted_params():
     # ...and differs from the second-order gradient.
     so = metareg.MAML(model, inner_lr=0.1, num_steps=3)
     so_grad = grad_of(so)
-    assert not np.allclose(np.asarray(so_grad["blocks_0"]["kernel"]), np.asarray(meta_grad["blocks_0"]["kernel"]), rtol=1e-3)
+    assert not np.allclose(
+        np.asarray(so_grad["blocks_0"]["kernel"]),
+        np.asarray(meta_grad["blocks_0"]["kernel"]),
+        rtol=1e-3,
+    )
 
 
 def test_inner_steps_are_sgd_steps():
@@ -77,7 +86,9 @@ def test_inner_steps_are_sgd_steps():
     for _ in range(4):
         g = jax.grad(learner.support_loss)(p, ep.support_x, ep.support_y)
         p = jax.tree_util.tree_map(lambda a, b: a - 0.05 * b, p, g)
-    chex.assert_trees_all_close(learner.adapt(params, ep.support_x, ep.support_y), p, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(
+        learner.adapt(params, ep.support_x, ep.support_y), p, rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("use_metamix", [False, True])
@@ -119,7 +130,11 @@ def test_task_execution_strategies_give_the_same_meta_gradient(task_chunk):
     for chunk in (0, task_chunk):
         objective = metareg.MetaObjective(learner, regs, task_chunk=chunk)
         params = objective.init(jax.random.key(8), metareg.types.task(episodes, 0))
-        results.append(jax.jit(jax.value_and_grad(lambda p, o=objective: meta_loss(p, episodes, key, o)[0]))(params))
+        results.append(
+            jax.jit(jax.value_and_grad(lambda p, o=objective: meta_loss(p, episodes, key, o)[0]))(
+                params
+            )
+        )
     chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
 
 
@@ -130,7 +145,9 @@ def test_auto_task_chunk_loops_on_cpu_for_large_models_only():
 
     example = metareg.types.task(random_episodes(jax.random.key(0), num_tasks=2, d=1), 0)
     small = metareg.MetaObjective(metareg.MAML(metareg.mlp((40, 40)), inner_lr=0.01, num_steps=1))
-    large = metareg.MetaObjective(metareg.MAML(metareg.mlp((200, 200)), inner_lr=0.01, num_steps=1))  # 40.8k parameters
+    large = metareg.MetaObjective(
+        metareg.MAML(metareg.mlp((200, 200)), inner_lr=0.01, num_steps=1)
+    )  # 40.8k parameters
     assert auto_task_chunk(small, example, "cpu") == 0
     assert auto_task_chunk(large, example, "cpu") == -1
     assert auto_task_chunk(large, example, "gpu") == 0
@@ -158,9 +175,21 @@ def test_a_learner_with_another_loss_than_the_family_is_refused_when_the_step_tr
     learner = metareg.MAML(metareg.mlp(), loss_name="cross_entropy")
     objective = metareg.MetaObjective(learner, ())
     optimizer = optax.sgd(0.1)
-    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
-    with pytest.raises(ValueError, match="MAML trains with loss 'cross_entropy' but RegressionFamily's tasks need 'mse'"):
-        metareg.meta_train_step(state, family, jax.random.key(2), objective=objective, optimizer=optimizer, meta_batch_size=2)
+    state = metareg.init_train_state(
+        jax.random.key(1), objective, optimizer, family.example_episode()
+    )
+    with pytest.raises(
+        ValueError,
+        match="MAML trains with loss 'cross_entropy' but RegressionFamily's tasks need 'mse'",
+    ):
+        metareg.meta_train_step(
+            state,
+            family,
+            jax.random.key(2),
+            objective=objective,
+            optimizer=optimizer,
+            meta_batch_size=2,
+        )
 
 
 def test_a_custom_regularizer_overrides_only_the_hooks_it_needs():
@@ -183,11 +212,18 @@ def test_a_custom_regularizer_overrides_only_the_hooks_it_needs():
     plain = metareg.MetaObjective(learner)
     params = plain.init(jax.random.key(1), metareg.types.task(episodes, 0))
     base, _ = meta_loss(params, episodes, jax.random.key(2), plain)
-    total, metrics = meta_loss(params, episodes, jax.random.key(2), metareg.MetaObjective(learner, (L2(),)))
+    total, metrics = meta_loss(
+        params, episodes, jax.random.key(2), metareg.MetaObjective(learner, (L2(),))
+    )
     l2 = float(np.sum(np.asarray(params["model"]["blocks_0"]["kernel"]) ** 2))
     np.testing.assert_allclose(float(total), float(base) + 0.5 * l2, rtol=1e-6)
     np.testing.assert_allclose(float(metrics["l2_loss"]), l2, rtol=1e-6)
-    assert metareg.MetaObjective(learner, (L2(),)).init(jax.random.key(1), metareg.types.task(episodes, 0))["regularizers"] == {}
+    assert (
+        metareg.MetaObjective(learner, (L2(),)).init(
+            jax.random.key(1), metareg.types.task(episodes, 0)
+        )["regularizers"]
+        == {}
+    )
 
     class DuckTyped:
         name, weight = "duck", 1.0
@@ -206,7 +242,10 @@ def test_jitted_model_init_gives_the_same_bits_as_eager_init():
     from metareg.models import conv4, pose_net
 
     key = jax.random.key(3)
-    for model, x in ((metareg.mlp(), np.zeros((5, 1), np.float32)), (metareg.mlp(norm="transductive"), np.zeros((5, 1), np.float32)),
-                     (conv4(5, width=8), np.zeros((5, 28, 28, 1), np.float32)),
-                     (pose_net(width=8), np.zeros((2, 32, 32, 1), np.float32))):
+    for model, x in (
+        (metareg.mlp(), np.zeros((5, 1), np.float32)),
+        (metareg.mlp(norm="transductive"), np.zeros((5, 1), np.float32)),
+        (conv4(5, width=8), np.zeros((5, 28, 28, 1), np.float32)),
+        (pose_net(width=8), np.zeros((2, 32, 32, 1), np.float32)),
+    ):
         chex.assert_trees_all_equal(_init_model(model, key, x), model.init(key, x))

@@ -46,7 +46,9 @@ def test_branch_free_pass_equals_reference_at_the_sampled_layer(seed):
     np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
     g_got = jax.grad(lambda p: mix.query_loss(learner, p, ep, key))(phi)
     g_want = jax.grad(lambda p: mixup_loss(learner, p, ep, lam, mix.layers[int(idx)], perm))(phi)
-    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g_got, g_want)
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g_got, g_want
+    )
 
 
 def test_partners_are_a_permutation_when_support_is_large_enough():
@@ -63,7 +65,9 @@ def test_beta_draws_cover_the_unit_interval():
     lams = np.asarray(lams)
     assert 0 <= lams.min() and lams.max() <= 1
     np.testing.assert_allclose(lams.mean(), 0.5, atol=0.03)  # Beta(a, a) has mean 1/2
-    np.testing.assert_allclose(lams.var(), 0.25 / (2 * 0.5 + 1), atol=0.02)  # var = 1 / (4 (2a + 1))
+    np.testing.assert_allclose(
+        lams.var(), 0.25 / (2 * 0.5 + 1), atol=0.02
+    )  # var = 1 / (4 (2a + 1))
 
 
 @pytest.mark.parametrize("strategy", ["support_query", "query_query", "support_support"])
@@ -89,12 +93,26 @@ def test_mixture_strategies_mix_the_sets_they_name():
     support = mse(learner.predict(phi, ep.support_x), ep.support_y)
     perm = jax.random.permutation(jax.random.key(2), 6)
     for layer in (0, 1, 2):
-        np.testing.assert_allclose(float(mixup_loss(learner, phi, ep, 0.0, layer, perm, "query_query")), float(query), rtol=1e-6)
-        np.testing.assert_allclose(float(mixup_loss(learner, phi, ep, 0.0, layer, perm, "support_support")), float(support), rtol=1e-6)
+        np.testing.assert_allclose(
+            float(mixup_loss(learner, phi, ep, 0.0, layer, perm, "query_query")),
+            float(query),
+            rtol=1e-6,
+        )
+        np.testing.assert_allclose(
+            float(mixup_loss(learner, phi, ep, 0.0, layer, perm, "support_support")),
+            float(support),
+            rtol=1e-6,
+        )
     permuted_query = mse(learner.predict(phi, ep.query_x[perm]), ep.query_y[perm])
-    np.testing.assert_allclose(float(mixup_loss(learner, phi, ep, 1.0, 0, perm, "query_query")), float(permuted_query), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(mixup_loss(learner, phi, ep, 1.0, 0, perm, "query_query")),
+        float(permuted_query),
+        rtol=1e-6,
+    )
     concat = metareg.MetaMix(strategy="concat").query_loss(learner, phi, ep, jax.random.key(0))
-    np.testing.assert_allclose(float(concat), float((query + support) / 2), rtol=1e-6)  # K = Q: the plain mean
+    np.testing.assert_allclose(
+        float(concat), float((query + support) / 2), rtol=1e-6
+    )  # K = Q: the plain mean
 
 
 def test_unknown_strategy_is_refused():

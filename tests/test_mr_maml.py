@@ -39,7 +39,9 @@ def test_kl_matches_the_gaussian_closed_form():
         got, _ = reg.penalty(params, learner, episodes, None)
         want = 0.0
         flat_mu = traverse_util.flatten_dict(params["model"])
-        for path, rho in traverse_util.flatten_dict(params["regularizers"]["mr_maml"]["rho"]).items():
+        for path, rho in traverse_util.flatten_dict(
+            params["regularizers"]["mr_maml"]["rho"]
+        ).items():
             r = np.asarray(rho, np.float64)
             s = np.log1p(np.exp(r)) + reg.min_scale
             mu = np.asarray(flat_mu[path], np.float64)
@@ -47,15 +49,22 @@ def test_kl_matches_the_gaussian_closed_form():
             want += np.sum(np.log(prior_std / s) + (s**2 + mu**2) / (2 * prior_std**2) - 0.5)
         np.testing.assert_allclose(float(got), want, rtol=1e-5)
     # q == prior gives 0; the tiny reference scale (softplus(-50) ~ 2e-22, below float32's squares) stays finite
-    np.testing.assert_allclose(float(gaussian_kl(jnp.zeros(3), jnp.full(3, 2.0), 2.0)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(
+        float(gaussian_kl(jnp.zeros(3), jnp.full(3, 2.0), 2.0)), 0.0, atol=1e-6
+    )
     tiny = float(gaussian_kl(jnp.zeros(2), jax.nn.softplus(jnp.full(2, -50.0))))
-    np.testing.assert_allclose(tiny, 2 * (50.0 - 0.5), rtol=1e-4)  # -log(softplus(-50)) = 50 - ~2e-22
+    np.testing.assert_allclose(
+        tiny, 2 * (50.0 - 0.5), rtol=1e-4
+    )  # -log(softplus(-50)) = 50 - ~2e-22
 
 
 def test_stochastic_kernels_are_the_feature_extractor_by_default():
     _, reg, _, params, _ = _setup()
     rho = params["regularizers"]["mr_maml"]["rho"]
-    assert sorted(traverse_util.flatten_dict(rho)) == [("blocks_0", "kernel"), ("blocks_1", "kernel")]
+    assert sorted(traverse_util.flatten_dict(rho)) == [
+        ("blocks_0", "kernel"),
+        ("blocks_1", "kernel"),
+    ]
     r = np.asarray(rho["blocks_1"]["kernel"])
     assert r.shape == params["model"]["blocks_1"]["kernel"].shape
     assert abs(r.mean() + 50.0) < 0.05 and 0.05 < r.std() < 0.15  # N(-50, 0.1^2)
@@ -69,7 +78,9 @@ def test_draws_are_reparameterized_deterministic_in_the_key_and_touch_only_kerne
     b = reg.sample_meta_params(params, jax.random.key(7))
     c = reg.sample_meta_params(params, jax.random.key(8))
     chex.assert_trees_all_equal(a, b)
-    assert not np.allclose(np.asarray(a["model"]["blocks_0"]["kernel"]), np.asarray(c["model"]["blocks_0"]["kernel"]))
+    assert not np.allclose(
+        np.asarray(a["model"]["blocks_0"]["kernel"]), np.asarray(c["model"]["blocks_0"]["kernel"])
+    )
     for unchanged in (a["model"]["blocks_0"]["bias"], a["model"]["blocks_2"]["kernel"]):
         assert any(unchanged is leaf for leaf in jax.tree_util.tree_leaves(params["model"]))
     chex.assert_trees_all_equal(a["regularizers"], params["regularizers"])
@@ -77,9 +88,17 @@ def test_draws_are_reparameterized_deterministic_in_the_key_and_touch_only_kerne
     rho = params["regularizers"]["mr_maml"]["rho"]["blocks_0"]["kernel"]
     sigma = jax.nn.softplus(rho) + reg.min_scale
     eps = (a["model"]["blocks_0"]["kernel"] - params["model"]["blocks_0"]["kernel"]) / sigma
-    g = jax.grad(lambda p: jnp.sum(reg.sample_meta_params(p, jax.random.key(7))["model"]["blocks_0"]["kernel"]))(params)
+    g = jax.grad(
+        lambda p: jnp.sum(
+            reg.sample_meta_params(p, jax.random.key(7))["model"]["blocks_0"]["kernel"]
+        )
+    )(params)
     chex.assert_trees_all_close(g["model"]["blocks_0"]["kernel"], jnp.ones_like(rho))
-    chex.assert_trees_all_close(g["regularizers"]["mr_maml"]["rho"]["blocks_0"]["kernel"], jax.nn.sigmoid(rho) * eps, rtol=1e-4)
+    chex.assert_trees_all_close(
+        g["regularizers"]["mr_maml"]["rho"]["blocks_0"]["kernel"],
+        jax.nn.sigmoid(rho) * eps,
+        rtol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("backbone", ["maml", "anil", "metasgd", "tnet"])
@@ -90,10 +109,16 @@ def test_near_zero_scale_and_zero_beta_is_the_plain_backbone(backbone):
     for reg, rtol in ((MRMAML(weight=0.0, min_scale=0.0), 1e-6), (MRMAML(weight=0.0), 1e-4)):
         _, _, objective, params, episodes = _setup(reg, learner)
         base = {**params, "regularizers": {}}
-        (got, m_got), g_got = jax.value_and_grad(meta_loss, has_aux=True)(params, episodes, jax.random.key(3), objective)
-        (want, m_want), g_want = jax.value_and_grad(meta_loss, has_aux=True)(base, episodes, jax.random.key(3), plain)
+        (got, m_got), g_got = jax.value_and_grad(meta_loss, has_aux=True)(
+            params, episodes, jax.random.key(3), objective
+        )
+        (want, m_want), g_want = jax.value_and_grad(meta_loss, has_aux=True)(
+            base, episodes, jax.random.key(3), plain
+        )
         np.testing.assert_allclose(float(got), float(want), rtol=rtol)
-        np.testing.assert_allclose(float(m_got["query_loss"]), float(m_want["query_loss"]), rtol=rtol)
+        np.testing.assert_allclose(
+            float(m_got["query_loss"]), float(m_want["query_loss"]), rtol=rtol
+        )
         chex.assert_trees_all_close(g_got["model"], g_want["model"], rtol=100 * rtol, atol=1e-6)
         assert np.isfinite(float(m_got["mr_maml_loss"]))
 
@@ -111,24 +136,35 @@ def test_gradients_reach_mean_and_scales_and_are_finite(scale_init):
     if scale_init == -3.0:  # the data term moves rho too, not only the KL
         kl_only = jax.grad(lambda p: reg.weight * reg.penalty(p, None, None, None)[0])(params)
         assert not np.allclose(
-            np.asarray(g_rho["blocks_0"]["kernel"]), np.asarray(kl_only["regularizers"]["mr_maml"]["rho"]["blocks_0"]["kernel"])
+            np.asarray(g_rho["blocks_0"]["kernel"]),
+            np.asarray(kl_only["regularizers"]["mr_maml"]["rho"]["blocks_0"]["kernel"]),
         )
 
 
 def test_kl_sees_the_mean_and_trlearner_the_draw():
     trl = metareg.TRLearner()
-    learner, reg, objective, params, episodes = _setup(MRMAML(weight=1e-2, scale_init=-3.0), others=(trl,))
+    learner, reg, objective, params, episodes = _setup(
+        MRMAML(weight=1e-2, scale_init=-3.0), others=(trl,)
+    )
     key = jax.random.key(5)
     total, metrics = meta_loss(params, episodes, key, objective)
     sampled = reg.sample_meta_params(params, named_key(key, "mr_maml/weights"))
-    phi = jax.vmap(learner.adapt, in_axes=(None, 0, 0))(sampled, episodes.support_x, episodes.support_y)
-    query = jnp.mean(jax.vmap(lambda p, x, y: jnp.mean((learner.predict(p, x) - y) ** 2))(phi, episodes.query_x, episodes.query_y))
+    phi = jax.vmap(learner.adapt, in_axes=(None, 0, 0))(
+        sampled, episodes.support_x, episodes.support_y
+    )
+    query = jnp.mean(
+        jax.vmap(lambda p, x, y: jnp.mean((learner.predict(p, x) - y) ** 2))(
+            phi, episodes.query_x, episodes.query_y
+        )
+    )
     tr, _ = trl.penalty(sampled, learner, episodes, phi)
     kl, _ = reg.penalty(params, learner, episodes, phi)
     np.testing.assert_allclose(float(metrics["query_loss"]), float(query), rtol=1e-5)
     np.testing.assert_allclose(float(metrics["trlearner_loss"]), float(tr), rtol=1e-5)
     np.testing.assert_allclose(float(metrics["mr_maml_loss"]), float(kl), rtol=1e-5)
-    np.testing.assert_allclose(float(total), float(query + trl.weight * tr + reg.weight * kl), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(total), float(query + trl.weight * tr + reg.weight * kl), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("backbone", [metareg.MAML, ANIL])
@@ -136,32 +172,55 @@ def test_composes_with_trlearner_and_metamix_under_jit(backbone):
     import optax
 
     family = _family()
-    objective = metareg.MetaObjective(backbone(metareg.mlp((8, 8))), (metareg.MetaMix(), MRMAML(scale_init=-5.0), metareg.TRLearner()))
+    objective = metareg.MetaObjective(
+        backbone(metareg.mlp((8, 8))),
+        (metareg.MetaMix(), MRMAML(scale_init=-5.0), metareg.TRLearner()),
+    )
     optimizer = optax.adam(1e-3)
-    state = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
-    step = jax.jit(lambda s: metareg.meta_train_step(s, family, jax.random.key(9), objective, optimizer, 5))
+    state = metareg.init_train_state(
+        jax.random.key(1), objective, optimizer, family.example_episode()
+    )
+    step = jax.jit(
+        lambda s: metareg.meta_train_step(s, family, jax.random.key(9), objective, optimizer, 5)
+    )
     state, metrics = step(state)
-    assert {"metamix_loss", "mr_maml_loss", "trlearner_loss"} <= set(metrics) and int(state.step) == 1
+    assert {"metamix_loss", "mr_maml_loss", "trlearner_loss"} <= set(metrics) and int(
+        state.step
+    ) == 1
     assert all(np.isfinite(float(v)) for v in metrics.values()) and float(metrics["grad_norm"]) > 0
-    assert all(np.all(np.isfinite(np.asarray(p))) for p in jax.tree_util.tree_leaves(state.meta_params))
+    assert all(
+        np.all(np.isfinite(np.asarray(p))) for p in jax.tree_util.tree_leaves(state.meta_params)
+    )
 
 
 def test_evaluation_samples_per_task_only_when_asked():
     learner, reg, _, params, _ = _setup(MRMAML(scale_init=-3.0))
     test = _family().sample_test(jax.random.key(6), 10)
     mean = metareg.evaluate(params, learner, test, (1,), batch_size=10)
-    no_samplers = metareg.evaluate(params, learner, test, (1,), batch_size=10, samplers=(), key=jax.random.key(0))
+    no_samplers = metareg.evaluate(
+        params, learner, test, (1,), batch_size=10, samplers=(), key=jax.random.key(0)
+    )
     assert mean == no_samplers
-    a = metareg.evaluate(params, learner, test, (1,), batch_size=10, samplers=(reg,), key=jax.random.key(0))
-    b = metareg.evaluate(params, learner, test, (1,), batch_size=4, samplers=(reg,), key=jax.random.key(0))  # chunked, padded
-    c = metareg.evaluate(params, learner, test, (1,), batch_size=10, samplers=(reg,), key=jax.random.key(1))
+    a = metareg.evaluate(
+        params, learner, test, (1,), batch_size=10, samplers=(reg,), key=jax.random.key(0)
+    )
+    b = metareg.evaluate(
+        params, learner, test, (1,), batch_size=4, samplers=(reg,), key=jax.random.key(0)
+    )  # chunked, padded
+    c = metareg.evaluate(
+        params, learner, test, (1,), batch_size=10, samplers=(reg,), key=jax.random.key(1)
+    )
     np.testing.assert_allclose(a["mse_clean@1"]["mean"], b["mse_clean@1"]["mean"], rtol=1e-6)
     assert a["mse_clean@1"]["mean"] != mean["mse_clean@1"]["mean"] and a != c
     # at the reference's scale (-50) a draw is the mean up to float32 eps noise
     learner, reg, _, params, _ = _setup(MRMAML())
-    near = metareg.evaluate(params, learner, test, (1,), batch_size=10, samplers=(reg,), key=jax.random.key(0))
+    near = metareg.evaluate(
+        params, learner, test, (1,), batch_size=10, samplers=(reg,), key=jax.random.key(0)
+    )
     at_mean = metareg.evaluate(params, learner, test, (1,), batch_size=10)
-    np.testing.assert_allclose(near["mse_clean@1"]["mean"], at_mean["mse_clean@1"]["mean"], rtol=1e-4)
+    np.testing.assert_allclose(
+        near["mse_clean@1"]["mean"], at_mean["mse_clean@1"]["mean"], rtol=1e-4
+    )
     assert MRMAML().sample_at_test and not MRMAML(test_weights="mean").sample_at_test
 
 
@@ -170,9 +229,15 @@ def test_evaluation_samples_per_task_only_when_asked():
     [
         ({"mr_maml.beta": -1e-3}, "mr_maml.beta is the weight of a KL divergence and must be >= 0"),
         ({"mr_maml.prior_std": 0.0}, "mr_maml.prior_std must be > 0"),
-        ({"mr_maml.min_scale": -1.0}, "mr_maml.min_scale (-1.0) and mr_maml.scale_init_std (0.1) must be >= 0"),
+        (
+            {"mr_maml.min_scale": -1.0},
+            "mr_maml.min_scale (-1.0) and mr_maml.scale_init_std (0.1) must be >= 0",
+        ),
         ({"mr_maml.min_scale": 0.0, "mr_maml.scale_init": -100.0}, "underflows"),
-        ({"mr_maml.blocks": (0, 3)}, "mr_maml.blocks (0, 3) must be distinct block indices within [0, 2]"),
+        (
+            {"mr_maml.blocks": (0, 3)},
+            "mr_maml.blocks (0, 3) must be distinct block indices within [0, 2]",
+        ),
         ({"mr_maml.test_weights": "median"}, "unknown mr_maml.test_weights 'median'"),
     ],
 )

@@ -13,7 +13,11 @@ import pytest
 
 from tests.conftest import ROOT
 
-NOTEBOOKS = ("01_sinusoid_trlearner_metamix.ipynb", "02_custom_task_family.ipynb", "03_restore_a_run.ipynb")
+NOTEBOOKS = (
+    "01_sinusoid_trlearner_metamix.ipynb",
+    "02_custom_task_family.ipynb",
+    "03_restore_a_run.ipynb",
+)
 
 
 def test_notebooks_listed_and_clean():
@@ -24,7 +28,11 @@ def test_notebooks_listed_and_clean():
     for name in NOTEBOOKS:
         nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
         nbformat.validate(nb)
-        dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+        dirty = [
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
+        ]
         assert not dirty, f"{name}: cells {dirty} have outputs; clear them before committing"
 
 
@@ -36,11 +44,15 @@ def test_notebook_runs(name, tmp_path):
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+    )
     try:
         client.execute()
         error = None
-    except CellExecutionError as e:  # its message: the failing cell's source, then the error and traceback
+    except (
+        CellExecutionError
+    ) as e:  # its message: the failing cell's source, then the error and traceback
         error = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # without the terminal colours
     if error:
         pytest.fail(f"{name} raised in a cell:\n{error}", pytrace=False)

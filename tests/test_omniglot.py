@@ -22,7 +22,12 @@ from PIL import Image
 
 from metareg.config import validate_config
 from metareg.data import omniglot as og
-from metareg.tasks.omniglot import OmniglotFamily, make_omniglot_family, omniglot_family, slot_partition
+from metareg.tasks.omniglot import (
+    OmniglotFamily,
+    make_omniglot_family,
+    omniglot_family,
+    slot_partition,
+)
 
 # Synthetic archives: alphabets -> number of characters, per archive.
 SYNTHETIC = {"background": {"Alpha": 3, "Beta": 2}, "evaluation": {"Gamma": 2}}
@@ -50,7 +55,10 @@ def _write_archives(folder: Path) -> dict[tuple[str, str, int, int], bytes]:
                     char_id += 1
                     for drawer in range(1, 21):
                         png = pngs[(archive, alphabet, character, drawer)] = _png(char_id, drawer)
-                        zf.writestr(f"images_{archive}/{alphabet}/character{character:02d}/{char_id:04d}_{drawer:02d}.png", png)
+                        zf.writestr(
+                            f"images_{archive}/{alphabet}/character{character:02d}/{char_id:04d}_{drawer:02d}.png",
+                            png,
+                        )
     return pngs
 
 
@@ -77,7 +85,9 @@ def test_prepared_as_array_record_with_tensor_features(synthetic):
     builder = og.prepare_omniglot(data_dir, prepared)
     assert builder.is_prepared()
     files = sorted(p.name for p in Path(builder.data_path).iterdir())
-    assert any("background.array_record" in f for f in files) and any("evaluation.array_record" in f for f in files)
+    assert any("background.array_record" in f for f in files) and any(
+        "evaluation.array_record" in f for f in files
+    )
     assert not any("tfrecord" in f for f in files)
     source = builder.as_data_source("evaluation")
     assert len(source) == 2 * 20
@@ -118,7 +128,9 @@ def test_prepared_once_then_the_zips_are_not_needed(synthetic, tmp_path):
     data_dir, _, _ = synthetic
     raw = tmp_path / "raw"
     shutil.copytree(data_dir / "omniglot", raw)
-    og.prepare_omniglot(raw, tmp_path / "prepared")  # data_dir may also be the folder holding the zips
+    og.prepare_omniglot(
+        raw, tmp_path / "prepared"
+    )  # data_dir may also be the folder holding the zips
     shutil.rmtree(raw)
     chars = og.load_characters(raw, tmp_path / "prepared")
     assert chars["background"][0].shape == (5, 20, 28, 28)
@@ -165,7 +177,9 @@ def test_corrupt_archive_names_the_path_and_the_fix(synthetic, tmp_path, kind):
 
 def test_archive_with_the_wrong_layout(tmp_path):
     with zipfile.ZipFile(tmp_path / "images_background.zip", "w") as zf:
-        zf.writestr("images_evaluation/Gamma/character01/0001_01.png", _png(1, 1))  # the other archive's layout
+        zf.writestr(
+            "images_evaluation/Gamma/character01/0001_01.png", _png(1, 1)
+        )  # the other archive's layout
     with pytest.raises(og.OmniglotArchiveError, match="wrong layout.*images_background/<Alphabet>"):
         og.check_archive(tmp_path / "images_background.zip", "background")
 
@@ -175,11 +189,15 @@ def test_rotations_are_exact_rot90(synthetic):
     base = og.load_split("lake", data_dir, prepared)
     rot = og.load_split("lake", data_dir, prepared, rotations=True)
     assert rot.train.shape == (20, 20, 28, 28) and rot.rotations_per_character == 4
-    assert rot.train_names[:4] == tuple(f"background/Alpha/character01/rot{a:03d}" for a in (0, 90, 180, 270))
+    assert rot.train_names[:4] == tuple(
+        f"background/Alpha/character01/rot{a:03d}" for a in (0, 90, 180, 270)
+    )
     for b in range(base.train.shape[0]):
         for r in range(4):
             for d in (0, 19):
-                np.testing.assert_array_equal(rot.train[4 * b + r, d], np.rot90(base.train[b, d], r))
+                np.testing.assert_array_equal(
+                    rot.train[4 * b + r, d], np.rot90(base.train[b, d], r)
+                )
 
 
 def test_vinyals_partition_is_a_stable_seeded_shuffle():
@@ -227,7 +245,9 @@ T = 16  # tasks per sample in most tests: one compilation per family shape, shar
 
 
 @functools.cache
-def _family(setting, ways=5, shots=2, queries=3, train_classes=40, test_classes=24, rotations=1, **kw):
+def _family(
+    setting, ways=5, shots=2, queries=3, train_classes=40, test_classes=24, rotations=1, **kw
+):
     return make_omniglot_family(
         _coded_images(train_classes),
         _coded_images(test_classes),
@@ -250,15 +270,27 @@ def test_episode_shapes_dtypes_and_labels(setting):
     n, k, q = 5, 2, 3
     assert fam.loss_name == "cross_entropy" and fam.output_width == n
     for ep in (fam.sample_train(jax.random.key(0), T), fam.sample_test(jax.random.key(1), T)):
-        assert ep.support_x.shape == (T, n * k, 28, 28, 1) and ep.query_x.shape == (T, n * q, 28, 28, 1)
-        assert ep.support_x.dtype == jnp.float32 and ep.support_y.dtype == jnp.int32 and ep.query_y.dtype == jnp.int32
+        assert ep.support_x.shape == (T, n * k, 28, 28, 1) and ep.query_x.shape == (
+            T,
+            n * q,
+            28,
+            28,
+            1,
+        )
+        assert (
+            ep.support_x.dtype == jnp.float32
+            and ep.support_y.dtype == jnp.int32
+            and ep.query_y.dtype == jnp.int32
+        )
         assert float(ep.support_x.min()) >= 0.0 and float(ep.support_x.max()) <= 1.0
         np.testing.assert_array_equal(ep.support_y[0], np.repeat(np.arange(n), k))
         np.testing.assert_array_equal(ep.query_y[3], np.repeat(np.arange(n), q))
         assert ep.query_y_clean is None
     ex = fam.example_episode()
     one = jax.tree_util.tree_map(lambda a: a[0], fam.sample_train(jax.random.key(0), T))
-    assert jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), ex) == jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), one)
+    assert jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), ex) == jax.tree_util.tree_map(
+        lambda a: (a.shape, a.dtype), one
+    )
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -277,7 +309,9 @@ def test_each_class_shows_distinct_drawings(setting, train):
     np.testing.assert_array_equal(q_drw.reshape(16, 5, 3), drawers[:, :, 2:])
     classes, drawers = np.asarray(classes), np.asarray(drawers)
     assert all(len(set(row)) == 5 for row in classes)  # N distinct classes per task
-    assert all(len(set(d)) == 5 for d in drawers.reshape(-1, 5))  # K + Q distinct drawings per class
+    assert all(
+        len(set(d)) == 5 for d in drawers.reshape(-1, 5)
+    )  # K + Q distinct drawings per class
     assert drawers.min() >= 0 and drawers.max() < 20
     assert classes.max() < (40 if train else 24)
 
@@ -285,7 +319,9 @@ def test_each_class_shows_distinct_drawings(setting, train):
 def test_mutually_exclusive_labels_are_shuffled_per_task():
     fam = _family("mutually_exclusive")
     # [640, N]: label j <- classes[:, j]
-    classes = np.concatenate([np.asarray(fam.sample_indices(jax.random.key(i), T)[0]) for i in range(40)])
+    classes = np.concatenate(
+        [np.asarray(fam.sample_indices(jax.random.key(i), T)[0]) for i in range(40)]
+    )
     for c in range(40):
         labels = {j for row in classes for j in np.flatnonzero(row == c)}
         assert labels == set(range(5)), (c, labels)  # every class takes every label somewhere
@@ -299,25 +335,43 @@ def test_non_mutually_exclusive_slots_fix_the_labels(rotations):
         slots = np.asarray(fam.train_slots if train else fam.test_slots)
         sizes = np.asarray(fam.train_slot_sizes if train else fam.test_slot_sizes)
         members = [set(slots[j, : sizes[j]]) for j in range(5)]
-        assert set().union(*members) == set(range(num_classes)) and sum(map(len, members)) == num_classes  # a partition
+        assert (
+            set().union(*members) == set(range(num_classes))
+            and sum(map(len, members)) == num_classes
+        )  # a partition
         assert sizes.max() - sizes.min() <= rotations  # balanced up to one character
         for m in members:  # a character's rotations share its slot
-            assert {c // rotations for c in m}.isdisjoint({c // rotations for c in set(range(num_classes)) - m})
-        classes = np.concatenate([np.asarray(fam.sample_indices(jax.random.key(i), T, train=train)[0]) for i in range(20)])
+            assert {c // rotations for c in m}.isdisjoint(
+                {c // rotations for c in set(range(num_classes)) - m}
+            )
+        classes = np.concatenate(
+            [
+                np.asarray(fam.sample_indices(jax.random.key(i), T, train=train)[0])
+                for i in range(20)
+            ]
+        )
         for j in range(5):
             assert set(classes[:, j]) <= members[j]  # label j only ever shows slot j's classes
-        seen = {c: {j for row in classes for j in np.flatnonzero(row == c)} for c in np.unique(classes)}
-        assert all(len(labels) == 1 for labels in seen.values())  # a class keeps its label across tasks
+        seen = {
+            c: {j for row in classes for j in np.flatnonzero(row == c)} for c in np.unique(classes)
+        }
+        assert all(
+            len(labels) == 1 for labels in seen.values()
+        )  # a class keeps its label across tasks
         assert len(seen) > 0.9 * num_classes
     # train and test partitions come from different named keys; the same key gives the same partition
-    again = _family.__wrapped__("non_mutually_exclusive", train_classes=40, test_classes=24, rotations=rotations)
+    again = _family.__wrapped__(
+        "non_mutually_exclusive", train_classes=40, test_classes=24, rotations=rotations
+    )
     np.testing.assert_array_equal(fam.train_slots, again.train_slots)
 
 
 def test_slot_partition_with_uneven_slots():
     slots, sizes = slot_partition(jax.random.key(0), 23, 5, rotations_per_character=1)
     assert sorted(sizes.tolist()) == [4, 4, 5, 5, 5] and slots.shape == (5, 5)
-    assert sorted(np.concatenate([slots[j, : sizes[j]] for j in range(5)]).tolist()) == list(range(23))
+    assert sorted(np.concatenate([slots[j, : sizes[j]] for j in range(5)]).tolist()) == list(
+        range(23)
+    )
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -334,7 +388,9 @@ def test_jit_and_vmap(setting):
     fam = _family(setting)
     key = jax.random.key(11)
     eager = fam.sample_train(key, T)
-    jitted = jax.jit(lambda f, k: f.sample_train(k, T))(fam, key)  # the family is a jit argument (a pytree)
+    jitted = jax.jit(lambda f, k: f.sample_train(k, T))(
+        fam, key
+    )  # the family is a jit argument (a pytree)
     jax.tree_util.tree_map(np.testing.assert_array_equal, eager, jitted)
     keys = jax.random.split(key, 3)
     batched = jax.vmap(lambda k: fam.sample_test(k, T))(keys)
@@ -351,9 +407,18 @@ def test_jit_and_vmap(setting):
     ("kwargs", "message"),
     [
         ({"shots": 5, "queries": 16}, r"shots \+ queries = 5 \+ 16 = 21.*lower shots or queries"),
-        ({"setting": "mutually_exclusive", "ways": 30, "train_classes": 20}, r"30-way mutually-exclusive.*train set has 20.*lower ways"),
-        ({"setting": "mutually_exclusive", "ways": 30, "test_classes": 24}, r"meta-test set has 24"),
-        ({"ways": 11, "train_classes": 40, "rotations": 4}, r"11-way non-mutually-exclusive.*there are 10: lower ways to at most 10"),
+        (
+            {"setting": "mutually_exclusive", "ways": 30, "train_classes": 20},
+            r"30-way mutually-exclusive.*train set has 20.*lower ways",
+        ),
+        (
+            {"setting": "mutually_exclusive", "ways": 30, "test_classes": 24},
+            r"meta-test set has 24",
+        ),
+        (
+            {"ways": 11, "train_classes": 40, "rotations": 4},
+            r"11-way non-mutually-exclusive.*there are 10: lower ways to at most 10",
+        ),
         ({"setting": "random"}, r"unknown Omniglot setting 'random'"),
         ({"test_setting": "random"}, r"unknown Omniglot test_setting 'random'"),
         ({"ways": 1}, r"ways=1: must be an integer >= 2"),
@@ -368,14 +433,17 @@ def test_impossible_requests_say_what_to_change(kwargs, message):
 
 def test_non_mutually_exclusive_needs_a_key():
     with pytest.raises(ValueError, match="need key="):
-        make_omniglot_family(_coded_images(10), _coded_images(10), ways=5, setting="non_mutually_exclusive")
+        make_omniglot_family(
+            _coded_images(10), _coded_images(10), ways=5, setting="non_mutually_exclusive"
+        )
 
 
 # ---------------------------------------------------------------- the real archives
 
 REAL_DATA = og.omniglot_dir(None)
 needs_real = pytest.mark.skipif(
-    not all((REAL_DATA / f).exists() for f in og.ARCHIVE_FILES.values()), reason=f"Omniglot archives not in {REAL_DATA}"
+    not all((REAL_DATA / f).exists() for f in og.ARCHIVE_FILES.values()),
+    reason=f"Omniglot archives not in {REAL_DATA}",
 )
 
 # sha256 of the newline-joined Vinyals meta-test character names: the split must never change silently.
@@ -384,14 +452,19 @@ VINYALS_TEST_SHA256 = "b5e2529eb0b0f4188d86b70e4d397bf5c10c6de366c17b0f49f96d3e3
 
 @pytest.fixture(scope="session")
 def real_characters():
-    return og.load_characters()  # default data and prepared dirs; prepared once, then cached on disk
+    return (
+        og.load_characters()
+    )  # default data and prepared dirs; prepared once, then cached on disk
 
 
 @needs_real
 def test_real_lake_split_counts_and_pixels(real_characters):
     split = og.load_split("lake")
     assert split.train.shape == (964, 20, 28, 28) and split.test.shape == (659, 20, 28, 28)
-    assert len({n.split("/")[1] for n in split.train_names}) == 30 and len({n.split("/")[1] for n in split.test_names}) == 20
+    assert (
+        len({n.split("/")[1] for n in split.train_names}) == 30
+        and len({n.split("/")[1] for n in split.test_names}) == 20
+    )
     for images in (split.train, split.test):
         assert images.dtype == np.uint8 and images.max() == 255
         assert 0.03 < images.mean() / 255 < 0.15  # thin bright strokes on a dark background
@@ -406,19 +479,29 @@ def test_real_vinyals_split_counts_rotations_and_pinned_order(real_characters):
         b, r = divmod(c, 4)
         np.testing.assert_array_equal(split.train[c], np.rot90(split.train[4 * b], r, axes=(1, 2)))
     base_test = [n[: -len("/rot000")] for n in split.test_names[::4]]
-    assert len(base_test) == 423 and not set(base_test) & {n[: -len("/rot000")] for n in split.train_names}
-    assert {n.split("/")[0] for n in base_test} == {"background", "evaluation"}  # a shuffle over all characters
+    assert len(base_test) == 423 and not set(base_test) & {
+        n[: -len("/rot000")] for n in split.train_names
+    }
+    assert {n.split("/")[0] for n in base_test} == {
+        "background",
+        "evaluation",
+    }  # a shuffle over all characters
     digest = hashlib.sha256("\n".join(base_test).encode()).hexdigest()
     assert digest == VINYALS_TEST_SHA256, digest
     plain = og.load_split("vinyals_sorted", rotations=False)
-    assert plain.test_names[0] == "evaluation/Gurmukhi/character42" and plain.test_names[-1] == "evaluation/ULOG/character26"
+    assert (
+        plain.test_names[0] == "evaluation/Gurmukhi/character42"
+        and plain.test_names[-1] == "evaluation/ULOG/character26"
+    )
 
 
 @needs_real
 def test_real_family_non_mutually_exclusive_20_way(real_characters):
     fam = omniglot_family(ways=20, shots=1, queries=1, key=jax.random.key(0))
     assert fam.num_train_classes == 4800 and fam.num_test_classes == 1692
-    assert set(np.asarray(fam.train_slot_sizes).tolist()) == {240}  # 60 characters x 4 rotations per slot
+    assert set(np.asarray(fam.train_slot_sizes).tolist()) == {
+        240
+    }  # 60 characters x 4 rotations per slot
     assert set(np.asarray(fam.test_slot_sizes).tolist()) <= {84, 88}  # 423 characters over 20 slots
     ep = jax.jit(lambda f, k: f.sample_train(k, 8))(fam, jax.random.key(1))
     assert ep.support_x.shape == (8, 20, 28, 28, 1) and ep.query_y.shape == (8, 20)
@@ -434,14 +517,26 @@ def test_reference_variant_is_the_metamix_code_protocol():
     c = omniglot_maml.get_config("reference")
     assert (c.task.ways, c.task.num_shots, c.task.num_queries) == (20, 1, 1)
     assert c.task.rotations is False and c.task.setting == "non_mutually_exclusive"
-    assert c.task.test_setting == "mutually_exclusive"  # test tasks: random labels over test characters
-    assert (c.model.width, c.model.pool, c.model.readout, c.model.norm) == (64, "none", "mean", "transductive")
+    assert (
+        c.task.test_setting == "mutually_exclusive"
+    )  # test tasks: random labels over test characters
+    assert (c.model.width, c.model.pool, c.model.readout, c.model.norm) == (
+        64,
+        "none",
+        "mean",
+        "transductive",
+    )
     assert (c.learner.name, c.learner.inner_lr, c.learner.inner_steps) == ("maml", 0.1, 5)
     assert c.eval.primary_inner_steps == 10 and c.meta_batch_size == 8 and c.num_steps == 50_000
     assert (c.optimizer.name, c.optimizer.learning_rate) == ("adam", 1e-3)
     assert c.eval.every > 0  # the memorization curve
     m = omniglot_maml_metamix.get_config("reference,5shot")
-    assert (m.metamix.alpha, tuple(m.metamix.layers), m.meta_batch_size, m.task.num_queries) == (2.0, (0, 1, 2, 3), 6, 5)
+    assert (m.metamix.alpha, tuple(m.metamix.layers), m.meta_batch_size, m.task.num_queries) == (
+        2.0,
+        (0, 1, 2, 3),
+        6,
+        5,
+    )
     p = omniglot_protonet.get_config("reference")
     assert p.eval.primary_inner_steps == 0 and p.task.rotations is False
     q = omniglot_maml.get_config("reference,quick")
@@ -451,11 +546,21 @@ def test_reference_variant_is_the_metamix_code_protocol():
 
 def test_slots_without_rotations_hold_60_characters_each():
     """The reference's construction: 1200 characters, no rotations, 20 slots of 60, one fixed label per slot."""
-    fam = make_omniglot_family(_coded_images(1200), _coded_images(24), ways=20, shots=1, queries=1,
-                               setting="non_mutually_exclusive", test_setting="mutually_exclusive", key=jax.random.key(0))
+    fam = make_omniglot_family(
+        _coded_images(1200),
+        _coded_images(24),
+        ways=20,
+        shots=1,
+        queries=1,
+        setting="non_mutually_exclusive",
+        test_setting="mutually_exclusive",
+        key=jax.random.key(0),
+    )
     slots, sizes = np.asarray(fam.train_slots), np.asarray(fam.train_slot_sizes)
     assert slots.shape == (20, 60) and set(sizes.tolist()) == {60}
-    assert sorted(slots.ravel().tolist()) == list(range(1200))  # every character in exactly one slot
+    assert sorted(slots.ravel().tolist()) == list(
+        range(1200)
+    )  # every character in exactly one slot
     classes = np.asarray(fam.sample_indices(jax.random.key(1), 64, train=True)[0])
     for j in range(20):
         assert set(classes[:, j]) <= set(slots[j])  # label j only ever shows slot j's characters
@@ -464,15 +569,23 @@ def test_slots_without_rotations_hold_60_characters_each():
 
 @needs_real
 def test_real_reference_family_has_1200_unrotated_characters_in_slots_of_60(real_characters):
-    fam = omniglot_family(ways=20, shots=1, queries=1, rotations=False, test_setting="mutually_exclusive",
-                          key=jax.random.key(0))
+    fam = omniglot_family(
+        ways=20,
+        shots=1,
+        queries=1,
+        rotations=False,
+        test_setting="mutually_exclusive",
+        key=jax.random.key(0),
+    )
     assert fam.num_train_classes == 1200 and fam.num_test_classes == 423
     assert set(np.asarray(fam.train_slot_sizes).tolist()) == {60}
 
 
 def test_omniglot_input_turns_a_file_bytes_or_array_into_what_episodes_hold(tmp_path):
     png = _png(3, 5)
-    expected = (_reference_image(png).astype(np.float32) / 255.0)[..., None]  # as the prepared data, scaled
+    expected = (_reference_image(png).astype(np.float32) / 255.0)[
+        ..., None
+    ]  # as the prepared data, scaled
     (tmp_path / "char.png").write_bytes(png)
     for image in (png, tmp_path / "char.png", str(tmp_path / "char.png")):
         x = og.omniglot_input(image)
@@ -480,7 +593,9 @@ def test_omniglot_input_turns_a_file_bytes_or_array_into_what_episodes_hold(tmp_
         np.testing.assert_array_equal(x, expected)
     ink = np.asarray(Image.open(io.BytesIO(png)).convert("L"))  # 0-255 array, dark strokes
     np.testing.assert_array_equal(og.omniglot_input(ink), expected)
-    np.testing.assert_allclose(og.omniglot_input(expected[..., 0], dark_strokes=False), expected, atol=1 / 255)
+    np.testing.assert_allclose(
+        og.omniglot_input(expected[..., 0], dark_strokes=False), expected, atol=1 / 255
+    )
     with pytest.raises(ValueError, match=r"expected an image \[H, W\]"):
         og.omniglot_input(np.zeros((2, 3, 4, 5)))
 
@@ -488,22 +603,50 @@ def test_omniglot_input_turns_a_file_bytes_or_array_into_what_episodes_hold(tmp_
 def test_within_alphabet_tasks_draw_distinct_characters_of_one_alphabet():
     """Lake's one-shot protocol: every test task's N classes come from one alphabet; alphabets with fewer than N
     characters are never used; across tasks every usable alphabet and many class orders occur."""
-    alphabet_of = [0] * 9 + [1] * 6 + [2] * 3 + [3] * 6  # 24 test classes; alphabet 2 (3 characters) is too small
+    alphabet_of = (
+        [0] * 9 + [1] * 6 + [2] * 3 + [3] * 6
+    )  # 24 test classes; alphabet 2 (3 characters) is too small
     names = tuple(f"evaluation/A{a}/character{i:02d}" for i, a in enumerate(alphabet_of))
     train_names = tuple(f"background/B{i // 10}/character{i:02d}" for i in range(40))
-    fam = make_omniglot_family(_coded_images(40), _coded_images(24), ways=5, shots=2, queries=3, setting="mutually_exclusive",
-                               test_setting="within_alphabet", test_names=names, train_names=train_names)
-    classes = np.concatenate([np.asarray(fam.sample_indices(jax.random.key(i), T, train=False)[0]) for i in range(20)])
+    fam = make_omniglot_family(
+        _coded_images(40),
+        _coded_images(24),
+        ways=5,
+        shots=2,
+        queries=3,
+        setting="mutually_exclusive",
+        test_setting="within_alphabet",
+        test_names=names,
+        train_names=train_names,
+    )
+    classes = np.concatenate(
+        [np.asarray(fam.sample_indices(jax.random.key(i), T, train=False)[0]) for i in range(20)]
+    )
     alphabets = np.array(alphabet_of)[classes]
     assert (alphabets == alphabets[:, :1]).all()  # one alphabet per task
     assert all(len(set(row)) == 5 for row in classes)  # distinct characters
     assert set(alphabets[:, 0]) == {0, 1, 3}
     assert len({tuple(r) for r in classes}) > 200
-    support_classes = _decode(fam.sample_test(jax.random.key(0), T).support_x)[0].reshape(T, 5, 2)[:, :, 0]
-    np.testing.assert_array_equal(support_classes, classes[:T])  # the episodes show those classes, label j = classes[j]
+    support_classes = _decode(fam.sample_test(jax.random.key(0), T).support_x)[0].reshape(T, 5, 2)[
+        :, :, 0
+    ]
+    np.testing.assert_array_equal(
+        support_classes, classes[:T]
+    )  # the episodes show those classes, label j = classes[j]
     with pytest.raises(ValueError, match="need test_names"):
-        make_omniglot_family(_coded_images(40), _coded_images(24), ways=5, setting="mutually_exclusive",
-                             test_setting="within_alphabet")
+        make_omniglot_family(
+            _coded_images(40),
+            _coded_images(24),
+            ways=5,
+            setting="mutually_exclusive",
+            test_setting="within_alphabet",
+        )
     with pytest.raises(ValueError, match="at least 10 characters; the largest has 9"):
-        make_omniglot_family(_coded_images(40), _coded_images(24), ways=10, setting="mutually_exclusive",
-                             test_setting="within_alphabet", test_names=names)
+        make_omniglot_family(
+            _coded_images(40),
+            _coded_images(24),
+            ways=10,
+            setting="mutually_exclusive",
+            test_setting="within_alphabet",
+            test_names=names,
+        )

@@ -23,7 +23,9 @@ def box(a: float, b: float, c: float) -> tuple[np.ndarray, np.ndarray]:
     return v, faces
 
 
-def rect_mask(size: int, half_w: float, half_h: float, cx: float | None = None, cy: float | None = None) -> np.ndarray:
+def rect_mask(
+    size: int, half_w: float, half_h: float, cx: float | None = None, cy: float | None = None
+) -> np.ndarray:
     """bool [size, size]: pixel centres within |x - cx| <= half_w and |y - cy| <= half_h (default: image centre)."""
     cx = size / 2 if cx is None else cx
     cy = size / 2 if cy is None else cy
@@ -57,7 +59,9 @@ def test_cube_silhouette_at_45_degrees_is_wider_by_sqrt2():
     straight = R.render_mesh(v, f, 0.0, SIZE, ORTHO_LEVEL, supersample=1)
     turned = R.render_mesh(v, f, math.pi / 4, SIZE, ORTHO_LEVEL, supersample=1)
     np.testing.assert_array_equal(straight > 0, rect_mask(SIZE, half, half))
-    np.testing.assert_array_equal(turned > 0, rect_mask(SIZE, half * math.sqrt(2), half))  # a corner points at the camera
+    np.testing.assert_array_equal(
+        turned > 0, rect_mask(SIZE, half * math.sqrt(2), half)
+    )  # a corner points at the camera
 
 
 def test_cube_perspective_face_on_shows_only_the_near_face():
@@ -67,7 +71,9 @@ def test_cube_perspective_face_on_shows_only_the_near_face():
     v, f = box(1.0, 1.0, 1.0)
     h = 1 / math.sqrt(3)
     half = cam.pixels_per_unit(size) * h / (cam.distance - h)
-    assert cam.pixels_per_unit(size) == pytest.approx(cam.fill * size / 2 / math.tan(math.asin(1 / cam.distance)))
+    assert cam.pixels_per_unit(size) == pytest.approx(
+        cam.fill * size / 2 / math.tan(math.asin(1 / cam.distance))
+    )
     img = R.render_mesh(v, f, 0.0, size, cam, supersample=1)
     mask = rect_mask(size, half, half)
     np.testing.assert_array_equal(img > 0, mask)
@@ -105,7 +111,9 @@ def _arrow():
     """A flat triangular prism pointing along +x; its bounding box is centred on the origin."""
     tri = np.array([[1.0, 0.0], [-1.0, 1.0], [-1.0, -1.0]])
     v = np.concatenate([np.c_[tri, np.full(3, -0.2)], np.c_[tri, np.full(3, 0.2)]])
-    f = np.array([[0, 1, 2], [3, 5, 4], [0, 3, 4], [0, 4, 1], [1, 4, 5], [1, 5, 2], [2, 5, 3], [2, 3, 0]])
+    f = np.array(
+        [[0, 1, 2], [3, 5, 4], [0, 3, 4], [0, 4, 1], [1, 4, 5], [1, 5, 2], [2, 5, 3], [2, 3, 0]]
+    )
     return v, f
 
 
@@ -118,7 +126,9 @@ def test_azimuth_turns_counter_clockwise_seen_from_above():
     for az, (dx, dy) in ((0.0, (-1, 0)), (math.pi / 2, (0, 1)), (math.pi, (1, 0))):
         mask = R.render_mesh(v, f, az, SIZE, cam, supersample=1) > 0
         centroid = np.array([cols[mask].mean(), rows[mask].mean()]) - SIZE / 2
-        expected = np.array([dx, dy]) * cam.fill * SIZE / 2 / math.sqrt(2 + 0.2**2) / 3  # farthest vertex (-1, +-1, +-0.2)
+        expected = (
+            np.array([dx, dy]) * cam.fill * SIZE / 2 / math.sqrt(2 + 0.2**2) / 3
+        )  # farthest vertex (-1, +-1, +-0.2)
         np.testing.assert_allclose(centroid, expected, atol=0.5)
 
 
@@ -156,9 +166,13 @@ def test_degenerate_slivers_draw_nothing():
     # Collinear (or nearly: width 1e-12 of the length) triangles with any nearness leave the image as it was.
     base_xy = np.array([[[1.0, 1.0], [15.0, 1.0], [1.0, 15.0]]])
     base = R.rasterize(base_xy, np.ones((1, 3)), np.array([0.5]), 16)
-    slivers = np.array([[[0.0, 8.0], [16.0, 8.0], [8.0, 8.0]], [[0.0, 0.0], [16.0, 16.0], [8.0, 8.0 + 1e-11]]])
+    slivers = np.array(
+        [[[0.0, 8.0], [16.0, 8.0], [8.0, 8.0]], [[0.0, 0.0], [16.0, 16.0], [8.0, 8.0 + 1e-11]]]
+    )
     xy = np.concatenate([base_xy, slivers])
-    img = R.rasterize(xy, np.array([[1.0] * 3, [9.0] * 3, [9.0] * 3]), np.array([0.5, 1.0, 1.0]), 16)
+    img = R.rasterize(
+        xy, np.array([[1.0] * 3, [9.0] * 3, [9.0] * 3]), np.array([0.5, 1.0, 1.0]), 16
+    )
     np.testing.assert_array_equal(img, base)
 
 
@@ -166,7 +180,9 @@ def test_mesh_with_crossing_faces_is_z_buffered():
     # The same at mesh level: two rectangles crossing in an X seen from above (orthographic, top-down, one tilted
     # each way about the y axis). Each shows where it is the higher one, with its own shading.
     cam = R.Camera(elevation=90.0, projection="orthographic")
-    quad = lambda tilt: np.array([[-1, -0.5, -tilt], [1, -0.5, tilt], [1, 0.5, tilt], [-1, 0.5, -tilt]], np.float64)
+    quad = lambda tilt: np.array(
+        [[-1, -0.5, -tilt], [1, -0.5, tilt], [1, 0.5, tilt], [-1, 0.5, -tilt]], np.float64
+    )
     v = np.concatenate([quad(0.5), quad(-0.2)])
     f = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
     img = R.render_mesh(v, f, 0.0, SIZE, cam, supersample=1)
@@ -202,14 +218,18 @@ def test_a_full_turn_gives_the_same_image():
         a = R.render_views(v, f, np.array([az]), 64)
         b = R.render_views(v, f, np.array([az + 2 * math.pi]), 64)
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(R.render_views(v, f, np.array([0.7]), 64), R.render_views(v, f, np.array([0.8]), 64))
+    assert not np.array_equal(
+        R.render_views(v, f, np.array([0.7]), 64), R.render_views(v, f, np.array([0.8]), 64)
+    )
 
 
 def test_deterministic_and_invariant_to_position_and_scale():
     v, f = _blob(1)
     a = R.render_views(v, f, np.array([0.3, 2.0]), 32)
     np.testing.assert_array_equal(a, R.render_views(v, f, np.array([0.3, 2.0]), 32))
-    np.testing.assert_array_equal(a, R.render_views(3.0 * v + np.array([5.0, -2.0, 1.0]), f, np.array([0.3, 2.0]), 32))
+    np.testing.assert_array_equal(
+        a, R.render_views(3.0 * v + np.array([5.0, -2.0, 1.0]), f, np.array([0.3, 2.0]), 32)
+    )
     assert a.dtype == np.uint8 and a.shape == (2, 32, 32)
 
 
@@ -224,7 +244,9 @@ def test_object_stays_inside_the_frame_at_any_azimuth():
     # The bounding sphere's outline is a circle of radius fill * size / 2 around the centre: nothing is drawn outside.
     v, f = _blob(3)
     size = 32
-    imgs = R.render_views(v, f, np.linspace(0, 2 * math.pi, 12, endpoint=False), size, supersample=1)
+    imgs = R.render_views(
+        v, f, np.linspace(0, 2 * math.pi, 12, endpoint=False), size, supersample=1
+    )
     rows, cols = np.mgrid[:size, :size] + 0.5
     outside = np.hypot(rows - size / 2, cols - size / 2) > R.DEFAULT_CAMERA.fill * size / 2
     assert imgs[:, outside].max() == 0 and all(im.max() > 0 for im in imgs)
@@ -236,7 +258,11 @@ def test_supersampling_is_a_box_average():
     fine = R.render_mesh(v, f, 1.1, 64, supersample=1)
     coarse = R.render_mesh(v, f, 1.1, 16, supersample=4)
     np.testing.assert_allclose(coarse, fine.reshape(16, 4, 16, 4).mean(axis=(1, 3)), atol=1e-12)
-    assert R.default_supersample(128) == 2 and R.default_supersample(32) == 8 and R.default_supersample(512) == 1
+    assert (
+        R.default_supersample(128) == 2
+        and R.default_supersample(32) == 8
+        and R.default_supersample(512) == 1
+    )
 
 
 def test_large_faces_across_chunks(monkeypatch):

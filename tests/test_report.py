@@ -16,11 +16,17 @@ from metareg.train import load_run_config, restore_run, train_and_evaluate
 METRIC = "mse_clean@1"
 
 
-def write_run(root: Path, family: str, k: int, method: str, seed: int, value: float, steps: int = 5000):
+def write_run(
+    root: Path, family: str, k: int, method: str, seed: int, value: float, steps: int = 5000
+):
     d = root / family / f"k{k}" / method / f"seed_{seed}"
     d.mkdir(parents=True)
-    metrics = {METRIC: {"mean": value, "ci95": 0.01, "median": value, "num_tasks": 600, "num_nonfinite": 0}}
-    d.joinpath("results.json").write_text(json.dumps({"metric": METRIC, "metrics": metrics, "steps": steps, "step_time_s": 1e-3}))
+    metrics = {
+        METRIC: {"mean": value, "ci95": 0.01, "median": value, "num_tasks": 600, "num_nonfinite": 0}
+    }
+    d.joinpath("results.json").write_text(
+        json.dumps({"metric": METRIC, "metrics": metrics, "steps": steps, "step_time_s": 1e-3})
+    )
 
 
 def test_paper_numbers_and_names():
@@ -29,10 +35,15 @@ def test_paper_numbers_and_names():
     assert paper.paper_mse("tnet+trlearner", "harmonic", 10) == 0.144
     assert paper.paper_mse("maml+mr_maml", "harmonic", 5) == 0.590
     assert paper.paper_mse("anil+metamix+trlearner", "sinusoid_w1", 10) == 0.070
-    assert paper.paper_mse("anil+metamix+trlearner", "harmonic", 10) is None  # Table 9 is sinusoid only
+    assert (
+        paper.paper_mse("anil+metamix+trlearner", "harmonic", 10) is None
+    )  # Table 9 is sinusoid only
     assert paper.paper_mse("metasgd+mr_maml", "sinusoid_w1", 5) is None
     assert paper.canonical("trlearner_top1") == "maml+trlearner_top1"
-    assert paper.canonical("maml_inner4") == "maml_inner4" and paper.canonical("metamix") == "maml+metamix"
+    assert (
+        paper.canonical("maml_inner4") == "maml_inner4"
+        and paper.canonical("metamix") == "maml+metamix"
+    )
     assert paper.label("tnet+metamix+trlearner") == "T-Net+MetaMix+TRLearner"
 
 
@@ -40,16 +51,24 @@ def test_paired_differences_and_claim_verdicts(tmp_path):
     base = [1.0, 1.2, 0.9, 1.1, 1.0]
     for s, b in enumerate(base):
         write_run(tmp_path, "sinusoid_w1", 5, "anil", s, b)
-        write_run(tmp_path, "sinusoid_w1", 5, "anil+trlearner", s, b - 0.1 - 0.01 * s)  # always better
-        write_run(tmp_path, "sinusoid_w1", 5, "anil+metamix", s, b + (0.05 if s % 2 else -0.05))  # noise
+        write_run(
+            tmp_path, "sinusoid_w1", 5, "anil+trlearner", s, b - 0.1 - 0.01 * s
+        )  # always better
+        write_run(
+            tmp_path, "sinusoid_w1", 5, "anil+metamix", s, b + (0.05 if s % 2 else -0.05)
+        )  # noise
     cells = report.collect(tmp_path)
     summary = report.summarize(cells, METRIC)
     d = summary["sinusoid_w1/k5/anil+trlearner"]["diff_vs_backbone"]
     np.testing.assert_allclose(d["mean"], -0.12, atol=1e-9)
     assert d["n"] == 5 and report.verdict(d) == "supported"
-    assert report.verdict(summary["sinusoid_w1/k5/anil+metamix"]["diff_vs_backbone"]) == "inconclusive"
+    assert (
+        report.verdict(summary["sinusoid_w1/k5/anil+metamix"]["diff_vs_backbone"]) == "inconclusive"
+    )
     assert report.verdict({"mean": 0.3, "ci95": 0.1, "n": 5}) == "contradicted"
-    np.testing.assert_allclose(summary["sinusoid_w1/k5/anil"]["ci95"], 2.776 * np.std(base, ddof=1) / np.sqrt(5))
+    np.testing.assert_allclose(
+        summary["sinusoid_w1/k5/anil"]["ci95"], 2.776 * np.std(base, ddof=1) / np.sqrt(5)
+    )
     text = report.layout_markdown(cells, "table1", [METRIC])
     assert "| ANIL+TRLearner | " in text and "0.471" in text  # the paper's number beside ours
     assert "not run" in text  # harmonic columns and the missing regularizers
@@ -65,18 +84,36 @@ def test_budget_and_seed_count_marked_when_a_cell_differs(tmp_path):
 
 
 def test_sweep_is_seed_major_with_per_cell_seeds_and_filters(tmp_path):
-    grid = {"cells": {"a/k5/x": ("e.py", {"n": 1}), "a/k5/y": ("e.py", {}, (0,)), "b/k5/x": ("e.py", {})}, "seeds": (0, 1)}
+    grid = {
+        "cells": {
+            "a/k5/x": ("e.py", {"n": 1}),
+            "a/k5/y": ("e.py", {}, (0,)),
+            "b/k5/x": ("e.py", {}),
+        },
+        "seeds": (0, 1),
+    }
     runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path)]
-    assert runs == ["a/k5/x/seed_0", "a/k5/y/seed_0", "b/k5/x/seed_0", "a/k5/x/seed_1", "b/k5/x/seed_1"]
-    runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path, only="a/*", skip="*y")]
+    assert runs == [
+        "a/k5/x/seed_0",
+        "a/k5/y/seed_0",
+        "b/k5/x/seed_0",
+        "a/k5/x/seed_1",
+        "b/k5/x/seed_1",
+    ]
+    runs = [
+        str(w.relative_to(tmp_path))
+        for w, _ in sweep.runs_of(grid, tmp_path, only="a/*", skip="*y")
+    ]
     assert runs == ["a/k5/x/seed_0", "a/k5/x/seed_1"]
-    runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path, only="a/k5/y, b/*", seeds=(0,))]
+    runs = [
+        str(w.relative_to(tmp_path))
+        for w, _ in sweep.runs_of(grid, tmp_path, only="a/k5/y, b/*", seeds=(0,))
+    ]
     assert runs == ["a/k5/y/seed_0", "b/k5/x/seed_0"]
     runs = [str(w.relative_to(tmp_path)) for w, _ in sweep.runs_of(grid, tmp_path, seeds=(1,))]
     assert runs == ["a/k5/x/seed_1", "b/k5/x/seed_1"]
     _, cmd = next(sweep.runs_of(grid, tmp_path))
     assert "--config.seed=0" in cmd and "--config.n=1" in cmd
-
 
 
 def test_sweep_seeds_typo_names_the_expected_form(capsys):
@@ -87,7 +124,9 @@ def test_sweep_seeds_typo_names_the_expected_form(capsys):
     assert "comma-separated integers" in capsys.readouterr().err
 
 
-GRIDS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "experiments" / "grids").glob("*.py"))
+GRIDS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "experiments" / "grids").glob("*.py")
+)
 
 
 @pytest.mark.parametrize("grid_name", GRIDS)
@@ -116,7 +155,15 @@ def test_restore_run_and_relation_figure(tmp_path, quick_config):
 
 def test_bayes_floor_read_from_the_computed_file_else_methods_md(tmp_path, monkeypatch):
     f = tmp_path / "floor.json"
-    f.write_text(json.dumps({"results": [{"family": "harmonic", "num_shots": 10, "mse_clean_mean_over_seeds": 0.0125}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "results": [
+                    {"family": "harmonic", "num_shots": 10, "mse_clean_mean_over_seeds": 0.0125}
+                ]
+            }
+        )
+    )
     monkeypatch.setattr(report, "BAYES_FLOOR_FILE", f)
     assert report.bayes_floor("harmonic", 10) == (0.0125, "computed")
     assert report.bayes_floor("sinusoid_w1", 5) == (0.049, "methods.md")

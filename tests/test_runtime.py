@@ -39,7 +39,14 @@ print(os.environ.get("GLIBC_TUNABLES", "") or "-", (resource.getrusage(resource.
 def _probe(setting: str) -> tuple[str, int]:
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     env.update({"METAREG_CPU_MALLOC": setting, "JAX_PLATFORMS": "cpu"})
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     tunables, faults = out.stdout.split()
     return tunables, int(faults)
@@ -59,12 +66,19 @@ def test_reexec_adds_the_tunable_and_removes_the_per_call_page_faults():
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc tunables")
 def test_tuned_env_appends_to_the_users_tunables_and_respects_theirs():
     users = "glibc.malloc.arena_max=2"
-    assert tuned_malloc_env({"GLIBC_TUNABLES": users})["GLIBC_TUNABLES"] == f"{users}:{HUGETLB_TUNABLE}"
-    assert tuned_malloc_env({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None  # the user's choice stands
+    assert (
+        tuned_malloc_env({"GLIBC_TUNABLES": users})["GLIBC_TUNABLES"]
+        == f"{users}:{HUGETLB_TUNABLE}"
+    )
+    assert (
+        tuned_malloc_env({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None
+    )  # the user's choice stands
     assert tuned_malloc_env({"METAREG_CPU_MALLOC": "default"}) is None
     assert tuned_malloc_env({})["GLIBC_TUNABLES"] == HUGETLB_TUNABLE
 
 
 def test_bad_setting_is_rejected_with_the_choices():
-    with pytest.raises(ValueError, match="METAREG_CPU_MALLOC='fast': use 'tuned' \\(the default\\) or 'default'"):
+    with pytest.raises(
+        ValueError, match="METAREG_CPU_MALLOC='fast': use 'tuned' \\(the default\\) or 'default'"
+    ):
         tuned_malloc_env({"METAREG_CPU_MALLOC": "fast"})

@@ -50,8 +50,14 @@ SHARDED_EQUALS_SINGLE = textwrap.dedent(
 
 
 def _python(code_or_args, devices, *args):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
-    cmd = [sys.executable, "-c", code_or_args, *args] if devices else [sys.executable, *code_or_args]
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    cmd = (
+        [sys.executable, "-c", code_or_args, *args] if devices else [sys.executable, *code_or_args]
+    )
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -68,13 +74,26 @@ def test_sharded_step_equals_single_device_step(objective):
 
 def _train(workdir, devices, steps, task_devices):
     args = [
-        "-m", "metareg.main", "--config=experiments/sinusoid_trlearner.py:quick", f"--workdir={workdir}",
-        f"--config.num_steps={steps}", "--config.log_every=20", "--config.checkpoint_every=20",
-        "--config.meta_batch_size=8", f"--config.mesh.task_devices={task_devices}",
-        "--config.eval.num_tasks=20", "--config.progress_bar=False",
+        "-m",
+        "metareg.main",
+        "--config=experiments/sinusoid_trlearner.py:quick",
+        f"--workdir={workdir}",
+        f"--config.num_steps={steps}",
+        "--config.log_every=20",
+        "--config.checkpoint_every=20",
+        "--config.meta_batch_size=8",
+        f"--config.mesh.task_devices={task_devices}",
+        "--config.eval.num_tasks=20",
+        "--config.progress_bar=False",
     ]
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_checkpoint_written_on_8_devices_restores_on_1(tmp_path):
@@ -101,13 +120,27 @@ def test_two_processes_of_four_devices_equal_one_process_of_eight(tmp_path):
     procs = []
     for pid in range(2):
         args = [
-            "-m", "metareg.main", "--config=experiments/sinusoid_trlearner.py:quick", f"--workdir={tmp_path / 'multi'}",
-            "--config.num_steps=40", "--config.log_every=20", "--config.checkpoint_every=20", "--config.meta_batch_size=8",
-            "--config.mesh.task_devices=0", "--config.eval.num_tasks=20", "--config.progress_bar=False",
-            "--config.distributed.enabled=True", f"--config.distributed.coordinator_address=127.0.0.1:{port}",
-            "--config.distributed.num_processes=2", f"--config.distributed.process_id={pid}",
+            "-m",
+            "metareg.main",
+            "--config=experiments/sinusoid_trlearner.py:quick",
+            f"--workdir={tmp_path / 'multi'}",
+            "--config.num_steps=40",
+            "--config.log_every=20",
+            "--config.checkpoint_every=20",
+            "--config.meta_batch_size=8",
+            "--config.mesh.task_devices=0",
+            "--config.eval.num_tasks=20",
+            "--config.progress_bar=False",
+            "--config.distributed.enabled=True",
+            f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+            "--config.distributed.num_processes=2",
+            f"--config.distributed.process_id={pid}",
         ]
-        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+        env = {
+            **os.environ,
+            "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+            "JAX_PLATFORMS": "cpu",
+        }
         pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, **pipes))
     outs = [p.communicate(timeout=600) for p in procs]
@@ -117,6 +150,10 @@ def test_two_processes_of_four_devices_equal_one_process_of_eight(tmp_path):
     one = json.loads((tmp_path / "single" / "results.json").read_text())
     assert multi["num_processes"] == 2 and multi["num_devices"] == 8
     for name, value in one["metrics"].items():
-        assert abs(value["mean"] - multi["metrics"][name]["mean"]) <= 1e-4 * abs(value["mean"]), (name, value, multi["metrics"][name])
+        assert abs(value["mean"] - multi["metrics"][name]["mean"]) <= 1e-4 * abs(value["mean"]), (
+            name,
+            value,
+            multi["metrics"][name],
+        )
     rows = (tmp_path / "multi" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [20, 40]  # written once, by process 0

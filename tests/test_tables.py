@@ -9,18 +9,25 @@ def _write(root, column, method, seed, metric, mean, extra=None):
     d = root / column / method / f"seed_{seed}"
     d.mkdir(parents=True)
     entry = {"mean": mean, "ci95": 0.01, "median": mean, **(extra or {})}
-    (d / "results.json").write_text(json.dumps({"metric": metric, "steps": 2000, "metrics": {metric: entry}}))
+    (d / "results.json").write_text(
+        json.dumps({"metric": metric, "steps": 2000, "metrics": {metric: entry}})
+    )
     (d / "config.json").write_text(json.dumps({"meta_batch_size": 8}))
 
 
 def test_omniglot_table_and_claims(tmp_path):
-    for s, (base, reg, worse) in enumerate([(0.80, 0.85, 0.70), (0.82, 0.86, 0.71), (0.81, 0.87, 0.69)]):
+    for s, (base, reg, worse) in enumerate(
+        [(0.80, 0.85, 0.70), (0.82, 0.86, 0.71), (0.81, 0.87, 0.69)]
+    ):
         _write(tmp_path, "20way1shot_nme", "maml", s, "accuracy@5", base)
         _write(tmp_path, "20way1shot_nme", "maml_trlearner", s, "accuracy@5", reg)
         _write(tmp_path, "20way1shot_nme", "maml_metamix", s, "accuracy@5", worse)
     text = tables.omniglot_table(tables.collect(tmp_path))
     assert "| MAML | 81.00 ± 2.48 (n=3) | 2000 steps, T=8 | 87.15 ± 0.61 | 87.40 |" in text
-    assert "| 20way1shot_nme | MAML+TRLearner improves MAML | 5.00 ± 2.48 (seeds=3) | supported |" in text
+    assert (
+        "| 20way1shot_nme | MAML+TRLearner improves MAML | 5.00 ± 2.48 (seeds=3) | supported |"
+        in text
+    )
     assert "MAML+MetaMix improves MAML | -11.00 ± 2.48 (seeds=3) | contradicted |" in text
 
 
@@ -36,12 +43,19 @@ def test_chembl_claims_on_counts_and_pose_lower_is_better(tmp_path):
     pose = tables.pose_table(tables.collect(tmp_path / "p"))
     assert "| k10 | MAML+MetaMix improves MAML | -1.000 ± 0.000 (seeds=3) | supported |" in pose
     assert "3.113 / 2.496" in pose  # the TRLearner paper's MAML row beside ours
-    assert "| MAML+MetaMix improves MAML | -1.000 ± 0.000 (pairs=3) | supported |" in pose  # pooled over shot counts (one here)
+    assert (
+        "| MAML+MetaMix improves MAML | -1.000 ± 0.000 (pairs=3) | supported |" in pose
+    )  # pooled over shot counts (one here)
 
 
 def test_pooled_claims_pair_every_group_and_seed(tmp_path):
     """Over all groups: one t-CI over the (group, seed) paired differences; a group without the backbone adds none."""
-    deltas = {("group0", 0): -0.02, ("group0", 1): -0.03, ("group1", 0): -0.01, ("group1", 1): -0.02}
+    deltas = {
+        ("group0", 0): -0.02,
+        ("group0", 1): -0.03,
+        ("group1", 0): -0.01,
+        ("group1", 1): -0.02,
+    }
     for (group, seed), delta in deltas.items():
         _write(tmp_path, group, "maml", seed, "r2@5", 0.4 + 0.05 * seed)
         _write(tmp_path, group, "maml+trlearner", seed, "r2@5", 0.4 + 0.05 * seed + delta)
@@ -59,16 +73,33 @@ def test_t_ci95_uses_student_t_beyond_ten_seeds():
     assert abs(t_ci95([0.0, 1.0] * 200) - 1.96 * 0.5006261743217588 / 400**0.5) < 1e-9
 
 
-def test_omniglot_fit_rows_compare_training_loss_with_test_nll_at_the_training_inner_steps(tmp_path):
-    for method, learner, key, test_nll in [("maml", "maml", "nll@1", 0.9), ("protonet", "protonet", "nll@0", 0.3)]:
+def test_omniglot_fit_rows_compare_training_loss_with_test_nll_at_the_training_inner_steps(
+    tmp_path,
+):
+    for method, learner, key, test_nll in [
+        ("maml", "maml", "nll@1", 0.9),
+        ("protonet", "protonet", "nll@0", 0.3),
+    ]:
         d = tmp_path / "20way1shot_nme" / method / "seed_0"
         d.mkdir(parents=True)
         # A decoy at another inner-step count: the row must use the training's own (1 for MAML, 0 for ProtoNet).
-        metrics = {"accuracy@5": {"mean": 0.8, "ci95": 0.01}, key: {"mean": test_nll}, "nll@5": {"mean": 7.0}}
-        (d / "results.json").write_text(json.dumps({"metric": "accuracy@5", "steps": 1000, "metrics": metrics}))
-        (d / "config.json").write_text(json.dumps({"meta_batch_size": 8, "learner": {"name": learner, "inner_steps": 1}}))
+        metrics = {
+            "accuracy@5": {"mean": 0.8, "ci95": 0.01},
+            key: {"mean": test_nll},
+            "nll@5": {"mean": 7.0},
+        }
+        (d / "results.json").write_text(
+            json.dumps({"metric": "accuracy@5", "steps": 1000, "metrics": metrics})
+        )
+        (d / "config.json").write_text(
+            json.dumps({"meta_batch_size": 8, "learner": {"name": learner, "inner_steps": 1}})
+        )
         # Only steps after 800 count (the last 200): 0.4 and 0.6 -> 0.5; the early 5.0 is left out.
-        lines = [{"step": 500, "query_loss": 5.0}, {"step": 900, "query_loss": 0.4}, {"step": 1000, "query_loss": 0.6}]
+        lines = [
+            {"step": 500, "query_loss": 5.0},
+            {"step": 900, "query_loss": 0.4},
+            {"step": 1000, "query_loss": 0.6},
+        ]
         (d / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     text = tables.omniglot_table(tables.collect(tmp_path))
     assert "| 20way1shot_nme | MAML | 0.500 | 0.900 | +0.400 | 1 |" in text
@@ -79,10 +110,20 @@ def _write_curve(root, column, method, seed, test_error, train_before, reg_delta
     """A run with results.json and a metrics.jsonl whose last curve point has the given errors."""
     _write(root, column, method, seed, "mse_clean@1", test_error + reg_delta, {"ci95": 0.1})
     d = root / column / method / f"seed_{seed}"
-    (d / "config.json").write_text(json.dumps({"meta_batch_size": 10, "learner": {"inner_steps": 1}}))
-    rows = [{"step": 100, "loss": 1.0}, {"step": 1000, "loss": 1.0, "curve/train/mse_clean@0": 9.0},  # an early point, ignored
-            {"step": 2000, "loss": 1.0, "curve/train/mse_clean@0": train_before, "curve/train/mse_clean@1": 0.05,
-             "curve/test/mse_clean@1": test_error}]
+    (d / "config.json").write_text(
+        json.dumps({"meta_batch_size": 10, "learner": {"inner_steps": 1}})
+    )
+    rows = [
+        {"step": 100, "loss": 1.0},
+        {"step": 1000, "loss": 1.0, "curve/train/mse_clean@0": 9.0},  # an early point, ignored
+        {
+            "step": 2000,
+            "loss": 1.0,
+            "curve/train/mse_clean@0": train_before,
+            "curve/train/mse_clean@1": 0.05,
+            "curve/test/mse_clean@1": test_error,
+        },
+    ]
     (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
@@ -95,16 +136,25 @@ def test_nme_claims_are_judged_only_where_the_backbone_memorizes(tmp_path):
         _write_curve(tmp_path, "k10", "maml", s, 1.0 + 0.1 * s, 1.0 + 0.1 * s)
         _write_curve(tmp_path, "k10", "maml+mr_maml", s, 1.0 + 0.1 * s, 1.0, reg_delta=-1.0)
     text = tables.nme_table(tables.collect(tmp_path))
-    assert ("| k5 | MAML+MR-MAML improves MAML | 3.090 ± 0.248 (seeds=3) | 3.050 ± 0.248 (seeds=3) | -1.000 ± 0.000 (seeds=3) "
-            "| supported |") in text
+    assert (
+        "| k5 | MAML+MR-MAML improves MAML | 3.090 ± 0.248 (seeds=3) | 3.050 ± 0.248 (seeds=3) | -1.000 ± 0.000 (seeds=3) "
+        "| supported |"
+    ) in text
     # k10: no memorization, and its training tasks after adaptation (0.05) beat the test tasks (1.0-1.2): overfits
-    assert ("| k10 | MAML+MR-MAML improves MAML | 0.000 ± 0.000 (seeds=3) | 1.050 ± 0.248 (seeds=3) | -1.000 ± 0.000 (seeds=3) "
-            "| supported |") in text
-    assert "| MAML | 3.100 ± 0.248 (n=3) | not run | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) | 3.100 ± 0.248 (n=3) |" in text
+    assert (
+        "| k10 | MAML+MR-MAML improves MAML | 0.000 ± 0.000 (seeds=3) | 1.050 ± 0.248 (seeds=3) | -1.000 ± 0.000 (seeds=3) "
+        "| supported |"
+    ) in text
+    assert (
+        "| MAML | 3.100 ± 0.248 (n=3) | not run | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) | 3.100 ± 0.248 (n=3) |"
+        in text
+    )
 
 
 def test_claims_in_a_regime_without_memorization_or_overfitting_are_untested(tmp_path):
-    for s in range(3):  # test after adaptation == training tasks after adaptation, far below before-adaptation
+    for s in range(
+        3
+    ):  # test after adaptation == training tasks after adaptation, far below before-adaptation
         _write_curve(tmp_path, "k5", "maml", s, 0.05 + 0.01 * s, 2.0)
         _write_curve(tmp_path, "k5", "maml+trlearner", s, 0.05 + 0.01 * s, 2.0, reg_delta=0.5)
     text = tables.regime_table(tables.collect(tmp_path), "Table 1")
@@ -138,11 +188,19 @@ def test_regime_of_an_accuracy_metric_is_judged_in_error_terms(tmp_path):
         for method, acc in (("maml", 0.85 + 0.01 * s), ("maml_metamix", 0.88 + 0.01 * s)):
             _write(tmp_path, "20way1shot_norot", method, s, "accuracy@5", acc)
             d = tmp_path / "20way1shot_norot" / method / f"seed_{s}"
-            (d / "config.json").write_text(json.dumps({"meta_batch_size": 8, "learner": {"inner_steps": 1}}))
-            row = {"step": 4000, "curve/train/accuracy@0": 0.2, "curve/train/accuracy@1": 0.91 + 0.01 * s,
-                   "curve/test/accuracy@1": acc}
+            (d / "config.json").write_text(
+                json.dumps({"meta_batch_size": 8, "learner": {"inner_steps": 1}})
+            )
+            row = {
+                "step": 4000,
+                "curve/train/accuracy@0": 0.2,
+                "curve/train/accuracy@1": 0.91 + 0.01 * s,
+                "curve/test/accuracy@1": acc,
+            }
             (d / "metrics.jsonl").write_text(json.dumps(row) + "\n")
     text = tables.regime_table(tables.collect(tmp_path), "Omniglot")
     # memorization gap (error) = train@0 - test@k < 0: no; overfitting gap = train@k - test@k = 0.06 > 0: overfits
-    assert ("| 20way1shot_norot | MAML+MetaMix improves MAML | -0.660 ± 0.025 (seeds=3) | 0.060 ± 0.000 (seeds=3) | "
-            "0.030 ± 0.000 (seeds=3) | supported |") in text
+    assert (
+        "| 20way1shot_norot | MAML+MetaMix improves MAML | -0.660 ± 0.025 (seeds=3) | 0.060 ± 0.000 (seeds=3) | "
+        "0.030 ± 0.000 (seeds=3) | supported |"
+    ) in text

@@ -23,21 +23,29 @@ def test_shapes_and_determinism(name):
 
 def test_task_code_names_each_pool_task_and_only_the_bin_of_a_test_task():
     spec = FAMILY_SPECS["sinusoid_nme"]
-    fam = metareg.regression_family("sinusoid_nme", jax.random.key(0), num_shots=5, num_queries=10, pool_size=20)
+    fam = metareg.regression_family(
+        "sinusoid_nme", jax.random.key(0), num_shots=5, num_queries=10, pool_size=20
+    )
     assert fam.input_width == 21
     # the pool is stratified: one task per amplitude bin, so the code identifies the training task
     bins = np.asarray(spec.code.bin_of(fam.pool_params["amplitude"]))
     np.testing.assert_array_equal(np.sort(bins), np.arange(20))
     ep = fam.sample_train(jax.random.key(1), 20)
     code = np.asarray(ep.support_x[..., 1:])
-    assert (code.sum(-1) == 1).all() and (code == code[:, :1]).all()  # one-hot, the same for every point of a task
+    assert (code.sum(-1) == 1).all() and (
+        code == code[:, :1]
+    ).all()  # one-hot, the same for every point of a task
     np.testing.assert_array_equal(np.asarray(ep.query_x[:, 0, 1:]), code[:, 0])
-    task_of_code = {int(b): j for j, b in enumerate(bins)}  # code -> the pool task whose function gives y
+    task_of_code = {
+        int(b): j for j, b in enumerate(bins)
+    }  # code -> the pool task whose function gives y
     for t in range(20):
         j = task_of_code[int(code[t, 0].argmax())]
         p = jax.tree_util.tree_map(lambda a, j=j: a[j], fam.pool_params)
         want = spec.fn(p, ep.query_x[t, :, 0])
-        np.testing.assert_allclose(np.asarray(ep.query_y_clean[t, :, 0]), np.asarray(want), atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(ep.query_y_clean[t, :, 0]), np.asarray(want), atol=1e-5
+        )
     # test tasks: fresh amplitude and phase; the code is the bin of their own amplitude
     test = fam.sample_test(jax.random.key(2), 200)
     assert (np.asarray(test.query_x[..., 1:]).sum(-1) == 1).all()
@@ -50,7 +58,9 @@ def test_pool_is_fixed_and_test_tasks_are_fresh():
     fam = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5, pool_size=480)
     assert fam.pool_size == 480
     same = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=10, pool_size=480)
-    np.testing.assert_array_equal(np.asarray(fam.pool_params["amplitude"]), np.asarray(same.pool_params["amplitude"]))
+    np.testing.assert_array_equal(
+        np.asarray(fam.pool_params["amplitude"]), np.asarray(same.pool_params["amplitude"])
+    )
     # training episodes only come from pool tasks: their noiseless values match a pool function
     ep = fam.sample_train(jax.random.key(2), 25)
     pool = fam.pool_params
@@ -77,9 +87,13 @@ def test_noise_level_matches_the_family():
 
 
 def test_fixed_points_per_task_subsamples_distinct_points():
-    fam = metareg.regression_family("sinusoid_w1", jax.random.key(0), num_shots=5, num_queries=10, points_per_task=20)
+    fam = metareg.regression_family(
+        "sinusoid_w1", jax.random.key(0), num_shots=5, num_queries=10, points_per_task=20
+    )
     ep = fam.sample_train(jax.random.key(5), 8)
-    xs = np.concatenate([np.asarray(ep.support_x[:, :, 0]), np.asarray(ep.query_x[:, :, 0])], axis=1)
+    xs = np.concatenate(
+        [np.asarray(ep.support_x[:, :, 0]), np.asarray(ep.query_x[:, :, 0])], axis=1
+    )
     for row in xs:
         assert len(np.unique(row)) == 15
     pool_x = np.asarray(fam.pool_x)
@@ -90,26 +104,44 @@ def test_harmonic_is_the_two_frequency_sum():
     p = {"frequency": 6.0, "phase1": 0.3, "phase2": 1.1, "amplitude1": 0.7, "amplitude2": -1.2}
     x = jnp.linspace(-4, 4, 9)
     want = 0.7 * np.sin(6 * np.asarray(x) + 0.3) - 1.2 * np.sin(12 * np.asarray(x) + 1.1)
-    np.testing.assert_allclose(np.asarray(FAMILY_SPECS["harmonic"].fn(p, x)), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(FAMILY_SPECS["harmonic"].fn(p, x)), want, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_harmonic_local_draws_each_tasks_x_around_its_own_centre():
     """torchmeta's Harmonic (the sources' protocol): mu_x ~ U(-4, 4) per task, x ~ N(mu_x, 1), no noise."""
-    fam = metareg.regression_family("harmonic_local", jax.random.key(0), num_shots=10, num_queries=40, pool_size=50)
+    fam = metareg.regression_family(
+        "harmonic_local", jax.random.key(0), num_shots=10, num_queries=40, pool_size=50
+    )
     for ep in (fam.sample_test(jax.random.key(1), 300), fam.sample_train(jax.random.key(2), 50)):
-        x = np.concatenate([np.asarray(ep.support_x[..., 0]), np.asarray(ep.query_x[..., 0])], axis=1)  # [T, 50]
-        np.testing.assert_allclose(x.std(axis=1).mean(), 1.0, atol=0.05)  # unit spread around a per-task centre
-        assert -4.5 < x.mean(axis=1).min() and x.mean(axis=1).max() < 4.5 and x.mean(axis=1).std() > 1.5
-        np.testing.assert_array_equal(np.asarray(ep.query_y), np.asarray(ep.query_y_clean))  # noise-free
+        x = np.concatenate(
+            [np.asarray(ep.support_x[..., 0]), np.asarray(ep.query_x[..., 0])], axis=1
+        )  # [T, 50]
+        np.testing.assert_allclose(
+            x.std(axis=1).mean(), 1.0, atol=0.05
+        )  # unit spread around a per-task centre
+        assert (
+            -4.5 < x.mean(axis=1).min()
+            and x.mean(axis=1).max() < 4.5
+            and x.mean(axis=1).std() > 1.5
+        )
+        np.testing.assert_array_equal(
+            np.asarray(ep.query_y), np.asarray(ep.query_y_clean)
+        )  # noise-free
     train = fam.sample_train(jax.random.key(3), 50)
     centers = np.asarray(fam.pool_params["center"])
-    means = np.concatenate([np.asarray(train.support_x[..., 0]), np.asarray(train.query_x[..., 0])], axis=1).mean(1)
+    means = np.concatenate(
+        [np.asarray(train.support_x[..., 0]), np.asarray(train.query_x[..., 0])], axis=1
+    ).mean(1)
     # each training episode's points sit around one pool task's centre
     assert (np.min(np.abs(means[:, None] - centers[None, :]), axis=1) < 0.6).all()
 
 
 def test_check_family_names_what_a_custom_family_lacks():
-    metareg.check_family(metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5))  # a family passes
+    metareg.check_family(
+        metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    )  # a family passes
 
     class Plain:  # every method, but not a pytree: jax.jit would fail with a bare "not a valid JAX type"
         loss_name, output_width = "mse", 1
@@ -120,7 +152,9 @@ def test_check_family_names_what_a_custom_family_lacks():
 
         def example_episode(self): ...
 
-    with pytest.raises(TypeError, match=r"Plain is not a pytree of arrays .*@flax.struct.dataclass"):
+    with pytest.raises(
+        TypeError, match=r"Plain is not a pytree of arrays .*@flax.struct.dataclass"
+    ):
         metareg.check_family(Plain())
     del Plain.sample_test
     with pytest.raises(TypeError, match=r"lacks \['sample_test'\]"):

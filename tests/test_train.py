@@ -50,7 +50,10 @@ def test_resume_continues_to_the_same_numbers(tmp_path, quick_config):
     resumed = train_and_evaluate(quick_config, tmp_path / "resumed")
     assert resumed["resumed_from_step"] == 40
     assert _numbers(straight) == _numbers(resumed)
-    rows = [json.loads(r)["step"] for r in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(r)["step"]
+        for r in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert rows == [20, 40, 60]
 
 
@@ -63,11 +66,16 @@ def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path
     saved = json.loads((tmp_path / "config.json").read_text())
     saved["optimizer"]["learning_rate"] = 1e30
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    with pytest.raises(NonFiniteLossError, match=r"at step 2[1-9].*last good checkpoint \(step 20\)"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"at step 2[1-9].*last good checkpoint \(step 20\)"
+    ):
         train_and_evaluate(quick_config, tmp_path)
     saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
     assert saved == [20]
-    assert not (tmp_path / "results.json").exists() or json.loads((tmp_path / "results.json").read_text())["steps"] == 20
+    assert (
+        not (tmp_path / "results.json").exists()
+        or json.loads((tmp_path / "results.json").read_text())["steps"] == 20
+    )
 
 
 def test_outer_step_traces_once():
@@ -95,7 +103,10 @@ def test_clip_norm_clips_the_meta_gradient_before_the_optimizer():
 
     grads = {"w": jax.numpy.array([3.0, 4.0])}  # global norm 5
     for clip, expected in ((0.0, [-3.0, -4.0]), (10.0, [-3.0, -4.0]), (1.0, [-0.6, -0.8])):
-        config = with_overrides(default_config(), {"optimizer.name": "sgd", "optimizer.learning_rate": 1.0, "optimizer.clip_norm": clip})
+        config = with_overrides(
+            default_config(),
+            {"optimizer.name": "sgd", "optimizer.learning_rate": 1.0, "optimizer.clip_norm": clip},
+        )
         opt = make_optimizer(config)
         updates, _ = opt.update(grads, opt.init(grads))
         chex.assert_trees_all_close(updates, {"w": jax.numpy.array(expected)}, rtol=1e-6)
@@ -107,8 +118,12 @@ def test_curve_evaluation_changes_nothing_and_logs_both_task_sets(tmp_path, quic
     quick_config.eval.every, quick_config.eval.curve_tasks = 20, 12
     curved = train_and_evaluate(quick_config, tmp_path / "curved")
     assert _numbers(plain) == _numbers(curved)  # same final model
-    plain_rows = [json.loads(r) for r in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
-    curved_rows = [json.loads(r) for r in (tmp_path / "curved" / "metrics.jsonl").read_text().splitlines()]
+    plain_rows = [
+        json.loads(r) for r in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()
+    ]
+    curved_rows = [
+        json.loads(r) for r in (tmp_path / "curved" / "metrics.jsonl").read_text().splitlines()
+    ]
     for p, c in zip(plain_rows, curved_rows, strict=True):  # same trajectory, row for row
         assert {k: v for k, v in c.items() if not k.startswith("curve/")} == p
     # before adaptation (0 steps), after the training's step count (1), on test and on training tasks
@@ -134,5 +149,7 @@ def test_restore_run_is_public_at_top_level(tmp_path, quick_config):
     config, family, objective, meta_params = metareg.restore_run(tmp_path)
     assert config.seed == quick_config.seed and "model" in meta_params
     results = json.loads((tmp_path / "results.json").read_text())
-    again = metareg.evaluate(meta_params, objective.learner, family.sample_test(jax.random.key(9), 20), (1,))
+    again = metareg.evaluate(
+        meta_params, objective.learner, family.sample_test(jax.random.key(9), 20), (1,)
+    )
     assert np.isfinite(again["mse_clean@1"]["mean"]) and results["num_tasks"] == 20

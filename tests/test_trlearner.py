@@ -29,7 +29,9 @@ def test_relation_at_ones_init_is_plain_cosine():
     reg = metareg.TRLearner(init_noise=0.0, num_heads=3)
     ep = metareg.types.task(random_episodes(jax.random.key(0), d=1), 0)
     learner = metareg.MAML(metareg.mlp((8,)))
-    params = reg.init(jax.random.key(1), learner, learner.model.init(jax.random.key(2), ep.support_x), ep)
+    params = reg.init(
+        jax.random.key(1), learner, learner.model.init(jax.random.key(2), ep.support_x), ep
+    )
     np.testing.assert_array_equal(np.asarray(params["heads"]), 1.0)
 
 
@@ -52,12 +54,21 @@ def test_consistency_loss_matches_hand_computation_on_three_tasks():
     reg = metareg.TRLearner(relation="fixed")
     episodes = random_episodes(jax.random.key(4), num_tasks=3, k=4, q=5, d=2)
     # positive inputs and targets: every relation is positive, so no row is all-zero
-    episodes = episodes.replace(support_x=jnp.abs(episodes.support_x), support_y=jnp.abs(episodes.support_y) + 1)
-    params = metareg.MetaObjective(learner, (reg,)).init(jax.random.key(5), metareg.types.task(episodes, 0))
-    phi = jax.vmap(learner.adapt, in_axes=(None, 0, 0))(params, episodes.support_x, episodes.support_y)
+    episodes = episodes.replace(
+        support_x=jnp.abs(episodes.support_x), support_y=jnp.abs(episodes.support_y) + 1
+    )
+    params = metareg.MetaObjective(learner, (reg,)).init(
+        jax.random.key(5), metareg.types.task(episodes, 0)
+    )
+    phi = jax.vmap(learner.adapt, in_axes=(None, 0, 0))(
+        params, episodes.support_x, episodes.support_y
+    )
     got, _ = reg.penalty(params, learner, episodes, phi)
 
-    xs, ys, xq, yq = (np.asarray(a, np.float64) for a in (episodes.support_x, episodes.support_y, episodes.query_x, episodes.query_y))
+    xs, ys, xq, yq = (
+        np.asarray(a, np.float64)
+        for a in (episodes.support_x, episodes.support_y, episodes.query_x, episodes.query_y)
+    )
     w = np.asarray(phi["blocks_0"]["kernel"], np.float64)  # [3, 2, 1]
     z = np.stack([np.concatenate([xs[i].mean(0), (ys[i] * xs[i]).mean(0)]) for i in range(3)])
     zn = z / np.linalg.norm(z, axis=1, keepdims=True)
@@ -76,7 +87,9 @@ def test_ones_relation_averages_all_other_tasks():
     learner = metareg.MAML(linear_model(), inner_lr=0.1)
     episodes = random_episodes(jax.random.key(6), num_tasks=4, d=2)
     reg = metareg.TRLearner(relation="ones")
-    params = metareg.MetaObjective(learner, (reg,)).init(jax.random.key(7), metareg.types.task(episodes, 0))
+    params = metareg.MetaObjective(learner, (reg,)).init(
+        jax.random.key(7), metareg.types.task(episodes, 0)
+    )
     a = reg.weights({}, learner, params["model"], episodes)
     np.testing.assert_allclose(np.asarray(a), (1 - np.eye(4)) / 3, atol=1e-7)
 
@@ -86,11 +99,15 @@ def test_top_k_with_all_other_tasks_equals_exact():
     episodes = random_episodes(jax.random.key(8), num_tasks=5, d=1)
     exact = metareg.TRLearner(relation="fixed")
     sparse = metareg.TRLearner(relation="fixed", num_related=4)
-    params = metareg.MetaObjective(learner, (exact,)).init(jax.random.key(9), metareg.types.task(episodes, 0))
+    params = metareg.MetaObjective(learner, (exact,)).init(
+        jax.random.key(9), metareg.types.task(episodes, 0)
+    )
 
     def value(reg):
         def f(p):
-            phi = jax.vmap(learner.adapt, in_axes=(None, 0, 0))(p, episodes.support_x, episodes.support_y)
+            phi = jax.vmap(learner.adapt, in_axes=(None, 0, 0))(
+                p, episodes.support_x, episodes.support_y
+            )
             return reg.penalty(p, learner, episodes, phi)[0]
 
         return jax.value_and_grad(f)(params)
@@ -106,7 +123,9 @@ def test_learned_heads_receive_gradient(representation):
     episodes = random_episodes(jax.random.key(10), num_tasks=8, d=1)
     params = objective.init(jax.random.key(11), metareg.types.task(episodes, 0))
     # (with a single positive relation per row the normalized weight is 1 whatever m is)
-    grads = jax.grad(lambda p: metareg.meta_loss(p, episodes, jax.random.key(0), objective)[0])(params)
+    grads = jax.grad(lambda p: metareg.meta_loss(p, episodes, jax.random.key(0), objective)[0])(
+        params
+    )
     assert float(jnp.linalg.norm(grads["regularizers"]["trlearner"]["heads"])) > 0
 
 
@@ -116,7 +135,9 @@ def test_zero_representation_gives_finite_gradients():
     heads = 1.0 + 0.1 * jax.random.normal(jax.random.key(13), (3, 6))
 
     def f(heads, z):
-        return jnp.sum(relation_weights(multihead_relation(z, heads)) * jnp.arange(16.0).reshape(4, 4))
+        return jnp.sum(
+            relation_weights(multihead_relation(z, heads)) * jnp.arange(16.0).reshape(4, 4)
+        )
 
     g_heads, g_z = jax.grad(f, argnums=(0, 1))(heads, z)
     assert np.all(np.isfinite(np.asarray(g_heads))) and np.all(np.isfinite(np.asarray(g_z)))

@@ -23,7 +23,10 @@ def test_selection_uses_validation_tasks_only(tmp_path, quick_config):
     # tamper with the test numbers: the choice must not move
     for path in tmp_path.glob("k5/*/seed_0/results.json"):
         r = json.loads(path.read_text())
-        r["metrics"] = {k: {**v, "mean": 0.0 if "lr0.001" in str(path) else 99.0} for k, v in r["metrics"].items()}
+        r["metrics"] = {
+            k: {**v, "mean": 0.0 if "lr0.001" in str(path) else 99.0}
+            for k, v in r["metrics"].items()
+        }
         path.write_text(json.dumps(r))
     result = tune.select(tmp_path, "learner.inner_lr", num_tasks=20)["k5"]
     means = {v: e["mean"] for v, e in result["values"].items()}

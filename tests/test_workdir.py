@@ -18,12 +18,26 @@ from tests.conftest import ROOT
 
 
 def _snapshot(workdir):
-    return {p.relative_to(workdir): p.read_bytes() for p in sorted(workdir.rglob("*")) if p.is_file() and p.name != ".lock"}
+    return {
+        p.relative_to(workdir): p.read_bytes()
+        for p in sorted(workdir.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
-@pytest.mark.parametrize(("field", "value"), [("seed", 1), ("learner.name", "fomaml"), ("task.name", "harmonic"),
-                                              ("learner.inner_lr", 0.02), ("regularizers", ("trlearner",))])
-def test_resume_with_another_config_is_refused_naming_the_field(tmp_path, quick_config, field, value):
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seed", 1),
+        ("learner.name", "fomaml"),
+        ("task.name", "harmonic"),
+        ("learner.inner_lr", 0.02),
+        ("regularizers", ("trlearner",)),
+    ],
+)
+def test_resume_with_another_config_is_refused_naming_the_field(
+    tmp_path, quick_config, field, value
+):
     train_and_evaluate(quick_config, tmp_path)
     before = _snapshot(tmp_path)
     node, *rest = field.split(".")
@@ -37,14 +51,18 @@ def test_resume_with_another_config_is_refused_naming_the_field(tmp_path, quick_
     assert _snapshot(tmp_path) == before  # nothing in the workdir changed
 
 
-def test_raising_num_steps_is_a_resume_and_is_recorded_shortening_is_refused(tmp_path, quick_config):
+def test_raising_num_steps_is_a_resume_and_is_recorded_shortening_is_refused(
+    tmp_path, quick_config
+):
     quick_config.num_steps = 40
     train_and_evaluate(quick_config, tmp_path)
     quick_config.num_steps, quick_config.eval.num_tasks = 60, 30
     r = train_and_evaluate(quick_config, tmp_path)
     assert r["resumed_from_step"] == 40 and r["num_resumes"] == 1
     assert {"field": "num_steps", "old": 40, "new": 60} in r["config_changes_on_resume"]
-    assert r["train_time_s"] > r["train_time_s_this_process"] > 0  # times accumulate over the processes
+    assert (
+        r["train_time_s"] > r["train_time_s_this_process"] > 0
+    )  # times accumulate over the processes
     quick_config.num_steps = 20
     with pytest.raises(WorkdirError, match="checkpoint at step 60, beyond num_steps = 20"):
         train_and_evaluate(quick_config, tmp_path)
@@ -52,9 +70,13 @@ def test_raising_num_steps_is_a_resume_and_is_recorded_shortening_is_refused(tmp
 
 def test_a_second_writer_is_refused_at_once(tmp_path):
     with exclusive(tmp_path):
-        code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from metareg.workdir import exclusive\n"
-                f"with exclusive(Path({str(tmp_path)!r})): pass")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        code = (
+            f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from metareg.workdir import exclusive\n"
+            f"with exclusive(Path({str(tmp_path)!r})): pass"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
     assert out.returncode != 0 and "in use by another process" in out.stderr
     with exclusive(tmp_path):  # released: the next one gets it
         pass
@@ -65,8 +87,10 @@ def test_a_workdir_that_is_a_file_and_bad_values_get_messages(tmp_path, quick_co
     f.write_text("x")
     with pytest.raises(WorkdirError, match="is a file"):
         train_and_evaluate(quick_config, f)
-    for field, value, message in (("max_checkpoints", 0, "max_checkpoints must be >= 1"),
-                                  ("learner.inner_lr", -0.1, "learner.inner_lr must be >= 0")):
+    for field, value, message in (
+        ("max_checkpoints", 0, "max_checkpoints must be >= 1"),
+        ("learner.inner_lr", -0.1, "learner.inner_lr must be >= 0"),
+    ):
         c = quick_config.copy_and_resolve_references()
         node, *rest = field.split(".")
         if rest:
@@ -98,18 +122,38 @@ def test_check_resume_allows_only_the_listed_fields():
 
 def test_cli_works_from_any_directory_by_experiment_name_and_reports_progress(tmp_path):
     """`--config NAME:quick` from outside the project; without a terminal, status and progress lines on stderr."""
-    cmd = [sys.executable, "-m", "metareg.main", "--config", "sinusoid_maml:quick", f"--workdir={tmp_path / 'run'}",
-           "--config.num_steps=40", "--config.log_every=20", "--config.checkpoint_every=20", "--config.eval.num_tasks=10"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "metareg.main",
+        "--config",
+        "sinusoid_maml:quick",
+        f"--workdir={tmp_path / 'run'}",
+        "--config.num_steps=40",
+        "--config.log_every=20",
+        "--config.checkpoint_every=20",
+        "--config.eval.num_tasks=10",
+    ]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "compiling the outer step" in out.stderr and "step 40/40" in out.stderr and "evaluating on 10" in out.stderr
+    assert (
+        "compiling the outer step" in out.stderr
+        and "step 40/40" in out.stderr
+        and "evaluating on 10" in out.stderr
+    )
     assert json.loads((tmp_path / "run" / "results.json").read_text())["steps"] == 40
-    again = subprocess.run([*cmd[:-1], "--config.seed=3"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert again.returncode != 0 and "seed: 0 -> 3" in again.stderr and "Traceback" not in again.stderr
+    again = subprocess.run(
+        [*cmd[:-1], "--config.seed=3"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert (
+        again.returncode != 0 and "seed: 0 -> 3" in again.stderr and "Traceback" not in again.stderr
+    )
 
 
 def _corrupt(step_dir, how):
-    data = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)  # the array file
+    data = max(
+        (p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
+    )  # the array file
     if how == "bitflip":  # orbax reads this without error: only the recorded digest finds it
         b = bytearray(data.read_bytes())
         b[len(b) // 2] ^= 0xFF
@@ -122,7 +166,9 @@ def _corrupt(step_dir, how):
 
 
 @pytest.mark.parametrize("how", ["bitflip", "truncated", "partial"])
-def test_an_unreadable_latest_checkpoint_is_set_aside_and_the_older_one_resumed(tmp_path, quick_config, how, capsys):
+def test_an_unreadable_latest_checkpoint_is_set_aside_and_the_older_one_resumed(
+    tmp_path, quick_config, how, capsys
+):
     straight = train_and_evaluate(quick_config, tmp_path / "straight")
     quick_config.num_steps = 40
     train_and_evaluate(quick_config, tmp_path / "run")
@@ -142,8 +188,8 @@ def _tensorboard_steps(logdir, tag):
     for path in sorted(logdir.glob("events.*")):
         data, i = path.read_bytes(), 0
         while i + 12 <= len(data):
-            (n,) = struct.unpack("<Q", data[i:i + 8])
-            event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            event = event_pb2.Event.FromString(data[i + 12 : i + 12 + n])
             i += 12 + n + 4
             steps += [event.step for v in event.summary.value if v.tag == tag]
     return steps
@@ -164,14 +210,18 @@ def test_an_intact_checkpoint_that_does_not_fit_is_refused_not_set_aside(tmp_pat
     train_and_evaluate(quick_config, tmp_path)
     before = _snapshot(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
-    saved["model"]["hidden"] = [8, 8]  # the same config file, but the model code now builds other shapes
+    saved["model"]["hidden"] = [
+        8,
+        8,
+    ]  # the same config file, but the model code now builds other shapes
     (tmp_path / "config.json").write_text(json.dumps(saved))
     quick_config.model.hidden, quick_config.num_steps = (8, 8), 60
     with pytest.raises(WorkdirError, match="checkpoint 40 .* is intact but does not fit"):
         train_and_evaluate(quick_config, tmp_path)
     assert not (tmp_path / "checkpoints_unreadable").exists()
-    assert {k: v for k, v in _snapshot(tmp_path).items() if k.name != "config.json"} == \
-        {k: v for k, v in before.items() if k.name != "config.json"}
+    assert {k: v for k, v in _snapshot(tmp_path).items() if k.name != "config.json"} == {
+        k: v for k, v in before.items() if k.name != "config.json"
+    }
 
 
 def test_failures_become_one_line_messages_and_bugs_keep_their_traceback():
@@ -190,13 +240,25 @@ def test_failures_become_one_line_messages_and_bugs_keep_their_traceback():
 
 
 def test_console_script_lists_experiments_and_rejects_an_unknown_variant_in_one_line(tmp_path):
-    script = Path(sys.executable).with_name("metareg")  # [project.scripts], installed by `make install`
-    listing = subprocess.run([script, "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert listing.returncode == 0 and "omniglot_maml" in listing.stdout and "norot" in listing.stdout
-    bad = subprocess.run([script, "train", "omniglot_maml:5shot,fiveway"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120)
+    script = Path(sys.executable).with_name(
+        "metareg"
+    )  # [project.scripts], installed by `make install`
+    listing = subprocess.run(
+        [script, "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert (
+        listing.returncode == 0 and "omniglot_maml" in listing.stdout and "norot" in listing.stdout
+    )
+    bad = subprocess.run(
+        [script, "train", "omniglot_maml:5shot,fiveway"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
         "error: experiment 'omniglot_maml': unknown config variant 'fiveway'; use comma-separated tokens from "
-        "['1shot', '20way', '5shot', '5way', 'cs', 'me', 'nme', 'norot', 'reference'] and quick"]
+        "['1shot', '20way', '5shot', '5way', 'cs', 'me', 'nme', 'norot', 'reference'] and quick"
+    ]
     assert not (tmp_path / "runs").exists()

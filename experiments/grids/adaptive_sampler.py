@@ -17,7 +17,11 @@ CELLS = {  # method -> overrides; "+asr" names the sampler like a regularizer so
     "maml+asr": {"sampler.name": "adaptive"},
     "maml+trlearner": {"regularizers": ("trlearner",)},
     # the sampler chooses the tasks only; TRLearner's relation from the whole support sets
-    "maml+asr+trlearner": {"regularizers": ("trlearner",), "sampler.name": "adaptive", "trlearner.meta_data": "support"},
+    "maml+asr+trlearner": {
+        "regularizers": ("trlearner",),
+        "sampler.name": "adaptive",
+        "trlearner.meta_data": "support",
+    },
     # "+md": TRLearner's relation from the sampler's meta-data (trlearner.meta_data = "adaptive", Section 4.1)
     "maml+trlearner+md": {"regularizers": ("trlearner",), "trlearner.meta_data": "adaptive"},
     # the full Algorithm 1: sampler.name = "adaptive" alone (trlearner.meta_data = "sampler" follows it)
@@ -27,9 +31,16 @@ CELLS = {  # method -> overrides; "+asr" names the sampler like a regularizer so
 
 def get_grid():
     cells = {
-        f"k5/{method}": ("experiments/sinusoid_nme.py",
-                         {"experiment": f"sinusoid_nme_k5_{method}", "task.num_shots": 5, "num_steps": NUM_STEPS,
-                          "eval.every": 1000, **overrides})
+        f"k5/{method}": (
+            "experiments/sinusoid_nme.py",
+            {
+                "experiment": f"sinusoid_nme_k5_{method}",
+                "task.num_shots": 5,
+                "num_steps": NUM_STEPS,
+                "eval.every": 1000,
+                **overrides,
+            },
+        )
         for method, overrides in CELLS.items()
     }
     return {"cells": cells, "seeds": (0, 1, 2, 3, 4)}

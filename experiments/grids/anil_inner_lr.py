@@ -14,8 +14,15 @@ def get_grid():
     cells = {
         f"k{shots}/lr{lr:g}": (
             "experiments/sinusoid_maml.py",
-            {"experiment": f"sinusoid_w1_k{shots}_anil_lr{lr:g}", "task.name": "sinusoid_w1", "task.num_shots": shots,
-             "learner.name": "anil", "learner.inner_lr": lr, "num_steps": NUM_STEPS, "checkpoint_every": 10_000},
+            {
+                "experiment": f"sinusoid_w1_k{shots}_anil_lr{lr:g}",
+                "task.name": "sinusoid_w1",
+                "task.num_shots": shots,
+                "learner.name": "anil",
+                "learner.inner_lr": lr,
+                "num_steps": NUM_STEPS,
+                "checkpoint_every": 10_000,
+            },
         )
         for shots in (5, 10)
         for lr in LEARNING_RATES

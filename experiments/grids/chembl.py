@@ -14,8 +14,16 @@ def get_grid():
             for suffix, regs in REGULARIZERS.items():
                 cells[f"group{group}/{backbone}{suffix}"] = (
                     "experiments/chembl_anil.py",
-                    {"task.group": group, "learner.name": backbone, "regularizers": regs, **overrides},
+                    {
+                        "task.group": group,
+                        "learner.name": backbone,
+                        "regularizers": regs,
+                        **overrides,
+                    },
                 )
         for suffix, regs in REGULARIZERS.items():
-            cells[f"group{group}/maml{suffix}"] = ("experiments/chembl_maml.py", {"task.group": group, "regularizers": regs})
+            cells[f"group{group}/maml{suffix}"] = (
+                "experiments/chembl_maml.py",
+                {"task.group": group, "regularizers": regs},
+            )
     return {"cells": cells, "seeds": (0, 1, 2)}

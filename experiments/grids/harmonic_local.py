@@ -12,11 +12,21 @@ NUM_STEPS = 70_000
 def get_grid():
     cells = {}
     for shots in (5, 10):
-        for name, overrides in {"maml": {}, "maml_lr0.4": {"learner.inner_lr": 0.4},
-                                "maml_pool5000": {"task.pool_size": 5000}}.items():
+        for name, overrides in {
+            "maml": {},
+            "maml_lr0.4": {"learner.inner_lr": 0.4},
+            "maml_pool5000": {"task.pool_size": 5000},
+        }.items():
             cells[f"k{shots}/{name}"] = (
                 "experiments/sinusoid_maml.py",
-                {"experiment": f"harmonic_local_k{shots}_{name}", "task.name": "harmonic_local", "task.num_shots": shots,
-                 "num_steps": NUM_STEPS, "eval.every": 5000, "checkpoint_every": 10_000, **overrides},
+                {
+                    "experiment": f"harmonic_local_k{shots}_{name}",
+                    "task.name": "harmonic_local",
+                    "task.num_shots": shots,
+                    "num_steps": NUM_STEPS,
+                    "eval.every": 5000,
+                    "checkpoint_every": 10_000,
+                    **overrides,
+                },
             )
     return {"cells": cells, "seeds": (0,)}

@@ -5,5 +5,7 @@ EXPERIMENTS = ("maml", "maml_metamix", "maml_trlearner", "protonet", "protonet_t
 
 
 def get_grid():
-    cells = {f"20way1shot_nme/{name}": (f"experiments/omniglot_{name}.py", {}) for name in EXPERIMENTS}
+    cells = {
+        f"20way1shot_nme/{name}": (f"experiments/omniglot_{name}.py", {}) for name in EXPERIMENTS
+    }
     return {"cells": cells, "seeds": (0, 1, 2)}

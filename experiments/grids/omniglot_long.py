@@ -6,10 +6,17 @@ Results go in their own column (20way1shot_nme_4k) of the Omniglot table:
     python -m metareg.sweep --grid experiments/grids/omniglot_long.py --root runs/omniglot --workers 2
 """
 
-EXPERIMENTS = ("maml_trlearner", "maml_metamix", "maml")  # longest first: two workers finish together
+EXPERIMENTS = (
+    "maml_trlearner",
+    "maml_metamix",
+    "maml",
+)  # longest first: two workers finish together
 NUM_STEPS = 4000
 
 
 def get_grid():
-    cells = {f"20way1shot_nme_4k/{name}": (f"experiments/omniglot_{name}.py", {"num_steps": NUM_STEPS}) for name in EXPERIMENTS}
+    cells = {
+        f"20way1shot_nme_4k/{name}": (f"experiments/omniglot_{name}.py", {"num_steps": NUM_STEPS})
+        for name in EXPERIMENTS
+    }
     return {"cells": cells, "seeds": (0, 1, 2)}

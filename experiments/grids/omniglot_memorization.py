@@ -15,8 +15,13 @@ def get_grid():
     cells = {
         "20way1shot_norot/maml": (
             "experiments/omniglot_maml.py:norot",
-            {"experiment": "omniglot_maml_norot_curve", "num_steps": 10_000, "eval.every": 500, "eval.curve_tasks": 100,
-             "checkpoint_every": 500},
+            {
+                "experiment": "omniglot_maml_norot_curve",
+                "num_steps": 10_000,
+                "eval.every": 500,
+                "eval.curve_tasks": 100,
+                "checkpoint_every": 500,
+            },
         ),
     }
     return {"cells": cells, "seeds": (0,)}

@@ -33,8 +33,14 @@ def get_grid():
     cells = {
         f"{COLUMN}/{method}": (
             f"experiments/{experiment}",
-            {"experiment": f"omniglot_{method}_norot", "num_steps": NUM_STEPS, "eval.every": 500, "eval.curve_tasks": 100,
-             "checkpoint_every": 500, **overrides},
+            {
+                "experiment": f"omniglot_{method}_norot",
+                "num_steps": NUM_STEPS,
+                "eval.every": 500,
+                "eval.curve_tasks": 100,
+                "checkpoint_every": 500,
+                **overrides,
+            },
         )
         for method, (experiment, overrides) in CELLS.items()
     }

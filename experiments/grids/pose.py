@@ -5,7 +5,13 @@ the papers. One outer step at the papers' size (128 px, width 64, meta-batch 10)
 4.6 s (+TRLearner) on this CPU with the task loop that `task_chunk=None` picks there (3.6-5.8 s with vmap;
 docs/scaling.md)."""
 
-BUDGET = {"task.image_size": 64, "model.width": 16, "meta_batch_size": 5, "num_steps": 1000, "checkpoint_every": 250}
+BUDGET = {
+    "task.image_size": 64,
+    "model.width": 16,
+    "meta_batch_size": 5,
+    "num_steps": 1000,
+    "checkpoint_every": 250,
+}
 EXPERIMENTS = ("maml", "maml_metamix", "maml_trlearner")
 
 
@@ -14,7 +20,10 @@ def pose_grid(experiments) -> dict:
     cells = {}
     for shots in (10, 15):
         for name in experiments:
-            cells[f"k{shots}/{name}"] = (f"experiments/pose_{name}.py", {**BUDGET, "task.num_shots": shots, "task.num_queries": shots})
+            cells[f"k{shots}/{name}"] = (
+                f"experiments/pose_{name}.py",
+                {**BUDGET, "task.num_shots": shots, "task.num_queries": shots},
+            )
     return {"cells": cells, "seeds": (0, 1, 2)}
 
 

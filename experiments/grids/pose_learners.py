@@ -7,7 +7,11 @@ alone, with MetaMix and with TRLearner, at 10 and 15 shots, 3 seeds, at the CPU 
 
 from experiments.grids.pose import pose_grid
 
-EXPERIMENTS = tuple(f"{learner}{reg}" for learner in ("anil", "metasgd", "tnet") for reg in ("", "_metamix", "_trlearner"))
+EXPERIMENTS = tuple(
+    f"{learner}{reg}"
+    for learner in ("anil", "metasgd", "tnet")
+    for reg in ("", "_metamix", "_trlearner")
+)
 
 
 def get_grid():

@@ -13,8 +13,15 @@ def get_grid():
     cells = {
         f"k{shots}/maml": (
             "experiments/sinusoid_maml.py",
-            {"experiment": f"sinusoid_w1_k{shots}_maml_curve", "task.name": "sinusoid_w1", "task.num_shots": shots,
-             "num_steps": NUM_STEPS, "eval.every": 1000, "eval.curve_tasks": 200, "checkpoint_every": 5000},
+            {
+                "experiment": f"sinusoid_w1_k{shots}_maml_curve",
+                "task.name": "sinusoid_w1",
+                "task.num_shots": shots,
+                "num_steps": NUM_STEPS,
+                "eval.every": 1000,
+                "eval.curve_tasks": 200,
+                "checkpoint_every": 5000,
+            },
         )
         for shots in (5, 10)
     }

@@ -12,7 +12,10 @@ REGULARIZERS = {  # method suffix -> overrides
     "": {"regularizers": ()},
     "+meta_aug": {"regularizers": ("meta_aug",)},
     "+metamix": {"regularizers": ("metamix",)},  # hidden layers (1, 2): the MLP default
-    "+metamix_input": {"regularizers": ("metamix",), "metamix.layers": (0, 1, 2)},  # with input mixing
+    "+metamix_input": {
+        "regularizers": ("metamix",),
+        "metamix.layers": (0, 1, 2),
+    },  # with input mixing
     "+mr_maml": {"regularizers": ("mr_maml",)},
     "+trlearner": {"regularizers": ("trlearner",)},
 }
@@ -22,7 +25,11 @@ K5_ONLY = {
     "+metamix_qq": {"regularizers": ("metamix",), "metamix.strategy": "query_query"},
     "+metamix_ss": {"regularizers": ("metamix",), "metamix.strategy": "support_support"},
     "+metamix_concat": {"regularizers": ("metamix",), "metamix.strategy": "concat"},
-    "+mr_maml_noisy": {"regularizers": ("mr_maml",), "mr_maml.scale_init": -5.0, "mr_maml.beta": 1e-3},
+    "+mr_maml_noisy": {
+        "regularizers": ("mr_maml",),
+        "mr_maml.scale_init": -5.0,
+        "mr_maml.beta": 1e-3,
+    },
 }
 
 
@@ -32,7 +39,12 @@ def get_grid():
         for suffix, overrides in {**REGULARIZERS, **(K5_ONLY if shots == 5 else {})}.items():
             cells[f"k{shots}/maml{suffix}"] = (
                 "experiments/sinusoid_nme.py",
-                {"experiment": f"sinusoid_nme_k{shots}_maml{suffix}", "task.num_shots": shots, "num_steps": NUM_STEPS,
-                 "eval.every": 1000, **overrides},
+                {
+                    "experiment": f"sinusoid_nme_k{shots}_maml{suffix}",
+                    "task.num_shots": shots,
+                    "num_steps": NUM_STEPS,
+                    "eval.every": 1000,
+                    **overrides,
+                },
             )
     return {"cells": cells, "seeds": (0, 1, 2, 3, 4)}

@@ -28,8 +28,15 @@ def get_grid():
             for suffix, overrides in REGULARIZERS.items():
                 cells[f"sinusoid_w1/k{shots}/{backbone}{suffix}"] = (
                     "experiments/sinusoid_maml.py",
-                    {"experiment": f"sinusoid_w1_k{shots}_{backbone}{suffix}", "task.name": "sinusoid_w1",
-                     "task.num_shots": shots, "learner.name": backbone, "num_steps": NUM_STEPS, "eval.every": 5000,
-                     "checkpoint_every": 5000, **overrides},
+                    {
+                        "experiment": f"sinusoid_w1_k{shots}_{backbone}{suffix}",
+                        "task.name": "sinusoid_w1",
+                        "task.num_shots": shots,
+                        "learner.name": backbone,
+                        "num_steps": NUM_STEPS,
+                        "eval.every": 5000,
+                        "checkpoint_every": 5000,
+                        **overrides,
+                    },
                 )
     return {"cells": cells, "seeds": (0, 1, 2)}

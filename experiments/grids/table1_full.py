@@ -50,5 +50,7 @@ def get_grid():
             for backbone in BACKBONES:
                 regs = dict(REGULARIZERS, **(TABLE9 if family == "sinusoid_w1" else {}))
                 for suffix, regularizers in regs.items():
-                    cells[f"{family}/k{shots}/{backbone}{suffix}"] = cell(family, shots, backbone, suffix, regularizers)
+                    cells[f"{family}/k{shots}/{backbone}{suffix}"] = cell(
+                        family, shots, backbone, suffix, regularizers
+                    )
     return {"cells": cells, "seeds": (0, 1, 2, 3, 4)}

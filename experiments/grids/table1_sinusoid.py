@@ -17,7 +17,10 @@ def get_grid():
     for family in ("sinusoid_w1", "sinusoid"):
         for shots in (5, 10):
             for method, experiment in METHODS.items():
-                cells[f"{family}/k{shots}/{method}"] = (experiment, {"task.name": family, "task.num_shots": shots})
+                cells[f"{family}/k{shots}/{method}"] = (
+                    experiment,
+                    {"task.name": family, "task.num_shots": shots},
+                )
     for shots in (5, 10):
         for k in (1, 2):
             cells[f"sinusoid_w1/k{shots}/trlearner_top{k}"] = (

@@ -8,6 +8,11 @@ def get_grid():
         for method in ("maml", "trlearner"):
             cells[f"sinusoid_w1/k{shots}/{method}"] = (
                 f"experiments/sinusoid_{method}.py",
-                {"task.name": "sinusoid_w1", "task.num_shots": shots, "num_steps": 70000, "checkpoint_every": 5000},
+                {
+                    "task.name": "sinusoid_w1",
+                    "task.num_shots": shots,
+                    "num_steps": 70000,
+                    "checkpoint_every": 5000,
+                },
             )
     return {"cells": cells, "seeds": (0, 1, 2, 3, 4)}

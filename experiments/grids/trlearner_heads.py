@@ -11,8 +11,12 @@ def get_grid():
     cells = {
         f"k5/maml+trlearner_noise{noise:g}": (
             "experiments/sinusoid_trlearner.py",
-            {"experiment": f"sinusoid_w1_k5_trlearner_noise{noise:g}", "task.name": "sinusoid_w1", "num_steps": 20_000,
-             "trlearner.init_noise": noise},
+            {
+                "experiment": f"sinusoid_w1_k5_trlearner_noise{noise:g}",
+                "task.name": "sinusoid_w1",
+                "num_steps": 20_000,
+                "trlearner.init_noise": noise,
+            },
         )
         for noise in (0.01, 0.3, 1.0)
     }

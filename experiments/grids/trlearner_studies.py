@@ -18,17 +18,35 @@ INNER_STEPS = (1, 4, 8, 16)
 
 def cell(method, seeds, **overrides):
     regs = ("trlearner",) if "trlearner" in method else ()
-    base = {"task.name": "sinusoid_w1", "task.num_shots": 5, "regularizers": regs, "num_steps": NUM_STEPS,
-            "experiment": f"sinusoid_w1_k5_{method}"}
-    return (f"sinusoid_w1/k5/{method}", ("experiments/sinusoid_maml.py", {**base, **overrides}, seeds))
+    base = {
+        "task.name": "sinusoid_w1",
+        "task.num_shots": 5,
+        "regularizers": regs,
+        "num_steps": NUM_STEPS,
+        "experiment": f"sinusoid_w1_k5_{method}",
+    }
+    return (
+        f"sinusoid_w1/k5/{method}",
+        ("experiments/sinusoid_maml.py", {**base, **overrides}, seeds),
+    )
 
 
 def get_grid():
     five, three = (0, 1, 2, 3, 4), (0, 1, 2)
     cells = [cell("maml", five), cell("maml+trlearner", five)]
-    cells += [cell(f"maml+trlearner_{rel}", five, **{"trlearner.relation": rel}) for rel in ("fixed", "ones")]
-    cells += [cell(f"maml+trlearner_lambda{lam}", three, **{"trlearner.weight": lam}) for lam in LAMBDAS if lam != 0.6]
+    cells += [
+        cell(f"maml+trlearner_{rel}", five, **{"trlearner.relation": rel})
+        for rel in ("fixed", "ones")
+    ]
+    cells += [
+        cell(f"maml+trlearner_lambda{lam}", three, **{"trlearner.weight": lam})
+        for lam in LAMBDAS
+        if lam != 0.6
+    ]
     for s in INNER_STEPS[1:]:
         steps = {"learner.inner_steps": s, "eval.inner_steps": (s,), "eval.primary_inner_steps": s}
-        cells += [cell(f"maml_inner{s}", three, **steps), cell(f"maml+trlearner_inner{s}", three, **steps)]
+        cells += [
+            cell(f"maml_inner{s}", three, **steps),
+            cell(f"maml+trlearner_inner{s}", three, **steps),
+        ]
     return {"cells": dict(cells), "seeds": five}

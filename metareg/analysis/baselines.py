@@ -48,10 +48,14 @@ def _centred(support_x, support_y, support_mask):
     return xc, yc, x_mean, y_mean, m, n
 
 
-def ridge_lambda_loo(gram: Array, yc: Array, mask: Array, lambdas=RIDGE_LAMBDAS) -> tuple[Array, Array]:
+def ridge_lambda_loo(
+    gram: Array, yc: Array, mask: Array, lambdas=RIDGE_LAMBDAS
+) -> tuple[Array, Array]:
     """(chosen lam, LOO mean squared error per lam [L]) for centred targets yc [K] and Gram matrix [K, K]."""
     evals, evecs = jnp.linalg.eigh(gram)
-    evals = jnp.maximum(evals, 0.0)  # G is PSD; rounding can make its null eigenvalues slightly negative
+    evals = jnp.maximum(
+        evals, 0.0
+    )  # G is PSD; rounding can make its null eigenvalues slightly negative
     proj = evecs.T @ yc
 
     def loo(lam):
@@ -96,7 +100,9 @@ def ridge_predict(
     return pred[:, None] if keep_axis else pred
 
 
-def support_mean_predict(support_y: Array, query_x: Array, support_mask: Array | None = None) -> Array:
+def support_mean_predict(
+    support_y: Array, query_x: Array, support_mask: Array | None = None
+) -> Array:
     """The floor: every query point gets the mean of the real support targets. [Q] or [Q, 1] like support_y.
 
     Its R^2 is 0 by definition (constant predictions); its MSE is the reference for ridge's MSE.
@@ -110,7 +116,11 @@ def support_mean_predict(support_y: Array, query_x: Array, support_mask: Array |
 @jax.jit
 def ridge_episodes(episodes: Episode, lam: Array | None = None) -> Array:
     """Ridge predictions for a batched Episode: [T, Q] or [T, Q, 1] like query_y (LOO lam when lam is None)."""
-    masks = episodes.support_mask if episodes.support_mask is not None else jnp.ones(episodes.support_x.shape[:2])
+    masks = (
+        episodes.support_mask
+        if episodes.support_mask is not None
+        else jnp.ones(episodes.support_x.shape[:2])
+    )
     fit = lambda sx, sy, qx, sm: ridge_predict(sx, sy, qx, sm, lam)
     return jax.vmap(fit)(episodes.support_x, episodes.support_y, episodes.query_x, masks)
 
@@ -118,5 +128,9 @@ def ridge_episodes(episodes: Episode, lam: Array | None = None) -> Array:
 @jax.jit
 def support_mean_episodes(episodes: Episode) -> Array:
     """Support-mean predictions for a batched Episode, shaped like query_y."""
-    masks = episodes.support_mask if episodes.support_mask is not None else jnp.ones(episodes.support_x.shape[:2])
+    masks = (
+        episodes.support_mask
+        if episodes.support_mask is not None
+        else jnp.ones(episodes.support_x.shape[:2])
+    )
     return jax.vmap(support_mean_predict)(episodes.support_y, episodes.query_x, masks)

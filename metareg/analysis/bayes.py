@@ -81,7 +81,9 @@ class Grid:
 DEFAULT_GRIDS = {
     "sinusoid": Grid(num_w=512, num_phase=512),
     "sinusoid_w1": Grid(num_w=1, num_phase=8192),
-    "harmonic": Grid(num_w=1024, num_phase=128),  # at 512, one task of 600 moved by 5e-3 when w was doubled
+    "harmonic": Grid(
+        num_w=1024, num_phase=128
+    ),  # at 512, one task of 600 moved by 5e-3 when w was doubled
 }
 
 
@@ -134,7 +136,9 @@ def _sinusoid_slices(x, y, w, phase, amplitude, noise_std):
     sss, ssc, scc = (s * s).sum(-1)[:, None], (s * c).sum(-1)[:, None], (c * c).sum(-1)[:, None]
     gs, gc = (s @ y)[:, None], (c @ y)[:, None]
     cb, sb = jnp.cos(phase)[None, :], jnp.sin(phase)[None, :]
-    ff = jnp.maximum(cb * cb * sss + 2 * cb * sb * ssc + sb * sb * scc, 1e-20)  # |phi|^2, phi = sin(w x + b)
+    ff = jnp.maximum(
+        cb * cb * sss + 2 * cb * sb * ssc + sb * sb * scc, 1e-20
+    )  # |phi|^2, phi = sin(w x + b)
     fy = cb * gs + sb * gc  # phi . y
     m = fy / ff  # least-squares amplitude
     sd = noise_std / jnp.sqrt(ff)  # its standard error
@@ -142,8 +146,12 @@ def _sinusoid_slices(x, y, w, phase, amplitude, noise_std):
     log_z = _log_ndtr_diff(alpha, beta)
     # log p(y | w, b) up to a constant: -|y - m phi|^2 / 2 s^2 + log(sqrt(2 pi) sd) + log Z.
     loglik = 0.5 * fy * m / noise_std**2 - 0.5 * jnp.log(ff) + log_z
-    mean_a = m + sd * (jnp.exp(_log_normal_pdf(alpha) - log_z) - jnp.exp(_log_normal_pdf(beta) - log_z))
-    mean_a = jnp.clip(mean_a, lo, hi)  # only matters where |phi| ~ 0 (flat likelihood, cancellation)
+    mean_a = m + sd * (
+        jnp.exp(_log_normal_pdf(alpha) - log_z) - jnp.exp(_log_normal_pdf(beta) - log_z)
+    )
+    mean_a = jnp.clip(
+        mean_a, lo, hi
+    )  # only matters where |phi| ~ 0 (flat likelihood, cancellation)
     lmax = loglik.max(-1)
     p = jnp.exp(loglik - lmax[:, None])
     pa = p * mean_a
@@ -165,11 +173,17 @@ def _harmonic_slices(x, y, w, phase, noise_std):
     a12 = jnp.einsum("ai,cij,bj->cab", r, gram[:, :2, 2:], r)
     h1 = (proj[:, :2] @ r.T)[:, :, None] * inv
     h2 = (proj[:, 2:] @ r.T)[:, None, :] * inv
-    m11, m22, m12 = 1 + a11 * inv, 1 + a22 * inv, a12 * inv  # posterior precision I + Phi^T Phi / s^2
+    m11, m22, m12 = (
+        1 + a11 * inv,
+        1 + a22 * inv,
+        a12 * inv,
+    )  # posterior precision I + Phi^T Phi / s^2
     det = m11 * m22 - m12 * m12
     mu1 = (m22 * h1 - m12 * h2) / det
     mu2 = (m11 * h2 - m12 * h1) / det
-    loglik = 0.5 * (h1 * mu1 + h2 * mu2) - 0.5 * jnp.log(det)  # log N(y; 0, s^2 I + Phi Phi^T) + const
+    loglik = 0.5 * (h1 * mu1 + h2 * mu2) - 0.5 * jnp.log(
+        det
+    )  # log N(y; 0, s^2 I + Phi Phi^T) + const
     lmax = loglik.max((1, 2))
     p = jnp.exp(loglik - lmax[:, None, None])
     pm1, pm2 = (p * mu1).sum(2), (p * mu2).sum(1)  # [C, P] over b1 and over b2
@@ -183,9 +197,13 @@ def _combine(slices, w, xq):
     scale = jnp.exp(lmax - lmax.max())
     coef = scale[:, None] * coef / (scale * mass).sum()
     wx = w[:, None] * xq[None, :]
-    out = jnp.einsum("c,cq->q", coef[:, 0], jnp.sin(wx)) + jnp.einsum("c,cq->q", coef[:, 1], jnp.cos(wx))
+    out = jnp.einsum("c,cq->q", coef[:, 0], jnp.sin(wx)) + jnp.einsum(
+        "c,cq->q", coef[:, 1], jnp.cos(wx)
+    )
     if coef.shape[1] == 4:
-        out += jnp.einsum("c,cq->q", coef[:, 2], jnp.sin(2 * wx)) + jnp.einsum("c,cq->q", coef[:, 3], jnp.cos(2 * wx))
+        out += jnp.einsum("c,cq->q", coef[:, 2], jnp.sin(2 * wx)) + jnp.einsum(
+            "c,cq->q", coef[:, 3], jnp.cos(2 * wx)
+        )
     return out
 
 
@@ -201,22 +219,40 @@ def _map_w(fn, w, chunk):
 
 @functools.partial(jax.jit, static_argnames=("amplitude", "noise_std", "w_chunk"))
 def sinusoid_posterior_mean(
-    support_x: Array, support_y: Array, query_x: Array, w: Array, phase: Array,
-    amplitude: tuple[float, float], noise_std: float, w_chunk: int = 16,
+    support_x: Array,
+    support_y: Array,
+    query_x: Array,
+    w: Array,
+    phase: Array,
+    amplitude: tuple[float, float],
+    noise_std: float,
+    w_chunk: int = 16,
 ) -> Array:
     """E[A sin(w x* + b) | support] for one task ([K], [K], [Q] -> [Q]): A ~ U[amplitude] integrated
     exactly, (w, b) over the given grid nodes with equal weights (a 1-node grid fixes them)."""
-    slices = _map_w(lambda wc: _sinusoid_slices(support_x, support_y, wc, phase, amplitude, noise_std), w, w_chunk)
+    slices = _map_w(
+        lambda wc: _sinusoid_slices(support_x, support_y, wc, phase, amplitude, noise_std),
+        w,
+        w_chunk,
+    )
     return _combine(slices, w, query_x)
 
 
 @functools.partial(jax.jit, static_argnames=("noise_std", "w_chunk"))
 def harmonic_posterior_mean(
-    support_x: Array, support_y: Array, query_x: Array, w: Array, phase: Array, noise_std: float, w_chunk: int = 16,
+    support_x: Array,
+    support_y: Array,
+    query_x: Array,
+    w: Array,
+    phase: Array,
+    noise_std: float,
+    w_chunk: int = 16,
 ) -> Array:
     """E[a1 sin(w x* + b1) + a2 sin(2 w x* + b2) | support] for one task: (a1, a2) ~ N(0, I) integrated
     exactly, (w, b1, b2) over w x phase x phase with equal weights."""
-    slices = _map_w(lambda wc: _harmonic_slices(support_x, support_y, wc, phase, noise_std), w, w_chunk)
+    slices = _map_w(
+        lambda wc: _harmonic_slices(support_x, support_y, wc, phase, noise_std), w, w_chunk
+    )
     return _combine(slices, w, query_x)
 
 
@@ -228,11 +264,25 @@ def grid_nodes(family: str, grid: Grid | None = None) -> tuple[np.ndarray, np.nd
 
 
 @functools.partial(jax.jit, static_argnames=("family", "noise_std"))
-def _predict_tasks(support_x: Array, support_y: Array, query_x: Array, w: Array, phase: Array, family: str, noise_std: float) -> Array:
+def _predict_tasks(
+    support_x: Array,
+    support_y: Array,
+    query_x: Array,
+    w: Array,
+    phase: Array,
+    family: str,
+    noise_std: float,
+) -> Array:
     """Posterior means [T, Q] for T tasks ([T, K], [T, K], [T, Q]), one task at a time (lax.map)."""
     prior = PRIORS[family]
     if prior.kind == "sinusoid":
-        one = functools.partial(sinusoid_posterior_mean, w=w, phase=phase, amplitude=prior.amplitude, noise_std=noise_std)
+        one = functools.partial(
+            sinusoid_posterior_mean,
+            w=w,
+            phase=phase,
+            amplitude=prior.amplitude,
+            noise_std=noise_std,
+        )
     else:
         one = functools.partial(harmonic_posterior_mean, w=w, phase=phase, noise_std=noise_std)
     return jax.lax.map(lambda t: one(*t), (support_x, support_y, query_x))
@@ -246,8 +296,13 @@ def posterior_mean_predictor(
     noise_std = float(FAMILY_SPECS[family].noise_std if noise_std is None else noise_std)
     w, phase = grid_nodes(family, grid)
     with jax.enable_x64(True):
-        xs = (jnp.asarray(np.asarray(a, np.float64)[..., 0]) for a in (episodes.support_x, episodes.support_y, episodes.query_x))
-        pred = _predict_tasks(*xs, jnp.asarray(w), jnp.asarray(phase), family=family, noise_std=noise_std)
+        xs = (
+            jnp.asarray(np.asarray(a, np.float64)[..., 0])
+            for a in (episodes.support_x, episodes.support_y, episodes.query_x)
+        )
+        pred = _predict_tasks(
+            *xs, jnp.asarray(w), jnp.asarray(phase), family=family, noise_std=noise_std
+        )
         return np.asarray(pred)[..., None]
 
 
@@ -256,9 +311,13 @@ def bayes_errors(
 ) -> dict[str, np.ndarray]:
     """Per-task errors [T] of the posterior-mean predictor: mse_clean (vs the noiseless f) and mse_noisy."""
     pred = posterior_mean_predictor(episodes, family, grid, noise_std)
-    out = {"mse_noisy": np.mean((pred - np.asarray(episodes.query_y, np.float64)) ** 2, axis=(1, 2))}
+    out = {
+        "mse_noisy": np.mean((pred - np.asarray(episodes.query_y, np.float64)) ** 2, axis=(1, 2))
+    }
     if episodes.query_y_clean is not None:
-        out["mse_clean"] = np.mean((pred - np.asarray(episodes.query_y_clean, np.float64)) ** 2, axis=(1, 2))
+        out["mse_clean"] = np.mean(
+            (pred - np.asarray(episodes.query_y_clean, np.float64)) ** 2, axis=(1, 2)
+        )
     return out
 
 
@@ -267,7 +326,12 @@ def summarize(errors: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     out = {}
     for name, values in errors.items():
         mean, ci = mean_ci95(values)
-        out[name] = {"mean": mean, "ci95": ci, "median": float(np.median(values)), "num_tasks": int(len(values))}
+        out[name] = {
+            "mean": mean,
+            "ci95": ci,
+            "median": float(np.median(values)),
+            "num_tasks": int(len(values)),
+        }
     return out
 
 
@@ -278,7 +342,13 @@ def bayes_floor(
     return summarize(bayes_errors(episodes, family, grid, noise_std))
 
 
-def meta_test_episodes(task: str, num_shots: int, seed: int, num_queries: int | None = None, num_tasks: int | None = None) -> Episode:
+def meta_test_episodes(
+    task: str,
+    num_shots: int,
+    seed: int,
+    num_queries: int | None = None,
+    num_tasks: int | None = None,
+) -> Episode:
     """The meta-test episodes a training run with this task, K and seed evaluates on (the default
     config otherwise): the same family build and the same named key as metareg.train."""
     from metareg.config import default_config
@@ -296,7 +366,12 @@ def meta_test_episodes(task: str, num_shots: int, seed: int, num_queries: int | 
 
 
 # Approximate floors quoted in methods.md (Tasks), for the comparison written into the JSON.
-METHODS_MD_FLOORS = {("sinusoid", 5): 0.33, ("sinusoid", 10): 0.041, ("sinusoid_w1", 5): 0.049, ("sinusoid_w1", 10): 0.019}
+METHODS_MD_FLOORS = {
+    ("sinusoid", 5): 0.33,
+    ("sinusoid", 10): 0.041,
+    ("sinusoid_w1", 5): 0.049,
+    ("sinusoid_w1", 10): 0.019,
+}
 
 
 def _convergence(episodes: Episode, family: str, grid: Grid, num_tasks: int) -> dict:
@@ -309,7 +384,10 @@ def _convergence(episodes: Episode, family: str, grid: Grid, num_tasks: int) -> 
     base = posterior_mean_predictor(sub, family, grid)
     fine = posterior_mean_predictor(sub, family, grid.doubled())
     clean = np.asarray(sub.query_y_clean, np.float64)
-    mse_base, mse_fine = np.mean((base - clean) ** 2, axis=(1, 2)), np.mean((fine - clean) ** 2, axis=(1, 2))
+    mse_base, mse_fine = (
+        np.mean((base - clean) ** 2, axis=(1, 2)),
+        np.mean((fine - clean) ** 2, axis=(1, 2)),
+    )
     return {
         "tasks": f"the {len(idx)} tasks of seed 0 with the largest mean support_y^2 (sharpest posteriors)",
         "grid": dataclasses.asdict(grid),
@@ -329,7 +407,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--families", nargs="+", default=["sinusoid", "sinusoid_w1", "harmonic"])
     parser.add_argument("--shots", nargs="+", type=int, default=[5, 10])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--convergence-tasks", type=int, default=100, help="seed-0 tasks re-run on the doubled grid")
+    parser.add_argument(
+        "--convergence-tasks", type=int, default=100, help="seed-0 tasks re-run on the doubled grid"
+    )
     args = parser.parse_args(argv)
 
     results = {
@@ -341,13 +421,20 @@ def main(argv: list[str] | None = None) -> dict:
         "backend": jax.default_backend(),
         "results": [],
     }
-    if args.out.exists():  # keep the other (family, K) entries of an earlier run: partial reruns update in place
+    if (
+        args.out.exists()
+    ):  # keep the other (family, K) entries of an earlier run: partial reruns update in place
         results["results"] = json.loads(args.out.read_text()).get("results", [])
     for family in args.families:
         for k in args.shots:
             grid = DEFAULT_GRIDS[family]
             w, phase = grid_nodes(family, grid)
-            entry = {"family": family, "num_shots": k, "grid": {"num_w": len(w), "num_phase": len(phase)}, "per_seed": []}
+            entry = {
+                "family": family,
+                "num_shots": k,
+                "grid": {"num_w": len(w), "num_phase": len(phase)},
+                "per_seed": [],
+            }
             t_all = time.perf_counter()
             pooled: dict[str, list] = {"mse_clean": [], "mse_noisy": []}
             for seed in args.seeds:
@@ -358,19 +445,28 @@ def main(argv: list[str] | None = None) -> dict:
                 entry["per_seed"].append(row)
                 for name in pooled:
                     pooled[name].append(errors[name])
-                print(f"{family} K={k} seed={seed}: mse_clean {row['mse_clean']['mean']:.4f} +- {row['mse_clean']['ci95']:.4f}"
-                      f" ({row['wall_time_s']:.1f}s)", flush=True)
+                print(
+                    f"{family} K={k} seed={seed}: mse_clean {row['mse_clean']['mean']:.4f} +- {row['mse_clean']['ci95']:.4f}"
+                    f" ({row['wall_time_s']:.1f}s)",
+                    flush=True,
+                )
                 if seed == args.seeds[0] and args.convergence_tasks:
-                    entry["convergence"] = _convergence(episodes, family, grid, args.convergence_tasks)
+                    entry["convergence"] = _convergence(
+                        episodes, family, grid, args.convergence_tasks
+                    )
                     print(f"  convergence: {entry['convergence']}", flush=True)
             for name in pooled:
                 seed_means = [r[name]["mean"] for r in entry["per_seed"]]
                 entry[f"{name}_mean_over_seeds"] = float(np.mean(seed_means))
-                entry[f"{name}_std_over_seeds"] = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else None
+                entry[f"{name}_std_over_seeds"] = (
+                    float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else None
+                )
                 entry[f"{name}_pooled"] = summarize({name: np.concatenate(pooled[name])})[name]
             entry["methods_md_floor"] = METHODS_MD_FLOORS.get((family, k))
             entry["wall_time_s"] = time.perf_counter() - t_all
-            results["results"] = [e for e in results["results"] if (e["family"], e["num_shots"]) != (family, k)] + [entry]
+            results["results"] = [
+                e for e in results["results"] if (e["family"], e["num_shots"]) != (family, k)
+            ] + [entry]
             results["results"].sort(key=lambda e: (list(PRIORS).index(e["family"]), e["num_shots"]))
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -11,14 +11,32 @@ from __future__ import annotations
 
 BACKBONES = ("maml", "anil", "metasgd", "tnet")
 REGULARIZER_ORDER = ("meta_aug", "metamix", "mr_maml", "trlearner")
-BACKBONE_LABELS = {"maml": "MAML", "fomaml": "FOMAML", "anil": "ANIL", "metasgd": "MetaSGD", "tnet": "T-Net", "protonet": "ProtoNet"}
-REGULARIZER_LABELS = {"meta_aug": "Meta-Aug", "metamix": "MetaMix", "mr_maml": "MR-MAML", "trlearner": "TRLearner"}
+BACKBONE_LABELS = {
+    "maml": "MAML",
+    "fomaml": "FOMAML",
+    "anil": "ANIL",
+    "metasgd": "MetaSGD",
+    "tnet": "T-Net",
+    "protonet": "ProtoNet",
+}
+REGULARIZER_LABELS = {
+    "meta_aug": "Meta-Aug",
+    "metamix": "MetaMix",
+    "mr_maml": "MR-MAML",
+    "trlearner": "TRLearner",
+}
 # Variants of our grids (not the papers' methods): MetaMix's inputs mixed too, its mixture strategies
 # (MetaMix Tables 3, 7, 13, 16), MR-MAML with noise that can act.
-VARIANT_LABELS = {"metamix_input": "MetaMix (input mixing too)", "metamix_qq": "Mixup(Dq, Dq)",
-                  "metamix_ss": "Mixup(Ds, Ds)", "metamix_concat": "Ds ⊕ Dq", "metamix_cs": "MetaMix + CS",
-                  "mr_maml_noisy": "MR-MAML (rho init -5, beta 1e-3)", "asr": "adaptive sampler",
-                  "md": "meta-data by the sampler"}
+VARIANT_LABELS = {
+    "metamix_input": "MetaMix (input mixing too)",
+    "metamix_qq": "Mixup(Dq, Dq)",
+    "metamix_ss": "Mixup(Ds, Ds)",
+    "metamix_concat": "Ds ⊕ Dq",
+    "metamix_cs": "MetaMix + CS",
+    "mr_maml_noisy": "MR-MAML (rho init -5, beta 1e-3)",
+    "asr": "adaptive sampler",
+    "md": "meta-data by the sampler",
+}
 
 # TRLearner paper, Table 1: (sin 5-shot, sin 10-shot, harmonic 5-shot, harmonic 10-shot).
 _TABLE1 = {
@@ -62,12 +80,14 @@ def paper_mse(method: str, family: str, shots: int) -> float | None:
 def canonical(method: str) -> str:
     """Our grid's method name with the backbone made explicit ("trlearner" -> "maml+trlearner")."""
     parts = method.split("+")
-    starts_with_regularizer = any(parts[0] == r or parts[0].startswith(r + "_") for r in REGULARIZER_LABELS)
+    starts_with_regularizer = any(
+        parts[0] == r or parts[0].startswith(r + "_") for r in REGULARIZER_LABELS
+    )
     return "+".join(["maml", *parts]) if starts_with_regularizer else method
 
 
 def backbone_of(method: str) -> str:
-    """"anil+trlearner" -> "anil"; a backbone variant keeps its suffix ("maml_inner4+trlearner" -> "maml_inner4")."""
+    """ "anil+trlearner" -> "anil"; a backbone variant keeps its suffix ("maml_inner4+trlearner" -> "maml_inner4")."""
     return canonical(method).split("+")[0]
 
 
@@ -87,34 +107,84 @@ def label(method: str) -> str:
 # Omniglot, non-mutually-exclusive, accuracy (%): {(paper, ways, shots): {method: (mean, ci95)}}.
 # TRLearner Table 2/6 (20-way); MetaMix Table 5 (20-way 1-shot, as the issue quotes it; CIs not quoted).
 OMNIGLOT = {
-    ("TRLearner", 20, 1): {"maml": (87.15, 0.61), "maml+meta_aug": (89.77, 0.62), "maml+metamix": (91.97, 0.51),
-                           "maml+trlearner": (94.23, 0.56), "protonet": (89.15, 0.46), "protonet+meta_aug": (90.87, 0.52),
-                           "protonet+metamix": (91.08, 0.51), "protonet+trlearner": (94.56, 0.39), "mr_maml": (89.28, 0.59)},
-    ("TRLearner", 20, 5): {"maml": (93.51, 0.25), "maml+meta_aug": (94.56, 0.20), "maml+metamix": (97.95, 0.17),
-                           "maml+trlearner": (98.74, 0.24), "protonet": (94.01, 0.19), "protonet+meta_aug": (94.17, 0.25),
-                           "protonet+metamix": (94.32, 0.29), "protonet+trlearner": (96.76, 0.24)},
+    ("TRLearner", 20, 1): {
+        "maml": (87.15, 0.61),
+        "maml+meta_aug": (89.77, 0.62),
+        "maml+metamix": (91.97, 0.51),
+        "maml+trlearner": (94.23, 0.56),
+        "protonet": (89.15, 0.46),
+        "protonet+meta_aug": (90.87, 0.52),
+        "protonet+metamix": (91.08, 0.51),
+        "protonet+trlearner": (94.56, 0.39),
+        "mr_maml": (89.28, 0.59),
+    },
+    ("TRLearner", 20, 5): {
+        "maml": (93.51, 0.25),
+        "maml+meta_aug": (94.56, 0.20),
+        "maml+metamix": (97.95, 0.17),
+        "maml+trlearner": (98.74, 0.24),
+        "protonet": (94.01, 0.19),
+        "protonet+meta_aug": (94.17, 0.25),
+        "protonet+metamix": (94.32, 0.29),
+        "protonet+trlearner": (96.76, 0.24),
+    },
     ("MetaMix", 20, 1): {"maml": (87.40, None), "maml+metamix": (91.82, None)},
 }
 
 # Drug activity on the Novartis pQSAR assays (NOT our ChEMBL assays): (mean R^2, median R^2, count > 0.3 of 100).
 # TRLearner Table 3/7, its "Group 5 (average)" column; MetaMix Table 2, the mean of its four groups.
-DRUG_TRLEARNER_GROUP5 = {"maml": (0.341, 0.260, 45), "maml+trlearner": (0.378, 0.319, 56), "anil": (0.330, 0.284, 48),
-                         "anil+metamix": (0.327, 0.284, 48), "anil+trlearner": (0.364, 0.304, 51), "protonet": (0.332, 0.282, 47),
-                         "protonet+trlearner": (0.393, 0.348, 57)}
+DRUG_TRLEARNER_GROUP5 = {
+    "maml": (0.341, 0.260, 45),
+    "maml+trlearner": (0.378, 0.319, 56),
+    "anil": (0.330, 0.284, 48),
+    "anil+metamix": (0.327, 0.284, 48),
+    "anil+trlearner": (0.364, 0.304, 51),
+    "protonet": (0.332, 0.282, 47),
+    "protonet+trlearner": (0.393, 0.348, 57),
+}
 _DRUG_METAMIX_GROUPS = {  # groups 1-4
     "pqsar_max": ((0.390, 0.335, 51), (0.335, 0.280, 44), (0.373, 0.315, 50), (0.362, 0.260, 46)),
     "metasgd": ((0.331, 0.224, 45), (0.249, 0.187, 33), (0.282, 0.226, 40), (0.312, 0.287, 48)),
     "anil": ((0.299, 0.184, 41), (0.226, 0.143, 30), (0.268, 0.199, 37), (0.304, 0.282, 48)),
-    "metasgd+metamix": ((0.364, 0.296, 49), (0.271, 0.230, 45), (0.312, 0.267, 48), (0.338, 0.319, 51)),
-    "anil+metamix": ((0.347, 0.292, 49), (0.301, 0.282, 47), (0.302, 0.258, 45), (0.348, 0.303, 51)),
+    "metasgd+metamix": (
+        (0.364, 0.296, 49),
+        (0.271, 0.230, 45),
+        (0.312, 0.267, 48),
+        (0.338, 0.319, 51),
+    ),
+    "anil+metamix": (
+        (0.347, 0.292, 49),
+        (0.301, 0.282, 47),
+        (0.302, 0.258, 45),
+        (0.348, 0.303, 51),
+    ),
 }
-DRUG_METAMIX_MEAN = {m: tuple(round(sum(g[i] for g in groups) / 4, 3) for i in range(3)) for m, groups in _DRUG_METAMIX_GROUPS.items()}
+DRUG_METAMIX_MEAN = {
+    m: tuple(round(sum(g[i] for g in groups) / 4, 3) for i in range(3))
+    for m, groups in _DRUG_METAMIX_GROUPS.items()
+}
 
 # Pose on the papers' 65 rendered objects (NOT our renders of 50), MSE at (10 shots, 15 shots).
 POSE = {
-    "TRLearner": {"maml": (3.113, 2.496), "maml+metamix": (2.429, 1.987), "maml+trlearner": (2.334, 1.875),
-                  "metasgd": (2.811, 2.017), "metasgd+metamix": (2.388, 1.952), "metasgd+trlearner": (2.357, 1.893),
-                  "tnet": (2.841, 2.712), "tnet+metamix": (2.562, 2.410), "tnet+trlearner": (2.476, 2.398)},
-    "MetaMix": {"maml": (3.845, 3.324), "maml+metamix": (3.312, 2.856), "anil": (5.424, 5.316), "anil+metamix": (5.207, 5.185),
-                "metasgd": (3.813, 3.509), "metasgd+metamix": (3.440, 2.839), "tnet": (4.062, 3.632), "tnet+metamix": (3.837, 3.557)},
+    "TRLearner": {
+        "maml": (3.113, 2.496),
+        "maml+metamix": (2.429, 1.987),
+        "maml+trlearner": (2.334, 1.875),
+        "metasgd": (2.811, 2.017),
+        "metasgd+metamix": (2.388, 1.952),
+        "metasgd+trlearner": (2.357, 1.893),
+        "tnet": (2.841, 2.712),
+        "tnet+metamix": (2.562, 2.410),
+        "tnet+trlearner": (2.476, 2.398),
+    },
+    "MetaMix": {
+        "maml": (3.845, 3.324),
+        "maml+metamix": (3.312, 2.856),
+        "anil": (5.424, 5.316),
+        "anil+metamix": (5.207, 5.185),
+        "metasgd": (3.813, 3.509),
+        "metasgd+metamix": (3.440, 2.839),
+        "tnet": (4.062, 3.632),
+        "tnet+metamix": (3.837, 3.557),
+    },
 }

@@ -28,7 +28,12 @@ BLOWUP_MSE = 1e3
 
 # Bayes-optimal MSE quoted by ../shared/docs/methods.md, used only where docs/results/bayes_floor.json
 # (computed by `python -m metareg.analysis.bayes`) has no entry.
-METHODS_MD_FLOOR = {("sinusoid", 5): 0.33, ("sinusoid", 10): 0.041, ("sinusoid_w1", 5): 0.049, ("sinusoid_w1", 10): 0.019}
+METHODS_MD_FLOOR = {
+    ("sinusoid", 5): 0.33,
+    ("sinusoid", 10): 0.041,
+    ("sinusoid_w1", 5): 0.049,
+    ("sinusoid_w1", 10): 0.019,
+}
 BAYES_FLOOR_FILE = Path(__file__).resolve().parents[2] / "docs" / "results" / "bayes_floor.json"
 FAMILY_LABELS = {"sinusoid_w1": "Sin (w=1)", "sinusoid": "Sin (stated)", "harmonic": "Harmonic"}
 
@@ -62,7 +67,9 @@ def _value(run: dict, metric: str) -> float:
 
 def paired_diff(cells: dict, key: tuple, other: tuple, metric: str) -> dict | None:
     """Mean and t-CI over shared seeds of cells[key] - cells[other] (None with < 2 shared seeds)."""
-    d = stats.paired_differences(cells.get(key, {}), cells.get(other, {}), lambda run: _value(run, metric))
+    d = stats.paired_differences(
+        cells.get(key, {}), cells.get(other, {}), lambda run: _value(run, metric)
+    )
     if len(d) < 2 or not all(math.isfinite(x) for x in d):
         return None
     mean, ci95, n = stats.mean_ci(d)
@@ -77,12 +84,18 @@ def summarize(cells: dict, metric: str) -> dict:
         vals = [_value(runs[s], metric) for s in seeds]
         medians = [runs[s]["metrics"][metric].get("median") for s in seeds]
         first = runs[seeds[0]]
-        row = {"mean": float(np.mean(vals)), "ci95": stats.t_ci95(vals), "seeds": seeds, "per_seed": vals,
-               "diverged_seeds": int(sum(diverged(v) for v in vals)),
-               "median": float(np.mean(medians)) if all(m is not None for m in medians) else None,
-               "steps": first["steps"], "meta_batch_size": first.get("config", {}).get("meta_batch_size", 25),
-               "step_time_s": float(np.mean([runs[s]["step_time_s"] for s in seeds])),
-               "paper": paper.paper_mse(method, family, k)}
+        row = {
+            "mean": float(np.mean(vals)),
+            "ci95": stats.t_ci95(vals),
+            "seeds": seeds,
+            "per_seed": vals,
+            "diverged_seeds": int(sum(diverged(v) for v in vals)),
+            "median": float(np.mean(medians)) if all(m is not None for m in medians) else None,
+            "steps": first["steps"],
+            "meta_batch_size": first.get("config", {}).get("meta_batch_size", 25),
+            "step_time_s": float(np.mean([runs[s]["step_time_s"] for s in seeds])),
+            "paper": paper.paper_mse(method, family, k),
+        }
         backbone = paper.backbone_of(method)
         if method != backbone:
             diff = paired_diff(cells, (family, k, method), (family, k, backbone), metric)
@@ -103,8 +116,10 @@ def bayes_floor(family: str, shots: int) -> tuple[float, str] | None:
     return None
 
 
-def format_cell(r: dict | None, column_steps: int | None = None, column_seeds: int | None = None) -> str:
-    """"mean ± CI (Δ ± CI)", or a divergence note, or "not run"; the budget or seed count when it
+def format_cell(
+    r: dict | None, column_steps: int | None = None, column_seeds: int | None = None
+) -> str:
+    """ "mean ± CI (Δ ± CI)", or a divergence note, or "not run"; the budget or seed count when it
     differs from the column's."""
     if r is None:
         return "not run"
@@ -137,9 +152,9 @@ def _column_budget(summary: dict, family: str, k: int) -> tuple[int | None, int 
 LEGEND = (
     "± is a t-based 95% CI over seeds (each seed's number is the mean over 600 fresh test tasks); Δ is the paired "
     "difference from the same backbone without regularizers, on the same seeds and test tasks (negative = better). "
-    "\"Diverges\": the test-time adaptation blew up (non-finite, or a seed's mean MSE above "
+    '"Diverges": the test-time adaptation blew up (non-finite, or a seed\'s mean MSE above '
     f"{BLOWUP_MSE:g}) on some test tasks in that many seeds, so no mean is meaningful; the median task MSE "
-    "(mean over seeds of each seed's median) is given instead. \"not run\": we have no run for that cell. "
+    '(mean over seeds of each seed\'s median) is given instead. "not run": we have no run for that cell. '
     "A cell trained with another budget or seed count than its column says so in brackets."
 )
 
@@ -152,23 +167,45 @@ def by_family_markdown(summary: dict, metrics: list[str]) -> str:
     methods = _ordered_methods({key.split("/", 2)[2] for key in first})
     for family in families:
         lines.append(f"### `{family}`\n")
-        head = "| method | " + " | ".join(f"K={k}: ours {m}" for k in (5, 10) for m in metrics) + " | paper K=5 | paper K=10 |"
+        head = (
+            "| method | "
+            + " | ".join(f"K={k}: ours {m}" for k in (5, 10) for m in metrics)
+            + " | paper K=5 | paper K=10 |"
+        )
         lines += [head, "|" + "---|" * (2 + 2 * len(metrics) + 1)]
         for method in methods:
-            cells = [format_cell(summary[m].get(f"{family}/k{k}/{method}")) for k in (5, 10) for m in metrics]
+            cells = [
+                format_cell(summary[m].get(f"{family}/k{k}/{method}"))
+                for k in (5, 10)
+                for m in metrics
+            ]
             pap = [paper.paper_mse(method, family, k) for k in (5, 10)]
-            lines.append(f"| {paper.label(method)} | " + " | ".join(cells) + " | " + " | ".join(_num(p) for p in pap) + " |")
+            lines.append(
+                f"| {paper.label(method)} | "
+                + " | ".join(cells)
+                + " | "
+                + " | ".join(_num(p) for p in pap)
+                + " |"
+            )
         lines.append(_floor_row([(family, k) for k in (5, 10) for _ in metrics], extra=2))
         steps, seeds = _column_budget(first, family, 5)
-        lines.append(f"\nBudget: {steps} outer steps x meta-batch 25 (the paper does not state its length), {seeds} seeds. {LEGEND}\n")
+        lines.append(
+            f"\nBudget: {steps} outer steps x meta-batch 25 (the paper does not state its length), {seeds} seeds. {LEGEND}\n"
+        )
     return "\n".join(lines)
 
 
-def paper_markdown(summary: dict, metric: str, columns: list[tuple[str, int]], methods: list[str], title: str) -> str:
+def paper_markdown(
+    summary: dict, metric: str, columns: list[tuple[str, int]], methods: list[str], title: str
+) -> str:
     """The paper's layout: rows are methods, columns (family, K); each cell ours beside the paper's."""
     first = summary[metric]
     budgets = {c: _column_budget(first, *c) for c in columns}
-    head = "| method | " + " | ".join(f"{FAMILY_LABELS.get(f, f)}, {k}-shot: ours | paper" for f, k in columns) + " |"
+    head = (
+        "| method | "
+        + " | ".join(f"{FAMILY_LABELS.get(f, f)}, {k}-shot: ours | paper" for f, k in columns)
+        + " |"
+    )
     lines = [f"### {title} ({metric})\n", head, "|---|" + "---|---|" * len(columns)]
     for method in methods:
         cells = []
@@ -182,18 +219,26 @@ def paper_markdown(summary: dict, metric: str, columns: list[tuple[str, int]], m
         floor_cells += [f"{fl[0]:.3f} ({fl[1]})" if fl else "not computed", "—"]
     lines.append("| Bayes-optimal floor | " + " | ".join(floor_cells) + " |")
     budget = "; ".join(
-        f"{FAMILY_LABELS.get(f, f)} {k}-shot: " + (f"{s} outer steps x meta-batch 25, {n} seeds" if s else "not run")
+        f"{FAMILY_LABELS.get(f, f)} {k}-shot: "
+        + (f"{s} outer steps x meta-batch 25, {n} seeds" if s else "not run")
         for (f, k), (s, n) in budgets.items()
     )
-    lines.append(f"\nBudget per column: {budget}. The paper does not state its training length. {LEGEND}\n")
+    lines.append(
+        f"\nBudget per column: {budget}. The paper does not state its training length. {LEGEND}\n"
+    )
     return "\n".join(lines)
 
 
-def claims_markdown(cells: dict, metric: str, columns: list[tuple[str, int]], backbones=paper.BACKBONES) -> str:
+def claims_markdown(
+    cells: dict, metric: str, columns: list[tuple[str, int]], backbones=paper.BACKBONES
+) -> str:
     """The paper's claims, tested per backbone and column: each regularizer improves its backbone, and
     TRLearner improves it most (paired TRLearner - other regularizer < 0)."""
-    lines = [f"### Claims tested ({metric})\n",
-             "| backbone | column | claim | Δ ± 95% CI | our CIs |", "|---|---|---|---|---|"]
+    lines = [
+        f"### Claims tested ({metric})\n",
+        "| backbone | column | claim | Δ ± 95% CI | our CIs |",
+        "|---|---|---|---|---|",
+    ]
     for backbone in backbones:
         for f, k in columns:
             col = f"{FAMILY_LABELS.get(f, f)}, {k}-shot"
@@ -202,15 +247,23 @@ def claims_markdown(cells: dict, metric: str, columns: list[tuple[str, int]], ba
                 d = paired_diff(cells, (f, k, method), (f, k, backbone), metric)
                 if d is not None:
                     name = paper.BACKBONE_LABELS[backbone]
-                    lines.append(f"| {name} | {col} | {paper.REGULARIZER_LABELS[reg]} improves {name} "
-                                 f"| {d['mean']:+.3f} ± {d['ci95']:.3f} (n={d['n']}) | {verdict(d)} |")
+                    lines.append(
+                        f"| {name} | {col} | {paper.REGULARIZER_LABELS[reg]} improves {name} "
+                        f"| {d['mean']:+.3f} ± {d['ci95']:.3f} (n={d['n']}) | {verdict(d)} |"
+                    )
             for reg in paper.REGULARIZER_ORDER[:-1]:
-                d = paired_diff(cells, (f, k, f"{backbone}+trlearner"), (f, k, f"{backbone}+{reg}"), metric)
+                d = paired_diff(
+                    cells, (f, k, f"{backbone}+trlearner"), (f, k, f"{backbone}+{reg}"), metric
+                )
                 if d is not None:
-                    lines.append(f"| {paper.BACKBONE_LABELS[backbone]} | {col} | TRLearner beats {paper.REGULARIZER_LABELS[reg]} "
-                                 f"| {d['mean']:+.3f} ± {d['ci95']:.3f} (n={d['n']}) | {verdict(d)} |")
-    lines.append("\nΔ: paired difference over seeds (negative = the claim's direction). \"supported\": the whole CI is below 0; "
-                 "\"inconclusive\": the CI contains 0; \"contradicted\": the whole CI is above 0.\n")
+                    lines.append(
+                        f"| {paper.BACKBONE_LABELS[backbone]} | {col} | TRLearner beats {paper.REGULARIZER_LABELS[reg]} "
+                        f"| {d['mean']:+.3f} ± {d['ci95']:.3f} (n={d['n']}) | {verdict(d)} |"
+                    )
+    lines.append(
+        '\nΔ: paired difference over seeds (negative = the claim\'s direction). "supported": the whole CI is below 0; '
+        '"inconclusive": the CI contains 0; "contradicted": the whole CI is above 0.\n'
+    )
     return "\n".join(lines)
 
 
@@ -233,20 +286,31 @@ def _floor_row(columns, extra: int) -> str:
 
 def _ordered_methods(methods) -> list[str]:
     """Paper order: backbone groups, the backbone first, then regularizers in REGULARIZER_ORDER."""
+
     def key(m):
         parts = paper.canonical(m).split("+")
         b = parts[0]
         group = paper.BACKBONES.index(b) if b in paper.BACKBONES else len(paper.BACKBONES)
-        regs = [paper.REGULARIZER_ORDER.index(p) if p in paper.REGULARIZER_ORDER else 10 + len(p) for p in parts[1:]]
+        regs = [
+            paper.REGULARIZER_ORDER.index(p) if p in paper.REGULARIZER_ORDER else 10 + len(p)
+            for p in parts[1:]
+        ]
         return (group, b, len(regs), regs, m)
+
     return sorted(methods, key=key)
 
 
 LAYOUTS = {
-    "table1": dict(columns=[("sinusoid_w1", 5), ("sinusoid_w1", 10), ("harmonic", 5), ("harmonic", 10)],
-                   title="TRLearner Table 1: sinusoid (w = 1 family) and harmonic", combos=False),
-    "table9": dict(columns=[("sinusoid_w1", 5), ("sinusoid_w1", 10)],
-                   title="TRLearner Table 9: regularizers combined, sinusoid (w = 1 family)", combos=True),
+    "table1": dict(
+        columns=[("sinusoid_w1", 5), ("sinusoid_w1", 10), ("harmonic", 5), ("harmonic", 10)],
+        title="TRLearner Table 1: sinusoid (w = 1 family) and harmonic",
+        combos=False,
+    ),
+    "table9": dict(
+        columns=[("sinusoid_w1", 5), ("sinusoid_w1", 10)],
+        title="TRLearner Table 9: regularizers combined, sinusoid (w = 1 family)",
+        combos=True,
+    ),
 }
 
 
@@ -256,14 +320,21 @@ def layout_markdown(cells: dict, layout: str, metrics: list[str]) -> str:
     if spec["combos"]:  # Table 9: each backbone with a combination, and its single-regularizer rows
         backbones = {paper.backbone_of(m) for m in present if m.count("+") >= 2}
         in_table9 = ("metamix", "trlearner")
-        methods = [m for m in present if m in backbones or (paper.backbone_of(m) in backbones and m.split("+")[-1] in in_table9)]
+        methods = [
+            m
+            for m in present
+            if m in backbones
+            or (paper.backbone_of(m) in backbones and m.split("+")[-1] in in_table9)
+        ]
     else:
         methods = [m for m in present if m.count("+") <= 1]
     methods = _ordered_methods(methods)
     out = []
     for metric in metrics:
         summary = summarize(cells, metric)
-        out.append(paper_markdown({metric: summary}, metric, spec["columns"], methods, spec["title"]))
+        out.append(
+            paper_markdown({metric: summary}, metric, spec["columns"], methods, spec["title"])
+        )
     if not spec["combos"]:
         out.append(claims_markdown(cells, metrics[0], spec["columns"]))
     return "\n".join(out)
@@ -282,7 +353,11 @@ def main():
         raise SystemExit(f"no results.json under {args.root}/<family>/k<K>/<method>/seed_<s>/")
     metrics = args.metrics.split(",")
     summary = {m: summarize(cells, m) for m in metrics}
-    text = by_family_markdown(summary, metrics) if args.layout == "by_family" else layout_markdown(cells, args.layout, metrics)
+    text = (
+        by_family_markdown(summary, metrics)
+        if args.layout == "by_family"
+        else layout_markdown(cells, args.layout, metrics)
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n")
     if args.json:

@@ -35,7 +35,7 @@ REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
 
 
 def method_name(directory: str) -> str:
-    """"maml_trlearner" -> "maml+trlearner"; "anil+metamix" stays."""
+    """ "maml_trlearner" -> "maml+trlearner"; "anil+metamix" stays."""
     for r in REGULARIZERS:
         directory = directory.replace(f"_{r}", f"+{r}")
     return directory
@@ -51,7 +51,9 @@ def collect(root: Path) -> dict:
         run["config"] = json.loads(config.read_text()) if config.exists() else {}
         run["train_query_loss"] = final_train_loss(f.parent / "metrics.jsonl", run.get("steps", 0))
         run["_dir"] = str(f.parent)
-        cells[(method_dir.parent.name, method_name(method_dir.name))][int(f.parent.name.split("_")[1])] = run
+        cells[(method_dir.parent.name, method_name(method_dir.name))][
+            int(f.parent.name.split("_")[1])
+        ] = run
     return cells
 
 
@@ -80,15 +82,23 @@ def fit_rows(cells: dict) -> list[str]:
     out = []
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         runs = cells[(column, method)]
-        pairs = [(r["train_query_loss"], r["metrics"][nll_key_at_training_steps(r)]["mean"]) for r in runs.values()
-                 if r.get("train_query_loss") is not None and nll_key_at_training_steps(r)]
+        pairs = [
+            (r["train_query_loss"], r["metrics"][nll_key_at_training_steps(r)]["mean"])
+            for r in runs.values()
+            if r.get("train_query_loss") is not None and nll_key_at_training_steps(r)
+        ]
         if pairs:
             train, test = np.mean(pairs, axis=0)
-            out.append(f"| {column} | {paper.label(method)} | {train:.3f} | {test:.3f} | {test - train:+.3f} | {len(pairs)} |")
+            out.append(
+                f"| {column} | {paper.label(method)} | {train:.3f} | {test:.3f} | {test - train:+.3f} | {len(pairs)} |"
+            )
     if not out:
         return []
-    head = ["### Fit: training query loss (last 200 steps) vs test NLL (same inner steps), mean over seeds\n",
-            "| column | method | train query loss | test NLL | gap | n |", "|---|---|---|---|---|---|"]
+    head = [
+        "### Fit: training query loss (last 200 steps) vs test NLL (same inner steps), mean over seeds\n",
+        "| column | method | train query loss | test NLL | gap | n |",
+        "|---|---|---|---|---|---|",
+    ]
     return head + out + [""]
 
 
@@ -128,7 +138,9 @@ def budget(runs: dict) -> str:
     return ", ".join(parts)
 
 
-def paired_differences(cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean") -> list[float]:
+def paired_differences(
+    cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean"
+) -> list[float]:
     """method - base in one column, per seed that both ran (the same test tasks)."""
     a, b = cells.get((column, method)), cells.get((column, base))
     if not a or not b:
@@ -136,34 +148,61 @@ def paired_differences(cells: dict, column: str, method: str, base: str, metric:
     return stats.paired_differences(seed_values(a, metric, field), seed_values(b, metric, field))
 
 
-def paired(cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean") -> tuple[float, float, int] | None:
+def paired(
+    cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean"
+) -> tuple[float, float, int] | None:
     diffs = paired_differences(cells, column, method, base, metric, field)
     return mean_ci(diffs) if diffs else None
 
 
-def claims(cells: dict, metric: str, higher_is_better: bool, scale: float = 1.0, digits: int = 3, field: str = "mean") -> list[str]:
-    lines = ["| column | claim | Δ vs backbone (paired, same seeds) | verdict |", "|---|---|---|---|"]
+def claims(
+    cells: dict,
+    metric: str,
+    higher_is_better: bool,
+    scale: float = 1.0,
+    digits: int = 3,
+    field: str = "mean",
+) -> list[str]:
+    lines = [
+        "| column | claim | Δ vs backbone (paired, same seeds) | verdict |",
+        "|---|---|---|---|",
+    ]
     for column, method in sorted(cells):
         if "+" not in method:
             continue
         base = method.split("+")[0]
         d = paired(cells, column, method, base, metric, field)
         text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (seeds=")
-        lines.append(f"| {column} | {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |")
+        lines.append(
+            f"| {column} | {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |"
+        )
     return lines
 
 
-def pooled_claims(cells: dict, metric: str, higher_is_better: bool, digits: int = 3, field: str = "mean", scale: float = 1.0,
-                  unit: str = "group") -> list[str]:
+def pooled_claims(
+    cells: dict,
+    metric: str,
+    higher_is_better: bool,
+    digits: int = 3,
+    field: str = "mean",
+    scale: float = 1.0,
+    unit: str = "group",
+) -> list[str]:
     """Each claim over every (column, seed) pair at once: the paired differences of all columns pooled into one
     t-CI (columns as replicates of one kind of task, e.g. ChEMBL's evaluation groups, pose's shot counts)."""
     lines = [f"| claim | Δ vs backbone (pooled ({unit}, seed) pairs) | verdict |", "|---|---|---|"]
     for method in sorted({m for _, m in cells if "+" in m}):
         base = method.split("+")[0]
-        diffs = [d for column in sorted({c for c, _ in cells}) for d in paired_differences(cells, column, method, base, metric, field)]
+        diffs = [
+            d
+            for column in sorted({c for c, _ in cells})
+            for d in paired_differences(cells, column, method, base, metric, field)
+        ]
         d = mean_ci(diffs) if diffs else None
         text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (pairs=")
-        lines.append(f"| {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |")
+        lines.append(
+            f"| {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |"
+        )
     return lines
 
 
@@ -172,10 +211,16 @@ def omniglot_table(cells: dict) -> str:
     columns = sorted({c for c, _ in cells})
     methods = _ordered({m for _, m in cells})
     primaries = sorted({r["metric"] for runs in cells.values() for r in runs.values()})
-    out = [f"## Omniglot, accuracy (%) on 600 meta-test tasks per seed ({', '.join(primaries)}; mean over seeds ± t-CI95)\n"]
+    out = [
+        f"## Omniglot, accuracy (%) on 600 meta-test tasks per seed ({', '.join(primaries)}; mean over seeds ± t-CI95)\n"
+    ]
     for column in columns:
         ways, shots = _ways_shots(column)
-        out += [f"### {column}\n", "| method | ours | budget | TRLearner paper | MetaMix paper |", "|---|---|---|---|---|"]
+        out += [
+            f"### {column}\n",
+            "| method | ours | budget | TRLearner paper | MetaMix paper |",
+            "|---|---|---|---|---|",
+        ]
         for m in methods:
             runs = cells.get((column, m))
             if not runs:
@@ -183,7 +228,9 @@ def omniglot_table(cells: dict) -> str:
             ours = cell(runs, metric, scale=100, digits=2)
             tr = paper.OMNIGLOT.get(("TRLearner", ways, shots), {}).get(m)
             mm = paper.OMNIGLOT.get(("MetaMix", ways, shots), {}).get(m)
-            cite = lambda p: "—" if p is None else f"{p[0]:.2f}" + (f" ± {p[1]:.2f}" if p[1] else "")
+            cite = lambda p: (
+                "—" if p is None else f"{p[0]:.2f}" + (f" ± {p[1]:.2f}" if p[1] else "")
+            )
             out.append(f"| {paper.label(m)} | {ours} | {budget(runs)} | {cite(tr)} | {cite(mm)} |")
         out.append("")
     out += ["### Claims tested\n", *claims(cells, metric, True, scale=100, digits=2), ""]
@@ -195,13 +242,19 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
     metric = _primary(cells)
     columns = sorted({c for c, _ in cells})
     methods = _ordered({m for _, m in cells})
-    out = [f"## Drug activity on ChEMBL assays ({metric}: squared Pearson R² on each meta-test assay's query compounds)\n",
-           "Per group: mean R², median R² and the number of assays with R² > 0.3, each the mean over seeds ± t-CI95 "
-           "(n = seeds). `chance` is what predictions unrelated to the targets score in expectation on the same query "
-           "sizes (metareg.drug_metrics.chance_r_squared): these assays are small, so it is high.\n"]
+    out = [
+        f"## Drug activity on ChEMBL assays ({metric}: squared Pearson R² on each meta-test assay's query compounds)\n",
+        "Per group: mean R², median R² and the number of assays with R² > 0.3, each the mean over seeds ± t-CI95 "
+        "(n = seeds). `chance` is what predictions unrelated to the targets score in expectation on the same query "
+        "sizes (metareg.drug_metrics.chance_r_squared): these assays are small, so it is high.\n",
+    ]
     for column in columns:
         group = int(column.removeprefix("group"))
-        out += [f"### {column}\n", "| method | mean R² | median R² | count R² > 0.3 | budget |", "|---|---|---|---|---|"]
+        out += [
+            f"### {column}\n",
+            "| method | mean R² | median R² | count R² > 0.3 | budget |",
+            "|---|---|---|---|---|",
+        ]
         for m in methods:
             runs = cells.get((column, m))
             if not runs:
@@ -212,36 +265,65 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
             out.append(f"| {paper.label(m)} | {mean} | {median} | {count} | {budget(runs)} |")
         ref = _reference_rows(reference, group)
         out += ref + [""]
-    out += ["### Claims tested (mean R²)\n", *claims(cells, metric, True), "",
-            "### Claims tested (count of assays with R² > 0.3)\n", *claims(cells, metric, True, digits=1, field="num_above_0.3"), "",
-            "### Claims tested over all four groups (paired differences of every group and seed pooled; groups are "
-            "different assay partitions, so read these as the average effect across them)\n",
-            *[line for field, digits, scale, title in (("mean", 3, 1, "mean R²"), ("median", 3, 1, "median R²"),
-                                                       ("fraction_above_0.3", 1, 100, "% of assays with R² > 0.3 (groups differ in size)"))
-              for line in (f"{title}:\n", *pooled_claims(cells, metric, True, digits, field, scale), "")],
-            "### The papers, on the Novartis pQSAR assays (a different dataset: context only)\n",
-            "| method | TRLearner Table 3, group 5 (average): mean / median / > 0.3 | MetaMix Table 2, mean of 4 groups |", "|---|---|---|"]
+    out += [
+        "### Claims tested (mean R²)\n",
+        *claims(cells, metric, True),
+        "",
+        "### Claims tested (count of assays with R² > 0.3)\n",
+        *claims(cells, metric, True, digits=1, field="num_above_0.3"),
+        "",
+        "### Claims tested over all four groups (paired differences of every group and seed pooled; groups are "
+        "different assay partitions, so read these as the average effect across them)\n",
+        *[
+            line
+            for field, digits, scale, title in (
+                ("mean", 3, 1, "mean R²"),
+                ("median", 3, 1, "median R²"),
+                ("fraction_above_0.3", 1, 100, "% of assays with R² > 0.3 (groups differ in size)"),
+            )
+            for line in (
+                f"{title}:\n",
+                *pooled_claims(cells, metric, True, digits, field, scale),
+                "",
+            )
+        ],
+        "### The papers, on the Novartis pQSAR assays (a different dataset: context only)\n",
+        "| method | TRLearner Table 3, group 5 (average): mean / median / > 0.3 | MetaMix Table 2, mean of 4 groups |",
+        "|---|---|---|",
+    ]
     for m in sorted(set(paper.DRUG_TRLEARNER_GROUP5) | set(paper.DRUG_METAMIX_MEAN)):
         t, mm = paper.DRUG_TRLEARNER_GROUP5.get(m), paper.DRUG_METAMIX_MEAN.get(m)
         cite = lambda p: "—" if p is None else f"{p[0]:.3f} / {p[1]:.3f} / {p[2]:g}"
-        out.append(f"| {'pQSAR-max' if m == 'pqsar_max' else paper.label(m)} | {cite(t)} | {cite(mm)} |")
+        out.append(
+            f"| {'pQSAR-max' if m == 'pqsar_max' else paper.label(m)} | {cite(t)} | {cite(mm)} |"
+        )
     return "\n".join(out) + "\n"
 
 
 def _reference_rows(reference: dict | None, group: int) -> list[str]:
     """Rows for the non-meta-learning references of benchmarks/chembl_reference.py's JSON (given 2048-bit
     fingerprints, the same seeds' test splits), and the chance level of the group's query sizes."""
-    agg = (reference or {}).get("results", {}).get("given2048", {}).get("aggregate", {}).get(str(group))
+    agg = (
+        (reference or {})
+        .get("results", {})
+        .get("given2048", {})
+        .get("aggregate", {})
+        .get(str(group))
+    )
     if not agg:
         return []
     seeds = reference["protocol"].get("seeds", "?")
     rows = []
-    for name, label in (("ridge_loo", "ridge per assay (λ by LOO on the support), no meta-learning"),
-                        ("ridge_valid", "ridge per assay (λ by meta-validation), no meta-learning")):
+    for name, label in (
+        ("ridge_loo", "ridge per assay (λ by LOO on the support), no meta-learning"),
+        ("ridge_valid", "ridge per assay (λ by meta-validation), no meta-learning"),
+    ):
         s = agg.get(name)
         if s:
-            rows.append(f"| {label} | {s['mean']:.3f} ± {s['ci95']:.3f} (tasks) | {s['median']:.3f} | {s['count_above']:.1f} | "
-                        f"closed form, seeds {seeds} |")
+            rows.append(
+                f"| {label} | {s['mean']:.3f} ± {s['ci95']:.3f} (tasks) | {s['median']:.3f} | {s['count_above']:.1f} | "
+                f"closed form, seeds {seeds} |"
+            )
     s = agg.get("ridge_loo") or next(iter(agg.values()))
     chance = f"{s['chance_mean']:.3f} | — | {s['chance_count_above']:.1f}"
     rows.append(f"| chance (predictions unrelated to the targets) | {chance} | expectation |")
@@ -252,21 +334,36 @@ def pose_table(cells: dict) -> str:
     metric = _primary(cells)
     methods = _ordered({m for _, m in cells})
     columns = sorted({c for c, _ in cells}, key=lambda c: int(c.removeprefix("k")))
-    head = "| method | " + " | ".join(f"ours {c}" for c in columns) + " | budget | TRLearner paper (10 / 15) | MetaMix paper (10 / 15) |"
-    out = [f"## Pose regression, MSE on 1000 meta-test tasks per seed ({metric}; mean over seeds ± t-CI95)\n",
-           "Ours: 50 Pascal3D objects rendered by metareg.render (35 train / 15 test); the papers: 65 objects of their "
-           "own renders. Different data: the papers' numbers are context, not a target.\n", head, "|---|" + "---|" * (len(columns) + 3)]
+    head = (
+        "| method | "
+        + " | ".join(f"ours {c}" for c in columns)
+        + " | budget | TRLearner paper (10 / 15) | MetaMix paper (10 / 15) |"
+    )
+    out = [
+        f"## Pose regression, MSE on 1000 meta-test tasks per seed ({metric}; mean over seeds ± t-CI95)\n",
+        "Ours: 50 Pascal3D objects rendered by metareg.render (35 train / 15 test); the papers: 65 objects of their "
+        "own renders. Different data: the papers' numbers are context, not a target.\n",
+        head,
+        "|---|" + "---|" * (len(columns) + 3),
+    ]
     for m in methods:
         cellruns = [cells.get((c, m)) for c in columns]
         ours = [cell(r, metric) if r else "not run" for r in cellruns]
         runs = next((r for r in cellruns if r), None)
         cite = lambda p: "—" if p is None else f"{p[0]:.3f} / {p[1]:.3f}"
-        out.append(f"| {paper.label(m)} | " + " | ".join(ours) + f" | {budget(runs) if runs else '—'} | "
-                   f"{cite(paper.POSE['TRLearner'].get(m))} | {cite(paper.POSE['MetaMix'].get(m))} |")
-    out += ["", "### Claims tested\n", *claims(cells, metric, False), "",
-            "### Claims tested over both shot counts (paired differences of every shot count and seed pooled; the papers "
-            "claim the improvement at each, so read these as the average effect)\n",
-            *pooled_claims(cells, metric, False, unit="shots")]
+        out.append(
+            f"| {paper.label(m)} | " + " | ".join(ours) + f" | {budget(runs) if runs else '—'} | "
+            f"{cite(paper.POSE['TRLearner'].get(m))} | {cite(paper.POSE['MetaMix'].get(m))} |"
+        )
+    out += [
+        "",
+        "### Claims tested\n",
+        *claims(cells, metric, False),
+        "",
+        "### Claims tested over both shot counts (paired differences of every shot count and seed pooled; the papers "
+        "claim the improvement at each, so read these as the average effect)\n",
+        *pooled_claims(cells, metric, False, unit="shots"),
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -277,20 +374,29 @@ def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
     out = {"train@0": {}, "train@k": {}, "test@k": {}}
     for seed, r in runs.items():
         learner = r.get("config", {}).get("learner", {})
-        k = 0 if learner.get("name") in GRADIENT_FREE else learner.get("inner_steps", 1)  # ProtoNet: no inner loop
+        k = (
+            0 if learner.get("name") in GRADIENT_FREE else learner.get("inner_steps", 1)
+        )  # ProtoNet: no inner loop
         f = Path(r["_dir"]) / "metrics.jsonl"
         if not f.exists():
             continue
-        rows = [json.loads(line) for line in f.read_text().splitlines() if line]  # read once for the three keys
-        for name, key in (("train@0", f"curve/train/{metric}@0"), ("train@k", f"curve/train/{metric}@{k}"),
-                          ("test@k", f"curve/test/{metric}@{k}")):
+        rows = [
+            json.loads(line) for line in f.read_text().splitlines() if line
+        ]  # read once for the three keys
+        for name, key in (
+            ("train@0", f"curve/train/{metric}@0"),
+            ("train@k", f"curve/train/{metric}@{k}"),
+            ("test@k", f"curve/test/{metric}@{k}"),
+        ):
             values = [row[key] for row in rows if key in row]
             if values:
                 out[name][seed] = float(values[-1])
     return out
 
 
-def regime(runs: dict, metric: str) -> tuple[str, tuple[float, float, int] | None, tuple[float, float, int] | None]:
+def regime(
+    runs: dict, metric: str
+) -> tuple[str, tuple[float, float, int] | None, tuple[float, float, int] | None]:
     """Whether the baseline has something to regularize, from its last curve point over seeds: "memorizes" when
     test@k - train@0 has a t-CI above 0 (training tasks solved without their support sets, test tasks not);
     else "overfits" when test@k - train@k has a t-CI above 0 (training tasks fit better than test tasks after
@@ -300,10 +406,18 @@ def regime(runs: dict, metric: str) -> tuple[str, tuple[float, float, int] | Non
     seeds = sorted(set(m["test@k"]) & set(m["train@0"]) & set(m["train@k"]))
     if len(seeds) < 2:
         return f"{UNTESTED_REGIME} (no curve)", None, None
-    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0  # gaps in error terms: accuracy's gap is train - test
+    sign = (
+        -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    )  # gaps in error terms: accuracy's gap is train - test
     memo = mean_ci([sign * (m["test@k"][s] - m["train@0"][s]) for s in seeds])
     fit = mean_ci([sign * (m["test@k"][s] - m["train@k"][s]) for s in seeds])
-    state = "memorizes" if memo[0] - memo[1] > 0 else "overfits" if fit[0] - fit[1] > 0 else UNTESTED_REGIME
+    state = (
+        "memorizes"
+        if memo[0] - memo[1] > 0
+        else "overfits"
+        if fit[0] - fit[1] > 0
+        else UNTESTED_REGIME
+    )
     return state, memo, fit
 
 
@@ -313,35 +427,54 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
     "untested regime")."""
     metric = _primary(cells)
     base_metric = metric.split("@")[0]
-    out = [f"## {title}: test {metric} on 600 fresh tasks per seed (mean over seeds ± t-CI95)\n",
-           "Regime columns: the last curve point (config.eval.every) on fixed training tasks and fixed test tasks; "
-           "`train@0` is the training tasks' error *before* adaptation: near the noise-free floor 0 when a model "
-           "solves its training tasks from the input alone; `train@k` and `test@k` after the training's inner steps.\n"]
+    out = [
+        f"## {title}: test {metric} on 600 fresh tasks per seed (mean over seeds ± t-CI95)\n",
+        "Regime columns: the last curve point (config.eval.every) on fixed training tasks and fixed test tasks; "
+        "`train@0` is the training tasks' error *before* adaptation: near the noise-free floor 0 when a model "
+        "solves its training tasks from the input alone; `train@k` and `test@k` after the training's inner steps.\n",
+    ]
     for column in sorted({c for c, _ in cells}):
-        out += [f"### {column}\n", f"| method | test {metric} | test {base_metric}@10 | train@0 | train@k | test@k | budget |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            f"### {column}\n",
+            f"| method | test {metric} | test {base_metric}@10 | train@0 | train@k | test@k | budget |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for m in _ordered({m for c, m in cells if c == column}):
             runs = cells[(column, m)]
             mem = memorization(runs, base_metric)
             cols = [fmt(*mean_ci(mem[n].values())) for n in ("train@0", "train@k", "test@k")]
             own = _own_metric(runs)  # ProtoNet's primary is @0 (no inner loop)
             main = cell(runs, own) + ("" if own == metric else f" ({own})")
-            out.append(f"| {paper.label(m)} | {main} | {cell(runs, base_metric + '@10')} | "
-                       + " | ".join(cols) + f" | {budget(runs)} |")
+            out.append(
+                f"| {paper.label(m)} | {main} | {cell(runs, base_metric + '@10')} | "
+                + " | ".join(cols)
+                + f" | {budget(runs)} |"
+            )
         out.append("")
-    out += ["### Claims tested (paired over seeds; judged only where the backbone memorizes or overfits)\n",
-            "| column | claim | backbone's memorization gap test@k - train@0 (error) | its overfitting gap test@k - train@k "
-            "(error) | Δ test metric vs backbone (its primary metric) | verdict |", "|---|---|---|---|---|---|"]
+    out += [
+        "### Claims tested (paired over seeds; judged only where the backbone memorizes or overfits)\n",
+        "| column | claim | backbone's memorization gap test@k - train@0 (error) | its overfitting gap test@k - train@k "
+        "(error) | Δ test metric vs backbone (its primary metric) | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         if "+" not in method:
             continue
         base = method.split("+")[0]
         state, memo, fit = regime(cells.get((column, base), {}), base_metric)
-        d = paired(cells, column, method, base, _own_metric(cells.get((column, base), {})) or metric)
+        d = paired(
+            cells, column, method, base, _own_metric(cells.get((column, base), {})) or metric
+        )
         text = "—" if d is None else fmt(*d).replace(" (n=", " (seeds=")
-        v = verdict(d, base_metric in HIGHER_IS_BETTER) if state in ("memorizes", "overfits") else state
+        v = (
+            verdict(d, base_metric in HIGHER_IS_BETTER)
+            if state in ("memorizes", "overfits")
+            else state
+        )
         gaps = ["—" if g is None else fmt(*g).replace(" (n=", " (seeds=") for g in (memo, fit)]
-        out.append(f"| {column} | {paper.label(method)} improves {paper.label(base)} | {gaps[0]} | {gaps[1]} | {text} | {v} |")
+        out.append(
+            f"| {column} | {paper.label(method)} improves {paper.label(base)} | {gaps[0]} | {gaps[1]} | {text} | {v} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -361,8 +494,16 @@ def head_spread(heads: np.ndarray, z: np.ndarray) -> dict[str, float]:
     off = ~np.eye(len(z), dtype=bool)
     scale = np.mean([np.abs(m[off]).mean() for m in mats])
     return {
-        "weight_spread": float(np.mean([np.linalg.norm(heads[a] - heads[b]) for a, b in pairs]) / norms) if pairs else 0.0,
-        "relation_spread": float(np.mean([np.abs(mats[a][off] - mats[b][off]).mean() for a, b in pairs]) / scale) if pairs else 0.0,
+        "weight_spread": float(
+            np.mean([np.linalg.norm(heads[a] - heads[b]) for a, b in pairs]) / norms
+        )
+        if pairs
+        else 0.0,
+        "relation_spread": float(
+            np.mean([np.abs(mats[a][off] - mats[b][off]).mean() for a, b in pairs]) / scale
+        )
+        if pairs
+        else 0.0,
     }
 
 
@@ -374,9 +515,14 @@ def heads_table(root: Path, num_tasks: int = 25) -> str:
     from metareg.rng import named_key, root_key
     from metareg.train import restore_run
 
-    out = ["## TRLearner's relation heads after training (mean over seeds)\n",
-           "| cell | head-init noise | weight spread | relation spread | test metric | n |", "|---|---|---|---|---|---|"]
-    for cell_dir in sorted({d.parent for d in root.glob("**/seed_*") if (d / "results.json").exists()}):
+    out = [
+        "## TRLearner's relation heads after training (mean over seeds)\n",
+        "| cell | head-init noise | weight spread | relation spread | test metric | n |",
+        "|---|---|---|---|---|---|",
+    ]
+    for cell_dir in sorted(
+        {d.parent for d in root.glob("**/seed_*") if (d / "results.json").exists()}
+    ):
         rows = []
         for run in sorted(cell_dir.glob("seed_*")):
             if not (run / "results.json").exists():
@@ -385,15 +531,26 @@ def heads_table(root: Path, num_tasks: int = 25) -> str:
             tr = next(r for r in objective.regularizers if r.name == "trlearner")
             eps = family.sample_test(named_key(root_key(config.seed), "heads"), num_tasks)
             represent = jax.vmap(tr.task_representation, in_axes=(None, None, 0, 0))
-            z = np.asarray(represent(objective.learner, meta_params["model"], eps.support_x, eps.support_y))
+            z = np.asarray(
+                represent(objective.learner, meta_params["model"], eps.support_x, eps.support_y)
+            )
             spread = head_spread(np.asarray(meta_params["regularizers"]["trlearner"]["heads"]), z)
             result = json.loads((run / "results.json").read_text())
-            rows.append((spread["weight_spread"], spread["relation_spread"], result["mean"], config.trlearner.init_noise,
-                         result["metric"]))
+            rows.append(
+                (
+                    spread["weight_spread"],
+                    spread["relation_spread"],
+                    result["mean"],
+                    config.trlearner.init_noise,
+                    result["metric"],
+                )
+            )
         if rows:
             w, r, m = (np.mean([row[i] for row in rows]) for i in range(3))
-            out.append(f"| {cell_dir.relative_to(root)} | {rows[0][3]:g} | {w:.3f} | {r:.3f} | {rows[0][4]} {m:.3f} | "
-                       f"{len(rows)} |")
+            out.append(
+                f"| {cell_dir.relative_to(root)} | {rows[0][3]:g} | {w:.3f} | {r:.3f} | {rows[0][4]} {m:.3f} | "
+                f"{len(rows)} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -415,7 +572,7 @@ def _rank(method: str) -> tuple:
 
 
 def _ways_shots(column: str) -> tuple[int, int]:
-    """"20way1shot_nme" -> (20, 1)."""
+    """ "20way1shot_nme" -> (20, 1)."""
     head = column.split("_")[0]
     ways, shots = head.split("way")
     return int(ways), int(shots.removesuffix("shot"))
@@ -424,7 +581,9 @@ def _ways_shots(column: str) -> tuple[int, int]:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("table", choices=["omniglot", "chembl", "pose", "nme", "regime", "heads"])
-    p.add_argument("--title", default="Non-mutually-exclusive sinusoid", help="nme / regime: the table's title")
+    p.add_argument(
+        "--title", default="Non-mutually-exclusive sinusoid", help="nme / regime: the table's title"
+    )
     p.add_argument("--root", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--reference", help="chembl: the JSON of benchmarks/chembl_reference.py")

@@ -23,7 +23,13 @@ from metareg.data.omniglot import (
     omniglot_input,
     prepare_omniglot,
 )
-from metareg.data.pascal3d import Pascal3DFileError, Pascal3DPoseBuilder, PoseData, load_pose_data, prepare_pose
+from metareg.data.pascal3d import (
+    Pascal3DFileError,
+    Pascal3DPoseBuilder,
+    PoseData,
+    load_pose_data,
+    prepare_pose,
+)
 
 __all__ = [
     "FINGERPRINTS",

@@ -79,7 +79,9 @@ REQUIRED_FIELDS = ("smiles", "pchembl_value", "fingerprints")
 NUM_GROUPS = 4  # MetaMix Table 2: four evaluation groups
 GROUP_NUM_TEST = 100  # MetaMix Sec. 6.1: 100 meta-test assays per group
 GROUP_NUM_VALID = 76  # MetaMix App. C.1: 76 meta-validation assays
-GROUP_SEED = "metareg-chembl-group"  # group g orders assays by sha256(f"{GROUP_SEED}{g}/{assay_id}")
+GROUP_SEED = (
+    "metareg-chembl-group"  # group g orders assays by sha256(f"{GROUP_SEED}{g}/{assay_id}")
+)
 
 _FILE = re.compile(r"^(CHEMBL\d+)\.jsonl\.gz$")
 
@@ -96,7 +98,9 @@ def chembl_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding train/ valid/ test/: `data_dir` itself if it holds train/ (or is a folder named
     chembl_fewshot without a chembl_fewshot/ inside), else `data_dir/chembl_fewshot`."""
     root = data_root(data_dir)
-    if (root / "train").is_dir() or (root.name == "chembl_fewshot" and not (root / "chembl_fewshot").exists()):
+    if (root / "train").is_dir() or (
+        root.name == "chembl_fewshot" and not (root / "chembl_fewshot").exists()
+    ):
         return root
     return root / "chembl_fewshot"
 
@@ -140,10 +144,14 @@ def list_assay_files(folder: str | os.PathLike) -> dict[str, list[tuple[str, Pat
             )
         files = sorted((m.group(1), d / name) for name in os.listdir(d) if (m := _FILE.match(name)))
         if not files:
-            raise ChemblDataError(f"ChEMBL assay folder {d} holds no CHEMBL<id>.jsonl.gz files (found {sorted(os.listdir(d))[:3]}).")
+            raise ChemblDataError(
+                f"ChEMBL assay folder {d} holds no CHEMBL<id>.jsonl.gz files (found {sorted(os.listdir(d))[:3]})."
+            )
         for assay, _ in files:
             if assay in seen:
-                raise ChemblDataError(f"ChEMBL assay {assay} is in both {seen[assay]}/ and {split}/ of {folder}: keep one.")
+                raise ChemblDataError(
+                    f"ChEMBL assay {assay} is in both {seen[assay]}/ and {split}/ of {folder}: keep one."
+                )
             seen[assay] = split
         out[split] = files
     return out
@@ -161,7 +169,12 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
     try:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             lines = fh.readlines()  # the whole file first, so a corrupt gzip is reported as such
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:  # gzip.BadGzipFile is an OSError
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        UnicodeDecodeError,
+    ) as e:  # gzip.BadGzipFile is an OSError
         raise ChemblDataError(
             f"ChEMBL assay file unreadable: {path} is not a readable gzip text file ({type(e).__name__}: {e}). {_fix(path)}"
         ) from e
@@ -172,17 +185,31 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
         try:
             d = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ChemblDataError(f"ChEMBL assay file malformed: {where} is not JSON ({e}: {line[:80]!r}). {_fix(path)}") from e
+            raise ChemblDataError(
+                f"ChEMBL assay file malformed: {where} is not JSON ({e}: {line[:80]!r}). {_fix(path)}"
+            ) from e
         if not isinstance(d, dict):
-            raise ChemblDataError(f"ChEMBL assay file malformed: {where} is a JSON {type(d).__name__}, not an object. {_fix(path)}")
+            raise ChemblDataError(
+                f"ChEMBL assay file malformed: {where} is a JSON {type(d).__name__}, not an object. {_fix(path)}"
+            )
         missing = [f for f in REQUIRED_FIELDS if f not in d]
         if missing:
-            raise ChemblDataError(f"ChEMBL assay file malformed: {where} has no field {missing} (it has {sorted(d)[:8]}...). {_fix(path)}")
+            raise ChemblDataError(
+                f"ChEMBL assay file malformed: {where} has no field {missing} (it has {sorted(d)[:8]}...). {_fix(path)}"
+            )
         smiles, value, fp = d["smiles"], d["pchembl_value"], d["fingerprints"]
         if not isinstance(smiles, str) or not smiles:
-            raise ChemblDataError(f"ChEMBL assay file malformed: {where} has smiles={smiles!r}, not a non-empty string. {_fix(path)}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ChemblDataError(f"ChEMBL assay file malformed: {where} has pchembl_value={value!r}, not a finite number. {_fix(path)}")
+            raise ChemblDataError(
+                f"ChEMBL assay file malformed: {where} has smiles={smiles!r}, not a non-empty string. {_fix(path)}"
+            )
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ChemblDataError(
+                f"ChEMBL assay file malformed: {where} has pchembl_value={value!r}, not a finite number. {_fix(path)}"
+            )
         if not isinstance(fp, list) or len(fp) != FINGERPRINT_WIDTH:
             length = len(fp) if isinstance(fp, list) else type(fp).__name__
             raise ChemblDataError(
@@ -190,8 +217,17 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
                 f"Morgan counts (FS-Mol format). {_fix(path)}"
             )
         a = np.asarray(fp)
-        if a.dtype.kind not in "iu" or a.shape != (FINGERPRINT_WIDTH,) or a.min() < 0 or a.max() > 255:
-            got = f"values in [{a.min()}, {a.max()}]" if a.dtype.kind in "iu" else f"non-integer values (numpy dtype {a.dtype})"
+        if (
+            a.dtype.kind not in "iu"
+            or a.shape != (FINGERPRINT_WIDTH,)
+            or a.min() < 0
+            or a.max() > 255
+        ):
+            got = (
+                f"values in [{a.min()}, {a.max()}]"
+                if a.dtype.kind in "iu"
+                else f"non-integer values (numpy dtype {a.dtype})"
+            )
             raise ChemblDataError(
                 f"ChEMBL assay file malformed: {where} has a fingerprint with {got}; expected integer Morgan counts in 0..255. {_fix(path)}"
             )
@@ -201,7 +237,9 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
     return rows
 
 
-class ChemblBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ChemblBuilder(
+    provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True
+):
     """TFDS builder over the local ChEMBL assay folders (manual_dir), array_record, Tensor features only.
 
     Not registered in TFDS's global registry; build it with `prepare_chembl`, or directly:
@@ -213,7 +251,9 @@ class ChemblBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilde
 
     name = "metareg_chembl_fewshot"
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "One example per compound; Morgan counts uint8 [2048] as given; one split per folder."}
+    RELEASE_NOTES = {
+        "1.0.0": "One example per compound; Morgan counts uint8 [2048] as given; one split per folder."
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Place the train/ valid/ test/ folders of CHEMBL<id>.jsonl.gz files (ersilia-os/few-shot-bioassays, "
         "dataset/min_size_04) in the manual_dir; metareg reads them from ../shared/data/chembl_fewshot by default."
@@ -248,17 +288,28 @@ class ChemblBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilde
         progress = provenance.Progress("read", sum(len(f) for f in files.values()), "assay files")
         return {split: self._generate_examples(files[split], split, progress) for split in FOLDERS}
 
-    def _generate_examples(self, files: list[tuple[str, Path]], split: str, progress: provenance.Progress):
+    def _generate_examples(
+        self, files: list[tuple[str, Path]], split: str, progress: provenance.Progress
+    ):
         for assay, path in files:
             progress.update()
             for line, (smiles, value, fp) in enumerate(read_assay_file(path)):
                 yield (
                     f"{assay}/{line:05d}",
-                    {"assay": assay, "folder": split, "line": line, "smiles": smiles, "pchembl_value": value, "fingerprint": fp},
+                    {
+                        "assay": assay,
+                        "folder": split,
+                        "line": line,
+                        "smiles": smiles,
+                        "pchembl_value": value,
+                        "fingerprint": fp,
+                    },
                 )
 
 
-def prepare_chembl(data_dir: str | os.PathLike | None = None, prepared_dir: str | os.PathLike | None = None) -> ChemblBuilder:
+def prepare_chembl(
+    data_dir: str | os.PathLike | None = None, prepared_dir: str | os.PathLike | None = None
+) -> ChemblBuilder:
     """The prepared builder; prepares it from the jsonl.gz files first if `prepared_dir` does not hold it yet.
 
     The folder layout is checked before TFDS starts (missing folders give our error, not TFDS's manual-download
@@ -338,11 +389,16 @@ def _read_prepared(builder: ChemblBuilder) -> ChemblAssays:
     for assay in ids:
         rows = sorted(by_assay[assay][1], key=lambda r: int(r["line"]))
         if [int(r["line"]) for r in rows] != list(range(len(rows))):
-            raise ChemblDataError(f"prepared ChEMBL data {builder.data_path} is incomplete for assay {assay}: delete it to prepare again.")
+            raise ChemblDataError(
+                f"prepared ChEMBL data {builder.data_path} is incomplete for assay {assay}: delete it to prepare again."
+            )
         offsets.append(offsets[-1] + len(rows))
         xs.extend(r["fingerprint"] for r in rows)
         ys.extend(float(r["pchembl_value"]) for r in rows)
-        smiles.extend(r["smiles"].decode() if isinstance(r["smiles"], bytes) else str(r["smiles"]) for r in rows)
+        smiles.extend(
+            r["smiles"].decode() if isinstance(r["smiles"], bytes) else str(r["smiles"])
+            for r in rows
+        )
     return ChemblAssays(
         assay_ids=ids,
         folders=_frozen(np.array([by_assay[a][0] for a in ids], np.int8)),
@@ -361,7 +417,10 @@ def _load_given_cached(prepared_dir: str) -> ChemblAssays:
 
 
 def morgan_fingerprints(
-    smiles: Sequence[str], num_bits: int = MORGAN_BITS, radius: int = MORGAN_RADIUS, counts: bool = False
+    smiles: Sequence[str],
+    num_bits: int = MORGAN_BITS,
+    radius: int = MORGAN_RADIUS,
+    counts: bool = False,
 ) -> np.ndarray:
     """uint8 [N, num_bits]: RDKit Morgan fingerprints of the SMILES (bits, or counts clipped at 255).
 
@@ -381,7 +440,9 @@ def morgan_fingerprints(
     for i, s in enumerate(smiles):
         mol = Chem.MolFromSmiles(s)
         if mol is None:
-            raise ChemblDataError(f"RDKit cannot parse the SMILES of compound {i}: {s!r}; use fingerprint='given2048'.")
+            raise ChemblDataError(
+                f"RDKit cannot parse the SMILES of compound {i}: {s!r}; use fingerprint='given2048'."
+            )
         if counts:
             out[i] = np.minimum(gen.GetCountFingerprintAsNumPy(mol), 255)
         else:
@@ -408,7 +469,9 @@ def load_assays(
     the arrays are read once per process.
     """
     if fingerprint not in FINGERPRINTS:
-        raise ValueError(f"unknown ChEMBL fingerprint {fingerprint!r}; choose from {list(FINGERPRINTS)}")
+        raise ValueError(
+            f"unknown ChEMBL fingerprint {fingerprint!r}; choose from {list(FINGERPRINTS)}"
+        )
     prepared = os.fspath(resolve_prepared_dir(prepared_dir))
     prepare_chembl(data_dir, prepared)
     given = _load_given_cached(prepared)
@@ -422,7 +485,13 @@ def load_assays(
 def hash_order(assay_ids: Sequence[str], salt: str) -> np.ndarray:
     """int64 [A]: the assays ordered by sha256(salt + "/" + id), a seeded shuffle that depends on no library
     version and no file-listing order (as Omniglot's Vinyals split)."""
-    return np.array(sorted(range(len(assay_ids)), key=lambda i: hashlib.sha256(f"{salt}/{assay_ids[i]}".encode()).hexdigest()), np.int64)
+    return np.array(
+        sorted(
+            range(len(assay_ids)),
+            key=lambda i: hashlib.sha256(f"{salt}/{assay_ids[i]}".encode()).hexdigest(),
+        ),
+        np.int64,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -454,7 +523,9 @@ def assay_partition(
     num_valid / num_test apply to groups 1..3 only.
     """
     if not isinstance(group, int | np.integer) or not 0 <= group < NUM_GROUPS:
-        raise ValueError(f"unknown ChEMBL evaluation group {group!r}; choose from {list(range(NUM_GROUPS))}")
+        raise ValueError(
+            f"unknown ChEMBL evaluation group {group!r}; choose from {list(range(NUM_GROUPS))}"
+        )
     folders = np.asarray(folders)
     if len(folders) != len(assay_ids):
         raise ValueError(f"{len(assay_ids)} assay ids but {len(folders)} folders")
@@ -470,4 +541,6 @@ def assay_partition(
             )
         test, valid = order[:num_test], order[num_test : num_test + num_valid]
         train = np.sort(order[num_test + num_valid :])
-    return AssayPartition(int(group), train.astype(np.int64), valid.astype(np.int64), test.astype(np.int64))
+    return AssayPartition(
+        int(group), train.astype(np.int64), valid.astype(np.int64), test.astype(np.int64)
+    )

@@ -118,7 +118,9 @@ def omniglot_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the two zips: `data_dir` itself if it holds one of them (or is a folder named omniglot
     without an omniglot/ inside), else `data_dir/omniglot`."""
     root = data_root(data_dir)
-    if any((root / f).exists() for f in ARCHIVE_FILES.values()) or (root.name == "omniglot" and not (root / "omniglot").exists()):
+    if any((root / f).exists() for f in ARCHIVE_FILES.values()) or (
+        root.name == "omniglot" and not (root / "omniglot").exists()
+    ):
         return root
     return root / "omniglot"
 
@@ -131,7 +133,9 @@ def source_files(folder: Path) -> tuple[list[Path], list[str]]:
 
 def resolve_prepared_dir(prepared_dir: str | os.PathLike | None = None) -> Path:
     """Where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets)."""
-    return Path(DEFAULT_PREPARED_DIR if prepared_dir is None else prepared_dir).expanduser().resolve()
+    return (
+        Path(DEFAULT_PREPARED_DIR if prepared_dir is None else prepared_dir).expanduser().resolve()
+    )
 
 
 def _describe(archive: str) -> str:
@@ -159,15 +163,28 @@ def check_archive(path: str | os.PathLike, archive: str) -> list[_Entry]:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()  # reads every member and checks its CRC-32
             names = zf.namelist()
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
-        raise OmniglotArchiveError(f"Omniglot archive corrupt: {path} is not a readable zip ({type(e).__name__}: {e}). {fix}") from e
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+    ) as e:
+        raise OmniglotArchiveError(
+            f"Omniglot archive corrupt: {path} is not a readable zip ({type(e).__name__}: {e}). {fix}"
+        ) from e
     if bad is not None:
-        raise OmniglotArchiveError(f"Omniglot archive corrupt: member {bad!r} of {path} fails its CRC check. {fix}")
+        raise OmniglotArchiveError(
+            f"Omniglot archive corrupt: member {bad!r} of {path} fails its CRC check. {fix}"
+        )
     entries = []
     for name in names:
         m = _MEMBER.match(name)
         if m and m.group(1) == archive:
-            entries.append(_Entry(name, m.group(2), int(m.group(3)), int(m.group(4)), int(m.group(5))))
+            entries.append(
+                _Entry(name, m.group(2), int(m.group(3)), int(m.group(4)), int(m.group(5)))
+            )
     if not entries:
         raise OmniglotArchiveError(
             f"Omniglot archive has the wrong layout: {path} holds no images_{archive}/<Alphabet>/characterNN/<id>_<drawer>.png "
@@ -202,18 +219,25 @@ def omniglot_input(image, dark_strokes: bool = True) -> np.ndarray:
         if a.ndim == 3:
             a = a.mean(axis=-1)
         if a.ndim != 2:
-            raise ValueError(f"omniglot_input: expected an image [H, W] or [H, W, C], got shape {np.asarray(image).shape}")
+            raise ValueError(
+                f"omniglot_input: expected an image [H, W] or [H, W, C], got shape {np.asarray(image).shape}"
+            )
         a = a.astype(np.float64)
         a = a * 255.0 if a.max() <= 1.0 else a
         im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
     with im:
-        small = np.asarray(im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS), dtype=np.uint8)
+        small = np.asarray(
+            im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS),
+            dtype=np.uint8,
+        )
     if dark_strokes:
         small = 255 - small
     return (small.astype(np.float32) / 255.0)[..., None]
 
 
-class OmniglotBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class OmniglotBuilder(
+    provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True
+):
     """TFDS builder over the two local Omniglot zips (manual_dir), array_record, Tensor features only.
 
     Not registered in TFDS's global registry (the catalogue has its own `omniglot`, which downloads and
@@ -226,7 +250,9 @@ class OmniglotBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuil
 
     name = "metareg_omniglot"
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "28x28 uint8, grey + LANCZOS resize, inverted (strokes bright); one split per archive."}
+    RELEASE_NOTES = {
+        "1.0.0": "28x28 uint8, grey + LANCZOS resize, inverted (strokes bright); one split per archive."
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Place images_background.zip and images_evaluation.zip (python/ folder of github.com/brendenlake/omniglot) "
         "in the manual_dir; metareg reads them from ../shared/data/omniglot by default."
@@ -263,9 +289,14 @@ class OmniglotBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuil
         folder = Path(os.fspath(dl_manager.manual_dir))
         entries = {a: check_archive(folder / ARCHIVE_FILES[a], a) for a in ARCHIVES}
         progress = provenance.Progress("prepared", sum(len(e) for e in entries.values()), "images")
-        return {a: self._generate_examples(folder / ARCHIVE_FILES[a], a, entries[a], progress) for a in ARCHIVES}
+        return {
+            a: self._generate_examples(folder / ARCHIVE_FILES[a], a, entries[a], progress)
+            for a in ARCHIVES
+        }
 
-    def _generate_examples(self, path: Path, archive: str, entries: list[_Entry], progress: provenance.Progress):
+    def _generate_examples(
+        self, path: Path, archive: str, entries: list[_Entry], progress: provenance.Progress
+    ):
         with zipfile.ZipFile(path) as zf:
             for e in entries:
                 progress.update()
@@ -282,7 +313,9 @@ class OmniglotBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuil
                 )
 
 
-def prepare_omniglot(data_dir: str | os.PathLike | None = None, prepared_dir: str | os.PathLike | None = None) -> OmniglotBuilder:
+def prepare_omniglot(
+    data_dir: str | os.PathLike | None = None, prepared_dir: str | os.PathLike | None = None
+) -> OmniglotBuilder:
     """The prepared builder; prepares it from the zips first if `prepared_dir` does not hold it yet.
 
     Both archives are checked before TFDS starts, so a missing or corrupt one gives our error
@@ -314,10 +347,14 @@ def prepare_omniglot(data_dir: str | os.PathLike | None = None, prepared_dir: st
 def _read_archive(builder: OmniglotBuilder, archive: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """One TFDS split -> (uint8 [C, 20, 28, 28] read-only, C names "<archive>/<alphabet>/characterNN")."""
     source = builder.as_data_source(archive)
-    records = source.__getitems__(list(range(len(source))))  # the prepared order is TFDS-shuffled: sort below
+    records = source.__getitems__(
+        list(range(len(source)))
+    )  # the prepared order is TFDS-shuffled: sort below
     by_char: dict[tuple[str, int], dict[int, np.ndarray]] = {}
     for r in records:
-        alphabet = r["alphabet"].decode() if isinstance(r["alphabet"], bytes) else str(r["alphabet"])
+        alphabet = (
+            r["alphabet"].decode() if isinstance(r["alphabet"], bytes) else str(r["alphabet"])
+        )
         by_char.setdefault((alphabet, int(r["character"])), {})[int(r["drawer"])] = r["image"]
     names, images = [], []
     for (alphabet, character), drawings in sorted(by_char.items()):
@@ -365,7 +402,9 @@ def _rotation_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{n}/rot{90 * r:03d}" for n in names for r in range(NUM_ROTATIONS))
 
 
-def vinyals_partition(names: tuple[str, ...], num_train: int = VINYALS_NUM_TRAIN, shuffled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def vinyals_partition(
+    names: tuple[str, ...], num_train: int = VINYALS_NUM_TRAIN, shuffled: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) indices into `names`, each ascending: the first `num_train` characters of the
     seeded-hash order (shuffled) or of the given order (not shuffled)."""
     if len(names) <= num_train:
@@ -375,7 +414,12 @@ def vinyals_partition(names: tuple[str, ...], num_train: int = VINYALS_NUM_TRAIN
         )
     order = np.arange(len(names))
     if shuffled:
-        order = np.array(sorted(order, key=lambda i: hashlib.sha256(f"{VINYALS_SEED}/{names[i]}".encode()).hexdigest()))
+        order = np.array(
+            sorted(
+                order,
+                key=lambda i: hashlib.sha256(f"{VINYALS_SEED}/{names[i]}".encode()).hexdigest(),
+            )
+        )
     return np.sort(order[:num_train]), np.sort(order[num_train:])
 
 

@@ -72,9 +72,21 @@ from metareg.data import provenance, render
 from metareg.data.omniglot import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
 # Models per category in this copy of the CAD folder (../shared/data/README.md); bottle and train are skipped.
-MODELS_PER_CATEGORY = {"aeroplane": 7, "bicycle": 5, "boat": 6, "bus": 6, "chair": 10, "diningtable": 6, "sofa": 6, "tvmonitor": 4}
+MODELS_PER_CATEGORY = {
+    "aeroplane": 7,
+    "bicycle": 5,
+    "boat": 6,
+    "bus": 6,
+    "chair": 10,
+    "diningtable": 6,
+    "sofa": 6,
+    "tvmonitor": 4,
+}
 CATEGORIES = tuple(MODELS_PER_CATEGORY)
-SKIPPED_CATEGORIES = ("bottle", "train")  # nearly symmetric about the vertical axis (reference's mujoco_render.py)
+SKIPPED_CATEGORIES = (
+    "bottle",
+    "train",
+)  # nearly symmetric about the vertical axis (reference's mujoco_render.py)
 OBJECTS = tuple(f"{c}-{i:02d}" for c, n in MODELS_PER_CATEGORY.items() for i in range(1, n + 1))
 TEST_OBJECTS = (
     "aeroplane-03", "aeroplane-05", "bicycle-04", "boat-05", "boat-06", "bus-01", "bus-03", "chair-01",
@@ -111,7 +123,9 @@ def pascal3d_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the .mat files: `data_dir` itself if it holds one of them (or is a folder named
     pascal3d_cad without a pascal3d_cad/ inside), else `data_dir/pascal3d_cad`."""
     root = data_root(data_dir)
-    if any((root / f"{c}.mat").exists() for c in CATEGORIES) or (root.name == CAD_FOLDER and not (root / CAD_FOLDER).exists()):
+    if any((root / f"{c}.mat").exists() for c in CATEGORIES) or (
+        root.name == CAD_FOLDER and not (root / CAD_FOLDER).exists()
+    ):
         return root
     return root / CAD_FOLDER
 
@@ -144,11 +158,17 @@ def read_category(path: str | os.PathLike, category: str) -> list[CadModel]:
     fix = f"Replace {path} with a fresh copy of {_describe(category)}."
     try:
         mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
-    except Exception as e:  # scipy raises ValueError, TypeError, OSError, zlib/struct errors... for damaged files
-        raise Pascal3DFileError(f"Pascal3D+ CAD file corrupt: {path} is not a readable MATLAB file ({type(e).__name__}: {e}). {fix}") from e
+    except (
+        Exception
+    ) as e:  # scipy raises ValueError, TypeError, OSError, zlib/struct errors... for damaged files
+        raise Pascal3DFileError(
+            f"Pascal3D+ CAD file corrupt: {path} is not a readable MATLAB file ({type(e).__name__}: {e}). {fix}"
+        ) from e
     if category not in mat:
         found = [k for k in mat if not k.startswith("__")]
-        raise Pascal3DFileError(f"Pascal3D+ CAD file has the wrong contents: {path} holds no variable {category!r} (found {found}). {fix}")
+        raise Pascal3DFileError(
+            f"Pascal3D+ CAD file has the wrong contents: {path} holds no variable {category!r} (found {found}). {fix}"
+        )
     entries = np.atleast_1d(mat[category])
     expected = MODELS_PER_CATEGORY[category]
     if len(entries) != expected:
@@ -171,17 +191,27 @@ def read_category(path: str | os.PathLike, category: str) -> list[CadModel]:
         problem = None
         if v.ndim != 2 or v.shape[1] != 3 or len(v) < 3 or not np.all(np.isfinite(v)):
             problem = f"vertices of shape {v.shape} (need finite V x 3, V >= 3)"
-        elif f.ndim != 2 or f.shape[1] != 3 or len(f) == 0 or not np.issubdtype(f.dtype, np.number) or np.any(f != np.round(f)):
+        elif (
+            f.ndim != 2
+            or f.shape[1] != 3
+            or len(f) == 0
+            or not np.issubdtype(f.dtype, np.number)
+            or np.any(f != np.round(f))
+        ):
             problem = f"faces of shape {f.shape} and dtype {f.dtype} (need integer F x 3, F >= 1)"
         elif f.min() < 1 or f.max() > len(v):
             problem = f"face indices {int(f.min())}..{int(f.max())} outside 1..{len(v)} (1-based)"
         if problem:
-            raise Pascal3DFileError(f"Pascal3D+ CAD file has the wrong contents: model {i} ({name}) of {path} has {problem}. {fix}")
+            raise Pascal3DFileError(
+                f"Pascal3D+ CAD file has the wrong contents: model {i} ({name}) of {path} has {problem}. {fix}"
+            )
         models.append(CadModel(name, v, f.astype(np.int64) - 1))
     return models
 
 
-def read_models(data_dir: str | os.PathLike | None = None, objects: tuple[str, ...] = OBJECTS) -> dict[str, CadModel]:
+def read_models(
+    data_dir: str | os.PathLike | None = None, objects: tuple[str, ...] = OBJECTS
+) -> dict[str, CadModel]:
     """{name: CadModel} for `objects`, reading (and checking) each needed category file once."""
     folder = pascal3d_dir(data_dir)
     categories = sorted({o.rsplit("-", 1)[0] for o in objects}, key=CATEGORIES.index)
@@ -191,7 +221,9 @@ def read_models(data_dir: str | os.PathLike | None = None, objects: tuple[str, .
 
 def _unit_uniform(text: str) -> float:
     """A float in [0, 1) with 53 random bits from sha256(text)."""
-    return (int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 11) / float(1 << 53)
+    return (int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 11) / float(
+        1 << 53
+    )
 
 
 def view_labels(name: str, num_views: int = NUM_VIEWS) -> np.ndarray:
@@ -214,9 +246,16 @@ class PoseConfig(tfds.core.BuilderConfig):
 
 def pose_config(image_size: int = IMAGE_SIZE, supersample: int | None = None) -> PoseConfig:
     """The builder config of a variant, named "<size>px" (default supersampling) or "<size>px_ss<k>"."""
-    if not isinstance(image_size, int | np.integer) or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
-        raise ValueError(f"pose image_size={image_size!r}: must be an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]")
-    if supersample is not None and (not isinstance(supersample, int | np.integer) or supersample < 1):
+    if (
+        not isinstance(image_size, int | np.integer)
+        or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE
+    ):
+        raise ValueError(
+            f"pose image_size={image_size!r}: must be an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]"
+        )
+    if supersample is not None and (
+        not isinstance(supersample, int | np.integer) or supersample < 1
+    ):
         raise ValueError(f"pose supersample={supersample!r}: must be None or an integer >= 1")
     name = f"{image_size}px" if supersample is None else f"{image_size}px_ss{supersample}"
     ss = render.default_supersample(image_size) if supersample is None else supersample
@@ -228,7 +267,9 @@ def pose_config(image_size: int = IMAGE_SIZE, supersample: int | None = None) ->
     )
 
 
-class Pascal3DPoseBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Pascal3DPoseBuilder(
+    provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True
+):
     """TFDS builder rendering the local CAD files (manual_dir), array_record, Tensor features only.
 
     Not registered in TFDS's global registry; build it with `prepare_pose`, or directly:
@@ -276,15 +317,26 @@ class Pascal3DPoseBuilder(provenance.LocalFilesBuilder, tfds.core.GeneratorBased
         )
 
     def _split_generators(self, dl_manager):
-        models = read_models(Path(os.fspath(dl_manager.manual_dir)))  # each .mat file read once for both splits
+        models = read_models(
+            Path(os.fspath(dl_manager.manual_dir))
+        )  # each .mat file read once for both splits
         progress = provenance.Progress("rendered", NUM_VIEWS * len(models), "views")
-        return {split: self._generate_examples({o: models[o] for o in objects}, progress) for split, objects in SPLITS.items()}
+        return {
+            split: self._generate_examples({o: models[o] for o in objects}, progress)
+            for split, objects in SPLITS.items()
+        }
 
     def _generate_examples(self, models: dict[str, CadModel], progress: provenance.Progress):
         cfg = self.builder_config
         for name, model in models.items():
             labels = view_labels(name)
-            images = render.render_views(model.vertices, model.faces, 2 * math.pi * labels, cfg.image_size, supersample=cfg.supersample)
+            images = render.render_views(
+                model.vertices,
+                model.faces,
+                2 * math.pi * labels,
+                cfg.image_size,
+                supersample=cfg.supersample,
+            )
             progress.update(NUM_VIEWS)
             for i in range(NUM_VIEWS):
                 yield (
@@ -323,7 +375,9 @@ def prepare_pose(
     config = _builder_config(image_size, supersample)
     prepared = resolve_prepared_dir(prepared_dir)
     return provenance.prepare_from_local_files(
-        lambda: Pascal3DPoseBuilder(config=config, data_dir=os.fspath(prepared), file_format="array_record"),
+        lambda: Pascal3DPoseBuilder(
+            config=config, data_dir=os.fspath(prepared), file_format="array_record"
+        ),
         prepared_dir=prepared,
         label="Pascal3D+ pose data",
         data_dir=data_root(data_dir),
@@ -354,19 +408,27 @@ class PoseData:
 def _read_split(builder: Pascal3DPoseBuilder, split: str) -> tuple[np.ndarray, np.ndarray]:
     """One TFDS split -> (uint8 [N, 100, S, S], float32 [N, 100]) in SPLITS[split] order, views in draw order."""
     source = builder.as_data_source(split)
-    records = source.__getitems__(list(range(len(source))))  # the prepared order is TFDS-shuffled: sort below
+    records = source.__getitems__(
+        list(range(len(source)))
+    )  # the prepared order is TFDS-shuffled: sort below
     by_object: dict[str, dict[int, dict]] = {}
     for r in records:
         name = r["object"].decode() if isinstance(r["object"], bytes) else str(r["object"])
         by_object.setdefault(name, {})[int(r["view"])] = r
     expected = SPLITS[split]
-    if sorted(by_object) != sorted(expected) or any(sorted(v) != list(range(NUM_VIEWS)) for v in by_object.values()):
+    if sorted(by_object) != sorted(expected) or any(
+        sorted(v) != list(range(NUM_VIEWS)) for v in by_object.values()
+    ):
         raise Pascal3DFileError(
             f"prepared Pascal3D pose split {split!r} at {builder.data_path} does not hold views 0..{NUM_VIEWS - 1} of exactly "
             f"the objects {list(expected)} (it has {sorted(by_object)}): delete {builder.data_path} to prepare again."
         )
-    images = np.stack([np.stack([by_object[o][i]["image"] for i in range(NUM_VIEWS)]) for o in expected]).astype(np.uint8)
-    labels = np.stack([np.array([by_object[o][i]["label"] for i in range(NUM_VIEWS)]) for o in expected]).astype(np.float32)
+    images = np.stack(
+        [np.stack([by_object[o][i]["image"] for i in range(NUM_VIEWS)]) for o in expected]
+    ).astype(np.uint8)
+    labels = np.stack(
+        [np.array([by_object[o][i]["label"] for i in range(NUM_VIEWS)]) for o in expected]
+    ).astype(np.float32)
     images.setflags(write=False)  # shared by the per-process cache
     labels.setflags(write=False)
     return images, labels
@@ -375,7 +437,11 @@ def _read_split(builder: Pascal3DPoseBuilder, split: str) -> tuple[np.ndarray, n
 @functools.lru_cache(maxsize=4)
 def _load_cached(prepared_dir: str, image_size: int, supersample: int | None) -> PoseData:
     with provenance.quiet_tfds():
-        builder = Pascal3DPoseBuilder(config=_builder_config(image_size, supersample), data_dir=prepared_dir, file_format="array_record")
+        builder = Pascal3DPoseBuilder(
+            config=_builder_config(image_size, supersample),
+            data_dir=prepared_dir,
+            file_format="array_record",
+        )
     (tri, trl), (tei, tel) = _read_split(builder, "train"), _read_split(builder, "test")
     return PoseData(tri, trl, tei, tel, TRAIN_OBJECTS, TEST_OBJECTS)
 
@@ -394,5 +460,7 @@ def load_pose_data(
     the prepared variant's record on every call (see prepare_pose); the arrays are read once per process.
     """
     prepared = os.fspath(resolve_prepared_dir(prepared_dir))
-    prepare_pose(data_dir, prepared, image_size, supersample)  # validates image_size and supersample first
+    prepare_pose(
+        data_dir, prepared, image_size, supersample
+    )  # validates image_size and supersample first
     return _load_cached(prepared, int(image_size), supersample)

@@ -81,7 +81,9 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def source_files_record(paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> dict[str, Any]:
+def source_files_record(
+    paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None
+) -> dict[str, Any]:
     """{"source_dir": root, "files": [{"name", "path", "size", "sha256"}, ...]} for existing raw files, sorted by name.
 
     name: the path relative to `root` (default: the folder common to all paths), with "/" separators; the content
@@ -89,7 +91,9 @@ def source_files_record(paths: Sequence[str | os.PathLike], root: str | os.PathL
     """
     paths = [Path(p) for p in paths]
     if root is None:
-        root = Path(os.path.commonpath([os.fspath(p.parent) for p in paths])) if paths else Path(".")
+        root = (
+            Path(os.path.commonpath([os.fspath(p.parent) for p in paths])) if paths else Path(".")
+        )
     root = Path(root)
     files = []
     for p in paths:
@@ -97,8 +101,18 @@ def source_files_record(paths: Sequence[str | os.PathLike], root: str | os.PathL
             name = p.relative_to(root).as_posix()
         except ValueError:
             name = p.name
-        files.append({"name": name, "path": os.fspath(p.resolve()), "size": p.stat().st_size, "sha256": _sha256(p)})
-    return {"source_dir": os.fspath(root.expanduser().resolve()), "files": sorted(files, key=lambda f: f["name"])}
+        files.append(
+            {
+                "name": name,
+                "path": os.fspath(p.resolve()),
+                "size": p.stat().st_size,
+                "sha256": _sha256(p),
+            }
+        )
+    return {
+        "source_dir": os.fspath(root.expanduser().resolve()),
+        "files": sorted(files, key=lambda f: f["name"]),
+    }
 
 
 def record_path(prepared: str | os.PathLike) -> Path:
@@ -106,7 +120,9 @@ def record_path(prepared: str | os.PathLike) -> Path:
     return Path(prepared) / RECORD_FILE
 
 
-def write_record(prepared: str | os.PathLike, record: dict[str, Any], dataset: str = "", legacy: bool = False) -> Path:
+def write_record(
+    prepared: str | os.PathLike, record: dict[str, Any], dataset: str = "", legacy: bool = False
+) -> Path:
     """Write `record` (from source_files_record) as <prepared>/sources.json, atomically; returns its path."""
     record = {
         "format": RECORD_FORMAT,
@@ -185,12 +201,18 @@ def check_sources(
     if not any(diff.values()):
         return
     built_from = stored.get("source_dir", "an unrecorded folder")
-    if not current["files"] and built_from in {os.fspath(d.expanduser().resolve()) for d in (folder, data_dir)}:
+    if not current["files"] and built_from in {
+        os.fspath(d.expanduser().resolve()) for d in (folder, data_dir)
+    }:
         # The files it was built from are gone from where they were, and nothing else is there: the prepared copy is
         # theirs, so it is used (prepared once, the raw files are not needed again); another folder would be refused.
-        _warn(f"the source files of prepared {label} {prepared} are gone from {folder}; using the prepared copy built from them")
+        _warn(
+            f"the source files of prepared {label} {prepared} are gone from {folder}; using the prepared copy built from them"
+        )
         return
-    head = f"prepared {label} {prepared} was built from {built_from}, but {_where(data_dir, folder)}"
+    head = (
+        f"prepared {label} {prepared} was built from {built_from}, but {_where(data_dir, folder)}"
+    )
     if not current["files"]:
         names = _names([f["name"] for f in stored["files"]])
         raise SourcesMissingError(
@@ -198,10 +220,17 @@ def check_sources(
             f"{_fix(prepared, folder, f'the original files ({built_from})', f'other files, put them in {folder} and')}"
         )
     parts = "; ".join(
-        f"{kind} {_names(diff[key])}" for key, kind in (("missing", "missing"), ("changed", "changed"), ("added", "new")) if diff[key]
+        f"{kind} {_names(diff[key])}"
+        for key, kind in (("missing", "missing"), ("changed", "changed"), ("added", "new"))
+        if diff[key]
     )
     if not diff["changed"] and not diff["added"]:
-        fix = _fix(prepared, folder, f"the original files ({built_from})", f"other files, put all of them in {folder} and")
+        fix = _fix(
+            prepared,
+            folder,
+            f"the original files ({built_from})",
+            f"other files, put all of them in {folder} and",
+        )
         raise SourcesMissingError(f"{head} lacks some of its source files: {parts}. {fix}")
     fix = _fix(prepared, folder, f"the original files ({built_from})", f"the files in {folder},")
     raise changed_error(f"{head} holds different source files: {parts}. {fix}")
@@ -280,7 +309,11 @@ class Progress:
         if now - self.last >= PROGRESS_EVERY_S:
             self.last = now
             total = f"/{self.total}" if self.total is not None else ""
-            print(f"  {self.verb} {self.done}{total} {self.unit} ({now - self.start:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"  {self.verb} {self.done}{total} {self.unit} ({now - self.start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _warn(message: str) -> None:
@@ -309,14 +342,24 @@ def verify_prepared(
     if stored is None and not locked:
         with contextlib.ExitStack() as stack:
             with contextlib.suppress(OSError):  # a read-only prepared dir: go on without the lock
-                stack.enter_context(file_lock(lock_path))  # a preparation in progress writes its record before it lets go
+                stack.enter_context(
+                    file_lock(lock_path)
+                )  # a preparation in progress writes its record before it lets go
             return verify_prepared(
                 prepared, label=label, dataset=dataset, data_dir=data_dir, folder=folder, sources=sources,
                 validate=validate, changed_error=changed_error, lock_path=lock_path, locked=True,
             )  # fmt: skip
     files, missing = sources(folder)
     if stored is not None:
-        check_sources(prepared, stored, files, folder, data_dir=data_dir, label=label, changed_error=changed_error)
+        check_sources(
+            prepared,
+            stored,
+            files,
+            folder,
+            data_dir=data_dir,
+            label=label,
+            changed_error=changed_error,
+        )
         return
     # Prepared by an older metareg: nothing says what it was built from. Record the files found now.
     if missing or not files:
@@ -328,9 +371,13 @@ def verify_prepared(
         )
     validate()
     try:
-        path = write_record(prepared, source_files_record(files, folder), dataset=dataset, legacy=True)
+        path = write_record(
+            prepared, source_files_record(files, folder), dataset=dataset, legacy=True
+        )
     except OSError as e:
-        _warn(f"prepared {label} {prepared} has no record of its source files and none can be written ({e}); not checked.")
+        _warn(
+            f"prepared {label} {prepared} has no record of its source files and none can be written ({e}); not checked."
+        )
         return
     _warn(
         f"prepared {label} {prepared} was built before metareg recorded source files; recorded those in {folder} as its sources ({path})."
@@ -373,14 +420,22 @@ def prepare_from_local_files(
                 verify_prepared(data_path, **check, locked=True)
                 return builder
             files, _ = sources(folder)
-            record = source_files_record(files, folder)  # the files as they are now, before they are read
+            record = source_files_record(
+                files, folder
+            )  # the files as they are now, before they are read
             name = builder.info.full_name.rsplit("/", 1)[0]
             print(
-                f"preparing {name} from local files in {folder} into {data_path} (once; later runs reuse it)", file=sys.stderr, flush=True
+                f"preparing {name} from local files in {folder} into {data_path} (once; later runs reuse it)",
+                file=sys.stderr,
+                flush=True,
             )
             start = time.monotonic()
             with quiet_tfds(progress_bars=False):
-                builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder)))
+                builder.download_and_prepare(
+                    download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder))
+                )
             write_record(data_path, record, dataset=builder.info.full_name)
-            print(f"prepared {name} in {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"prepared {name} in {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True
+            )
     return builder

@@ -75,9 +75,13 @@ class Camera:
 
     def __post_init__(self):
         if self.projection not in PROJECTIONS:
-            raise ValueError(f"unknown projection {self.projection!r}; choose from {list(PROJECTIONS)}")
+            raise ValueError(
+                f"unknown projection {self.projection!r}; choose from {list(PROJECTIONS)}"
+            )
         if not self.distance > 1.0:
-            raise ValueError(f"camera distance {self.distance} must exceed 1 (the normalized object's bounding radius)")
+            raise ValueError(
+                f"camera distance {self.distance} must exceed 1 (the normalized object's bounding radius)"
+            )
         if not 0.0 < self.fill <= 1.0:
             raise ValueError(f"fill {self.fill} must be in (0, 1]")
 
@@ -124,9 +128,13 @@ def rotation_z(azimuth: float) -> np.ndarray:
 def _check_faces(faces: np.ndarray, num_vertices: int) -> np.ndarray:
     f = np.asarray(faces)
     if f.ndim != 2 or f.shape[1] != 3 or not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"faces must be an integer array [F, 3] of 0-based vertex indices, got {f.dtype} {f.shape}")
+        raise ValueError(
+            f"faces must be an integer array [F, 3] of 0-based vertex indices, got {f.dtype} {f.shape}"
+        )
     if len(f) and (f.min() < 0 or f.max() >= num_vertices):
-        raise ValueError(f"faces index vertices {f.min()}..{f.max()}, but there are {num_vertices} (0-based)")
+        raise ValueError(
+            f"faces index vertices {f.min()}..{f.max()}, but there are {num_vertices} (0-based)"
+        )
     return f.astype(np.int64)
 
 
@@ -144,7 +152,9 @@ def face_intensity(tri_cam: np.ndarray, camera: Camera) -> np.ndarray:
         to_eye = np.array([0.0, 0.0, -camera.distance]) - tri_cam.mean(1)
     else:
         to_eye = np.broadcast_to(np.array([0.0, 0.0, -1.0]), n.shape)
-    n = np.where((n * to_eye).sum(1, keepdims=True) < 0, -n, n)  # two-sided: the visible side faces the eye
+    n = np.where(
+        (n * to_eye).sum(1, keepdims=True) < 0, -n, n
+    )  # two-sided: the visible side faces the eye
     # World directions in camera coordinates: the headlight shines along the view axis, the top light from +z.
     headlight = np.array([0.0, 0.0, -1.0])
     world_up = np.array([0.0, 0.0, 1.0])
@@ -153,7 +163,9 @@ def face_intensity(tri_cam: np.ndarray, camera: Camera) -> np.ndarray:
     return np.clip(AMBIENT + diffuse, 0.0, 1.0)
 
 
-def project(vertices: np.ndarray, azimuth: float, size: int, camera: Camera = DEFAULT_CAMERA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def project(
+    vertices: np.ndarray, azimuth: float, size: int, camera: Camera = DEFAULT_CAMERA
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalized vertices [V, 3] seen at `azimuth` -> (camera coordinates [V, 3], pixel xy [V, 2], nearness [V]).
 
     Pixel xy: x right, y down, image centre at (size/2, size/2). Nearness is larger for nearer points and
@@ -174,7 +186,13 @@ def project(vertices: np.ndarray, azimuth: float, size: int, camera: Camera = DE
     return cam, xy, nearness
 
 
-def rasterize(tri_xy: np.ndarray, tri_near: np.ndarray, values: np.ndarray, size: int, background: float = BACKGROUND) -> np.ndarray:
+def rasterize(
+    tri_xy: np.ndarray,
+    tri_near: np.ndarray,
+    values: np.ndarray,
+    size: int,
+    background: float = BACKGROUND,
+) -> np.ndarray:
     """z-buffered triangle fill: float64 [size, size].
 
     tri_xy: [F, 3, 2] pixel coordinates (x right, y down); tri_near: [F, 3] nearness at the corners (larger is
@@ -197,7 +215,9 @@ def rasterize(tri_xy: np.ndarray, tri_near: np.ndarray, values: np.ndarray, size
     x1 = np.clip(np.floor(x.max(1) - 0.5), -1, size - 1).astype(np.int64)
     y0 = np.clip(np.ceil(y.min(1) - 0.5), 0, size).astype(np.int64)
     y1 = np.clip(np.floor(y.max(1) - 0.5), -1, size - 1).astype(np.int64)
-    edge2 = np.max([(x[:, i] - x[:, i - 1]) ** 2 + (y[:, i] - y[:, i - 1]) ** 2 for i in range(3)], axis=0)
+    edge2 = np.max(
+        [(x[:, i] - x[:, i - 1]) ** 2 + (y[:, i] - y[:, i - 1]) ** 2 for i in range(3)], axis=0
+    )
     # Drawn: triangles with a pixel centre in their box (not off-screen or sub-pixel) and not degenerate. A sliver narrower
     # than 1e-9 of its length covers no pixel centre reliably, and its barycentrics are ill-conditioned: skip it.
     keep = np.flatnonzero((x1 >= x0) & (y1 >= y0) & (np.abs(area2) > 1e-9 * edge2))
@@ -208,12 +228,20 @@ def rasterize(tri_xy: np.ndarray, tri_near: np.ndarray, values: np.ndarray, size
     A = np.stack([y[:, 1] - y[:, 2], y[:, 2] - y[:, 0], y[:, 0] - y[:, 1]], axis=1) / a[:, None]
     B = np.stack([x[:, 2] - x[:, 1], x[:, 0] - x[:, 2], x[:, 1] - x[:, 0]], axis=1) / a[:, None]
     C = np.stack(
-        [x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1], x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2], x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]], axis=1
+        [
+            x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1],
+            x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2],
+            x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0],
+        ],
+        axis=1,
     )
     C = C / a[:, None]
     # Nearness is affine too: n(x, y) = sum_i l_i(x, y) near_i.
     zA, zB, zC = (A * near).sum(1), (B * near).sum(1), (C * near).sum(1)
-    zlo, zhi = near.min(1), near.max(1)  # round-off can never put a pixel outside its triangle's depth range
+    zlo, zhi = (
+        near.min(1),
+        near.max(1),
+    )  # round-off can never put a pixel outside its triangle's depth range
     # (triangle, row) pairs over each triangle's row range.
     rows = y1[keep] - y0[keep] + 1
     t = np.repeat(np.arange(len(keep)), rows)
@@ -225,7 +253,9 @@ def rasterize(tri_xy: np.ndarray, tri_near: np.ndarray, values: np.ndarray, size
     bound = -val / np.where(At == 0, 1.0, At)
     lo = np.where(At > 0, bound, -np.inf).max(1)
     hi = np.where(At < 0, bound, np.inf).min(1)
-    lo = np.where(((At == 0) & (val < 0)).any(1), np.inf, lo)  # an edge parallel to the row, with the row outside
+    lo = np.where(
+        ((At == 0) & (val < 0)).any(1), np.inf, lo
+    )  # an edge parallel to the row, with the row outside
     j0 = np.maximum(np.ceil(lo - 0.5), x0[keep][t])
     j1 = np.minimum(np.floor(hi - 0.5), x1[keep][t])
     n = np.maximum(j1 - j0 + 1, 0).astype(np.int64)
@@ -245,7 +275,9 @@ def rasterize(tri_xy: np.ndarray, tri_near: np.ndarray, values: np.ndarray, size
         z = np.clip(zA[tk] * (px + 0.5) + zB[tk] * (py + 0.5) + zC[tk], zlo[tk], zhi[tk])
         flat = py * size + px
         np.maximum.at(zbuf, flat, z)
-        won = z >= zbuf[flat]  # the nearest candidate at each pixel, over this chunk and all earlier ones
+        won = (
+            z >= zbuf[flat]
+        )  # the nearest candidate at each pixel, over this chunk and all earlier ones
         image[flat[won]] = values[keep][tk[won]]
         start = stop
     return image.reshape(size, size)
@@ -289,7 +321,9 @@ def render_mesh(
 ) -> np.ndarray:
     """float64 [image_size, image_size] in [0, 1]: the mesh (vertices [V, 3], 0-based faces [F, 3]) turned by
     `azimuth` radians about the vertical axis, normalized, lit and z-buffered as the module docstring says."""
-    return render_normalized(normalize_mesh(vertices), faces, azimuth, image_size, camera, supersample)
+    return render_normalized(
+        normalize_mesh(vertices), faces, azimuth, image_size, camera, supersample
+    )
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -308,4 +342,9 @@ def render_views(
     """uint8 [N, image_size, image_size]: one render per azimuth (radians [N]), the mesh normalized once."""
     v = normalize_mesh(vertices)
     faces = _check_faces(faces, len(v))
-    return np.stack([to_uint8(render_normalized(v, faces, float(a), image_size, camera, supersample)) for a in np.asarray(azimuths)])
+    return np.stack(
+        [
+            to_uint8(render_normalized(v, faces, float(a), image_size, camera, supersample))
+            for a in np.asarray(azimuths)
+        ]
+    )

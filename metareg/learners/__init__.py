@@ -19,7 +19,9 @@ LEARNERS = tuple(_LEARNERS)
 GRADIENT_FREE = ("protonet",)  # learners without an inner loop: inner_lr / inner_steps unused
 
 
-def make_learner(config, model, loss_name: str, num_steps: int | None = None, num_classes: int | None = None):
+def make_learner(
+    config, model, loss_name: str, num_steps: int | None = None, num_classes: int | None = None
+):
     """Build the learner named by `config.learner.name` (num_classes: the family's N ways, for ProtoNet)."""
     c = config.learner
     if c.name not in _LEARNERS:
@@ -28,7 +30,23 @@ def make_learner(config, model, loss_name: str, num_steps: int | None = None, nu
     steps = c.inner_steps if num_steps is None else num_steps
     if cls is ProtoNet:
         return ProtoNet(model, loss_name, num_classes=num_classes, frozen_blocks=c.frozen_blocks)
-    return cls(model, loss_name, inner_lr=c.inner_lr, num_steps=steps, first_order=first_order, frozen_blocks=c.frozen_blocks)
+    return cls(
+        model,
+        loss_name,
+        inner_lr=c.inner_lr,
+        num_steps=steps,
+        first_order=first_order,
+        frozen_blocks=c.frozen_blocks,
+    )
 
 
-__all__ = ["ANIL", "MAML", "MetaSGD", "ProtoNet", "TNet", "LEARNERS", "GRADIENT_FREE", "make_learner"]
+__all__ = [
+    "ANIL",
+    "MAML",
+    "MetaSGD",
+    "ProtoNet",
+    "TNet",
+    "LEARNERS",
+    "GRADIENT_FREE",
+    "make_learner",
+]

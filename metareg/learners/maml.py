@@ -32,7 +32,11 @@ PyTree = Any
 def block_index(name: str) -> int | None:
     """i for a top-level parameter collection "blocks_{i}", None for anything else."""
     prefix = "blocks_"
-    return int(name[len(prefix):]) if name.startswith(prefix) and name[len(prefix):].isdigit() else None
+    return (
+        int(name[len(prefix) :])
+        if name.startswith(prefix) and name[len(prefix) :].isdigit()
+        else None
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +59,9 @@ class MAML:
         del key, model_params
         return {}
 
-    def support_loss(self, model_params: PyTree, x: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    def support_loss(
+        self, model_params: PyTree, x: jax.Array, y: jax.Array, mask: jax.Array | None = None
+    ) -> jax.Array:
         loss, _ = get_loss(self.loss_name)
         return loss(self.model.apply(model_params, x, mask=mask), y, mask)
 
@@ -74,7 +80,12 @@ class MAML:
         return first == 0 if i is None else i >= first
 
     def adapt(
-        self, meta_params: PyTree, support_x: jax.Array, support_y: jax.Array, num_steps: int | None = None, mask: jax.Array | None = None
+        self,
+        meta_params: PyTree,
+        support_x: jax.Array,
+        support_y: jax.Array,
+        num_steps: int | None = None,
+        mask: jax.Array | None = None,
     ) -> PyTree:
         """Task-specific parameters phi after `num_steps` inner steps (default: the training count)."""
         steps = self.num_steps if num_steps is None else num_steps
@@ -105,8 +116,12 @@ class MAML:
         first = self.first_adapted_block()
         if first == 0:
             return None
-        return (lambda x, m: self.model.apply(theta, x, 0, first, m)), (lambda phi, h, m: self.model.apply(phi, h, first, None, m))
+        return (lambda x, m: self.model.apply(theta, x, 0, first, m)), (
+            lambda phi, h, m: self.model.apply(phi, h, first, None, m)
+        )
 
-    def predict(self, task_params: PyTree, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    def predict(
+        self, task_params: PyTree, x: jax.Array, mask: jax.Array | None = None
+    ) -> jax.Array:
         """The adapted model's output on x (mask: x's real examples, for transductive normalization)."""
         return self.model.apply(task_params, x, mask=mask)

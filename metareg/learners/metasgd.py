@@ -24,7 +24,11 @@ class MetaSGD(MAML):
 
     def init_learner_params(self, key: jax.Array, model_params: PyTree) -> PyTree:
         del key
-        return {"log_lr": jax.tree_util.tree_map(lambda p: jnp.full_like(p, math.log(self.inner_lr)), model_params)}
+        return {
+            "log_lr": jax.tree_util.tree_map(
+                lambda p: jnp.full_like(p, math.log(self.inner_lr)), model_params
+            )
+        }
 
     def inner_update(self, meta_params: PyTree, params: PyTree, grads: PyTree) -> PyTree:
         log_lr = meta_params["learner"]["log_lr"]

@@ -23,7 +23,9 @@ from metareg.models.base import BlockModel
 PyTree = Any
 
 
-def prototypes(embeddings: jax.Array, labels: jax.Array, num_classes: int, mask: jax.Array | None = None) -> jax.Array:
+def prototypes(
+    embeddings: jax.Array, labels: jax.Array, num_classes: int, mask: jax.Array | None = None
+) -> jax.Array:
     """Mean embedding per class [N, F] from embeddings [K, F] and integer labels [K] (masked examples excluded).
 
     A class with no (real) support example gets the zero vector.
@@ -57,28 +59,47 @@ class ProtoNet:
 
     def __post_init__(self):
         if self.loss_name != "cross_entropy":
-            raise ValueError(f"ProtoNet is a classifier: it needs loss 'cross_entropy', got {self.loss_name!r}")
+            raise ValueError(
+                f"ProtoNet is a classifier: it needs loss 'cross_entropy', got {self.loss_name!r}"
+            )
 
     def init_learner_params(self, key: jax.Array, model_params: PyTree) -> PyTree:
         del key, model_params
         return {}
 
-    def adapt(self, meta_params: PyTree, support_x: jax.Array, support_y: jax.Array, num_steps: int | None = None, mask=None) -> PyTree:
+    def adapt(
+        self,
+        meta_params: PyTree,
+        support_x: jax.Array,
+        support_y: jax.Array,
+        num_steps: int | None = None,
+        mask=None,
+    ) -> PyTree:
         del num_steps
         theta = meta_params["model"]
-        protos = prototypes(self.model.features(theta, support_x, mask), support_y, self.num_classes, mask)
+        protos = prototypes(
+            self.model.features(theta, support_x, mask), support_y, self.num_classes, mask
+        )
         return {"embedding": theta, "prototypes": protos}
 
-    def predict(self, task_params: PyTree, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    def predict(
+        self, task_params: PyTree, x: jax.Array, mask: jax.Array | None = None
+    ) -> jax.Array:
         """Logits [B, N] = -|g(x) - prototype_n|^2."""
-        return -squared_distances(self.model.features(task_params["embedding"], x, mask), task_params["prototypes"])
+        return -squared_distances(
+            self.model.features(task_params["embedding"], x, mask), task_params["prototypes"]
+        )
 
     def split_predict(self, theta: PyTree):
         """(shared, rest) as MAML.split_predict: every task's embedding is theta, so many tasks' prototypes
         score one query set from one pass of g (TRLearner's T x T cross-task predictions cost T passes, not T^2)."""
-        return (lambda x, m: self.model.features(theta, x, m)), (lambda phi, h, m: -squared_distances(h, phi["prototypes"]))
+        return (lambda x, m: self.model.features(theta, x, m)), (
+            lambda phi, h, m: -squared_distances(h, phi["prototypes"])
+        )
 
-    def support_loss(self, model_params: PyTree, x: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    def support_loss(
+        self, model_params: PyTree, x: jax.Array, y: jax.Array, mask: jax.Array | None = None
+    ) -> jax.Array:
         """Cross-entropy of the support set against its own prototypes (TRLearner's head_gradient needs a support loss)."""
         loss, _ = get_loss(self.loss_name)
         phi = self.adapt({"model": model_params}, x, y, mask=mask)

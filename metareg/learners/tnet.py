@@ -28,7 +28,14 @@ class TNet(MAML):
     def is_adapted(self, name: str, first: int) -> bool:
         return not is_transform(name) and super().is_adapted(name, first)
 
-    def adapt(self, meta_params: PyTree, support_x: jax.Array, support_y: jax.Array, num_steps: int | None = None, mask=None) -> PyTree:
+    def adapt(
+        self,
+        meta_params: PyTree,
+        support_x: jax.Array,
+        support_y: jax.Array,
+        num_steps: int | None = None,
+        mask=None,
+    ) -> PyTree:
         if not any(is_transform(k) for k in meta_params["model"]):
             raise ValueError("T-Net needs a model with transforms (mlp(..., transforms=True))")
         return super().adapt(meta_params, support_x, support_y, num_steps, mask)

@@ -17,14 +17,38 @@ def make_model(config, output_width: int) -> BlockModel:
     transforms = config.learner.name == "tnet"
     if name == "mlp":
         m = config.model
-        return mlp(hidden=tuple(m.hidden), out=output_width, transforms=transforms, norm=m.mlp_norm, activation=m.mlp_activation)
+        return mlp(
+            hidden=tuple(m.hidden),
+            out=output_width,
+            transforms=transforms,
+            norm=m.mlp_norm,
+            activation=m.mlp_activation,
+        )
     if name == "conv4":
         m = config.model
-        return conv4(output_width, width=m.width, conv_impl=m.conv_impl, norm=m.norm, pool=m.pool, transforms=transforms, readout=m.readout)
+        return conv4(
+            output_width,
+            width=m.width,
+            conv_impl=m.conv_impl,
+            norm=m.norm,
+            pool=m.pool,
+            transforms=transforms,
+            readout=m.readout,
+        )
     if name == "pose_net":
         m = config.model
         return pose_net(width=m.width, conv_impl=m.conv_impl, norm=m.norm, transforms=transforms)
     raise AssertionError(name)
 
 
-__all__ = ["BlockModel", "Conv4", "MLP", "PoseNet", "conv4", "mlp", "pose_net", "MODELS", "make_model"]
+__all__ = [
+    "BlockModel",
+    "Conv4",
+    "MLP",
+    "PoseNet",
+    "conv4",
+    "mlp",
+    "pose_net",
+    "MODELS",
+    "make_model",
+]

@@ -31,7 +31,14 @@ class BlockModel:
         """Parameters of every block (a plain dict pytree, no "params" collection wrapper)."""
         return self.module.init(key, example_x)["params"]
 
-    def apply(self, params: PyTree, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None) -> jax.Array:
+    def apply(
+        self,
+        params: PyTree,
+        x: jax.Array,
+        start: int = 0,
+        end: int | None = None,
+        mask: jax.Array | None = None,
+    ) -> jax.Array:
         """Run blocks [start, end) on x; start and end are static Python ints.
 
         mask [B] (1 = real example, 0 = padding): modules that normalize over the batch

@@ -93,7 +93,7 @@ READOUTS = ("flatten", "mean")
 
 
 def resolve_conv_impl(conv_impl: str) -> str:
-    """"im2col" or "lax"; "auto" is decided by the default backend when called (at trace time)."""
+    """ "im2col" or "lax"; "auto" is decided by the default backend when called (at trace time)."""
     if conv_impl not in CONV_IMPLS:
         raise ValueError(f"unknown conv_impl {conv_impl!r}; choose from {list(CONV_IMPLS)}")
     if conv_impl == "auto":
@@ -127,11 +127,18 @@ def conv2d_im2col(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array
     xp = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     # Tap (i, j) of output pixel (r, s) reads padded pixel (r*stride + i, s*stride + j): one strided slice per tap.
     taps = [
-        lax.slice(xp, (0, i, j, 0), (b, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, c), (1, stride, stride, 1))
+        lax.slice(
+            xp,
+            (0, i, j, 0),
+            (b, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, c),
+            (1, stride, stride, 1),
+        )
         for i in range(kh)
         for j in range(kw)
     ]
-    patches = jnp.concatenate(taps, axis=-1)  # [B, Ho, Wo, kh*kw*C_in], tap-major like the kernel's HWI
+    patches = jnp.concatenate(
+        taps, axis=-1
+    )  # [B, Ho, Wo, kh*kw*C_in], tap-major like the kernel's HWI
     # One 2-D matmul [B*Ho*Wo, K] @ [K, C_out], not a rank-4 @ rank-2 one: the kernel gradient of the latter
     # contracts three axes (B, Ho, Wo), which XLA:CPU canonicalizes with a transposing copy of the full-size
     # output cotangent (see the module docstring); flattened, it is one contracting axis and no copy.
@@ -141,7 +148,9 @@ def conv2d_im2col(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array
 
 def conv2d_lax(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
     """SAME 2-D convolution with `lax.conv_general_dilated` (NHWC input, HWIO kernel)."""
-    return lax.conv_general_dilated(x, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return lax.conv_general_dilated(
+        x, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, conv_impl: str = "auto") -> jax.Array:
@@ -183,12 +192,18 @@ class ConvBlock(nn.Module):
     eps: float = 1e-5
 
     @nn.compact
-    def __call__(self, x: jax.Array, transform: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, transform: jax.Array | None = None, mask: jax.Array | None = None
+    ) -> jax.Array:
         """x [B, H, W, C_in] -> [B, H', W', features]; `transform` [features, features] or None; mask [B] or None."""
-        kernel = self.param("kernel", nn.initializers.glorot_uniform(), (3, 3, x.shape[-1], self.features))
+        kernel = self.param(
+            "kernel", nn.initializers.glorot_uniform(), (3, 3, x.shape[-1], self.features)
+        )
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         x = conv2d(x, kernel, 2 if self.pool == "stride" else 1, self.conv_impl)
-        if self.norm != "transductive":  # transductive normalization subtracts any per-channel constant out
+        if (
+            self.norm != "transductive"
+        ):  # transductive normalization subtracts any per-channel constant out
             x = x + bias
         if transform is not None:
             x = x @ transform  # 1x1 channel mixing
@@ -220,25 +235,41 @@ class Conv4(nn.Module):
     eps: float = 1e-5
 
     def setup(self):
-        for name, value, choices in (("conv_impl", self.conv_impl, CONV_IMPLS), ("norm", self.norm, NORMS),
-                                     ("pool", self.pool, POOLS), ("readout", self.readout, READOUTS)):
+        for name, value, choices in (
+            ("conv_impl", self.conv_impl, CONV_IMPLS),
+            ("norm", self.norm, NORMS),
+            ("pool", self.pool, POOLS),
+            ("readout", self.readout, READOUTS),
+        ):
             if value not in choices:
                 raise ValueError(f"unknown Conv4 {name} {value!r}; choose from {list(choices)}")
         self.blocks = [
-            ConvBlock(self.width, self.conv_impl, self.norm, self.pool, self.eps, name=f"blocks_{i}") for i in range(self.depth)
+            ConvBlock(
+                self.width, self.conv_impl, self.norm, self.pool, self.eps, name=f"blocks_{i}"
+            )
+            for i in range(self.depth)
         ] + [nn.Dense(self.num_outputs, name=f"blocks_{self.depth}")]
         if self.transforms:
             widths = [self.width] * self.depth + [self.num_outputs]
-            self.transform_mats = [self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w) for i, w in enumerate(widths)]
+            self.transform_mats = [
+                self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w)
+                for i, w in enumerate(widths)
+            ]
 
-    def __call__(self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None
+    ) -> jax.Array:
         end = self.depth + 1 if end is None else end
         for i in range(start, end):
             transform = self.transform_mats[i] if self.transforms else None
             if i < self.depth:
                 x = self.blocks[i](x, transform, mask)
                 if i == self.depth - 1:  # readout: [B, H, W, C] -> [B, F]
-                    x = x.reshape(x.shape[0], -1) if self.readout == "flatten" else jnp.mean(x, axis=(1, 2))
+                    x = (
+                        x.reshape(x.shape[0], -1)
+                        if self.readout == "flatten"
+                        else jnp.mean(x, axis=(1, 2))
+                    )
             else:
                 x = self.blocks[i](x)
                 if transform is not None:
@@ -257,6 +288,14 @@ def conv4(
     depth: int = 4,
 ) -> BlockModel:
     """A BlockModel Conv4 (depth conv blocks + head, num_blocks = depth + 1); fields as in the module docstring."""
-    module = Conv4(num_outputs=num_outputs, width=width, depth=depth, conv_impl=conv_impl, norm=norm, pool=pool,
-                   readout=readout, transforms=transforms)
+    module = Conv4(
+        num_outputs=num_outputs,
+        width=width,
+        depth=depth,
+        conv_impl=conv_impl,
+        norm=norm,
+        pool=pool,
+        readout=readout,
+        transforms=transforms,
+    )
     return BlockModel(module=module, num_blocks=depth + 1)

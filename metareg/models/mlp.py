@@ -10,7 +10,10 @@ import jax.numpy as jnp
 from metareg.models.base import BlockModel
 from metareg.models.norm import NORMS, normalize
 
-ACTIVATIONS = {"relu": nn.relu, "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=0.01)}  # 0.01: MetaMix's drug model
+ACTIVATIONS = {
+    "relu": nn.relu,
+    "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=0.01),
+}  # 0.01: MetaMix's drug model
 
 
 class DenseBlock(nn.Module):
@@ -27,7 +30,9 @@ class DenseBlock(nn.Module):
     eps: float = 1e-5
 
     @nn.compact
-    def __call__(self, x: jax.Array, transform: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, transform: jax.Array | None = None, mask: jax.Array | None = None
+    ) -> jax.Array:
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         x = x @ kernel + bias
@@ -63,17 +68,23 @@ class MLP(nn.Module):
         if self.norm not in NORMS:
             raise ValueError(f"unknown MLP norm {self.norm!r}; choose from {list(NORMS)}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown MLP activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}")
+            raise ValueError(
+                f"unknown MLP activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}"
+            )
         last = len(self.widths) - 1
         self.blocks = [
-            DenseBlock(w, i == last, self.norm, self.activation, self.eps, name=f"blocks_{i}") for i, w in enumerate(self.widths)
+            DenseBlock(w, i == last, self.norm, self.activation, self.eps, name=f"blocks_{i}")
+            for i, w in enumerate(self.widths)
         ]
         if self.transforms:
             self.transform_mats = [
-                self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w) for i, w in enumerate(self.widths)
+                self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w)
+                for i, w in enumerate(self.widths)
             ]
 
-    def __call__(self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None
+    ) -> jax.Array:
         end = len(self.widths) if end is None else end
         for i in range(start, end):
             x = self.blocks[i](x, self.transform_mats[i] if self.transforms else None, mask)
@@ -81,8 +92,15 @@ class MLP(nn.Module):
 
 
 def mlp(
-    hidden: tuple[int, ...] = (40, 40), out: int = 1, transforms: bool = False, norm: str = "none", activation: str = "relu"
+    hidden: tuple[int, ...] = (40, 40),
+    out: int = 1,
+    transforms: bool = False,
+    norm: str = "none",
+    activation: str = "relu",
 ) -> BlockModel:
     """A BlockModel MLP with the given hidden widths and output width (and T-Net transforms, norm, activation)."""
     widths = tuple(hidden) + (out,)
-    return BlockModel(module=MLP(widths=widths, transforms=transforms, norm=norm, activation=activation), num_blocks=len(widths))
+    return BlockModel(
+        module=MLP(widths=widths, transforms=transforms, norm=norm, activation=activation),
+        num_blocks=len(widths),
+    )

@@ -58,7 +58,9 @@ def normalize(
         raise ValueError(f"unknown norm {norm!r}; choose from {list(NORMS)}")
     affine = scale is not None or shift is not None
     if norm == "none":
-        return x * (1 if scale is None else scale) + (0 if shift is None else shift) if affine else x
+        return (
+            x * (1 if scale is None else scale) + (0 if shift is None else shift) if affine else x
+        )
     mean, var = _statistics(x, norm, mask)
     inv = lax.rsqrt(var + eps)
     if not affine:

@@ -37,12 +37,16 @@ class PoseEncoder(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for i, width in enumerate(ENCODER_WIDTHS):
-            kernel = self.param(f"kernel_{i}", nn.initializers.glorot_uniform(), (3, 3, x.shape[-1], width))
+            kernel = self.param(
+                f"kernel_{i}", nn.initializers.glorot_uniform(), (3, 3, x.shape[-1], width)
+            )
             bias = self.param(f"bias_{i}", nn.initializers.zeros, (width,))
             x = conv2d(x, kernel, 2, self.conv_impl) + bias
             if i == 1:
                 x = max_pool_2x2(x)
-        dense = nn.Dense(LATENT_SIDE * LATENT_SIDE, kernel_init=nn.initializers.glorot_uniform(), name="dense")
+        dense = nn.Dense(
+            LATENT_SIDE * LATENT_SIDE, kernel_init=nn.initializers.glorot_uniform(), name="dense"
+        )
         x = nn.relu(dense(x.reshape(x.shape[0], -1)))
         return x.reshape(x.shape[0], LATENT_SIDE, LATENT_SIDE, 1)
 
@@ -59,14 +63,24 @@ class PoseNet(nn.Module):
     def setup(self):
         self.blocks = (
             [PoseEncoder(self.conv_impl, name="blocks_0")]
-            + [ConvBlock(self.width, self.conv_impl, self.norm, "none", name=f"blocks_{i}") for i in range(1, self.depth + 1)]
+            + [
+                ConvBlock(self.width, self.conv_impl, self.norm, "none", name=f"blocks_{i}")
+                for i in range(1, self.depth + 1)
+            ]
             + [nn.Dense(1, name=f"blocks_{self.depth + 1}")]
         )
-        if self.transforms:  # T-Net: after each decoder conv and the head (the encoder is frozen anyway)
+        if (
+            self.transforms
+        ):  # T-Net: after each decoder conv and the head (the encoder is frozen anyway)
             widths = {i: self.width for i in range(1, self.depth + 1)} | {self.depth + 1: 1}
-            self.transform_mats = {i: self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w) for i, w in widths.items()}
+            self.transform_mats = {
+                i: self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w)
+                for i, w in widths.items()
+            }
 
-    def __call__(self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None
+    ) -> jax.Array:
         end = self.depth + 2 if end is None else end
         for i in range(start, end):
             transform = self.transform_mats[i] if self.transforms and i > 0 else None
@@ -83,6 +97,15 @@ class PoseNet(nn.Module):
         return x
 
 
-def pose_net(width: int = 64, depth: int = 4, conv_impl: str = "auto", norm: str = "transductive", transforms: bool = False) -> BlockModel:
+def pose_net(
+    width: int = 64,
+    depth: int = 4,
+    conv_impl: str = "auto",
+    norm: str = "transductive",
+    transforms: bool = False,
+) -> BlockModel:
     """A BlockModel PoseNet (1 encoder block + `depth` decoder blocks + head: depth + 2 blocks)."""
-    return BlockModel(PoseNet(width=width, depth=depth, conv_impl=conv_impl, norm=norm, transforms=transforms), num_blocks=depth + 2)
+    return BlockModel(
+        PoseNet(width=width, depth=depth, conv_impl=conv_impl, norm=norm, transforms=transforms),
+        num_blocks=depth + 2,
+    )

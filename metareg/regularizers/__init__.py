@@ -10,7 +10,12 @@ from metareg.regularizers.base import Regularizer
 from metareg.regularizers.meta_aug import MetaAug
 from metareg.regularizers.metamix import MetaMix, mixup_loss
 from metareg.regularizers.mr_maml import MRMAML, gaussian_kl
-from metareg.regularizers.trlearner import TRLearner, cosine_matrix, multihead_relation, relation_weights
+from metareg.regularizers.trlearner import (
+    TRLearner,
+    cosine_matrix,
+    multihead_relation,
+    relation_weights,
+)
 from metareg.samplers.adaptive import AdaptiveSampler
 
 REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
@@ -28,18 +33,28 @@ def make_regularizers(config, num_classes: int | None = None) -> tuple:
     for name in config.regularizers:
         if name == "trlearner":
             fields = config_fields(config.trlearner)
-            if fields["meta_data"] == "sampler":  # follow the task sampler: the full Algorithm 1 by one switch
+            if (
+                fields["meta_data"] == "sampler"
+            ):  # follow the task sampler: the full Algorithm 1 by one switch
                 fields["meta_data"] = "adaptive" if config.sampler.name == "adaptive" else "support"
-            scores = {k: v for k, v in config_fields(config.sampler).items() if k in ("weights", "temperature", "sigma", "eps")}
+            scores = {
+                k: v
+                for k, v in config_fields(config.sampler).items()
+                if k in ("weights", "temperature", "sigma", "eps")
+            }
             regs.append(TRLearner(**fields, meta_data_sampler=AdaptiveSampler(**scores)))
         elif name == "meta_aug":
             regs.append(MetaAug(**config_fields(config.meta_aug), num_classes=num_classes))
         elif name == "metamix":
             fields = config_fields(config.metamix)
-            regs.append(MetaMix(**fields, num_classes=num_classes if fields["channel_shuffle"] else 0))
+            regs.append(
+                MetaMix(**fields, num_classes=num_classes if fields["channel_shuffle"] else 0)
+            )
         elif name == "mr_maml":
             fields = config_fields(config.mr_maml)
-            regs.append(MRMAML(weight=fields.pop("beta"), **fields))  # beta: the KL weight's name in both papers
+            regs.append(
+                MRMAML(weight=fields.pop("beta"), **fields)
+            )  # beta: the KL weight's name in both papers
         else:
             raise ValueError(f"unknown regularizer {name!r}; choose from {list(REGULARIZERS)}")
     return tuple(regs)

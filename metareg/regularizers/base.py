@@ -30,13 +30,21 @@ PyTree = Any
 class Regularizer:
     """Base of every meta-regularizer; see the module docstring for the hooks and their order."""
 
-    name: ClassVar[str] = "regularizer"  # subclasses declare `name` as a field; it keys their meta-parameters
-    weight: ClassVar[float] = 0.0  # the penalty's factor in the outer loss (regularizers with a penalty)
+    name: ClassVar[str] = (
+        "regularizer"  # subclasses declare `name` as a field; it keys their meta-parameters
+    )
+    weight: ClassVar[float] = (
+        0.0  # the penalty's factor in the outer loss (regularizers with a penalty)
+    )
     replaces_query_loss: ClassVar[bool] = False
     samples_meta_params: ClassVar[bool] = False
-    sample_at_test: ClassVar[bool] = False  # also drawn from at meta-test (`evaluate(..., samplers=...)`)
+    sample_at_test: ClassVar[bool] = (
+        False  # also drawn from at meta-test (`evaluate(..., samplers=...)`)
+    )
 
-    def init(self, key: jax.Array, learner, model_params: PyTree, example: Episode) -> PyTree | None:
+    def init(
+        self, key: jax.Array, learner, model_params: PyTree, example: Episode
+    ) -> PyTree | None:
         del key, learner, model_params, example
         return None
 
@@ -56,16 +64,27 @@ class Regularizer:
         del key, step
         return None
 
-    def inner_learner(self, learner, episode: Episode, key: jax.Array, shuffle_on: jax.Array | None):
+    def inner_learner(
+        self, learner, episode: Episode, key: jax.Array, shuffle_on: jax.Array | None
+    ):
         """The learner one task adapts with (a query-loss regularizer may wrap it)."""
         del episode, key, shuffle_on
         return learner
 
-    def query_loss(self, learner, task_params: PyTree, episode: Episode, key: jax.Array, shuffle_on=None) -> jax.Array:
-        raise NotImplementedError(f"{type(self).__name__} sets replaces_query_loss but does not define query_loss")
+    def query_loss(
+        self, learner, task_params: PyTree, episode: Episode, key: jax.Array, shuffle_on=None
+    ) -> jax.Array:
+        raise NotImplementedError(
+            f"{type(self).__name__} sets replaces_query_loss but does not define query_loss"
+        )
 
     def penalty(
-        self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree, key: jax.Array | None = None
+        self,
+        meta_params: PyTree,
+        learner,
+        episodes: Episode,
+        task_params: PyTree,
+        key: jax.Array | None = None,
     ) -> tuple[jax.Array, dict] | None:
         del meta_params, learner, episodes, task_params, key
         return None

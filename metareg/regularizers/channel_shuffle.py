@@ -85,7 +85,9 @@ class ShuffledModel:
     def head_name(self) -> str:
         return self.base.head_name
 
-    def apply(self, params: PyTree, x: jax.Array, start: int = 0, end: int | None = None, mask=None) -> jax.Array:
+    def apply(
+        self, params: PyTree, x: jax.Array, start: int = 0, end: int | None = None, mask=None
+    ) -> jax.Array:
         end = self.num_blocks if end is None else end
         h = x
         for block in range(start, end):

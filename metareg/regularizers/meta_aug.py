@@ -32,10 +32,21 @@ class MetaAug(Regularizer):
         t = episodes.num_tasks
         if jnp.issubdtype(episodes.support_y.dtype, jnp.integer):
             if self.num_classes is None:
-                raise ValueError("MetaAug on classification tasks needs num_classes (the N of N-way) to permute labels")
-            perms = jax.vmap(lambda k: jax.random.permutation(k, self.num_classes))(jax.random.split(key, t))  # [T, N]
+                raise ValueError(
+                    "MetaAug on classification tasks needs num_classes (the N of N-way) to permute labels"
+                )
+            perms = jax.vmap(lambda k: jax.random.permutation(k, self.num_classes))(
+                jax.random.split(key, t)
+            )  # [T, N]
             relabel = jax.vmap(lambda p, y: p[y])
-            return episodes.replace(support_y=relabel(perms, episodes.support_y), query_y=relabel(perms, episodes.query_y))
+            return episodes.replace(
+                support_y=relabel(perms, episodes.support_y),
+                query_y=relabel(perms, episodes.query_y),
+            )
         shift = jax.random.uniform(key, (t, 1, 1), minval=-self.offset, maxval=self.offset)
         clean = None if episodes.query_y_clean is None else episodes.query_y_clean + shift
-        return episodes.replace(support_y=episodes.support_y + shift, query_y=episodes.query_y + shift, query_y_clean=clean)
+        return episodes.replace(
+            support_y=episodes.support_y + shift,
+            query_y=episodes.query_y + shift,
+            query_y_clean=clean,
+        )

@@ -43,7 +43,12 @@ def _set(episode: Episode, which: str):
 
 
 def mixup_loss(
-    learner, task_params: PyTree, episode: Episode, lam: jax.Array, layer: int, perm: jax.Array,
+    learner,
+    task_params: PyTree,
+    episode: Episode,
+    lam: jax.Array,
+    layer: int,
+    perm: jax.Array,
     strategy: str = "support_query",
 ) -> jax.Array:
     """The MetaMix loss of one task at a fixed (static) layer.
@@ -61,7 +66,9 @@ def mixup_loss(
     return mixed_target_loss(learner.loss_name, out, y_a, y_b[perm], m_a, lam)
 
 
-def mixed_target_loss(loss_name: str, out: jax.Array, y: jax.Array, y_partner: jax.Array, mask, lam: jax.Array) -> jax.Array:
+def mixed_target_loss(
+    loss_name: str, out: jax.Array, y: jax.Array, y_partner: jax.Array, mask, lam: jax.Array
+) -> jax.Array:
     """Loss of the mixed points' outputs against the mixed targets (mixed point j is real iff scored point j is)."""
     loss, _ = get_loss(loss_name)
     if loss_name == "mse":
@@ -98,17 +105,25 @@ class MetaMix(Regularizer):
     cs_layers: tuple[int, ...] = (1, 2, 3)
     cs_start_step: int = 2000
     cs_prob: float = 0.5
-    num_classes: int = 0  # N of the class-major episodes Channel Shuffle permutes (set by the factory)
+    num_classes: int = (
+        0  # N of the class-major episodes Channel Shuffle permutes (set by the factory)
+    )
     name: str = "metamix"
     replaces_query_loss: ClassVar[bool] = True
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown metamix.strategy {self.strategy!r}; choose from {sorted(STRATEGIES)}")
+            raise ValueError(
+                f"unknown metamix.strategy {self.strategy!r}; choose from {sorted(STRATEGIES)}"
+            )
         if self.channel_shuffle and self.strategy != "support_query":
-            raise ValueError("metamix.channel_shuffle runs with the support_query strategy only (MetaMix + CS)")
+            raise ValueError(
+                "metamix.channel_shuffle runs with the support_query strategy only (MetaMix + CS)"
+            )
         if self.channel_shuffle and self.num_classes < 2:
-            raise ValueError("metamix.channel_shuffle permutes classes: it needs a classification family (num_classes >= 2)")
+            raise ValueError(
+                "metamix.channel_shuffle permutes classes: it needs a classification family (num_classes >= 2)"
+            )
 
     def shuffle_on(self, key: jax.Array, step: jax.Array | None) -> jax.Array:
         """This outer step's Channel Shuffle coin, shared by its tasks (False without Channel Shuffle)."""
@@ -128,7 +143,13 @@ class MetaMix(Regularizer):
         model = cs.ShuffledModel(learner.model, self._shuffle_draw(key, shuffle_on), self.cs_layers)
         return dataclasses.replace(learner, model=model)
 
-    def sample(self, key: jax.Array, num_support: int, num_query: int, support_mask: jax.Array | None = None):
+    def sample(
+        self,
+        key: jax.Array,
+        num_support: int,
+        num_query: int,
+        support_mask: jax.Array | None = None,
+    ):
         """(lam, index into self.layers, perm) for one task: perm [num_query] picks each scored point's
         partner among the num_support partner points.
 
@@ -140,7 +161,9 @@ class MetaMix(Regularizer):
         layer_index = jax.random.randint(k_layer, (), 0, len(self.layers))
         if support_mask is not None:
             real = support_mask > 0
-            order = jnp.argsort(jnp.where(real, jax.random.uniform(k_perm, (num_support,)), 2.0))  # real points first
+            order = jnp.argsort(
+                jnp.where(real, jax.random.uniform(k_perm, (num_support,)), 2.0)
+            )  # real points first
             num_real = jnp.maximum(jnp.sum(real), 1)
             perm = order[jnp.arange(num_query) % num_real]
         elif num_support >= num_query:
@@ -149,7 +172,9 @@ class MetaMix(Regularizer):
             perm = jax.random.randint(k_perm, (num_query,), 0, num_support)
         return lam, layer_index, perm
 
-    def query_loss(self, learner, task_params: PyTree, episode: Episode, key: jax.Array, shuffle_on=None) -> jax.Array:
+    def query_loss(
+        self, learner, task_params: PyTree, episode: Episode, key: jax.Array, shuffle_on=None
+    ) -> jax.Array:
         """The mixed loss of one task at a random candidate layer.
 
         Branch-free, in one pass (under vmap a `lax.switch` would run every branch): the scored points

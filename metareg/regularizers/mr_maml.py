@@ -83,7 +83,9 @@ class MRMAML(Regularizer):
     def sample_at_test(self) -> bool:
         """Whether meta-test adapts from a draw of the weights (else from the mean)."""
         if self.test_weights not in TEST_WEIGHTS:
-            raise ValueError(f"unknown mr_maml test_weights {self.test_weights!r}; choose from {list(TEST_WEIGHTS)}")
+            raise ValueError(
+                f"unknown mr_maml test_weights {self.test_weights!r}; choose from {list(TEST_WEIGHTS)}"
+            )
         return self.test_weights == "sample"
 
     def stochastic_paths(self, learner, model_params: PyTree) -> list[tuple[str, ...]]:
@@ -92,9 +94,15 @@ class MRMAML(Regularizer):
         blocks = tuple(range(num_blocks - 1)) if self.blocks is None else tuple(self.blocks)
         bad = [b for b in blocks if not 0 <= b < num_blocks]
         if bad:
-            raise ValueError(f"mr_maml blocks {bad} are not blocks of a model of {num_blocks} blocks")
+            raise ValueError(
+                f"mr_maml blocks {bad} are not blocks of a model of {num_blocks} blocks"
+            )
         names = {f"blocks_{b}" for b in blocks}
-        paths = [p for p in traverse_util.flatten_dict(model_params) if p[0] in names and p[-1] == "kernel"]
+        paths = [
+            p
+            for p in traverse_util.flatten_dict(model_params)
+            if p[0] in names and p[-1] == "kernel"
+        ]
         if not paths:
             raise ValueError(
                 f"mr_maml found no kernel in blocks {blocks} of the model (a model of one block has no feature "
@@ -108,7 +116,9 @@ class MRMAML(Regularizer):
         flat = traverse_util.flatten_dict(model_params)
         rho = {}
         for path in self.stochastic_paths(learner, model_params):
-            noise = jax.random.normal(named_key(key, "/".join(path)), flat[path].shape, flat[path].dtype)
+            noise = jax.random.normal(
+                named_key(key, "/".join(path)), flat[path].shape, flat[path].dtype
+            )
             rho[path] = self.scale_init + self.scale_init_std * noise
         return {"rho": traverse_util.unflatten_dict(rho)}
 
@@ -127,7 +137,12 @@ class MRMAML(Regularizer):
         return {**meta_params, "model": traverse_util.unflatten_dict(flat)}
 
     def penalty(
-        self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree, key: jax.Array | None = None
+        self,
+        meta_params: PyTree,
+        learner,
+        episodes: Episode,
+        task_params: PyTree,
+        key: jax.Array | None = None,
     ) -> tuple[jax.Array, dict]:
         """KL(q || prior) summed over the stochastic kernels; meta_params must be the *unsampled* ones."""
         del learner, episodes, task_params, key

@@ -54,7 +54,9 @@ def multihead_relation(z: jax.Array, heads: jax.Array, eps: float = 1e-8) -> jax
     return m * (1.0 - jnp.eye(z.shape[0], dtype=m.dtype))
 
 
-def relation_weights(m: jax.Array, weighting: str = "relu", temperature: float = 1.0, eps: float = 1e-8) -> jax.Array:
+def relation_weights(
+    m: jax.Array, weighting: str = "relu", temperature: float = 1.0, eps: float = 1e-8
+) -> jax.Array:
     """Row-normalized non-negative weights a_ip over p != i from a relation matrix [T, T].
 
     "relu": max(m, 0) / row sum (epsilon-guarded: a row with no positive relation gives zero
@@ -114,29 +116,46 @@ class TRLearner(Regularizer):
         """TRLearner relates the tasks of a meta-batch: one task has no other to relate to. The CLI's config
         check and `meta_loss` both call this, so the API refuses what the CLI refuses, with the same words."""
         if num_tasks < 2:
-            raise ValueError(f"trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2, got {num_tasks}")
+            raise ValueError(
+                f"trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2, got {num_tasks}"
+            )
 
     def task_representation(
-        self, learner, model_params: PyTree, support_x: jax.Array, support_y: jax.Array, support_mask: jax.Array | None = None
+        self,
+        learner,
+        model_params: PyTree,
+        support_x: jax.Array,
+        support_y: jax.Array,
+        support_mask: jax.Array | None = None,
     ) -> jax.Array:
         """z_i [Dz] for one task, from the meta-parameters (not the adapted ones); padded examples excluded."""
         if self.representation == "label_aware":
             g = learner.model.features(model_params, support_x, support_mask)  # [K, F]
             if learner.loss_name == "cross_entropy":  # per-class mean features in label order
-                num_classes = jax.eval_shape(learner.model.apply, model_params, support_x).shape[-1]  # the head's width (no compute)
+                num_classes = jax.eval_shape(learner.model.apply, model_params, support_x).shape[
+                    -1
+                ]  # the head's width (no compute)
                 return prototypes(g, support_y, num_classes, support_mask).reshape(-1)
             y = support_y.reshape(support_y.shape[0], -1)  # [K, O]
             yg = (y[:, :, None] * g[:, None, :]).reshape(g.shape[0], -1)  # [K, O*F]
             return jnp.concatenate([example_mean(g, support_mask), example_mean(yg, support_mask)])
         if self.representation == "head_gradient":
             head = learner.model.head_name
-            grads = jax.grad(learner.support_loss)(model_params, support_x, support_y, support_mask)[head]
+            grads = jax.grad(learner.support_loss)(
+                model_params, support_x, support_y, support_mask
+            )[head]
             return jnp.concatenate([jnp.ravel(g) for g in jax.tree_util.tree_leaves(grads)])
-        raise ValueError(f"unknown task representation {self.representation!r}; choose from {list(REPRESENTATIONS)}")
+        raise ValueError(
+            f"unknown task representation {self.representation!r}; choose from {list(REPRESENTATIONS)}"
+        )
 
     def representation_width(self, learner, model_params: PyTree, example: Episode) -> int:
         z = jax.eval_shape(
-            functools.partial(self.task_representation, learner), model_params, example.support_x, example.support_y, example.support_mask
+            functools.partial(self.task_representation, learner),
+            model_params,
+            example.support_x,
+            example.support_y,
+            example.support_mask,
         )
         return z.shape[0]
 
@@ -162,33 +181,52 @@ class TRLearner(Regularizer):
             return off
         raise ValueError(f"unknown relation {self.relation!r}; choose from {list(RELATIONS)}")
 
-    def meta_data_masks(self, learner, meta_params: PyTree, episodes: Episode, key: jax.Array | None) -> jax.Array | None:
+    def meta_data_masks(
+        self, learner, meta_params: PyTree, episodes: Episode, key: jax.Array | None
+    ) -> jax.Array | None:
         """Support masks [T, K] of the tasks' meta-data (None: the whole support sets, i.e. episodes.support_mask)."""
         if self.meta_data == "support":
             return episodes.support_mask
         if self.meta_data != "adaptive":
-            raise ValueError(f"unknown trlearner meta_data {self.meta_data!r}; choose from {list(META_DATA)}")
+            raise ValueError(
+                f"unknown trlearner meta_data {self.meta_data!r}; choose from {list(META_DATA)}"
+            )
         if key is None:
-            raise ValueError("trlearner meta_data='adaptive' draws its support examples at random: pass penalty(..., key=...)")
+            raise ValueError(
+                "trlearner meta_data='adaptive' draws its support examples at random: pass penalty(..., key=...)"
+            )
         theta = jax.lax.stop_gradient(meta_params)
         keys = jax.random.split(key, episodes.num_tasks)
-        draw = lambda e, k: self.meta_data_sampler.meta_data_mask(learner, theta, e, k, self.meta_data_fraction)  # noqa: E731
+        draw = lambda e, k: self.meta_data_sampler.meta_data_mask(
+            learner, theta, e, k, self.meta_data_fraction
+        )  # noqa: E731
         return jax.vmap(draw)(episodes, keys)
 
-    def weights(self, params: PyTree, learner, model_params: PyTree, episodes: Episode) -> jax.Array:
+    def weights(
+        self, params: PyTree, learner, model_params: PyTree, episodes: Episode
+    ) -> jax.Array:
         """Normalized weights A [T, T] for a batched episode (z_i from its support_mask's examples)."""
         z = jax.vmap(self.task_representation, in_axes=(None, None, 0, 0, 0))(
             learner, model_params, episodes.support_x, episodes.support_y, episodes.support_mask
         )
-        return relation_weights(self.relation_matrix(params, z), self.weighting, self.temperature, self.eps)
+        return relation_weights(
+            self.relation_matrix(params, z), self.weighting, self.temperature, self.eps
+        )
 
     def penalty(
-        self, meta_params: PyTree, learner, episodes: Episode, task_params: PyTree, key: jax.Array | None = None
+        self,
+        meta_params: PyTree,
+        learner,
+        episodes: Episode,
+        task_params: PyTree,
+        key: jax.Array | None = None,
     ) -> tuple[jax.Array, dict]:
         """mean_i L_TR,i (paper Eq. 5) for T tasks with adapted parameters task_params (leading axis T).
         key: the meta-data draw (meta_data="adaptive" only)."""
         params = meta_params["regularizers"].get(self.name, {})
-        meta_data = episodes.replace(support_mask=self.meta_data_masks(learner, meta_params, episodes, key))
+        meta_data = episodes.replace(
+            support_mask=self.meta_data_masks(learner, meta_params, episodes, key)
+        )
         a = self.weights(params, learner, meta_params["model"], meta_data)  # [T, T]
         _, ensemble_loss = get_loss(learner.loss_name)
         t = a.shape[0]
@@ -202,15 +240,21 @@ class TRLearner(Regularizer):
         if self.num_related is None or self.num_related >= t - 1:
             # Exact: preds[p, i] = f_p(query_x_i), every adapted model on every task's queries.
             on_all_queries = jax.vmap(predict, in_axes=(None, 0, 0))
-            preds = jax.vmap(on_all_queries, in_axes=(0, None, None))(task_params, queries, episodes.query_mask)  # [T, T, Q, O]
-            per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0, 0))(preds, a, episodes.query_y, episodes.query_mask)  # [T]
+            preds = jax.vmap(on_all_queries, in_axes=(0, None, None))(
+                task_params, queries, episodes.query_mask
+            )  # [T, T, Q, O]
+            per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0, 0))(
+                preds, a, episodes.query_y, episodes.query_mask
+            )  # [T]
             return jnp.mean(per_task), {"relation_weights": a}
         # Relation-sparse: only the k most related tasks of each task i (weights renormalized
         # over them), k/(T-1) of the exact cost; the choice of the k is not differentiated.
         top_w, top_idx = jax.lax.top_k(a, self.num_related)  # [T, k]
         top_idx = jax.lax.stop_gradient(top_idx)
         top_w = top_w / jnp.maximum(jnp.sum(top_w, axis=-1, keepdims=True), self.eps)
-        related = jax.tree_util.tree_map(lambda leaf: leaf[top_idx], task_params)  # leaves [T, k, ...]
+        related = jax.tree_util.tree_map(
+            lambda leaf: leaf[top_idx], task_params
+        )  # leaves [T, k, ...]
         on_own_queries = jax.vmap(predict, in_axes=(0, None, None))  # k models, one task's queries
         preds = jax.vmap(on_own_queries)(related, queries, episodes.query_mask)  # [T, k, Q, O]
         per_task = jax.vmap(ensemble_loss)(preds, top_w, episodes.query_y, episodes.query_mask)

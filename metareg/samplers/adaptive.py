@@ -84,7 +84,11 @@ def task_entropy(z: jax.Array, labels_onehot: jax.Array, eps: float = 0.1) -> ja
 
     def per_class(member: jax.Array, size: jax.Array) -> jax.Array:
         # C_j is 0/1 diagonal, so Zᵀ C_j Z = (C_j Z)ᵀ (C_j Z): zero the rows of the other classes.
-        return size / (2.0 * n) * logdet_gram(z * member[:, None], 1.0 / (jnp.maximum(size, 1.0) * eps**2))
+        return (
+            size
+            / (2.0 * n)
+            * logdet_gram(z * member[:, None], 1.0 / (jnp.maximum(size, 1.0) * eps**2))
+        )
 
     return jnp.sum(jax.vmap(per_class, in_axes=(1, 0))(c, sizes))
 
@@ -98,7 +102,9 @@ def task_difficulty(grads: PyTree) -> jax.Array:
     return sum(jnp.sum(jnp.square(g)) for g in jax.tree_util.tree_leaves(grads))
 
 
-def sampling_probabilities(scores: jax.Array, weights, temperature: float = 1.0, eps: float = 1e-6) -> jax.Array:
+def sampling_probabilities(
+    scores: jax.Array, weights, temperature: float = 1.0, eps: float = 1e-6
+) -> jax.Array:
     """p [C] = softmax(standardize(scores) @ weights / temperature) over C candidates; scores [C, S], weights [S].
 
     (`sampling_logits` returns the softmax's argument: `AdaptiveSampler` draws from its log_softmax, which stays
@@ -116,7 +122,9 @@ def sampling_probabilities(scores: jax.Array, weights, temperature: float = 1.0,
     return jax.nn.softmax(sampling_logits(scores, weights, temperature, eps))
 
 
-def sampling_logits(scores: jax.Array, weights, temperature: float = 1.0, eps: float = 1e-6) -> jax.Array:
+def sampling_logits(
+    scores: jax.Array, weights, temperature: float = 1.0, eps: float = 1e-6
+) -> jax.Array:
     """standardize(scores) @ weights / temperature [C]: the logits of `sampling_probabilities`."""
     s = jnp.asarray(scores)
     finite = jnp.isfinite(s)
@@ -181,20 +189,30 @@ class AdaptiveSampler:
     name: str = "adaptive"
 
     def __post_init__(self):
-        object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))  # a tuple: hashable
+        object.__setattr__(
+            self, "weights", tuple(float(w) for w in self.weights)
+        )  # a tuple: hashable
         if len(self.weights) != len(SCORES):
-            raise ValueError(f"AdaptiveSampler.weights needs {len(SCORES)} values {SCORES}, got {self.weights}")
+            raise ValueError(
+                f"AdaptiveSampler.weights needs {len(SCORES)} values {SCORES}, got {self.weights}"
+            )
         if not self.temperature > 0 or not self.sigma > 0 or not self.eps > 0:
-            raise ValueError(f"AdaptiveSampler temperature ({self.temperature}), sigma ({self.sigma}) and eps ({self.eps}) must be > 0")
+            raise ValueError(
+                f"AdaptiveSampler temperature ({self.temperature}), sigma ({self.sigma}) and eps ({self.eps}) must be > 0"
+            )
         if self.num_candidates < 0:
-            raise ValueError(f"AdaptiveSampler.num_candidates must be >= 0 (0 = 2 x meta-batch), got {self.num_candidates}")
+            raise ValueError(
+                f"AdaptiveSampler.num_candidates must be >= 0 (0 = 2 x meta-batch), got {self.num_candidates}"
+            )
 
     def candidates_for(self, meta_batch_size: int) -> int:
         """C for a meta-batch of k tasks: num_candidates, or 2k when it is 0."""
         c = self.num_candidates or 2 * meta_batch_size
         if c < meta_batch_size:
-            raise ValueError(f"the adaptive sampler chooses {meta_batch_size} tasks from {c} candidates: num_candidates must be "
-                             f">= meta_batch_size (or 0 for twice the meta-batch)")
+            raise ValueError(
+                f"the adaptive sampler chooses {meta_batch_size} tasks from {c} candidates: num_candidates must be "
+                f">= meta_batch_size (or 0 for twice the meta-batch)"
+            )
         return c
 
     def task_scores(self, learner, model_params: PyTree, episode: Episode) -> jax.Array:
@@ -205,18 +223,24 @@ class AdaptiveSampler:
         if mask is not None:
             labels = labels * mask.astype(z.dtype)[:, None]
         grads = jax.grad(learner.support_loss)(model_params, x, y, mask)
-        return jnp.stack([
-            task_diversity(z, self.sigma, mask),
-            task_entropy(z, labels, self.eps),
-            task_difficulty(grads),
-        ])
+        return jnp.stack(
+            [
+                task_diversity(z, self.sigma, mask),
+                task_entropy(z, labels, self.eps),
+                task_difficulty(grads),
+            ]
+        )
 
     def scores(self, meta_params: PyTree, learner, episodes: Episode) -> jax.Array:
         """Scores [C, 3] of C batched candidates; no gradient flows through them (the sampler is not trained)."""
         theta = jax.lax.stop_gradient(meta_params["model"])
-        return jax.lax.stop_gradient(jax.vmap(lambda e: self.task_scores(learner, theta, e))(episodes))
+        return jax.lax.stop_gradient(
+            jax.vmap(lambda e: self.task_scores(learner, theta, e))(episodes)
+        )
 
-    def select(self, meta_params: PyTree, learner, candidates: Episode, key: jax.Array, k: int) -> tuple[Episode, dict]:
+    def select(
+        self, meta_params: PyTree, learner, candidates: Episode, key: jax.Array, k: int
+    ) -> tuple[Episode, dict]:
         """(the k chosen episodes [k, ...], diagnostics): the candidates' mean scores and the entropy of p."""
         scores = self.scores(meta_params, learner, candidates)
         log_probs = jax.nn.log_softmax(sampling_logits(scores, self.weights, self.temperature))
@@ -245,19 +269,29 @@ class AdaptiveSampler:
         labels = self._classes(learner, theta, x, y, z.dtype) * real[:, None]
 
         def task_score(m):
-            return jnp.stack([task_diversity(z, self.sigma, m), task_entropy(z, labels * m[:, None], self.eps)])
+            return jnp.stack(
+                [task_diversity(z, self.sigma, m), task_entropy(z, labels * m[:, None], self.eps)]
+            )
 
-        without = jax.vmap(lambda j: task_score(real * (1.0 - jax.nn.one_hot(j, n, dtype=z.dtype))))(jnp.arange(n))
+        without = jax.vmap(
+            lambda j: task_score(real * (1.0 - jax.nn.one_hot(j, n, dtype=z.dtype)))
+        )(jnp.arange(n))
         shares = task_score(real)[None, :] - without  # [n, 2]
         loss_fn, _ = get_loss(learner.loss_name)
-        at_theta = learner.adapt({**meta_params, "model": theta}, x, y, num_steps=0, mask=mask)  # ProtoNet: prototypes
+        at_theta = learner.adapt(
+            {**meta_params, "model": theta}, x, y, num_steps=0, mask=mask
+        )  # ProtoNet: prototypes
         outputs = learner.predict(at_theta, x, mask)
-        per_output = jax.grad(lambda f: loss_fn(f, y, mask))(outputs) * jnp.sum(real)  # dl_j/df_j: undo the mean
+        per_output = jax.grad(lambda f: loss_fn(f, y, mask))(outputs) * jnp.sum(
+            real
+        )  # dl_j/df_j: undo the mean
         difficulty = jnp.sum(jnp.square(per_output.reshape(n, -1)), axis=1)
         scores = jnp.concatenate([shares, difficulty[:, None]], axis=1)
         return jax.lax.stop_gradient(jnp.where(real[:, None] > 0, scores, jnp.nan))
 
-    def meta_data_mask(self, learner, meta_params: PyTree, episode: Episode, key: jax.Array, fraction: float) -> jax.Array:
+    def meta_data_mask(
+        self, learner, meta_params: PyTree, episode: Episode, key: jax.Array, fraction: float
+    ) -> jax.Array:
         """TRLearner's meta-data for one task: a 0/1 mask [n] over its support set keeping ceil(fraction · n_j)
         examples of each class j, drawn in proportion to softmax(standardized example scores @ weights /
         temperature) within the task (`example_scores`, `sampling_logits`, `select_examples`)."""
@@ -273,7 +307,9 @@ class AdaptiveSampler:
     def _classes(learner, theta: PyTree, x: jax.Array, y: jax.Array, dtype) -> jax.Array:
         """One-hot classes [n, J] of the support labels; regression: one class of every example (see the class doc)."""
         if learner.loss_name == "cross_entropy":
-            num_classes = jax.eval_shape(learner.model.apply, theta, x).shape[-1]  # the head's width (no compute)
+            num_classes = jax.eval_shape(learner.model.apply, theta, x).shape[
+                -1
+            ]  # the head's width (no compute)
             return jax.nn.one_hot(y, num_classes, dtype=dtype)
         return jnp.ones((x.shape[0], 1), dtype)
 
@@ -281,7 +317,9 @@ class AdaptiveSampler:
 # --- Meta-data: the support examples a task's TRLearner representation is computed from --------------------------
 
 
-def select_examples(key: jax.Array, logits: jax.Array, classes: jax.Array, fraction: float) -> jax.Array:
+def select_examples(
+    key: jax.Array, logits: jax.Array, classes: jax.Array, fraction: float
+) -> jax.Array:
     """A 0/1 mask [n] keeping ceil(fraction · n_j) of each class j's n_j real examples, drawn without replacement in
     proportion to softmax(logits) within the class (Gumbel top-k per class).
 
@@ -294,7 +332,9 @@ def select_examples(key: jax.Array, logits: jax.Array, classes: jax.Array, fract
     real = jnp.sum(c, axis=1) > 0
     g = jnp.where(real, logits + jax.random.gumbel(key, (n,), jnp.float32), -jnp.inf)
     idx = jnp.arange(n)
-    ahead = (g[None, :] > g[:, None]) | ((g[None, :] == g[:, None]) & (idx[None, :] < idx[:, None]))  # j ahead of i
+    ahead = (g[None, :] > g[:, None]) | (
+        (g[None, :] == g[:, None]) & (idx[None, :] < idx[:, None])
+    )  # j ahead of i
     rank = jnp.sum((c @ c.T) * ahead, axis=1)  # examples of i's class ahead of i
     keep = jnp.ceil(fraction * jnp.sum(c, axis=0))  # per class [J]
     return (real & (rank < c @ keep)).astype(jnp.float32)

@@ -15,7 +15,12 @@ from metareg.tasks.pose import PoseFamily, make_pose_family, pose_family
 from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_family
 
 # task name -> the loss its learners train with (and hence its metrics, metareg.metrics.METRICS)
-TASK_LOSSES = {**{name: "mse" for name in FAMILY_SPECS}, "omniglot": "cross_entropy", "chembl": "mse", "pose": "mse"}
+TASK_LOSSES = {
+    **{name: "mse" for name in FAMILY_SPECS},
+    "omniglot": "cross_entropy",
+    "chembl": "mse",
+    "pose": "mse",
+}
 TASK_FAMILIES = tuple(sorted(TASK_LOSSES))
 
 
@@ -31,14 +36,21 @@ def check_family(family) -> None:
     missing = [m for m in FAMILY_METHODS if not callable(getattr(family, m, None))]
     missing += [a for a in FAMILY_ATTRIBUTES if not hasattr(family, a)]
     if missing:
-        raise TypeError(f"{name} is not a task family: it lacks {missing} (a family has the methods {list(FAMILY_METHODS)} "
-                        f"and the attributes {list(FAMILY_ATTRIBUTES)}; notebooks/02_custom_task_family.ipynb)")
-    bad = [type(x).__name__ for x in jax.tree_util.tree_leaves(family)
-           if not isinstance(x, (jax.Array, np.ndarray, np.generic, int, float, bool))]
+        raise TypeError(
+            f"{name} is not a task family: it lacks {missing} (a family has the methods {list(FAMILY_METHODS)} "
+            f"and the attributes {list(FAMILY_ATTRIBUTES)}; notebooks/02_custom_task_family.ipynb)"
+        )
+    bad = [
+        type(x).__name__
+        for x in jax.tree_util.tree_leaves(family)
+        if not isinstance(x, (jax.Array, np.ndarray, np.generic, int, float, bool))
+    ]
     if bad:
-        raise TypeError(f"{name} is not a pytree of arrays (leaves of type {sorted(set(bad))}): the outer step is jitted "
-                        "with the family as an argument. Write it as a @flax.struct.dataclass whose arrays are fields and "
-                        "whose sizes and names are flax.struct.field(pytree_node=False)")
+        raise TypeError(
+            f"{name} is not a pytree of arrays (leaves of type {sorted(set(bad))}): the outer step is jitted "
+            "with the family as an argument. Write it as a @flax.struct.dataclass whose arrays are fields and "
+            "whose sizes and names are flax.struct.field(pytree_node=False)"
+        )
 
 
 def make_task_family(config, key):

@@ -54,17 +54,23 @@ import numpy as np
 from metareg.rng import named_key
 from metareg.types import Array, Episode
 
-SUPPORT_FRACTION = 0.75  # pQSAR's ~75/25 realistic split, followed by MetaMix (App. C.1) and TRLearner (App. E.3)
+SUPPORT_FRACTION = (
+    0.75  # pQSAR's ~75/25 realistic split, followed by MetaMix (App. C.1) and TRLearner (App. E.3)
+)
 MIN_QUERY = 3  # the smallest query set whose squared Pearson correlation is not identically 1
 MAX_SUPPORT = 64  # training caps; see the module docstring for what they cost on the real data
 MAX_QUERY = 32
 
 
-def split_sizes(sizes, support_fraction: float = SUPPORT_FRACTION, min_query: int = MIN_QUERY) -> tuple[np.ndarray, np.ndarray]:
+def split_sizes(
+    sizes, support_fraction: float = SUPPORT_FRACTION, min_query: int = MIN_QUERY
+) -> tuple[np.ndarray, np.ndarray]:
     """(support int32 [A], query int32 [A]) compounds per assay, before caps: s = floor(f n), q = n - s,
     with q raised to min_query (s = n - min_query then). Assays with n <= min_query get s <= 0 (unusable)."""
     n = np.asarray(sizes, np.int64)
-    s = np.floor(support_fraction * n + 1e-9).astype(np.int64)  # 1e-9: 0.75 * 8 must floor to 6, not 5
+    s = np.floor(support_fraction * n + 1e-9).astype(
+        np.int64
+    )  # 1e-9: 0.75 * 8 must floor to 6, not 5
     q = np.maximum(n - s, min_query)
     return (n - q).astype(np.int32), q.astype(np.int32)
 
@@ -144,22 +150,36 @@ class ChemblFamily:
             real = pos < count
             idx = jnp.where(real, order[jnp.clip(start + pos, 0, length - 1)], 0)
             r = jnp.clip(self.offsets[assay] + idx, 0, n_rows - 1)
-            x = jnp.where(real[:, None], self.x[r].astype(jnp.float32), 0.0)  # padding: finite zeros
+            x = jnp.where(
+                real[:, None], self.x[r].astype(jnp.float32), 0.0
+            )  # padding: finite zeros
             y = jnp.where(real, self.y[r], 0.0)[:, None]
             return x, y, real.astype(jnp.float32)
 
-        sx, sy, sm = rows(0, s, max_support)  # the first s of the order are the support (cap: keep max_support)
+        sx, sy, sm = rows(
+            0, s, max_support
+        )  # the first s of the order are the support (cap: keep max_support)
         qx, qy, qm = rows(s, q, max_query)  # the next q the query, wherever the support cap is
-        return Episode(support_x=sx, support_y=sy, query_x=qx, query_y=qy, support_mask=sm, query_mask=qm)
+        return Episode(
+            support_x=sx, support_y=sy, query_x=qx, query_y=qy, support_mask=sm, query_mask=qm
+        )
 
     def _train(self, key: Array, num_tasks: int) -> Episode:
-        assays = jax.random.choice(named_key(key, "assays"), self.train_assays, (num_tasks,), replace=False)
+        assays = jax.random.choice(
+            named_key(key, "assays"), self.train_assays, (num_tasks,), replace=False
+        )
         keys = jax.random.split(named_key(key, "split"), num_tasks)
-        return jax.vmap(lambda a, k: self.episode(a, k, self.max_support, self.max_query))(assays, keys)
+        return jax.vmap(lambda a, k: self.episode(a, k, self.max_support, self.max_query))(
+            assays, keys
+        )
 
     def _eval(self, key: Array, assays: Array) -> Episode:
-        keys = jax.vmap(lambda a: jax.random.fold_in(key, a))(assays)  # fixed per assay, whatever else is evaluated
-        return jax.vmap(lambda a, k: self.episode(a, k, self.eval_max_support, self.eval_max_query))(assays, keys)
+        keys = jax.vmap(lambda a: jax.random.fold_in(key, a))(
+            assays
+        )  # fixed per assay, whatever else is evaluated
+        return jax.vmap(
+            lambda a, k: self.episode(a, k, self.eval_max_support, self.eval_max_query)
+        )(assays, keys)
 
     def sample_train(self, key: Array, num_tasks: int) -> Episode:
         """T episodes of T distinct meta-training assays, each freshly split: x [T, K, D], masks [T, K] / [T, Q]."""
@@ -173,7 +193,9 @@ class ChemblFamily:
         available = self.num_valid_tasks if which == "valid" else self.num_test_tasks
         n = available if not num_tasks else int(num_tasks)
         if not 0 < n <= available:
-            raise ValueError(f"ChEMBL group {self.group} has {available} meta-{which} assays; asked for {num_tasks}")
+            raise ValueError(
+                f"ChEMBL group {self.group} has {available} meta-{which} assays; asked for {num_tasks}"
+            )
         return n
 
     def sample_test(self, key: Array, num_tasks: int | None = None) -> Episode:
@@ -187,7 +209,9 @@ class ChemblFamily:
 
     def eval_assay_ids(self, which: str = "test", num_tasks: int | None = None) -> tuple[str, ...]:
         """The assay ids of `sample_test` / `sample_valid`'s tasks, in order."""
-        assays = np.asarray(self.test_assays if which == "test" else self.valid_assays)[: self._eval_count(which, num_tasks)]
+        assays = np.asarray(self.test_assays if which == "test" else self.valid_assays)[
+            : self._eval_count(which, num_tasks)
+        ]
         return tuple(self.assay_ids[a] for a in assays)
 
 
@@ -223,7 +247,11 @@ def make_chembl_family(
     """
     if not 0.0 < support_fraction < 1.0:
         raise ValueError(f"ChEMBL support_fraction={support_fraction!r}: must be in (0, 1)")
-    for name, value, low in (("max_support", max_support, 1), ("max_query", max_query, 1), ("min_query", min_query, 2)):
+    for name, value, low in (
+        ("max_support", max_support, 1),
+        ("max_query", max_query, 1),
+        ("min_query", min_query, 2),
+    ):
         if not isinstance(value, int | np.integer) or value < low:
             raise ValueError(f"ChEMBL {name}={value!r}: must be an integer >= {low}")
     sizes = np.asarray(assays.sizes)
@@ -235,8 +263,12 @@ def make_chembl_family(
         idx = np.asarray(getattr(partition, which))
         parts[which] = old_to_new[idx[keep[idx]]].astype(np.int32)
     if len(parts["train"]) == 0 or len(parts["test"]) == 0:
-        raise ValueError(f"ChEMBL group {partition.group}: no usable meta-train or meta-test assay (each needs > {min_query} compounds)")
-    rows = np.concatenate([np.arange(assays.offsets[a], assays.offsets[a + 1]) for a in np.flatnonzero(keep)])
+        raise ValueError(
+            f"ChEMBL group {partition.group}: no usable meta-train or meta-test assay (each needs > {min_query} compounds)"
+        )
+    rows = np.concatenate(
+        [np.arange(assays.offsets[a], assays.offsets[a + 1]) for a in np.flatnonzero(keep)]
+    )
     kept_sizes = sizes[keep]
     offsets = np.concatenate([[0], np.cumsum(kept_sizes)[:-1]]).astype(np.int32)
     s, q = s[keep], q[keep]
@@ -252,7 +284,9 @@ def make_chembl_family(
         test_assays=jnp.asarray(parts["test"]),
         max_support=int(max_support),
         max_query=int(max_query),
-        eval_max_support=int(eval_max_support if eval_max_support is not None else s[evaluated].max()),
+        eval_max_support=int(
+            eval_max_support if eval_max_support is not None else s[evaluated].max()
+        ),
         eval_max_query=int(eval_max_query if eval_max_query is not None else q[evaluated].max()),
         max_assay_size=int(kept_sizes.max()),
         assay_ids=tuple(assays.assay_ids[a] for a in np.flatnonzero(keep)),

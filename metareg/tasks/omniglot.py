@@ -59,10 +59,14 @@ def _check_setting(name: str, value: str) -> None:
         raise ValueError(f"unknown Omniglot {name} {value!r}; choose from {list(SETTINGS)}")
 
 
-_permutation = jax.jit(jax.random.permutation, static_argnums=1)  # one compiled call, not op-by-op dispatch
+_permutation = jax.jit(
+    jax.random.permutation, static_argnums=1
+)  # one compiled call, not op-by-op dispatch
 
 
-def slot_partition(key: Array, num_characters: int, ways: int, rotations_per_character: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def slot_partition(
+    key: Array, num_characters: int, ways: int, rotations_per_character: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """(slots int32 [N, S], sizes int32 [N]): slot j holds classes slots[j, :sizes[j]] (padding repeats them).
 
     A permutation of the base characters (from `key`) is dealt round-robin into N slots; with R
@@ -70,7 +74,10 @@ def slot_partition(key: Array, num_characters: int, ways: int, rotations_per_cha
     """
     perm = np.asarray(_permutation(key, num_characters))
     members = [np.sort(perm[j::ways]) for j in range(ways)]
-    members = [(rotations_per_character * m[:, None] + np.arange(rotations_per_character)).ravel() for m in members]
+    members = [
+        (rotations_per_character * m[:, None] + np.arange(rotations_per_character)).ravel()
+        for m in members
+    ]
     sizes = np.array([len(m) for m in members], np.int32)
     slots = np.stack([np.resize(m, sizes.max()) for m in members]).astype(np.int32)
     return slots, sizes
@@ -84,21 +91,34 @@ def alphabet_groups(names: tuple[str, ...], ways: int) -> tuple[np.ndarray, np.n
         members.setdefault("/".join(name.split("/")[:2]), []).append(i)
     kept = [np.array(m) for m in members.values() if len(m) >= ways]
     if not kept:
-        raise ValueError(f"Omniglot within-alphabet {ways}-way tasks need an alphabet with at least {ways} characters; "
-                         f"the largest has {max(map(len, members.values()))}: lower ways")
+        raise ValueError(
+            f"Omniglot within-alphabet {ways}-way tasks need an alphabet with at least {ways} characters; "
+            f"the largest has {max(map(len, members.values()))}: lower ways"
+        )
     sizes = np.array([len(m) for m in kept], np.int32)
     return np.stack([np.resize(m, sizes.max()) for m in kept]).astype(np.int32), sizes
 
 
-def _task_indices(key: Array, images_shape: tuple[int, ...], slots: Array | None, sizes: Array | None, ways: int, per_class: int,
-                  within_group: bool = False):
+def _task_indices(
+    key: Array,
+    images_shape: tuple[int, ...],
+    slots: Array | None,
+    sizes: Array | None,
+    ways: int,
+    per_class: int,
+    within_group: bool = False,
+):
     """One task: (classes int32 [N], drawers int32 [N, K+Q]); label j is classes[j]. `within_group`: `slots` are
     groups (alphabets) and the task's N classes are distinct members of one group drawn uniformly."""
     k_cls, k_draw = jax.random.split(key)
     if within_group:
         k_group, k_members = jax.random.split(k_cls)
         g = jax.random.randint(k_group, (), 0, sizes.shape[0])
-        scores = jnp.where(jnp.arange(slots.shape[1]) < sizes[g], jax.random.uniform(k_members, (slots.shape[1],)), -1.0)
+        scores = jnp.where(
+            jnp.arange(slots.shape[1]) < sizes[g],
+            jax.random.uniform(k_members, (slots.shape[1],)),
+            -1.0,
+        )
         classes = slots[g, jnp.argsort(-scores)[:ways]]  # N distinct members, in random order
     elif slots is None:
         # Without replacement, in random order: label j = the j-th class drawn.
@@ -106,7 +126,9 @@ def _task_indices(key: Array, images_shape: tuple[int, ...], slots: Array | None
     else:
         pick = jax.random.randint(k_cls, (ways,), 0, sizes)  # one class uniformly from each slot
         classes = slots[jnp.arange(ways), pick]
-    drawers = jax.vmap(lambda k: jax.random.permutation(k, images_shape[1])[:per_class])(jax.random.split(k_draw, ways))
+    drawers = jax.vmap(lambda k: jax.random.permutation(k, images_shape[1])[:per_class])(
+        jax.random.split(k_draw, ways)
+    )
     return classes.astype(jnp.int32), drawers.astype(jnp.int32)
 
 
@@ -163,9 +185,19 @@ class OmniglotFamily:
 
     def _indices(self, key: Array, num_tasks: int, train: bool) -> tuple[Array, Array]:
         if train:
-            images, slots, sizes, setting = self.train_images, self.train_slots, self.train_slot_sizes, self.setting
+            images, slots, sizes, setting = (
+                self.train_images,
+                self.train_slots,
+                self.train_slot_sizes,
+                self.setting,
+            )
         else:
-            images, slots, sizes, setting = self.test_images, self.test_slots, self.test_slot_sizes, self.test_setting
+            images, slots, sizes, setting = (
+                self.test_images,
+                self.test_slots,
+                self.test_slot_sizes,
+                self.test_setting,
+            )
         per_class = self.shots + self.queries
         within = setting == "within_alphabet"
         draw = lambda k: _task_indices(k, images.shape, slots, sizes, self.ways, per_class, within)
@@ -197,7 +229,9 @@ class OmniglotFamily:
 # Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an outer jit
 # they are inlined. The family's static fields are part of its treedef, hence of the compilation cache key.
 @functools.partial(jax.jit, static_argnums=(2, 3))
-def _sample_indices(family: OmniglotFamily, key: Array, num_tasks: int, train: bool) -> tuple[Array, Array]:
+def _sample_indices(
+    family: OmniglotFamily, key: Array, num_tasks: int, train: bool
+) -> tuple[Array, Array]:
     return family._indices(key, num_tasks, train)
 
 
@@ -242,20 +276,27 @@ def make_omniglot_family(
             )
     drawings = train_images.shape[1]
     if drawings != 20 or test_images.shape[1] != 20:
-        raise ValueError(f"Omniglot arrays hold {drawings} / {test_images.shape[1]} drawings per class, expected 20")
+        raise ValueError(
+            f"Omniglot arrays hold {drawings} / {test_images.shape[1]} drawings per class, expected 20"
+        )
     if shots + queries > drawings:
         raise ValueError(
             f"Omniglot shots + queries = {shots} + {queries} = {shots + queries}, but each character has only {drawings} "
             f"drawings (support and query drawings are distinct): lower shots or queries so that shots + queries <= {drawings}"
         )
     slots: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
-    for which, images, s, names in (("train", train_images, setting, train_names), ("test", test_images, test_setting, test_names)):
+    for which, images, s, names in (
+        ("train", train_images, setting, train_names),
+        ("test", test_images, test_setting, test_names),
+    ):
         classes = images.shape[0]
         characters = classes // rotations_per_character
         if s == "within_alphabet":
             if names is None or len(names) != classes:
-                raise ValueError(f"Omniglot within-alphabet meta-{which} tasks need {which}_names, one per class "
-                                 "(omniglot_family passes them)")
+                raise ValueError(
+                    f"Omniglot within-alphabet meta-{which} tasks need {which}_names, one per class "
+                    "(omniglot_family passes them)"
+                )
             slots[which] = alphabet_groups(tuple(names), ways)
         elif s == "mutually_exclusive":
             if ways > classes:
@@ -271,8 +312,12 @@ def make_omniglot_family(
                     f"least one character each, but there are {characters}: lower ways to at most {characters}"
                 )
             if key is None:
-                raise ValueError("Omniglot non-mutually-exclusive tasks need key= to draw their slot partition")
-            slots[which] = slot_partition(named_key(key, f"omniglot_{which}_slots"), characters, ways, rotations_per_character)
+                raise ValueError(
+                    "Omniglot non-mutually-exclusive tasks need key= to draw their slot partition"
+                )
+            slots[which] = slot_partition(
+                named_key(key, f"omniglot_{which}_slots"), characters, ways, rotations_per_character
+            )
     as_jnp = lambda a: None if a is None else jnp.asarray(a)
     return OmniglotFamily(
         train_images=jnp.asarray(train_images, jnp.uint8),

@@ -114,21 +114,37 @@ class PoseFamily:
         k_obj, k_view = jax.random.split(key)
         n = self.num_train_objects if train else self.num_test_objects
         if train:
-            objects = jax.random.choice(k_obj, n, (num_tasks,), replace=False)  # distinct objects per meta-batch
+            objects = jax.random.choice(
+                k_obj, n, (num_tasks,), replace=False
+            )  # distinct objects per meta-batch
         else:
             objects = jax.random.randint(k_obj, (num_tasks,), 0, n)  # uniform, with replacement
         per_task = self.num_shots + self.num_queries
-        views = jax.vmap(lambda k: _task_views(k, self.num_views, per_task))(jax.random.split(k_view, num_tasks))
+        views = jax.vmap(lambda k: _task_views(k, self.num_views, per_task))(
+            jax.random.split(k_view, num_tasks)
+        )
         return objects.astype(jnp.int32), views
 
     def episodes(self, objects: Array, views: Array, train: bool = True) -> Episode:
         """The batched Episode of the tasks given by `sample_indices`' output."""
-        images, labels = (self.train_images, self.train_labels) if train else (self.test_images, self.test_labels)
+        images, labels = (
+            (self.train_images, self.train_labels)
+            if train
+            else (self.test_images, self.test_labels)
+        )
         k = self.num_shots
-        x = (images[objects[:, None], views].astype(jnp.float32) / 255.0)[..., None]  # [T, K+Q, S, S, 1]
+        x = (images[objects[:, None], views].astype(jnp.float32) / 255.0)[
+            ..., None
+        ]  # [T, K+Q, S, S, 1]
         y = (labels[objects[:, None], views] * self.label_scale)[..., None]  # [T, K+Q, 1]
         # The labels are exact (rendered azimuths, no noise): the clean targets are the targets.
-        return Episode(support_x=x[:, :k], support_y=y[:, :k], query_x=x[:, k:], query_y=y[:, k:], query_y_clean=y[:, k:])
+        return Episode(
+            support_x=x[:, :k],
+            support_y=y[:, :k],
+            query_x=x[:, k:],
+            query_y=y[:, k:],
+            query_y_clean=y[:, k:],
+        )
 
     def sample_train(self, key: Array, num_tasks: int) -> Episode:
         """T meta-training episodes, on T distinct meta-training objects."""
@@ -144,7 +160,9 @@ class PoseFamily:
 # Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an outer jit
 # they are inlined. The family's static fields are part of its treedef, hence of the compilation cache key.
 @functools.partial(jax.jit, static_argnums=(2, 3))
-def _sample_indices(family: PoseFamily, key: Array, num_tasks: int, train: bool) -> tuple[Array, Array]:
+def _sample_indices(
+    family: PoseFamily, key: Array, num_tasks: int, train: bool
+) -> tuple[Array, Array]:
     return family._indices(key, num_tasks, train)
 
 
@@ -173,15 +191,27 @@ def make_pose_family(
             raise ValueError(f"pose {name}={value!r}: must be an integer >= 1")
     if not np.isfinite(label_scale) or label_scale <= 0:
         raise ValueError(f"pose label_scale={label_scale!r}: must be a positive number")
-    for which, images, labels in (("train", train_images, train_labels), ("test", test_images, test_labels)):
-        if images.ndim != 4 or images.shape[2] != images.shape[3] or labels.shape != images.shape[:2] or images.shape[0] < 1:
+    for which, images, labels in (
+        ("train", train_images, train_labels),
+        ("test", test_images, test_labels),
+    ):
+        if (
+            images.ndim != 4
+            or images.shape[2] != images.shape[3]
+            or labels.shape != images.shape[:2]
+            or images.shape[0] < 1
+        ):
             raise ValueError(
                 f"pose {which} arrays have shapes {images.shape} and {labels.shape}: expected images [N, V, S, S] and labels [N, V]"
             )
         if images.dtype != np.uint8:
-            raise ValueError(f"pose {which} images have dtype {images.dtype}, expected uint8 (0..255)")
+            raise ValueError(
+                f"pose {which} images have dtype {images.dtype}, expected uint8 (0..255)"
+            )
     if train_images.shape[1:] != test_images.shape[1:]:
-        raise ValueError(f"pose train and test images differ in views or size: {train_images.shape[1:]} vs {test_images.shape[1:]}")
+        raise ValueError(
+            f"pose train and test images differ in views or size: {train_images.shape[1:]} vs {test_images.shape[1:]}"
+        )
     views = train_images.shape[1]
     if num_shots + num_queries > views:
         raise ValueError(

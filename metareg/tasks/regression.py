@@ -71,7 +71,9 @@ def _harmonic_local_prior(key: Array, n: int) -> dict[str, Array]:
 
 def _harmonic_fn(p: dict[str, Array], x: Array) -> Array:
     w = p["frequency"]
-    return p["amplitude1"] * jnp.sin(w * x + p["phase1"]) + p["amplitude2"] * jnp.sin(2 * w * x + p["phase2"])
+    return p["amplitude1"] * jnp.sin(w * x + p["phase1"]) + p["amplitude2"] * jnp.sin(
+        2 * w * x + p["phase2"]
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,10 +124,14 @@ FAMILY_SPECS = {
     "harmonic": FamilySpec(_harmonic_prior, _harmonic_fn, (-4.0, 4.0), 0.1),
     # Non-mutually-exclusive sinusoid (after MR-MAML's sinusoid notebook, which feeds a one-hot amplitude
     # index to its network): sinusoid_w1 with a one-hot of the amplitude's bin (20 bins) in the input.
-    "sinusoid_nme": FamilySpec(_sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3, TaskCode("amplitude", 0.1, 5.0, 20)),
+    "sinusoid_nme": FamilySpec(
+        _sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3, TaskCode("amplitude", 0.1, 5.0, 20)
+    ),
     # Harmonic as its traceable sources run it (torchmeta's Harmonic, after Lacoste et al. 2018, used by the
     # adaptive-sampler code): x ~ N(mu_x, 1) with mu_x ~ U(-4, 4) per task, no noise. x_range: mu_x's range.
-    "harmonic_local": FamilySpec(_harmonic_local_prior, _harmonic_fn, (-4.0, 4.0), 0.0, local_x_std=1.0),
+    "harmonic_local": FamilySpec(
+        _harmonic_local_prior, _harmonic_fn, (-4.0, 4.0), 0.0, local_x_std=1.0
+    ),
 }
 
 
@@ -181,7 +187,9 @@ class RegressionFamily:
         if code is None:
             return feats
         onehot = jax.nn.one_hot(code.bin_of(params[code.param]), code.bins)  # [T, bins]
-        return jnp.concatenate([feats, jnp.broadcast_to(onehot[:, None, :], (*x.shape, code.bins))], axis=-1)
+        return jnp.concatenate(
+            [feats, jnp.broadcast_to(onehot[:, None, :], (*x.shape, code.bins))], axis=-1
+        )
 
     def _episodes(self, params, x, noise) -> Episode:
         """Split [T, K+Q] points into an Episode; targets [.., 1]."""
@@ -204,7 +212,9 @@ class RegressionFamily:
             lo, hi = self.x_range
             x = jax.random.uniform(k_x, (num_tasks, n), minval=lo, maxval=hi)
         else:
-            x = params["center"][:, None] + self.spec.local_x_std * jax.random.normal(k_x, (num_tasks, n))
+            x = params["center"][:, None] + self.spec.local_x_std * jax.random.normal(
+                k_x, (num_tasks, n)
+            )
         noise = self.noise_std * jax.random.normal(k_n, (num_tasks, n))
         return x, noise
 
@@ -248,22 +258,32 @@ def regression_family(
     pool_size None or 0 means no fixed pool (every meta-training task is fresh).
     """
     if name not in FAMILY_SPECS:
-        raise ValueError(f"unknown regression task family {name!r}; choose from {sorted(FAMILY_SPECS)}")
+        raise ValueError(
+            f"unknown regression task family {name!r}; choose from {sorted(FAMILY_SPECS)}"
+        )
     spec = FAMILY_SPECS[name]
     noise_std = spec.noise_std if noise_std is None else float(noise_std)
     x_range = spec.x_range if x_range is None else tuple(float(v) for v in x_range)
     pool_x = pool_noise = None
     if pool_size:
         pool_params = spec.prior(named_key(key, "pool_params"), pool_size)
-        if spec.code is not None:  # pool task j in code bin j mod bins: a pool of `bins` tasks is named by its code
+        if (
+            spec.code is not None
+        ):  # pool task j in code bin j mod bins: a pool of `bins` tasks is named by its code
             pool_params = spec.code.stratify(named_key(key, "pool_code"), pool_params)
         if points_per_task:
             if spec.local_x_std is not None:
-                raise ValueError(f"task family {name!r} draws each task's x around its own centre: points_per_task is not "
-                                 "supported for it; leave task.points_per_task unset")
+                raise ValueError(
+                    f"task family {name!r} draws each task's x around its own centre: points_per_task is not "
+                    "supported for it; leave task.points_per_task unset"
+                )
             lo, hi = x_range
-            pool_x = jax.random.uniform(named_key(key, "pool_x"), (pool_size, points_per_task), minval=lo, maxval=hi)
-            pool_noise = noise_std * jax.random.normal(named_key(key, "pool_noise"), (pool_size, points_per_task))
+            pool_x = jax.random.uniform(
+                named_key(key, "pool_x"), (pool_size, points_per_task), minval=lo, maxval=hi
+            )
+            pool_noise = noise_std * jax.random.normal(
+                named_key(key, "pool_noise"), (pool_size, points_per_task)
+            )
     else:
         pool_params = {}
     return RegressionFamily(
