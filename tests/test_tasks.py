@@ -159,3 +159,28 @@ def test_check_family_names_what_a_custom_family_lacks():
     del Plain.sample_test
     with pytest.raises(TypeError, match=r"lacks \['sample_test'\]"):
         metareg.check_family(Plain())
+
+
+def test_episodes_for_chosen_tasks_match_their_functions():
+    """episodes_for draws points for given task parameters; the clean targets are `functions` at those points,
+    and sample_test is episodes_for on prior draws (same key use, same numbers)."""
+    fam = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    params = {
+        "amplitude": jnp.array([1.0, 3.0]),
+        "phase": jnp.array([0.0, 1.5]),
+        "frequency": jnp.ones(2),
+    }
+    ep = fam.episodes_for(jax.random.key(1), params)
+    assert ep.support_x.shape == (2, 5, 1) and ep.query_y_clean.shape == (2, 10, 1)
+    for t in range(2):
+        x = ep.query_x[t, :, 0]
+        clean = fam.functions(jax.tree.map(lambda a, t=t: a[t : t + 1], params), x)[0]
+        np.testing.assert_allclose(
+            np.asarray(ep.query_y_clean[t, :, 0]), np.asarray(clean), rtol=1e-6
+        )
+    np.testing.assert_allclose(
+        np.asarray(clean), 3.0 * np.sin(np.asarray(x) + 1.5), rtol=1e-5, atol=1e-6
+    )
+    k_task, k_pts = jax.random.split(jax.random.key(7))
+    same = fam.episodes_for(k_pts, fam.spec.prior(k_task, 4))
+    jax.tree.map(np.testing.assert_array_equal, fam.sample_test(jax.random.key(7), 4), same)

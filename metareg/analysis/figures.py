@@ -74,11 +74,10 @@ def prediction_curves(runs: dict[str, Path], out: Path, num_tasks: int = 4, seed
     _, family, _, _ = next(iter(loaded.values()))
     key = named_key(root_key(seed), "figure/predictions")
     params = family.spec.prior(named_key(key, "tasks"), num_tasks)
-    x, noise = family._fresh_points(named_key(key, "points"), num_tasks, params)
-    episodes = family._episodes(params, x, noise)
+    episodes = family.episodes_for(named_key(key, "points"), params)
     lo, hi = family.x_range
     grid = jnp.linspace(lo, hi, 200)
-    truth = jax.vmap(family.spec.fn, in_axes=(0, None))(params, grid)
+    truth = family.functions(params, grid)
     fig, axes = plt.subplots(1, num_tasks, figsize=(3.2 * num_tasks, 2.8), dpi=110, sharey=False)
     for name, (config, _, objective, meta_params) in loaded.items():
         learner = objective.learner
@@ -127,8 +126,7 @@ def relation_heatmaps(run: Path, out: Path, num_tasks: int = 25, seed: int = 0):
     order_key = params.get("phase", params.get("phase1"))
     order = jnp.lexsort((params.get("amplitude", params.get("amplitude1")), order_key))
     params = jax.tree_util.tree_map(lambda a: a[order], params)
-    x, noise = family._fresh_points(named_key(key, "points"), num_tasks, params)
-    episodes = family._episodes(params, x, noise)
+    episodes = family.episodes_for(named_key(key, "points"), params)
     represent = jax.vmap(tr.task_representation, in_axes=(None, None, 0, 0))
     z = represent(objective.learner, meta_params["model"], episodes.support_x, episodes.support_y)
     reg_params = meta_params["regularizers"].get("trlearner", {})
@@ -141,7 +139,7 @@ def relation_heatmaps(run: Path, out: Path, num_tasks: int = 25, seed: int = 0):
     }
     # Ground truth for the eye: cosine similarity of the true task functions on a dense grid.
     grid = jnp.linspace(*family.x_range, 200)
-    f = jax.vmap(family.spec.fn, in_axes=(0, None))(params, grid)
+    f = family.functions(params, grid)
     mats["truth: cosine of the task functions"] = dataclasses.replace(
         tr, relation="fixed"
     ).relation_matrix({}, f)

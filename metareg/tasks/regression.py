@@ -238,9 +238,18 @@ class RegressionFamily:
     def sample_test(self, key: Array, num_tasks: int) -> Episode:
         """T fresh tasks from the prior (never in the pool), with noisy and clean targets."""
         k_task, k_pts = jax.random.split(key)
-        params = self.spec.prior(k_task, num_tasks)
-        x, noise = self._fresh_points(k_pts, num_tasks, params)
+        return self.episodes_for(k_pts, self.spec.prior(k_task, num_tasks))
+
+    def episodes_for(self, key: Array, params: dict[str, Array]) -> Episode:
+        """Episodes of the tasks `params` (the family's task parameters, e.g. {"amplitude", "phase"}, each leaf
+        [T]; `spec.prior(key, T)` draws them) at fresh points and noise from `key`: chosen tasks, for plots."""
+        num_tasks = jax.tree_util.tree_leaves(params)[0].shape[0]
+        x, noise = self._fresh_points(key, num_tasks, params)
         return self._episodes(params, x, noise)
+
+    def functions(self, params: dict[str, Array], x: Array) -> Array:
+        """The noise-free task functions of the tasks `params` (leaves [T]) at the points x [n]: [T, n]."""
+        return jax.vmap(self.spec.fn, in_axes=(0, None))(params, x)
 
 
 def regression_family(
