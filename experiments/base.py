@@ -1,38 +1,81 @@
-"""Shared base of the experiments: the library defaults plus the variant switches.
+"""Experiment presets: the library defaults plus one preset per task family, and the variant grammar.
 
-Each experiment file calls `base.get_config(arg)` (regression) or `base.omniglot(...)` and applies
-its delta. `arg` is the text after ":" in `--config experiments/NAME.py:ARG`: "quick" shrinks the
-run to a CPU smoke test of seconds (same code path, tiny budget). Omniglot experiments take
-comma-separated tokens: "1shot" | "5shot", "20way" | "5way", "nme" (non-mutually-exclusive, the
-papers' tables; default) | "me" (mutually exclusive), and "quick", e.g. `omniglot_maml.py:5shot,me`.
+Each `experiments/NAME.py` names one (family, learner, regularizers) combination with `preset(...)`. The text after
+":" in `--config experiments/NAME.py:ARG` is a comma-separated list of variant tokens, written the same way for
+every family: the family's own (`FAMILIES[family].tokens`, e.g. Omniglot `5shot,me`, ChEMBL `group2`, pose
+`15shot,64px`) and `quick`, which shrinks any run to a CPU smoke test of seconds (same code path, tiny budget),
+e.g. `omniglot_maml.py:5shot,quick`. A preset applies, in order: the family's task defaults, the tokens' task
+fields, the family's paper settings (which may read the tokens), then the quick shrink.
 """
 
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
 from metareg.config import default_config
+from metareg.tasks import FAMILY_SPECS
 
 
-def get_config(arg=None):
-    config = default_config()
-    if arg not in (None, "", "quick"):
-        raise ValueError(f"unknown config variant {arg!r}; use NAME.py or NAME.py:quick")
-    if arg == "quick":  # CPU-sized smoke run: seconds, not minutes
-        _quick(config)
-    return config
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """tokens: variant token -> (task field, value), or None for a token `setup` reads itself.
+    defaults(c): task fields the tokens may override; setup(c, tokens, learner): everything else;
+    quick(c, learner): the CPU smoke-test shrink."""
+
+    tokens: dict
+    setup: Callable
+    quick: Callable
+    defaults: Callable = lambda c: None
 
 
-def _quick(config):
-    config.num_steps = 200
-    config.log_every = 50
-    config.checkpoint_every = 100
-    config.eval.num_tasks = 100
+def preset(task: str, arg: str | None, learner: str, regularizers: tuple, name: str):
+    """The config of experiment `name`: `task` (a family of FAMILIES, or a regression family name) trained by
+    `learner` with `regularizers`, in the variant `arg` (tokens after ":")."""
+    family = FAMILIES["regression" if task in FAMILY_SPECS else task]
+    tokens = variant_tokens(arg, family.tokens)
+    c = default_config()
+    c.experiment, c.task.name, c.learner.name, c.regularizers = name, task, learner, regularizers
+    family.defaults(c)
+    for token in tokens:
+        if family.tokens.get(token):
+            field, value = family.tokens[token]
+            c.task[field] = value
+    family.setup(c, tokens, learner)
+    if "quick" in tokens:
+        family.quick(c, learner)
+    return c
 
 
-def regression(config, task: str, regularizers: tuple, name: str):
-    """Set the task family, regularizers and experiment name."""
-    config.task.name = task
-    config.regularizers = regularizers
-    config.experiment = name
-    return config
+def variant_tokens(arg: str | None, allowed: dict) -> list[str]:
+    """The comma-separated tokens of `arg`; ValueError naming an unknown one and the choices."""
+    tokens = [t for t in (arg or "").split(",") if t]
+    unknown = [t for t in tokens if t not in allowed and t != "quick"]
+    if unknown:
+        choices = sorted(allowed) + ["quick"]
+        raise ValueError(
+            f"unknown config variant {unknown[0]!r}; use comma-separated tokens from {choices}"
+        )
+    return tokens
 
+
+def is_quick(arg: str | None) -> bool:
+    return "quick" in (arg or "").split(",")
+
+
+# ----------------------------------------------------------------------------------------- regression
+
+
+def _regression_setup(c, tokens, learner):
+    """The library defaults are TRLearner Table 1's sinusoid setup (480-task pool, K = 5, Q = 10)."""
+
+
+def _regression_quick(c, learner):
+    c.num_steps, c.log_every, c.checkpoint_every = 200, 50, 100
+    c.eval.num_tasks = 100
+
+
+# ----------------------------------------------------------------------------------------- Omniglot
 
 OMNIGLOT_TOKENS = {
     "1shot": ("num_shots", 1),
@@ -43,8 +86,47 @@ OMNIGLOT_TOKENS = {
     "me": ("setting", "mutually_exclusive"),
     "reference": None,  # MetaMix's reference protocol, point by point: `_reference`
     "norot": None,  # only its tasks (no rotations, 20 slots of 60; random-label test tasks), our CPU net
-    "cs": None,
-}  # MetaMix + Channel Shuffle (the reference's schedule)
+    "cs": None,  # MetaMix + Channel Shuffle (the reference's schedule)
+}
+
+
+def _omniglot_defaults(c):
+    c.task.ways, c.task.num_shots = 20, 1
+    c.task.setting, c.task.split = "non_mutually_exclusive", "vinyals"
+
+
+def _omniglot_setup(c, tokens, learner):
+    """Omniglot N-way K-shot classification (default 20-way 1-shot, non-mutually-exclusive).
+
+    From the MetaMix reference (methods.md): Adam 1e-3, meta-batch 8 (1-shot) / 6 (5-shot), query = shots
+    per class; MetaMix alpha 2.0 over layers (1, 2, 3) (MetaMix Appendix C.3). Conv4: stride-2 convs,
+    transductive BatchNorm, spatial-mean readout (MAML's Omniglot network; learn2learn's OmniglotCNN).
+    Departure, for the CPU budget: 1 inner step of lr 0.4 in training (MAML's and learn2learn's Omniglot
+    setting, the TRLearner paper's "one meta-layer"), 5 at test, where the MetaMix reference trains with 5
+    steps of lr 0.1 and tests with 10: a 5-step outer step costs 4x as much here (0.86 s vs 0.20 s).
+    Tokens: reference (MetaMix's reference protocol, `_reference`), norot (only its tasks), cs (Channel Shuffle).
+    """
+    c.task.num_queries = c.task.num_shots  # MetaMix reference: query = shots
+    c.model.name = "conv4"
+    c.model.pool, c.model.readout = "stride", "mean"
+    c.learner.inner_lr, c.learner.inner_steps = 0.4, 1
+    c.metamix.alpha, c.metamix.layers = 2.0, (1, 2, 3)
+    c.meta_batch_size = 8 if c.task.num_shots == 1 else 6
+    c.num_steps = 2000  # our CPU budget (the papers: tens of thousands of steps; docs/reproduction_omniglot.md)
+    c.log_every, c.checkpoint_every = 50, 250
+    c.eval.metric = "accuracy"
+    c.eval.inner_steps, c.eval.primary_inner_steps = (
+        (1, 5),
+        5,
+    )  # more steps at test than in training
+    c.eval.batch_size = 50
+    if learner == "protonet":
+        c.eval.inner_steps, c.eval.primary_inner_steps = (0,), 0  # no inner loop
+    if "reference" in tokens:
+        _reference(c, learner)
+    elif "norot" in tokens:
+        c.task.rotations, c.task.test_setting = False, "mutually_exclusive"
+    c.metamix.channel_shuffle = "cs" in tokens
 
 
 def _reference(c, learner: str):
@@ -70,85 +152,25 @@ def _reference(c, learner: str):
     c.eval.every = 1000  # the memorization curve
 
 
-def omniglot(arg, learner: str, regularizers: tuple, name: str):
-    """Omniglot N-way K-shot classification (default 20-way 1-shot, non-mutually-exclusive).
-
-    Tokens after ":" (comma-separated): 1shot | 5shot, 20way | 5way, nme | me, reference (MetaMix's
-    reference protocol, `_reference`), norot (only its tasks: no rotations, 20 slots of 60, random-label
-    test tasks), cs (MetaMix + Channel Shuffle), quick.
-
-    From the MetaMix reference (methods.md): Adam 1e-3, meta-batch 8 (1-shot) / 6 (5-shot), query = shots
-    per class; MetaMix alpha 2.0 over layers (1, 2, 3) (MetaMix Appendix C.3). Conv4: stride-2 convs,
-    transductive BatchNorm, spatial-mean readout (MAML's Omniglot network; learn2learn's OmniglotCNN).
-    Departure, for the CPU budget: 1 inner step of lr 0.4 in training (MAML's and learn2learn's Omniglot
-    setting, the TRLearner paper's "one meta-layer"), 5 at test, where the MetaMix reference trains with 5
-    steps of lr 0.1 and tests with 10: a 5-step outer step costs 4x as much here (0.86 s vs 0.20 s).
-    """
-    tokens = _tokens(arg, OMNIGLOT_TOKENS)
-    c = default_config()
-    c.experiment = name
-    c.task.name = "omniglot"
-    c.task.ways, c.task.num_shots, c.task.setting, c.task.split = (
-        20,
-        1,
-        "non_mutually_exclusive",
-        "vinyals",
-    )
-    for token in tokens:
-        if OMNIGLOT_TOKENS.get(token):
-            field, value = OMNIGLOT_TOKENS[token]
-            c.task[field] = value
-    c.task.num_queries = c.task.num_shots  # MetaMix reference: query = shots
-    c.model.name = "conv4"
-    c.model.pool, c.model.readout = "stride", "mean"
-    c.learner.name = learner
-    c.learner.inner_lr, c.learner.inner_steps = 0.4, 1
-    c.regularizers = regularizers
-    c.metamix.alpha, c.metamix.layers = 2.0, (1, 2, 3)
-    c.meta_batch_size = 8 if c.task.num_shots == 1 else 6
-    c.num_steps = 2000  # our CPU budget (the papers train for tens of thousands of steps): see docs/reproduction_omniglot.md
-    c.log_every, c.checkpoint_every = 50, 250
-    c.eval.metric = "accuracy"
-    c.eval.inner_steps, c.eval.primary_inner_steps = (
-        (1, 5),
-        5,
-    )  # more steps at test than in training, as the papers
-    c.eval.batch_size = 50
-    if learner == "protonet":
-        c.eval.inner_steps, c.eval.primary_inner_steps = (0,), 0  # no inner loop
-    if "reference" in tokens:
-        _reference(c, learner)
-    elif "norot" in tokens:
-        c.task.rotations, c.task.test_setting = False, "mutually_exclusive"
-    c.metamix.channel_shuffle = "cs" in tokens
-    if "quick" in tokens:  # seconds on a CPU: 5-way, narrow net, 1 inner step
-        c.task.ways = 5
-        c.model.width = 8
-        c.learner.inner_steps = 1
-        c.meta_batch_size = 2
-        c.num_steps, c.log_every, c.checkpoint_every = 20, 10, 10
-        c.eval.num_tasks, c.eval.batch_size = 20, 20
-        if learner != "protonet":
-            c.eval.inner_steps, c.eval.primary_inner_steps = (1, 2), 2
-        if c.eval.every:  # the curve path runs too
-            c.eval.every, c.eval.curve_tasks = 10, 4
-    return c
+def _omniglot_quick(c, learner):  # 5-way, narrow net, 1 inner step
+    c.task.ways = 5
+    c.model.width = 8
+    c.learner.inner_steps = 1
+    c.meta_batch_size = 2
+    c.num_steps, c.log_every, c.checkpoint_every = 20, 10, 10
+    c.eval.num_tasks, c.eval.batch_size = 20, 20
+    if learner != "protonet":
+        c.eval.inner_steps, c.eval.primary_inner_steps = (1, 2), 2
+    if c.eval.every:  # the curve path runs too
+        c.eval.every, c.eval.curve_tasks = 10, 4
 
 
-def _tokens(arg, allowed: dict) -> list[str]:
-    tokens = [t for t in (arg or "").split(",") if t]
-    unknown = [t for t in tokens if t not in allowed and t != "quick"]
-    if unknown:
-        raise ValueError(
-            f"unknown config variant {unknown[0]!r}; use comma-separated tokens from {sorted(allowed)} and quick"
-        )
-    return tokens
-
+# ----------------------------------------------------------------------------------------- ChEMBL
 
 CHEMBL_TOKENS = {f"group{g}": ("group", g) for g in range(4)}
 
 
-def chembl(arg, learner: str, regularizers: tuple, name: str):
+def _chembl_setup(c, tokens, learner):
     """Drug activity on ChEMBL assays (one assay = one task), evaluation group 0 by default ("group1".."group3").
 
     MetaMix Appendix C.1: MLP fingerprint -> 500 -> 500 -> 1 with BatchNorm and leaky ReLU (0.01), meta-batch 8,
@@ -156,20 +178,10 @@ def chembl(arg, learner: str, regularizers: tuple, name: str):
     Support = 75% of an assay's compounds (at least 3 queries), padded to 64 / 32 in training
     (metareg.tasks.chembl). Evaluation: every meta-test assay, R^2 (squared Pearson) on its query compounds.
     """
-    tokens = _tokens(arg, CHEMBL_TOKENS)
-    c = default_config()
-    c.experiment = name
-    c.task.name = "chembl"
-    for token in tokens:
-        if token in CHEMBL_TOKENS:
-            field, value = CHEMBL_TOKENS[token]
-            c.task[field] = value
     c.task.num_shots, c.task.num_queries = 64, 32  # training caps (padding)
     c.model.name, c.model.hidden = "mlp", (500, 500)
     c.model.mlp_norm, c.model.mlp_activation = "transductive", "leaky_relu"
-    c.learner.name = learner
     c.learner.inner_lr, c.learner.inner_steps = 0.01, 5
-    c.regularizers = regularizers
     c.metamix.alpha, c.metamix.layers = 0.5, (1, 2)
     c.meta_batch_size = 8
     c.num_steps = 1500  # our CPU budget (the papers: 50 epochs x 500 = 25k steps)
@@ -181,17 +193,20 @@ def chembl(arg, learner: str, regularizers: tuple, name: str):
     c.log_every, c.checkpoint_every = 100, 500
     c.eval.metric, c.eval.num_tasks, c.eval.batch_size = "r2", 0, 50  # 0: every meta-test assay
     c.eval.inner_steps, c.eval.primary_inner_steps = (5,), 5
-    if "quick" in tokens:
-        c.model.hidden = (32, 32)
-        c.learner.inner_steps = 1
-        c.meta_batch_size = 2
-        c.task_chunk = (
-            0  # one vmap: two tasks compile faster batched than as the CPU default's unrolled loop
-        )
-        c.num_steps, c.log_every, c.checkpoint_every = 20, 10, 10
-        c.eval.inner_steps, c.eval.primary_inner_steps, c.eval.num_tasks = (1,), 1, 20
-    return c
 
+
+def _chembl_quick(c, learner):
+    c.model.hidden = (32, 32)
+    c.learner.inner_steps = 1
+    c.meta_batch_size = 2
+    c.task_chunk = (
+        0  # one vmap: two tasks compile faster batched than as the CPU default's unrolled loop
+    )
+    c.num_steps, c.log_every, c.checkpoint_every = 20, 10, 10
+    c.eval.inner_steps, c.eval.primary_inner_steps, c.eval.num_tasks = (1,), 1, 20
+
+
+# ----------------------------------------------------------------------------------------- pose
 
 POSE_TOKENS = {
     "10shot": ("num_shots", 10),
@@ -200,7 +215,11 @@ POSE_TOKENS = {
 }
 
 
-def pose(arg, learner: str, regularizers: tuple, name: str):
+def _pose_defaults(c):
+    c.task.num_shots = 10
+
+
+def _pose_setup(c, tokens, learner):
     """Pose regression on rendered Pascal3D objects (one object = one task), 10 shots by default ("15shot").
 
     MR-MAML / MetaMix (App. C.2): encoder frozen in the inner loop + 4-block conv decoder (metareg.models.pose),
@@ -208,24 +227,10 @@ def pose(arg, learner: str, regularizers: tuple, name: str):
     over the input and every hidden layer; labels azimuth / (2 pi) * 10; 1000 test tasks, MSE. Outer Adam
     1e-3 (MR-MAML's code: 5e-4; MetaMix's text: 0.01).
     """
-    tokens = _tokens(arg, POSE_TOKENS)
-    c = default_config()
-    c.experiment = name
-    c.task.name = "pose"
-    c.task.num_shots = 10
-    for token in tokens:
-        if token in POSE_TOKENS:
-            field, value = POSE_TOKENS[token]
-            c.task[field] = value
     c.task.num_queries = c.task.num_shots
     c.model.name = "pose_net"
-    c.learner.name = learner
-    c.learner.inner_lr, c.learner.inner_steps, c.learner.frozen_blocks = (
-        0.01,
-        5,
-        1,
-    )  # block 0 = the encoder
-    c.regularizers = regularizers
+    c.learner.inner_lr, c.learner.inner_steps = 0.01, 5
+    c.learner.frozen_blocks = 1  # block 0 = the encoder
     c.metamix.alpha, c.metamix.layers = 0.5, (0, 1, 2, 3, 4)
     c.mr_maml.beta, c.mr_maml.scale_init = 1e-3, -20.0  # MR-MAML's pose settings
     c.meta_batch_size = 10
@@ -233,27 +238,30 @@ def pose(arg, learner: str, regularizers: tuple, name: str):
     c.log_every, c.checkpoint_every = 50, 250
     c.eval.metric, c.eval.num_tasks, c.eval.batch_size = "mse_clean", 1000, 50
     c.eval.inner_steps, c.eval.primary_inner_steps = (5, 20), 20
-    if "quick" in tokens:
-        c.task.image_size = 32
-        c.model.width = 8
-        c.learner.inner_steps = 1
-        c.meta_batch_size = 2
-        c.task_chunk = (
-            0  # one vmap: two tasks compile faster batched than as the CPU default's unrolled loop
-        )
-        c.num_steps, c.log_every, c.checkpoint_every = 20, 10, 10
-        c.eval.inner_steps, c.eval.primary_inner_steps, c.eval.num_tasks, c.eval.batch_size = (
-            (1, 2),
-            2,
-            20,
-            20,
-        )
-    return c
+
+
+def _pose_quick(c, learner):
+    c.task.image_size = 32
+    c.model.width = 8
+    c.learner.inner_steps = 1
+    c.meta_batch_size = 2
+    c.task_chunk = (
+        0  # one vmap: two tasks compile faster batched than as the CPU default's unrolled loop
+    )
+    c.num_steps, c.log_every, c.checkpoint_every = 20, 10, 10
+    c.eval.inner_steps, c.eval.primary_inner_steps = (1, 2), 2
+    c.eval.num_tasks, c.eval.batch_size = 20, 20
+
+
+FAMILIES = {
+    "regression": Family({}, _regression_setup, _regression_quick),
+    "omniglot": Family(OMNIGLOT_TOKENS, _omniglot_setup, _omniglot_quick, _omniglot_defaults),
+    "chembl": Family(CHEMBL_TOKENS, _chembl_setup, _chembl_quick),
+    "pose": Family(POSE_TOKENS, _pose_setup, _pose_quick, _pose_defaults),
+}
 
 
 def variants(experiment: str) -> list[str]:
     """The variant tokens an experiment takes after ":" (by its family, the name's first word)."""
-    tokens = {"omniglot": OMNIGLOT_TOKENS, "chembl": CHEMBL_TOKENS, "pose": POSE_TOKENS}.get(
-        experiment.split("_")[0], {}
-    )
-    return [*tokens, "quick"]
+    family = FAMILIES.get(experiment.split("_")[0], FAMILIES["regression"])
+    return [*family.tokens, "quick"]

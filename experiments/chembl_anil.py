@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.chembl(arg, "anil", (), "chembl_anil")
+    return base.preset("chembl", arg, "anil", (), "chembl_anil")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.chembl(arg, "anil", ("metamix",), "chembl_anil_metamix")
+    return base.preset("chembl", arg, "anil", ("metamix",), "chembl_anil_metamix")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.chembl(arg, "anil", ("trlearner",), "chembl_anil_trlearner")
+    return base.preset("chembl", arg, "anil", ("trlearner",), "chembl_anil_trlearner")

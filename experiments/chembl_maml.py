@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.chembl(arg, "maml", (), "chembl_maml")
+    return base.preset("chembl", arg, "maml", (), "chembl_maml")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.chembl(arg, "metasgd", (), "chembl_metasgd")
+    return base.preset("chembl", arg, "metasgd", (), "chembl_metasgd")

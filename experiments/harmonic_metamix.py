@@ -4,5 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    config = base.get_config(arg)
-    return base.regression(config, "harmonic", ("metamix",), "harmonic_metamix")
+    return base.preset("harmonic", arg, "maml", ("metamix",), "harmonic_metamix")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.omniglot(arg, "maml", (), "omniglot_maml")
+    return base.preset("omniglot", arg, "maml", (), "omniglot_maml")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.omniglot(arg, "maml", ("metamix",), "omniglot_maml_metamix")
+    return base.preset("omniglot", arg, "maml", ("metamix",), "omniglot_maml_metamix")

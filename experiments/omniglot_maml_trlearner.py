@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.omniglot(arg, "maml", ("trlearner",), "omniglot_maml_trlearner")
+    return base.preset("omniglot", arg, "maml", ("trlearner",), "omniglot_maml_trlearner")

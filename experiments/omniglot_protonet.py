@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.omniglot(arg, "protonet", (), "omniglot_protonet")
+    return base.preset("omniglot", arg, "protonet", (), "omniglot_protonet")

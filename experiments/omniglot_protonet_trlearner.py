@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.omniglot(arg, "protonet", ("trlearner",), "omniglot_protonet_trlearner")
+    return base.preset("omniglot", arg, "protonet", ("trlearner",), "omniglot_protonet_trlearner")

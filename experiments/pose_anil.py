@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "anil", (), "pose_anil")
+    return base.preset("pose", arg, "anil", (), "pose_anil")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "anil", ("metamix",), "pose_anil_metamix")
+    return base.preset("pose", arg, "anil", ("metamix",), "pose_anil_metamix")

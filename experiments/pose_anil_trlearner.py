@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "anil", ("trlearner",), "pose_anil_trlearner")
+    return base.preset("pose", arg, "anil", ("trlearner",), "pose_anil_trlearner")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "maml", (), "pose_maml")
+    return base.preset("pose", arg, "maml", (), "pose_maml")

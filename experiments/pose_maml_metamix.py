@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "maml", ("metamix",), "pose_maml_metamix")
+    return base.preset("pose", arg, "maml", ("metamix",), "pose_maml_metamix")

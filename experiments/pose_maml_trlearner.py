@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "maml", ("trlearner",), "pose_maml_trlearner")
+    return base.preset("pose", arg, "maml", ("trlearner",), "pose_maml_trlearner")

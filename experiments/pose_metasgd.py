@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "metasgd", (), "pose_metasgd")
+    return base.preset("pose", arg, "metasgd", (), "pose_metasgd")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "metasgd", ("metamix",), "pose_metasgd_metamix")
+    return base.preset("pose", arg, "metasgd", ("metamix",), "pose_metasgd_metamix")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "metasgd", ("trlearner",), "pose_metasgd_trlearner")
+    return base.preset("pose", arg, "metasgd", ("trlearner",), "pose_metasgd_trlearner")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "tnet", (), "pose_tnet")
+    return base.preset("pose", arg, "tnet", (), "pose_tnet")

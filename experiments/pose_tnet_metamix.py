@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "tnet", ("metamix",), "pose_tnet_metamix")
+    return base.preset("pose", arg, "tnet", ("metamix",), "pose_tnet_metamix")

@@ -4,4 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    return base.pose(arg, "tnet", ("trlearner",), "pose_tnet_trlearner")
+    return base.preset("pose", arg, "tnet", ("trlearner",), "pose_tnet_trlearner")

@@ -4,5 +4,4 @@ from experiments import base
 
 
 def get_config(arg=None):
-    config = base.get_config(arg)
-    return base.regression(config, "sinusoid", ("metamix",), "sinusoid_metamix")
+    return base.preset("sinusoid", arg, "maml", ("metamix",), "sinusoid_metamix")

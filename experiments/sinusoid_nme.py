@@ -12,9 +12,8 @@ from experiments import base
 
 
 def get_config(arg=None):
-    config = base.get_config(arg)
-    config = base.regression(config, "sinusoid_nme", (), "sinusoid_nme")
+    config = base.preset("sinusoid_nme", arg, "maml", (), "sinusoid_nme")
     config.task.pool_size = 20
     config.meta_batch_size = 10  # half the pool per step (25 would exceed it)
-    config.eval.every = config.log_every * (1 if arg == "quick" else 10)
+    config.eval.every = config.log_every * (1 if base.is_quick(arg) else 10)
     return config
