@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metareg.rng import named_key
+from metareg.tasks.base import ScalarRegression
 from metareg.types import Array, Episode
 
 SUPPORT_FRACTION = (
@@ -76,7 +77,7 @@ def split_sizes(
 
 
 @flax.struct.dataclass
-class ChemblFamily:
+class ChemblFamily(ScalarRegression):
     """ChEMBL assays as regression tasks; a pytree (arrays are leaves, sizes static), so a jit argument.
 
     x: uint8 [N, D], every compound of every kept assay, assay by assay; y: float32 [N].
@@ -100,14 +101,6 @@ class ChemblFamily:
     max_assay_size: int = flax.struct.field(pytree_node=False)
     assay_ids: tuple[str, ...] = flax.struct.field(pytree_node=False)
     group: int = flax.struct.field(pytree_node=False)
-
-    @property
-    def loss_name(self) -> str:
-        return "mse"
-
-    @property
-    def output_width(self) -> int:
-        return 1
 
     @property
     def feature_width(self) -> int:

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metareg.tasks.base import ScalarRegression
 from metareg.types import Array, Episode
 
 LABEL_SCALE = 10.0  # the reference training code's `* 10` on azimuth / (2*pi)
@@ -45,7 +46,7 @@ def _task_views(key: Array, num_views: int, per_task: int) -> Array:
 
 
 @flax.struct.dataclass
-class PoseFamily:
+class PoseFamily(ScalarRegression):
     """Pose regression tasks; a pytree (arrays are leaves, sizes and settings static), so a jit argument.
 
     train_images / test_images: uint8 [N, V, S, S] (N objects, V views, object bright on black);
@@ -59,14 +60,6 @@ class PoseFamily:
     num_shots: int = flax.struct.field(pytree_node=False)
     num_queries: int = flax.struct.field(pytree_node=False)
     label_scale: float = flax.struct.field(pytree_node=False)
-
-    @property
-    def loss_name(self) -> str:
-        return "mse"
-
-    @property
-    def output_width(self) -> int:
-        return 1
 
     @property
     def num_train_objects(self) -> int:

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from metareg.rng import named_key
+from metareg.tasks.base import ScalarRegression
 from metareg.types import Array, Episode
 
 
@@ -136,7 +137,7 @@ FAMILY_SPECS = {
 
 
 @flax.struct.dataclass
-class RegressionFamily:
+class RegressionFamily(ScalarRegression):
     """A task family with its meta-training pool; a pytree, so it can be a jit argument.
 
     pool_params: task parameters of the P pool tasks, each leaf [P] (empty dict: no pool,
@@ -161,14 +162,6 @@ class RegressionFamily:
     def pool_size(self) -> int:
         leaves = jax.tree_util.tree_leaves(self.pool_params)
         return leaves[0].shape[0] if leaves else 0
-
-    @property
-    def loss_name(self) -> str:
-        return "mse"
-
-    @property
-    def output_width(self) -> int:
-        return 1
 
     @property
     def input_width(self) -> int:
