@@ -31,6 +31,7 @@ import numpy as np
 
 from metareg.metrics import HIGHER_IS_BETTER, R2_RELIABLE, task_metrics
 from metareg.rng import named_key
+from metareg.tasks.base import IndexedTasks
 from metareg.types import Episode
 
 PyTree = Any
@@ -91,8 +92,8 @@ class IndexedEpisodes:
 
 def sample_test_episodes(family, key: jax.Array, num_tasks: int) -> Episode | IndexedEpisodes:
     """The family's `num_tasks` meta-test episodes from `key`, as `family.sample_test(key, num_tasks)` draws
-    them; lazily (IndexedEpisodes) when the family samples indices first (`sample_indices` + `episodes`)."""
-    if not (hasattr(family, "sample_indices") and hasattr(family, "episodes")):
+    them; lazily (IndexedEpisodes) when the family samples indices first (a `metareg.tasks.base.IndexedTasks`)."""
+    if not isinstance(family, IndexedTasks):
         return family.sample_test(key, num_tasks)
     indices = family.sample_indices(key, num_tasks, train=False)
     return IndexedEpisodes(num_tasks, functools.partial(_take_test_episodes, family, indices))

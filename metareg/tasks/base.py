@@ -12,3 +12,15 @@ class ScalarRegression:
     @property
     def output_width(self) -> int:
         return 1
+
+
+class IndexedTasks:
+    """Mixin of the families that draw a task as indices first (`sample_indices`) and gather its data from them
+    (`episodes`): image families, whose test episodes `metareg.sample_test_episodes` then gathers one evaluation
+    chunk at a time instead of materializing all of them."""
+
+    def sample_indices(self, key, num_tasks: int, train: bool = True) -> tuple:
+        raise NotImplementedError
+
+    def episodes(self, *indices, train: bool = True):
+        raise NotImplementedError

@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metareg.rng import named_key
+from metareg.tasks.base import IndexedTasks
 from metareg.types import Array, Episode
 
 SETTINGS = ("mutually_exclusive", "non_mutually_exclusive", "within_alphabet")
@@ -133,7 +134,7 @@ def _task_indices(
 
 
 @flax.struct.dataclass
-class OmniglotFamily:
+class OmniglotFamily(IndexedTasks):
     """Omniglot N-way K-shot tasks; a pytree (arrays are leaves, sizes and settings static), so a jit argument.
 
     train_images / test_images: uint8 [C, 20, 28, 28], strokes bright. train_slots / test_slots and

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metareg.tasks.base import ScalarRegression
+from metareg.tasks.base import IndexedTasks, ScalarRegression
 from metareg.types import Array, Episode
 
 LABEL_SCALE = 10.0  # the reference training code's `* 10` on azimuth / (2*pi)
@@ -46,7 +46,7 @@ def _task_views(key: Array, num_views: int, per_task: int) -> Array:
 
 
 @flax.struct.dataclass
-class PoseFamily(ScalarRegression):
+class PoseFamily(ScalarRegression, IndexedTasks):
     """Pose regression tasks; a pytree (arrays are leaves, sizes and settings static), so a jit argument.
 
     train_images / test_images: uint8 [N, V, S, S] (N objects, V views, object bright on black);
