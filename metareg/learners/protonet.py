@@ -45,16 +45,13 @@ def squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
 class ProtoNet:
     """Prototypical network over `model`'s feature extractor; `num_classes` = N ways.
 
-    inner_lr / num_steps / first_order are accepted for a uniform learner interface and unused
-    (there is no inner loop); `adapt(..., num_steps=s)` ignores s, so "test inner steps" change nothing.
+    There is no inner loop: `adapt(..., num_steps=s)` accepts s (the learner interface) and ignores it, so "test
+    inner steps" change nothing.
     """
 
     model: BlockModel
     loss_name: str = "cross_entropy"
     num_classes: int = 5
-    inner_lr: float = 0.0
-    num_steps: int = 0
-    first_order: bool = False
     frozen_blocks: int = 0
 
     def __post_init__(self):
