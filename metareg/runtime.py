@@ -1,23 +1,10 @@
 """Process-level tuning of the host runtime: transparent huge pages for XLA:CPU's step memory.
 
-Why: XLA:CPU allocates all temporaries of one execution as a single buffer (posix_memalign of
-`memory_analysis().temp_size_in_bytes`: 1.2-1.5 GiB for the Omniglot 20-way Conv4 step) and frees it when
-the step ends. glibc serves a request that large with a fresh mmap, so every step page-faults the whole
-buffer in again, 4 KiB at a time: ~310k minor faults per step there (a one-off getrusage probe; the
-test makes the same count on a smaller function). With glibc's tunable `glibc.malloc.hugetlb=1` malloc asks
-the kernel for transparent huge pages on those mappings (madvise(MADV_HUGEPAGE)): ~1k faults per step.
-benchmarks/bench_conv.py on this project's 2 cores (docs/scaling.md): the loop-over-tasks step 1.22 -> 1.01 s,
-the vmap step 1.61 -> 1.27 s (two runs, with and without).
-
-Rejected: keeping the buffer in malloc's heap (mallopt M_ARENA_MAX=1, M_MMAP_MAX=0, no trimming) removes the
-faults too, but the heap fragments when executables of different sizes alternate: the benchmark process
-grew to 19 GB and was killed. Huge pages keep glibc's behaviour (memory goes back to the system on free).
-
-glibc reads tunables only at process start, so `python -m metareg.main` re-executes itself once with the
-tunable added to GLIBC_TUNABLES (about 1 s of imports) unless it is already there; `metareg.sweep` starts
-its runs with it, and benchmarks/bench_conv.py re-executes itself with it (`--malloc tuned`). In a notebook, start Jupyter with
-GLIBC_TUNABLES=glibc.malloc.hugetlb=1 in its environment. METAREG_CPU_MALLOC=default opts out. Nothing
-is done on a non-glibc system; a glibc older than 2.35 ignores the tunable (no harm, no gain).
+XLA:CPU allocates one step's temporaries as a single buffer that glibc maps afresh each step, page-faulting it in
+4 KiB at a time; glibc's tunable `glibc.malloc.hugetlb=1` backs it with huge pages (Omniglot Conv4 step
+1.22 -> 1.01 s). glibc reads tunables only at start, so `python -m metareg.main` re-executes itself once with it
+(`METAREG_CPU_MALLOC=default` opts out); in a notebook, start Jupyter with GLIBC_TUNABLES=glibc.malloc.hugetlb=1.
+Measurements and the rejected alternative: docs/scaling.md, "Host memory".
 """
 
 from __future__ import annotations

@@ -1,29 +1,11 @@
 """MR-MAML, weight version (MR-MAML-W; Yin et al. 2020, "Meta-Learning without Memorization").
 
-An information bottleneck on the meta-parameters: part of theta becomes a mean-field Gaussian
-q(theta) = N(mu, sigma^2) (Bayes-by-backprop), the tasks are adapted from one reparameterized draw
-theta = mu + sigma * eps, and the outer loss gains beta * KL(q || prior).
-
-Facts from the reference code (google-research/meta_learning_without_memorization), with what we
-do with each (docs/design.md, "MR-MAML-W"):
-  * stochastic: the *kernels* of the encoder that the inner loop does not adapt
-    (tfp `DenseReparameterization` / `Convolution2DReparameterization` layers; biases keep the
-    tfp default, a deterministic point estimate). metareg: the kernels of `blocks`, by default
-    the feature extractor (every block but the head, the part ANIL does not adapt); MAML-like
-    backbones then adapt from the sampled kernels. Biases and T-Net transforms stay deterministic.
-  * sigma = softplus(rho) + float32 eps (tfp `default_loc_scale_fn`), rho ~ N(-50, 0.1^2) for the
-    sinusoid (MR_MAML.ipynb), N(-20, 0.1^2) for pose (maml_bbb.py `--var`).
-  * prior N(0, 1) per weight (tfp `default_multivariate_normal_fn`); the KL is analytic, *summed*
-    over every stochastic weight and layer (`sum(encoder_w.losses)`), added once per outer step:
-    loss = mean_i query_i + beta * KL, beta 5e-5 sinusoid, 1e-3 pose.
-  * a tfp layer draws new weights on every call, meta-test included. Training (pose code): the
-    whole meta-batch goes through the encoder in one call, so one draw serves every task.
-    metareg: one draw per outer step shared by all tasks (and by their support and query passes;
-    the reference's separate support/query calls drew twice); at meta-test one draw per test
-    task (`test_weights="sample"`, default) or the mean mu (`"mean"`).
-
-The mean mu is meta_params["model"] itself (so a checkpoint's "model" is the posterior mean and
-the model's own initializer gives mu's init); rho lives in meta_params["regularizers"]["mr_maml"].
+An information bottleneck on the meta-parameters: the kernels of `blocks` (default: the feature extractor)
+become a mean-field Gaussian q(theta) = N(mu, sigma^2), sigma = softplus(rho) + float32 eps; every task of an
+outer step adapts from one reparameterized draw theta = mu + sigma * eps, and the outer loss gains
+beta * KL(q || N(0, 1)), summed over the stochastic weights. mu is meta_params["model"] itself; rho lives in
+meta_params["regularizers"]["mr_maml"]. Meta-test adapts each task from its own draw (`test_weights="sample"`)
+or from mu ("mean"). Point by point against the reference code: docs/design.md, "MR-MAML-W".
 """
 
 from __future__ import annotations
