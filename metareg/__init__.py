@@ -10,6 +10,7 @@ The public API, as plain functions and frozen dataclasses for notebooks:
     metareg.evaluate(state.meta_params, learner, family.sample_test(key, 600))
     # or metareg.sample_test_episodes(family, key, 600): image families then gather one chunk at a time
     config, family, objective, meta_params = metareg.restore_run("runs/sinusoid_trlearner")  # a CLI run
+    run = metareg.restore_training("runs/sinusoid_trlearner")  # ... or go on training it (run.state, run.train_key)
 """
 
 from metareg import learners, losses, models, regularizers, samplers, tasks
@@ -58,6 +59,7 @@ __all__ = [
     "regression_family",
     "regularizers",
     "restore_run",
+    "restore_training",
     "sample_test_episodes",
     "samplers",
     "tasks",
@@ -66,9 +68,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # restore_run lives with the training loop (Orbax, TensorBoard): imported on first use, not with metareg.
-    if name == "restore_run":
-        from metareg.train import restore_run
+    # restore_run / restore_training live with the training loop (Orbax, TensorBoard): imported on first use.
+    if name in ("restore_run", "restore_training"):
+        from metareg import train
 
-        return restore_run
+        return getattr(train, name)
     raise AttributeError(f"module 'metareg' has no attribute {name!r}")

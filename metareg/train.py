@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -370,6 +371,24 @@ def load_run_config(workdir: str | Path) -> ml_collections.ConfigDict:
 def restore_run(workdir: str | Path):
     """(config, family, objective, meta-parameters) of a trained run's latest checkpoint: for
     figures and notebooks that look inside a trained model."""
+    run = restore_training(workdir)
+    return run.config, run.family, run.objective, run.state.meta_params
+
+
+class Training(NamedTuple):
+    """A trained run, ready to go on training: `metareg.meta_train_step(state, family, train_key, objective,
+    optimizer, config.meta_batch_size)` takes the outer step the command line would take next (same draws)."""
+
+    config: Any
+    family: Any
+    objective: MetaObjective
+    optimizer: Any
+    state: TrainState
+    train_key: jax.Array
+
+
+def restore_training(workdir: str | Path) -> Training:
+    """A run's latest checkpoint with everything needed to continue training it in a notebook (`Training`)."""
     config = load_run_config(workdir)
     validate_config(config)
     family, objective, optimizer, root = build(config)
@@ -380,7 +399,7 @@ def restore_run(workdir: str | Path):
         raise FileNotFoundError(
             f"no checkpoint in {Path(workdir) / 'checkpoints'}: train the run first"
         )
-    return config, family, objective, state.meta_params
+    return Training(config, family, objective, optimizer, state, named_key(root, "train"))
 
 
 def _saved_config(workdir: Path, latest: int | None) -> dict | None:

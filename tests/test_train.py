@@ -153,3 +153,32 @@ def test_restore_run_is_public_at_top_level(tmp_path, quick_config):
         meta_params, objective.learner, family.sample_test(jax.random.key(9), 20), (1,)
     )
     assert np.isfinite(again["mse_clean@1"]["mean"]) and results["num_tasks"] == 20
+
+
+def test_restore_training_continues_like_the_command_line(tmp_path, quick_config):
+    """restore_training gives what a notebook needs to go on training: 20 more jitted steps from a step-20
+    checkpoint end where the CLI's resumed run (to step 40) ends, bit for bit."""
+    import chex
+    import jax
+
+    import metareg
+
+    quick_config.num_steps = 20
+    train_and_evaluate(quick_config, tmp_path / "run")
+    run = metareg.restore_training(tmp_path / "run")
+    assert int(run.state.step) == 20
+    step = jax.jit(metareg.meta_train_step, static_argnums=(3, 4, 5))
+    state = run.state
+    for _ in range(20):
+        state, _ = step(
+            state,
+            run.family,
+            run.train_key,
+            run.objective,
+            run.optimizer,
+            run.config.meta_batch_size,
+        )
+    quick_config.num_steps = 40
+    train_and_evaluate(quick_config, tmp_path / "run")
+    _, _, _, cli_params = metareg.restore_run(tmp_path / "run")
+    chex.assert_trees_all_equal(state.meta_params, cli_params)
