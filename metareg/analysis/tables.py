@@ -341,7 +341,7 @@ def pose_table(cells: dict) -> str:
     )
     out = [
         f"## Pose regression, MSE on 1000 meta-test tasks per seed ({metric}; mean over seeds ± t-CI95)\n",
-        "Ours: 50 Pascal3D objects rendered by metareg.render (35 train / 15 test); the papers: 65 objects of their "
+        "Ours: 50 Pascal3D objects rendered by metareg.data.render (35 train / 15 test); the papers: 65 objects of their "
         "own renders. Different data: the papers' numbers are context, not a target.\n",
         head,
         "|---|" + "---|" * (len(columns) + 3),
