@@ -52,9 +52,10 @@ def variant_tokens(arg: str | None, allowed: dict) -> list[str]:
     tokens = [t for t in (arg or "").split(",") if t]
     unknown = [t for t in tokens if t not in allowed and t != "quick"]
     if unknown:
-        choices = sorted(allowed) + ["quick"]
+        if not allowed:
+            raise ValueError(f"unknown config variant {unknown[0]!r}; use NAME.py or NAME.py:quick")
         raise ValueError(
-            f"unknown config variant {unknown[0]!r}; use comma-separated tokens from {choices}"
+            f"unknown config variant {unknown[0]!r}; use comma-separated tokens from {sorted(allowed)} and quick"
         )
     return tokens
 
