@@ -278,9 +278,7 @@ class AdaptiveSampler:
         )(jnp.arange(n))
         shares = task_score(real)[None, :] - without  # [n, 2]
         loss_fn, _ = get_loss(learner.loss_name)
-        at_theta = learner.adapt(
-            {**meta_params, "model": theta}, x, y, num_steps=0, mask=mask
-        )  # ProtoNet: prototypes
+        at_theta = learner.adapt(meta_params, x, y, num_steps=0, mask=mask)  # ProtoNet: prototypes
         outputs = learner.predict(at_theta, x, mask)
         per_output = jax.grad(lambda f: loss_fn(f, y, mask))(outputs) * jnp.sum(
             real
