@@ -204,3 +204,40 @@ def test_regime_of_an_accuracy_metric_is_judged_in_error_terms(tmp_path):
         "| 20way1shot_norot | MAML+MetaMix improves MAML | -0.660 ± 0.025 (seeds=3) | 0.060 ± 0.000 (seeds=3) | "
         "0.030 ± 0.000 (seeds=3) | supported |"
     ) in text
+
+
+def test_runs_stopped_before_their_final_evaluation_are_judged_at_a_curve_point(tmp_path):
+    """collect_at_step: the curve point at the step every run reached stands in for results.json, and the
+    regime columns read no later point (MAML seed 0 ran on to step 750, where it memorizes)."""
+    for s in range(3):
+        for method, acc in (("maml", 0.80 + 0.01 * s), ("maml_metamix", 0.70 + 0.01 * s)):
+            d = tmp_path / "20way1shot_reference" / method / f"seed_{s}"
+            d.mkdir(parents=True)
+            config = {"meta_batch_size": 8, "learner": {"inner_steps": 5}}
+            config["eval"] = {"curve_tasks": 100, "primary_inner_steps": 10}
+            (d / "config.json").write_text(json.dumps(config))
+            rows = [{"step": 250, "loss": 2.0}]
+            for step, train_before in ((500, 0.05), (750, 0.90)):
+                rows.append(
+                    {
+                        "step": step,
+                        "curve/train/accuracy@0": train_before,
+                        "curve/train/accuracy@5": acc,
+                        "curve/test/accuracy@5": acc,
+                        "curve/test/accuracy@10": acc + 0.01,
+                    }
+                )
+            if method == "maml_metamix":
+                rows = rows[:2]  # stopped before step 750
+            (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    cells = tables.collect_at_step(tmp_path, 500)
+    run = cells[("20way1shot_reference", "maml")][0]
+    assert run["metric"] == "accuracy@10" and run["metrics"]["accuracy@10"]["mean"] == 0.81
+    assert run["metrics"]["accuracy@10"]["num_tasks"] == 100
+    text = tables.regime_table(cells, "Omniglot")
+    assert "on 100 fixed curve tasks per seed (the curve point at step 500" in text
+    assert (
+        "| MAML | 0.820 ± 0.025 (n=3) | 0.050 ± 0.000 (n=3) |" in text
+    )  # train@0 of step 500, not 750
+    assert "| -0.100 ± 0.000 (seeds=3) | untested regime |" in text
+    assert not tables.collect_at_step(tmp_path, 750).get(("20way1shot_reference", "maml_metamix"))

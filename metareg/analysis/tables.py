@@ -5,6 +5,7 @@
     python -m metareg.analysis.tables pose --root runs/pose --out docs/results/pose.md
     python -m metareg.analysis.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
     python -m metareg.analysis.tables regime --root runs/table1_budget/sinusoid_w1 --title "Table 1 at 70k steps" --out x.md
+    python -m metareg.analysis.tables regime --root results/omniglot_reference_gpu --at-step 500 --title "..." --out x.md
     python -m metareg.analysis.tables heads --root runs/trlearner_heads --out docs/results/trlearner_heads.md
 
 A run is ROOT/<column>/<method>/seed_<s>/results.json (the layout experiments/grids/{omniglot,chembl,pose}.py
@@ -52,6 +53,40 @@ def collect(root: Path) -> dict:
         run["train_query_loss"] = final_train_loss(f.parent / "metrics.jsonl", run.get("steps", 0))
         run["_dir"] = str(f.parent)
         cells[(method_dir.parent.name, method_name(method_dir.name))][
+            int(f.parent.name.split("_")[1])
+        ] = run
+    return cells
+
+
+def collect_at_step(root: Path, step: int, metric: str = "accuracy") -> dict:
+    """Like `collect`, for runs stopped before their final evaluation (a wall-clock budget): each run's curve
+    point at `step` (metrics.jsonl, config.eval.every) stands in for results.json, its fixed test tasks
+    (config.eval.curve_tasks, the same for every method of a seed) for the 600 fresh ones. `metric` is the
+    family's metric ("accuracy", "mse_clean"); the primary is it after config.eval.primary_inner_steps."""
+    cells = collections.defaultdict(dict)
+    prefix = "curve/test/"
+    for f in sorted(root.glob("*/*/seed_*/metrics.jsonl")):
+        rows = [json.loads(line) for line in f.read_text().splitlines() if line]
+        point = next(
+            (r for r in rows if r["step"] == step and any(k.startswith(prefix) for k in r)), None
+        )
+        if point is None:
+            continue
+        config = json.loads((f.parent / "config.json").read_text())
+        tasks = config["eval"]["curve_tasks"]
+        run = {
+            "metric": f"{metric}@{config['eval']['primary_inner_steps']}",
+            "metrics": {
+                k[len(prefix) :]: {"mean": v, "ci95": float("nan"), "num_tasks": tasks}
+                for k, v in point.items()
+                if k.startswith(prefix)
+            },
+            "steps": step,
+            "curve_until": step,  # memorization() reads no curve point after it
+            "config": config,
+            "_dir": str(f.parent),
+        }
+        cells[(f.parents[2].name, method_name(f.parents[1].name))][
             int(f.parent.name.split("_")[1])
         ] = run
     return cells
@@ -381,8 +416,10 @@ def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
         if not f.exists():
             continue
         rows = [
-            json.loads(line) for line in f.read_text().splitlines() if line
-        ]  # read once for the three keys
+            row
+            for row in map(json.loads, filter(None, f.read_text().splitlines()))
+            if row["step"] <= r.get("curve_until", row["step"])
+        ]  # read once for the three keys; a `collect_at_step` run stops at its step
         for name, key in (
             ("train@0", f"curve/train/{metric}@0"),
             ("train@k", f"curve/train/{metric}@{k}"),
@@ -427,8 +464,16 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
     "untested regime")."""
     metric = _primary(cells)
     base_metric = metric.split("@")[0]
+    first = next(iter(next(iter(cells.values())).values()))
+    tasks = (
+        f"{first['metrics'][metric]['num_tasks']} fixed curve tasks per seed (the curve point at step "
+        f"{first['curve_until']}; the runs stopped before their final evaluation)"
+        if "curve_until" in first
+        else "600 fresh tasks per seed"
+    )
+    extra = metric != base_metric + "@10"  # the @10 column, unless it is the primary already
     out = [
-        f"## {title}: test {metric} on 600 fresh tasks per seed (mean over seeds ± t-CI95)\n",
+        f"## {title}: test {metric} on {tasks} (mean over seeds ± t-CI95)\n",
         "Regime columns: the last curve point (config.eval.every) on fixed training tasks and fixed test tasks; "
         "`train@0` is the training tasks' error *before* adaptation: near the noise-free floor 0 when a model "
         "solves its training tasks from the input alone; `train@k` and `test@k` after the training's inner steps.\n",
@@ -436,8 +481,10 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
     for column in sorted({c for c, _ in cells}):
         out += [
             f"### {column}\n",
-            f"| method | test {metric} | test {base_metric}@10 | train@0 | train@k | test@k | budget |",
-            "|---|---|---|---|---|---|---|",
+            f"| method | test {metric} | "
+            + (f"test {base_metric}@10 | " if extra else "")
+            + "train@0 | train@k | test@k | budget |",
+            "|---|---|---|---|---|---|" + ("---|" if extra else ""),
         ]
         for m in _ordered({m for c, m in cells if c == column}):
             runs = cells[(column, m)]
@@ -446,7 +493,8 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
             own = _own_metric(runs)  # ProtoNet's primary is @0 (no inner loop)
             main = cell(runs, own) + ("" if own == metric else f" ({own})")
             out.append(
-                f"| {paper.label(m)} | {main} | {cell(runs, base_metric + '@10')} | "
+                f"| {paper.label(m)} | {main} | "
+                + (f"{cell(runs, base_metric + '@10')} | " if extra else "")
                 + " | ".join(cols)
                 + f" | {budget(runs)} |"
             )
@@ -587,6 +635,12 @@ def main():
     p.add_argument("--root", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--reference", help="chembl: the JSON of benchmarks/chembl_reference.py")
+    p.add_argument(
+        "--at-step",
+        type=int,
+        help="regime: runs stopped before their final evaluation, judged at this curve point",
+    )
+    p.add_argument("--metric", default="accuracy", help="--at-step: the family's metric")
     args = p.parse_args()
     if args.table == "heads":  # reads checkpoints, not only results.json
         text = heads_table(Path(args.root))
@@ -594,9 +648,19 @@ def main():
         Path(args.out).write_text(text)
         print(text)
         return
-    cells = collect(Path(args.root))
+    if args.at_step is not None and args.table != "regime":
+        raise SystemExit("--at-step goes with the regime table")
+    if args.at_step is not None:
+        cells = collect_at_step(Path(args.root), args.at_step, args.metric)
+    else:
+        cells = collect(Path(args.root))
     if not cells:
-        raise SystemExit(f"no results.json under {args.root}/<column>/<method>/seed_<s>/")
+        what = (
+            f"no curve point at step {args.at_step}"
+            if args.at_step is not None
+            else "no results.json"
+        )
+        raise SystemExit(f"{what} under {args.root}/<column>/<method>/seed_<s>/")
     if args.table == "omniglot":
         text = omniglot_table(cells)
     elif args.table == "chembl":
