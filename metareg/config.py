@@ -20,16 +20,8 @@ from metareg.models import MODELS
 from metareg.models.conv import CONV_IMPLS, POOLS, READOUTS
 from metareg.models.mlp import ACTIVATIONS
 from metareg.models.norm import NORMS
-from metareg.regularizers import REGULARIZERS
-from metareg.regularizers.metamix import STRATEGIES as METAMIX_STRATEGIES
-from metareg.regularizers.mr_maml import TEST_WEIGHTS
-from metareg.regularizers.trlearner import (
-    META_DATA,
-    RELATIONS,
-    REPRESENTATIONS,
-    WEIGHTINGS,
-    TRLearner,
-)
+from metareg.regularizers import REGULARIZERS, make_regularizers
+from metareg.regularizers.trlearner import META_DATA
 from metareg.samplers import SAMPLERS, SCORES
 from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
 
@@ -413,6 +405,8 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             f"learner.frozen_blocks = {c.learner.frozen_blocks} freezes every block of a {num_blocks}-block model: the inner "
             f"loop would adapt nothing; use at most {num_blocks - 1}"
         )
+    # Each regularizer checks its own section when built (the API gets the same words); here only what needs
+    # another section: layers and blocks against the model's depth, Channel Shuffle against the model.
     if "metamix" in c.regularizers:
         bad = [layer for layer in c.metamix.layers if not 0 <= layer < num_blocks]
         if bad or not c.metamix.layers:
@@ -420,7 +414,6 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
                 f"metamix.layers {tuple(c.metamix.layers)} must be non-empty and within [0, {num_blocks - 1}] for a "
                 f"model of {num_blocks} blocks (0 = input, k = after block k; never after the head)"
             )
-        _choice(c.metamix.strategy, METAMIX_STRATEGIES, "metamix.strategy")
         if c.metamix.channel_shuffle:
             if c.model.name != "conv4" or c.metamix.strategy != "support_query":
                 _fail(
@@ -433,68 +426,26 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
                     f"metamix.cs_layers {tuple(c.metamix.cs_layers)} must be non-empty conv block outputs within "
                     f"[1, {num_blocks - 2}] (the reference: (1, 2, 3))"
                 )
-            if not 0 <= c.metamix.cs_prob <= 1 or c.metamix.cs_start_step < 0:
-                _fail(
-                    f"metamix.cs_prob ({c.metamix.cs_prob}) must be in [0, 1] and metamix.cs_start_step "
-                    f"({c.metamix.cs_start_step}) >= 0"
-                )
-        if c.metamix.alpha <= 0:
-            _fail(f"metamix.alpha must be > 0, got {c.metamix.alpha}")
     if "mr_maml" in c.regularizers:
-        m = c.mr_maml
-        if m.beta < 0:
+        blocks = c.mr_maml.blocks
+        if blocks is not None and any(b >= num_blocks for b in blocks):
             _fail(
-                f"mr_maml.beta is the weight of a KL divergence and must be >= 0, got {m.beta}; 0 turns the penalty off"
+                f"mr_maml.blocks {tuple(blocks)} must be distinct block indices within [0, {num_blocks - 1}] for a model of "
+                f"{num_blocks} blocks, or None (every block but the head)"
             )
-        if m.prior_std <= 0:
-            _fail(
-                f"mr_maml.prior_std must be > 0 (std of the N(0, prior_std^2) prior), got {m.prior_std}; the reference uses 1"
-            )
-        if m.min_scale < 0 or m.scale_init_std < 0:
-            _fail(
-                f"mr_maml.min_scale ({m.min_scale}) and mr_maml.scale_init_std ({m.scale_init_std}) must be >= 0; "
-                "the reference uses float32 eps and 0.1"
-            )
-        if m.min_scale == 0 and m.scale_init < -80:
-            _fail(
-                f"mr_maml.scale_init = {m.scale_init} with mr_maml.min_scale = 0 gives sigma = softplus(rho) that underflows "
-                "to 0 in float32 (log sigma = -inf in the KL); raise scale_init to >= -80 or set min_scale > 0"
-            )
-        _choice(m.test_weights, TEST_WEIGHTS, "mr_maml.test_weights")
-        if m.blocks is not None:
-            blocks = tuple(m.blocks)
-            if (
-                not blocks
-                or any(not 0 <= b < num_blocks for b in blocks)
-                or len(set(blocks)) != len(blocks)
-            ):
-                _fail(
-                    f"mr_maml.blocks {blocks} must be distinct block indices within [0, {num_blocks - 1}] for a model of "
-                    f"{num_blocks} blocks, or None (every block but the head)"
-                )
-        elif num_blocks < 2:
+        if blocks is None and num_blocks < 2:
             _fail(
                 "mr_maml.blocks = None means every block but the head, and this model has only the head; set mr_maml.blocks"
             )
-    if "trlearner" in c.regularizers:
-        _choice(c.trlearner.relation, RELATIONS, "trlearner.relation")
-        _choice(c.trlearner.weighting, WEIGHTINGS, "trlearner.weighting")
-        _choice(c.trlearner.representation, REPRESENTATIONS, "trlearner.representation")
-        try:
-            TRLearner.check_meta_batch(c.meta_batch_size)
-        except ValueError as e:
-            _fail(str(e))
-        if c.trlearner.num_related is not None and not 1 <= c.trlearner.num_related:
-            _fail(
-                f"trlearner.num_related must be None (all tasks) or >= 1, got {c.trlearner.num_related}"
-            )
+    if (
+        "trlearner" in c.regularizers
+    ):  # "sampler" is the config's own spelling (make_regularizers resolves it)
         _choice(c.trlearner.meta_data, ("sampler", *META_DATA), "trlearner.meta_data")
-        if not 0 < c.trlearner.meta_data_fraction <= 1:
-            _fail(
-                f"trlearner.meta_data_fraction must be in (0, 1], got {c.trlearner.meta_data_fraction}"
-            )
-        if c.trlearner.num_heads < 1:
-            _fail(f"trlearner.num_heads must be >= 1, got {c.trlearner.num_heads}")
+    try:
+        for r in make_regularizers(c, num_classes=t.ways if t.name == "omniglot" else 1):
+            r.check_meta_batch(c.meta_batch_size)
+    except ValueError as e:
+        _fail(str(e))
 
     _validate_sampler(c)
 

@@ -56,6 +56,55 @@ def test_bad_configs_are_rejected_with_a_clear_message(changes, message):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "changes, build, message",
+    [
+        ({"metamix.alpha": 0.0}, lambda r: r.MetaMix(alpha=0.0), "metamix.alpha must be > 0"),
+        (
+            {"metamix.strategy": "query"},
+            lambda r: r.MetaMix(strategy="query"),
+            "unknown metamix.strategy 'query'",
+        ),
+        (
+            {"mr_maml.beta": -1.0},
+            lambda r: r.MRMAML(weight=-1.0),
+            "mr_maml.beta is the weight of a KL divergence",
+        ),
+        (
+            {"mr_maml.test_weights": "median"},
+            lambda r: r.MRMAML(test_weights="median"),
+            "unknown mr_maml.test_weights 'median'",
+        ),
+        (
+            {"mr_maml.blocks": (0, 0)},
+            lambda r: r.MRMAML(blocks=(0, 0)),
+            "mr_maml.blocks (0, 0) must be distinct",
+        ),
+        (
+            {"trlearner.relation": "learnt"},
+            lambda r: r.TRLearner(relation="learnt"),
+            "unknown trlearner.relation 'learnt'",
+        ),
+        (
+            {"trlearner.num_heads": 0},
+            lambda r: r.TRLearner(num_heads=0),
+            "trlearner.num_heads must be >= 1",
+        ),
+    ],
+)
+def test_the_api_refuses_a_regularizer_setting_with_the_cli_words(changes, build, message):
+    """One rule, one place: the regularizer checks its fields when built, and the CLI's config check builds it."""
+    from metareg import regularizers
+
+    section = next(iter(changes)).split(".")[0]
+    with pytest.raises(ConfigError) as cli:
+        validate_config(_cfg(regularizers=(section,), **changes))
+    with pytest.raises(ValueError) as api:
+        build(regularizers)
+    assert message in str(cli.value)
+    assert str(api.value) == str(cli.value)
+
+
 def test_config_typo_in_experiment_field_is_an_error():
     c = default_config()
     with pytest.raises(AttributeError, match="lerner"):

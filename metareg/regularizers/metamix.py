@@ -112,6 +112,19 @@ class MetaMix(Regularizer):
     replaces_query_loss: ClassVar[bool] = True
 
     def __post_init__(self):
+        """The section's own rules (the CLI's config check builds this object, so both say the same); the
+        config checks the layers against the model's depth."""
+        if self.alpha <= 0:
+            raise ValueError(f"metamix.alpha must be > 0, got {self.alpha}")
+        if not self.layers or min(self.layers) < 0:
+            raise ValueError(
+                f"metamix.layers {tuple(self.layers)} must be non-empty and >= 0 (0 = input, k = after block k)"
+            )
+        if not 0 <= self.cs_prob <= 1 or self.cs_start_step < 0:
+            raise ValueError(
+                f"metamix.cs_prob ({self.cs_prob}) must be in [0, 1] and metamix.cs_start_step "
+                f"({self.cs_start_step}) >= 0"
+            )
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"unknown metamix.strategy {self.strategy!r}; choose from {sorted(STRATEGIES)}"

@@ -61,13 +61,42 @@ class MRMAML(Regularizer):
     name: str = "mr_maml"
     samples_meta_params: ClassVar[bool] = True
 
+    def __post_init__(self):
+        """The section's own rules (the CLI's config check builds this object, so both say the same);
+        block indices against the model's depth are checked by the config and at trace time."""
+        if self.weight < 0:
+            raise ValueError(
+                f"mr_maml.beta is the weight of a KL divergence and must be >= 0, got {self.weight}; 0 turns the penalty off"
+            )
+        if self.prior_std <= 0:
+            raise ValueError(
+                f"mr_maml.prior_std must be > 0 (std of the N(0, prior_std^2) prior), got {self.prior_std}; the reference uses 1"
+            )
+        if self.min_scale < 0 or self.scale_init_std < 0:
+            raise ValueError(
+                f"mr_maml.min_scale ({self.min_scale}) and mr_maml.scale_init_std ({self.scale_init_std}) must be >= 0; "
+                "the reference uses float32 eps and 0.1"
+            )
+        if self.min_scale == 0 and self.scale_init < -80:
+            raise ValueError(
+                f"mr_maml.scale_init = {self.scale_init} with mr_maml.min_scale = 0 gives sigma = softplus(rho) that underflows "
+                "to 0 in float32 (log sigma = -inf in the KL); raise scale_init to >= -80 or set min_scale > 0"
+            )
+        if self.test_weights not in TEST_WEIGHTS:
+            raise ValueError(
+                f"unknown mr_maml.test_weights {self.test_weights!r}; choose from {sorted(TEST_WEIGHTS)}"
+            )
+        if self.blocks is not None and (
+            not self.blocks or min(self.blocks) < 0 or len(set(self.blocks)) != len(self.blocks)
+        ):
+            raise ValueError(
+                f"mr_maml.blocks {tuple(self.blocks)} must be distinct non-negative block indices, or None "
+                "(every block but the head)"
+            )
+
     @property
     def sample_at_test(self) -> bool:
         """Whether meta-test adapts from a draw of the weights (else from the mean)."""
-        if self.test_weights not in TEST_WEIGHTS:
-            raise ValueError(
-                f"unknown mr_maml test_weights {self.test_weights!r}; choose from {list(TEST_WEIGHTS)}"
-            )
         return self.test_weights == "sample"
 
     def stochastic_paths(self, learner, model_params: PyTree) -> list[tuple[str, ...]]:

@@ -111,6 +111,29 @@ class TRLearner(Regularizer):
     eps: float = 1e-8
     name: str = "trlearner"
 
+    def __post_init__(self):
+        """The section's own rules (the CLI's config check builds this object, so both say the same)."""
+        for field, choices in (
+            ("relation", RELATIONS),
+            ("weighting", WEIGHTINGS),
+            ("representation", REPRESENTATIONS),
+            ("meta_data", META_DATA),
+        ):
+            if getattr(self, field) not in choices:
+                raise ValueError(
+                    f"unknown trlearner.{field} {getattr(self, field)!r}; choose from {sorted(choices)}"
+                )
+        if self.num_related is not None and not 1 <= self.num_related:
+            raise ValueError(
+                f"trlearner.num_related must be None (all tasks) or >= 1, got {self.num_related}"
+            )
+        if not 0 < self.meta_data_fraction <= 1:
+            raise ValueError(
+                f"trlearner.meta_data_fraction must be in (0, 1], got {self.meta_data_fraction}"
+            )
+        if self.num_heads < 1:
+            raise ValueError(f"trlearner.num_heads must be >= 1, got {self.num_heads}")
+
     @staticmethod
     def check_meta_batch(num_tasks: int) -> None:
         """TRLearner relates the tasks of a meta-batch: one task has no other to relate to. The CLI's config
