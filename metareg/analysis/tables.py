@@ -638,7 +638,8 @@ def main():
     p.add_argument(
         "--at-step",
         type=int,
-        help="regime: runs stopped before their final evaluation, judged at this curve point",
+        help="regime: judge runs at this curve point (e.g. runs stopped before their final evaluation); "
+        "--root may then be comma-separated roots",
     )
     p.add_argument("--metric", default="accuracy", help="--at-step: the family's metric")
     args = p.parse_args()
@@ -650,8 +651,11 @@ def main():
         return
     if args.at_step is not None and args.table != "regime":
         raise SystemExit("--at-step goes with the regime table")
-    if args.at_step is not None:
-        cells = collect_at_step(Path(args.root), args.at_step, args.metric)
+    if args.at_step is not None:  # --root may list several roots: their cells are merged
+        cells = collections.defaultdict(dict)
+        for root in args.root.split(","):
+            for key, runs in collect_at_step(Path(root), args.at_step, args.metric).items():
+                cells[key].update(runs)
     else:
         cells = collect(Path(args.root))
     if not cells:
