@@ -23,7 +23,8 @@ from metareg.models.norm import NORMS
 from metareg.regularizers import REGULARIZERS, make_regularizers
 from metareg.regularizers.trlearner import META_DATA
 from metareg.samplers import SAMPLERS, SCORES
-from metareg.tasks import FAMILY_SPECS, OMNIGLOT_SETTINGS, TASK_FAMILIES, TASK_LOSSES
+from metareg.tasks import FAMILY_SPECS, TASK_FAMILIES, TASK_LOSSES
+from metareg.tasks.omniglot import check_request as check_omniglot_request
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -247,18 +248,13 @@ def _choice(value, choices, field):
 
 def _validate_omniglot(c) -> None:
     t = c.task
-    _choice(t.setting, OMNIGLOT_SETTINGS, "task.setting")
-    if t.test_setting is not None:
-        _choice(t.test_setting, OMNIGLOT_SETTINGS, "task.test_setting")
     _choice(t.split, OMNIGLOT_SPLITS, "task.split (Omniglot split)")
-    if t.ways < 2:
-        _fail(f"task.ways must be >= 2 for classification, got {t.ways}")
-    if t.num_shots + t.num_queries > NUM_DRAWERS:
-        _fail(
-            f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} = {t.num_shots + t.num_queries} per class, but an "
-            f"Omniglot character has only {NUM_DRAWERS} drawings and support and query drawings are distinct: lower "
-            f"task.num_shots or task.num_queries so that they sum to at most {NUM_DRAWERS}"
+    try:  # the family builder's own rules, without loading the data
+        check_omniglot_request(
+            t.ways, t.num_shots, t.num_queries, t.setting, t.test_setting, NUM_DRAWERS
         )
+    except ValueError as e:
+        _fail(str(e))
 
 
 def _validate_learner(c) -> None:

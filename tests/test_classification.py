@@ -213,7 +213,10 @@ def _omniglot(**changes):
             _omniglot(**{"task.num_shots": 5, "task.num_queries": 16}),
             "an Omniglot character has only 20 drawings",
         ),
-        (_omniglot(**{"task.setting": "shuffled"}), "unknown task.setting 'shuffled'"),
+        (
+            _omniglot(**{"task.setting": "shuffled"}),
+            "unknown Omniglot setting 'shuffled' (task.setting)",
+        ),
         (
             _omniglot(**{"model.name": "mlp"}),
             "task.name = 'omniglot' needs model.name in ['conv4']",

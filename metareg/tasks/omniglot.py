@@ -55,9 +55,31 @@ from metareg.types import Array, Episode
 SETTINGS = ("mutually_exclusive", "non_mutually_exclusive", "within_alphabet")
 
 
-def _check_setting(name: str, value: str) -> None:
-    if value not in SETTINGS:
-        raise ValueError(f"unknown Omniglot {name} {value!r}; choose from {list(SETTINGS)}")
+def check_request(
+    ways, shots, queries, setting: str, test_setting: str | None, drawings: int = 20
+) -> None:
+    """The data-free rules of an Omniglot task request, in one place: the family builder and the CLI's config
+    check both call this (the messages name the config field too). Raises ValueError saying what to change."""
+    for field, value in (("setting", setting), ("test_setting", test_setting)):
+        if value is not None and value not in SETTINGS:
+            raise ValueError(
+                f"unknown Omniglot {field} {value!r} (task.{field}); choose from {sorted(SETTINGS)}"
+            )
+    for name, field, value, low in (
+        ("ways", "ways", ways, 2),
+        ("shots", "num_shots", shots, 1),
+        ("queries", "num_queries", queries, 1),
+    ):
+        if not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(
+                f"Omniglot {name}={value!r}: must be an integer >= {low} (task.{field})"
+            )
+    if shots + queries > drawings:
+        raise ValueError(
+            f"Omniglot shots + queries = {shots} + {queries} = {shots + queries} per class, but an Omniglot character "
+            f"has only {drawings} drawings and support and query drawings are distinct: lower shots or queries "
+            f"(task.num_shots, task.num_queries) so that they sum to at most {drawings}"
+        )
 
 
 _permutation = jax.jit(
@@ -264,11 +286,7 @@ def make_omniglot_family(
     Impossible requests raise ValueError saying what to change.
     """
     test_setting = setting if test_setting is None else test_setting
-    _check_setting("setting", setting)
-    _check_setting("test_setting", test_setting)
-    for name, value, low in (("ways", ways, 2), ("shots", shots, 1), ("queries", queries, 1)):
-        if not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"Omniglot {name}={value!r}: must be an integer >= {low}")
+    check_request(ways, shots, queries, setting, test_setting, drawings=train_images.shape[1])
     for which, images in (("train", train_images), ("test", test_images)):
         if images.ndim != 4 or images.shape[0] % rotations_per_character:
             raise ValueError(
@@ -279,11 +297,6 @@ def make_omniglot_family(
     if drawings != 20 or test_images.shape[1] != 20:
         raise ValueError(
             f"Omniglot arrays hold {drawings} / {test_images.shape[1]} drawings per class, expected 20"
-        )
-    if shots + queries > drawings:
-        raise ValueError(
-            f"Omniglot shots + queries = {shots} + {queries} = {shots + queries}, but each character has only {drawings} "
-            f"drawings (support and query drawings are distinct): lower shots or queries so that shots + queries <= {drawings}"
         )
     slots: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
     for which, images, s, names in (
@@ -358,8 +371,7 @@ def omniglot_family(
     """
     from metareg.data.omniglot import load_split
 
-    _check_setting("setting", setting)
-    _check_setting("test_setting", setting if test_setting is None else test_setting)
+    check_request(ways, shots, queries, setting, test_setting)  # before loading the data
     data = load_split(split, data_dir, prepared_dir, rotations=rotations)
     return make_omniglot_family(
         data.train,
