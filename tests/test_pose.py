@@ -569,3 +569,29 @@ def test_real_data_prepares_and_samples(tmp_path):
     )
     ep = fam.sample_test(jax.random.key(0), 1000)
     assert ep.support_x.shape == (1000, 10, 16, 16, 1) and ep.query_y.shape == (1000, 10, 1)
+
+
+def test_pose_input_turns_a_file_or_array_into_what_episodes_hold(tmp_path):
+    """A view as the family holds it (uint8, bright object on black) comes out of pose_input exactly as the
+    episodes feed it to the model (to 1 ulp: XLA scales by 1/255 on its own), from an array or from a PNG file;
+    a dark object on white is inverted."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2, 4, 16, 16), dtype=np.uint8)
+    labels = rng.uniform(size=(2, 4)).astype(np.float32)
+    fam = make_pose_family(images, labels, images, labels, num_shots=1, num_queries=1)
+    ep = fam.episodes(jnp.array([1]), jnp.array([[2, 3]]), train=True)
+    Image.fromarray(images[1, 2]).save(tmp_path / "view.png")
+    for image in (images[1, 2], tmp_path / "view.png"):
+        x = p3d.pose_input(image, image_size=16)
+        assert x.shape == (16, 16, 1) and x.dtype == np.float32
+        np.testing.assert_allclose(x, np.asarray(ep.support_x[0, 0]), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(
+        p3d.pose_input(255 - images[1, 2], image_size=16, dark_background=False),
+        np.asarray(ep.support_x[0, 0]),
+        rtol=0,
+        atol=1e-7,
+    )
+    with pytest.raises(ValueError, match=r"pose_input: expected an image \[H, W\]"):
+        p3d.pose_input(np.zeros((2, 3, 4, 5)))

@@ -12,8 +12,6 @@ from metareg.data.chembl import (
     prepare_chembl,
 )
 from metareg.data.omniglot import (
-    DEFAULT_DATA_DIR,
-    DEFAULT_PREPARED_DIR,
     OMNIGLOT_SPLITS,
     OmniglotArchiveError,
     OmniglotBuilder,
@@ -28,8 +26,10 @@ from metareg.data.pascal3d import (
     Pascal3DPoseBuilder,
     PoseData,
     load_pose_data,
+    pose_input,
     prepare_pose,
 )
+from metareg.data.paths import DEFAULT_DATA_DIR, DEFAULT_PREPARED_DIR, data_root
 
 __all__ = [
     "FINGERPRINTS",
@@ -48,6 +48,7 @@ __all__ = [
     "prepare_pose",
     "DEFAULT_DATA_DIR",
     "DEFAULT_PREPARED_DIR",
+    "data_root",
     "OMNIGLOT_SPLITS",
     "OmniglotArchiveError",
     "OmniglotBuilder",
@@ -55,5 +56,6 @@ __all__ = [
     "load_characters",
     "load_split",
     "omniglot_input",
+    "pose_input",
     "prepare_omniglot",
 ]

@@ -67,7 +67,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from metareg.data import provenance
-from metareg.data.omniglot import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
+from metareg.data.paths import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
 FOLDERS = ("train", "valid", "test")  # the data's own split, one folder each
 FINGERPRINT_WIDTH = 2048  # FS-Mol's Morgan count fingerprint (radius 2)

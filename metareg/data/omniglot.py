@@ -67,6 +67,8 @@ from etils import epath
 from PIL import Image
 
 from metareg.data import provenance
+from metareg.data.images import model_input
+from metareg.data.paths import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
 ARCHIVES = ("background", "evaluation")
 ARCHIVE_FILES = {a: f"images_{a}.zip" for a in ARCHIVES}
@@ -87,8 +89,6 @@ VINYALS_SEED = "metareg-omniglot-vinyals"
 OMNIGLOT_SPLITS = ("vinyals", "vinyals_sorted", "lake")
 NUM_ROTATIONS = 4  # 0, 90, 180, 270 degrees
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-DEFAULT_PREPARED_DIR = Path("~/.cache/metareg/tensorflow_datasets")
 
 _MEMBER = re.compile(r"^images_(background|evaluation)/([^/]+)/character(\d+)/(\d+)_(\d+)\.png$")
 
@@ -109,11 +109,6 @@ class _Entry(NamedTuple):
     drawer: int
 
 
-def data_root(data_dir: str | os.PathLike | None = None) -> Path:
-    """The configured data dir: `data_dir`, or DEFAULT_DATA_DIR (../shared/data) when None."""
-    return Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).expanduser()
-
-
 def omniglot_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the two zips: `data_dir` itself if it holds one of them (or is a folder named omniglot
     without an omniglot/ inside), else `data_dir/omniglot`."""
@@ -129,13 +124,6 @@ def source_files(folder: Path) -> tuple[list[Path], list[str]]:
     """(the zips found in `folder`, the names of those missing): what a prepared dataset is checked against."""
     paths = [folder / ARCHIVE_FILES[a] for a in ARCHIVES]
     return [p for p in paths if p.is_file()], [p.name for p in paths if not p.is_file()]
-
-
-def resolve_prepared_dir(prepared_dir: str | os.PathLike | None = None) -> Path:
-    """Where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets)."""
-    return (
-        Path(DEFAULT_PREPARED_DIR if prepared_dir is None else prepared_dir).expanduser().resolve()
-    )
 
 
 def _describe(archive: str) -> str:
@@ -210,29 +198,7 @@ def omniglot_input(image, dark_strokes: bool = True) -> np.ndarray:
     inverted; False when the strokes are already bright. Scoring a restored model on images of your own:
     `np.stack([omniglot_input(p) for p in paths])` as an episode's support_x / query_x.
     """
-    if isinstance(image, (str, os.PathLike)):
-        im = Image.open(image)
-    elif isinstance(image, bytes):
-        im = Image.open(io.BytesIO(image))
-    else:
-        a = np.asarray(image)
-        if a.ndim == 3:
-            a = a.mean(axis=-1)
-        if a.ndim != 2:
-            raise ValueError(
-                f"omniglot_input: expected an image [H, W] or [H, W, C], got shape {np.asarray(image).shape}"
-            )
-        a = a.astype(np.float64)
-        a = a * 255.0 if a.max() <= 1.0 else a
-        im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
-    with im:
-        small = np.asarray(
-            im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS),
-            dtype=np.uint8,
-        )
-    if dark_strokes:
-        small = 255 - small
-    return (small.astype(np.float32) / 255.0)[..., None]
+    return model_input(image, IMAGE_SIZE, invert=dark_strokes, caller="omniglot_input")
 
 
 class OmniglotBuilder(

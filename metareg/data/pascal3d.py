@@ -69,7 +69,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from metareg.data import provenance, render
-from metareg.data.omniglot import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
+from metareg.data.images import model_input
+from metareg.data.paths import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
 # Models per category in this copy of the CAD folder (../shared/data/README.md); bottle and train are skipped.
 MODELS_PER_CATEGORY = {
@@ -224,6 +225,18 @@ def _unit_uniform(text: str) -> float:
     return (int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 11) / float(
         1 << 53
     )
+
+
+def pose_input(image, image_size: int = IMAGE_SIZE, dark_background: bool = True) -> np.ndarray:
+    """One image as the pose model's input: float32 [image_size, image_size, 1] in [0, 1], what episodes hold.
+
+    `image`: a path to an image file, PNG bytes, or an array [H, W] (or [H, W, C]) of pixels in 0-255 or [0, 1];
+    converted to grey and resized with LANCZOS (the prepared views are rendered at their size directly, object
+    centred and scaled to the frame: crop a photo to its object first). `dark_background`: True when the object is
+    bright on a dark background, as the rendered views are; False inverts a dark object on a light background.
+    The model predicts azimuth / (2*pi) * label_scale (`view_labels`, PoseFamily.label_scale).
+    """
+    return model_input(image, image_size, invert=not dark_background, caller="pose_input")
 
 
 def view_labels(name: str, num_views: int = NUM_VIEWS) -> np.ndarray:
