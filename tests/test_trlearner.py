@@ -94,6 +94,27 @@ def test_ones_relation_averages_all_other_tasks():
     np.testing.assert_allclose(np.asarray(a), (1 - np.eye(4)) / 3, atol=1e-7)
 
 
+def test_relations_of_a_batch_are_the_matrix_the_weights_normalize():
+    """`relations` (the public way to look at a trained TRLearner's M) is Eq. 4 on the tasks' representations,
+    and `weights` is exactly its normalization."""
+    learner = metareg.MAML(metareg.mlp((8, 8)), inner_lr=0.05)
+    episodes = random_episodes(jax.random.key(9), num_tasks=5, d=1)
+    reg = metareg.TRLearner(init_noise=0.3)
+    params = metareg.MetaObjective(learner, (reg,)).init(
+        jax.random.key(10), metareg.types.task(episodes, 0)
+    )
+    heads = params["regularizers"]["trlearner"]
+    m = reg.relations(heads, learner, params["model"], episodes)
+    z = jax.vmap(reg.task_representation, in_axes=(None, None, 0, 0))(
+        learner, params["model"], episodes.support_x, episodes.support_y
+    )
+    chex.assert_trees_all_equal(m, multihead_relation(z, heads["heads"], reg.eps))
+    chex.assert_trees_all_equal(
+        reg.weights(heads, learner, params["model"], episodes),
+        relation_weights(m, reg.weighting, reg.temperature, reg.eps),
+    )
+
+
 def test_top_k_with_all_other_tasks_equals_exact():
     learner = metareg.MAML(metareg.mlp((8, 8)), inner_lr=0.05)
     episodes = random_episodes(jax.random.key(8), num_tasks=5, d=1)

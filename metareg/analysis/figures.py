@@ -127,15 +127,12 @@ def relation_heatmaps(run: Path, out: Path, num_tasks: int = 25, seed: int = 0):
     order = jnp.lexsort((params.get("amplitude", params.get("amplitude1")), order_key))
     params = jax.tree_util.tree_map(lambda a: a[order], params)
     episodes = family.episodes_for(named_key(key, "points"), params)
-    represent = jax.vmap(tr.task_representation, in_axes=(None, None, 0, 0))
-    z = represent(objective.learner, meta_params["model"], episodes.support_x, episodes.support_y)
     reg_params = meta_params["regularizers"].get("trlearner", {})
+    relations = lambda r, p: r.relations(p, objective.learner, meta_params["model"], episodes)
     mats = {
-        "learned (Eq. 4)": tr.relation_matrix(reg_params, z) if tr.relation == "learned" else None,
-        "fixed: cosine of raw z (M-hat)": dataclasses.replace(tr, relation="fixed").relation_matrix(
-            {}, z
-        ),
-        "all ones (M-tilde)": dataclasses.replace(tr, relation="ones").relation_matrix({}, z),
+        "learned (Eq. 4)": relations(tr, reg_params) if tr.relation == "learned" else None,
+        "fixed: cosine of raw z (M-hat)": relations(dataclasses.replace(tr, relation="fixed"), {}),
+        "all ones (M-tilde)": relations(dataclasses.replace(tr, relation="ones"), {}),
     }
     # Ground truth for the eye: cosine similarity of the true task functions on a dense grid.
     grid = jnp.linspace(*family.x_range, 200)

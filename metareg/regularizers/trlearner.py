@@ -200,9 +200,7 @@ class TRLearner(Regularizer):
             return multihead_relation(z, params["heads"], self.eps)
         if self.relation == "fixed":
             return cosine_matrix(z, self.eps) * off
-        if self.relation == "ones":
-            return off
-        raise ValueError(f"unknown relation {self.relation!r}; choose from {list(RELATIONS)}")
+        return off  # "ones" (__post_init__ admits no other)
 
     def meta_data_masks(
         self, learner, meta_params: PyTree, episodes: Episode, key: jax.Array | None
@@ -210,11 +208,7 @@ class TRLearner(Regularizer):
         """Support masks [T, K] of the tasks' meta-data (None: the whole support sets, i.e. episodes.support_mask)."""
         if self.meta_data == "support":
             return episodes.support_mask
-        if self.meta_data != "adaptive":
-            raise ValueError(
-                f"unknown trlearner meta_data {self.meta_data!r}; choose from {list(META_DATA)}"
-            )
-        if key is None:
+        if key is None:  # "adaptive"
             raise ValueError(
                 "trlearner meta_data='adaptive' draws its support examples at random: pass penalty(..., key=...)"
             )
@@ -225,15 +219,26 @@ class TRLearner(Regularizer):
         )  # noqa: E731
         return jax.vmap(draw)(episodes, keys)
 
-    def weights(
+    def relations(
         self, params: PyTree, learner, model_params: PyTree, episodes: Episode
     ) -> jax.Array:
-        """Normalized weights A [T, T] for a batched episode (z_i from its support_mask's examples)."""
+        """The relation matrix M [T, T] (zero diagonal) of a batch of tasks (leading task axis), z_i from each
+        task's support_mask examples. On a trained run: `tr.relations(meta_params["regularizers"]["trlearner"],
+        learner, meta_params["model"], episodes)`; `weights` normalizes it into the loss's weights."""
         z = jax.vmap(self.task_representation, in_axes=(None, None, 0, 0, 0))(
             learner, model_params, episodes.support_x, episodes.support_y, episodes.support_mask
         )
+        return self.relation_matrix(params, z)
+
+    def weights(
+        self, params: PyTree, learner, model_params: PyTree, episodes: Episode
+    ) -> jax.Array:
+        """Normalized weights A [T, T] for a batched episode: `relations`, made non-negative and row-normalized."""
         return relation_weights(
-            self.relation_matrix(params, z), self.weighting, self.temperature, self.eps
+            self.relations(params, learner, model_params, episodes),
+            self.weighting,
+            self.temperature,
+            self.eps,
         )
 
     def penalty(
