@@ -16,10 +16,7 @@ from metareg.data.omniglot import NUM_DRAWERS, OMNIGLOT_SPLITS
 from metareg.data.pascal3d import NUM_VIEWS
 from metareg.learners import GRADIENT_FREE, LEARNERS
 from metareg.metrics import METRICS
-from metareg.models import MODELS
-from metareg.models.conv import CONV_IMPLS, POOLS, READOUTS
-from metareg.models.mlp import ACTIVATIONS
-from metareg.models.norm import NORMS
+from metareg.models import MODELS, check_model_config
 from metareg.regularizers import REGULARIZERS, make_regularizers
 from metareg.regularizers.trlearner import META_DATA
 from metareg.samplers import SAMPLERS, SCORES
@@ -380,20 +377,11 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             f"task.name = {c.task.name!r} needs model.name in {list(models_for)} (got {c.model.name!r}): images "
             "[B, H, W, 1] go to a conv net, vectors [B, D] to the MLP"
         )
+    try:
+        check_model_config(c.model)
+    except ValueError as e:
+        _fail(str(e))
     m = c.model
-    if c.model.name in ("conv4", "pose_net"):
-        _choice(m.conv_impl, CONV_IMPLS, "model.conv_impl")
-        _choice(m.norm, NORMS, "model.norm")
-        if m.width < 1:
-            _fail(
-                f"model.width (filters per conv block) must be >= 1, got {m.width}; the references use 64"
-            )
-    if c.model.name == "conv4":
-        _choice(m.pool, POOLS, "model.pool")
-        _choice(m.readout, READOUTS, "model.readout")
-    if c.model.name == "mlp":
-        _choice(m.mlp_norm, NORMS, "model.mlp_norm")
-        _choice(m.mlp_activation, ACTIVATIONS, "model.mlp_activation")
     # conv4: 4 conv blocks + the head; pose_net: encoder + 4 decoder blocks + the head
     num_blocks = {"conv4": 5, "pose_net": 6}.get(c.model.name, len(m.hidden) + 1)
     if c.learner.frozen_blocks >= num_blocks:

@@ -3,8 +3,11 @@
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import pytest
 
+import metareg
 from metareg.config import ConfigError, default_config, validate_config, with_overrides
 from tests.conftest import ROOT
 
@@ -157,3 +160,31 @@ def test_cli_override_typo_names_the_field_without_a_traceback(tmp_path):
     assert r.returncode != 0
     assert "'task_chunck' is not a config field; did you mean 'task_chunk'?" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "changes, build, message",
+    [
+        (
+            {"model.mlp_activation": "gelu"},
+            lambda: metareg.mlp(activation="gelu").init(jax.random.key(0), jnp.zeros((2, 1))),
+            "unknown MLP activation 'gelu' (model.mlp_activation)",
+        ),
+        (
+            {"model.name": "conv4", "task.name": "omniglot", "eval.metric": "accuracy"}
+            | {"task.num_queries": 5, "model.pool": "avg"},
+            lambda: metareg.models.conv4(5, pool="avg").init(
+                jax.random.key(0), jnp.zeros((2, 28, 28, 1))
+            ),
+            "unknown Conv4 pool 'avg' (model.pool)",
+        ),
+    ],
+)
+def test_a_model_refuses_a_field_with_the_cli_words(changes, build, message):
+    """The model modules and the CLI's config check share one check per field."""
+    with pytest.raises(ConfigError) as cli:
+        validate_config(_cfg(**changes))
+    with pytest.raises(ValueError) as api:
+        build()
+    assert message in str(cli.value)
+    assert str(api.value) == str(cli.value)

@@ -2,10 +2,23 @@
 
 from metareg.models.base import BlockModel
 from metareg.models.conv import Conv4, conv4
+from metareg.models.conv import check_fields as check_conv_fields
 from metareg.models.mlp import MLP, mlp
+from metareg.models.mlp import check_fields as check_mlp_fields
 from metareg.models.pose import PoseNet, pose_net
 
 MODELS = {"mlp": mlp, "conv4": conv4, "pose_net": pose_net}
+
+
+def check_model_config(m) -> None:
+    """`config.model`'s own rules for the model it names (raises ValueError naming the field); the same
+    functions check the modules' fields when they are built."""
+    if m.name == "mlp":
+        check_mlp_fields(m.mlp_norm, m.mlp_activation)
+    elif m.name == "conv4":
+        check_conv_fields("Conv4", m.conv_impl, m.norm, m.width, m.pool, m.readout)
+    elif m.name == "pose_net":
+        check_conv_fields("PoseNet", m.conv_impl, m.norm, m.width)
 
 
 def make_model(config, output_width: int) -> BlockModel:

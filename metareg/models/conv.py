@@ -92,6 +92,27 @@ POOLS = ("max", "stride", "none")
 READOUTS = ("flatten", "mean")
 
 
+def check_fields(
+    model: str, conv_impl: str, norm: str, width: int, pool: str = "max", readout: str = "flatten"
+) -> None:
+    """The conv nets' field rules, in one place: the modules check them when built and the CLI's config check
+    calls this for `config.model` (the messages name its fields)."""
+    for name, value, choices in (
+        ("conv_impl", conv_impl, CONV_IMPLS),
+        ("norm", norm, NORMS),
+        ("pool", pool, POOLS),
+        ("readout", readout, READOUTS),
+    ):
+        if value not in choices:
+            raise ValueError(
+                f"unknown {model} {name} {value!r} (model.{name}); choose from {sorted(choices)}"
+            )
+    if width < 1:
+        raise ValueError(
+            f"model.width (filters per conv block) must be >= 1, got {width}; the references use 64"
+        )
+
+
 def resolve_conv_impl(conv_impl: str) -> str:
     """ "im2col" or "lax"; "auto" is decided by the default backend when called (at trace time)."""
     if conv_impl not in CONV_IMPLS:
@@ -235,14 +256,7 @@ class Conv4(nn.Module):
     eps: float = 1e-5
 
     def setup(self):
-        for name, value, choices in (
-            ("conv_impl", self.conv_impl, CONV_IMPLS),
-            ("norm", self.norm, NORMS),
-            ("pool", self.pool, POOLS),
-            ("readout", self.readout, READOUTS),
-        ):
-            if value not in choices:
-                raise ValueError(f"unknown Conv4 {name} {value!r}; choose from {list(choices)}")
+        check_fields("Conv4", self.conv_impl, self.norm, self.width, self.pool, self.readout)
         self.blocks = [
             ConvBlock(
                 self.width, self.conv_impl, self.norm, self.pool, self.eps, name=f"blocks_{i}"

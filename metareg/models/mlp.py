@@ -65,12 +65,7 @@ class MLP(nn.Module):
     eps: float = 1e-5
 
     def setup(self):
-        if self.norm not in NORMS:
-            raise ValueError(f"unknown MLP norm {self.norm!r}; choose from {list(NORMS)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown MLP activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}"
-            )
+        check_fields(self.norm, self.activation)
         last = len(self.widths) - 1
         self.blocks = [
             DenseBlock(w, i == last, self.norm, self.activation, self.eps, name=f"blocks_{i}")
@@ -89,6 +84,17 @@ class MLP(nn.Module):
         for i in range(start, end):
             x = self.blocks[i](x, self.transform_mats[i] if self.transforms else None, mask)
         return x
+
+
+def check_fields(norm: str, activation: str) -> None:
+    """The MLP's field rules, in one place: the module checks them when built and the CLI's config check calls
+    this for `config.model` (the messages name its fields)."""
+    if norm not in NORMS:
+        raise ValueError(f"unknown MLP norm {norm!r} (model.mlp_norm); choose from {sorted(NORMS)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown MLP activation {activation!r} (model.mlp_activation); choose from {sorted(ACTIVATIONS)}"
+        )
 
 
 def mlp(

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from metareg.models.base import BlockModel
-from metareg.models.conv import ConvBlock, conv2d, max_pool_2x2
+from metareg.models.conv import ConvBlock, check_fields, conv2d, max_pool_2x2
 
 ENCODER_WIDTHS = (32, 48, 64)
 LATENT_SIDE = 14  # the encoder's output is a 14x14x1 map (196 units)
@@ -61,6 +61,7 @@ class PoseNet(nn.Module):
     transforms: bool = False
 
     def setup(self):
+        check_fields("PoseNet", self.conv_impl, self.norm, self.width)
         self.blocks = (
             [PoseEncoder(self.conv_impl, name="blocks_0")]
             + [
