@@ -160,6 +160,8 @@ def cell(runs: dict, metric: str | None, scale: float = 1.0, digits: int = 3) ->
     if len(values) == 1:
         r = next(iter(runs.values()))
         entry = r["metrics"][r["metric"] if metric is None else metric]
+        if not np.isfinite(entry["ci95"]):  # a curve point (collect_at_step): no per-task CI
+            return f"{entry['mean'] * scale:.{digits}f} (1 seed)"
         return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f} (1 seed; CI over tasks)"
     return fmt(*mean_ci(values.values()), scale=scale, digits=digits)
 
