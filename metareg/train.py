@@ -455,30 +455,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         return _train_and_evaluate(config, workdir, primary_process=True)
 
 
-def _train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: Path, primary_process: bool
-) -> dict:
-    family, objective, optimizer, root = build(config)
-    probe = _checkpoint_manager(workdir, config)
-    latest_on_disk = probe.latest_step()
-    probe.close()  # restore_or_init opens its own (a new one per attempt)
-    saved = _saved_config(workdir, latest_on_disk)
-    changes = (
-        [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
-    )
-    manager, state, latest = restore_or_init(
-        lambda: _checkpoint_manager(workdir, config),
-        family,
-        objective,
-        optimizer,
-        root,
-        move_unreadable=primary_process,
-    )
-    progress = _read_progress(workdir, latest)
-    if primary_process:
-        write_atomic(
-            workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
-        )
+class _Trained(NamedTuple):
+    """What a training session hands to the evaluation and to results.json."""
+
+    state: Any
+    family: Any  # replicated over the mesh when the task axis is split
+    t0: float  # before compilation: results.json's wall time counts from it
+    compile_time: float
+    train_time: float  # without the curve points
+    curve_time: float
+    num_traces: int
+
+
+def _train(
+    config,
+    workdir,
+    family,
+    objective,
+    optimizer,
+    root,
+    manager,
+    state,
+    latest,
+    progress,
+    primary_process: bool,
+    say,
+) -> _Trained:
+    """Compile the outer step and run it from the restored step to num_steps: log, curve points,
+    checkpoints (each after its losses were checked finite) and progress.json beside them."""
     start = int(state.step)
     sharding = None
     if config.mesh.task_devices != 1:  # split the task axis over devices, replicate the rest
@@ -503,7 +507,6 @@ def _train_and_evaluate(
         donate_argnums=0,
     )
     train_key = named_key(root, "train")
-    say = _Reporter(primary_process, config.progress_bar)
     t0 = time.perf_counter()
     say(
         f"{config.experiment}: compiling the outer step"
@@ -571,6 +574,51 @@ def _train_and_evaluate(
             writer.close()
         manager.wait_until_finished()
     train_time = time.perf_counter() - train_start - curve_time
+    return _Trained(state, family, t0, compile_time, train_time, curve_time, traces["count"])
+
+
+def _train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: Path, primary_process: bool
+) -> dict:
+    family, objective, optimizer, root = build(config)
+    probe = _checkpoint_manager(workdir, config)
+    latest_on_disk = probe.latest_step()
+    probe.close()  # restore_or_init opens its own (a new one per attempt)
+    saved = _saved_config(workdir, latest_on_disk)
+    changes = (
+        [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
+    )
+    manager, state, latest = restore_or_init(
+        lambda: _checkpoint_manager(workdir, config),
+        family,
+        objective,
+        optimizer,
+        root,
+        move_unreadable=primary_process,
+    )
+    progress = _read_progress(workdir, latest)
+    if primary_process:
+        write_atomic(
+            workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+        )
+    start = int(state.step)
+    say = _Reporter(primary_process, config.progress_bar)
+    trained = _train(
+        config,
+        workdir,
+        family,
+        objective,
+        optimizer,
+        root,
+        manager,
+        state,
+        latest,
+        progress,
+        primary_process,
+        say,
+    )
+    state, family, t0 = trained.state, trained.family, trained.t0
+    compile_time, train_time, curve_time = trained[3:6]
 
     # Evaluate on each process's own devices from host copies of the (replicated) meta-parameters.
     say(
@@ -605,7 +653,7 @@ def _train_and_evaluate(
         "num_resumes": progress["num_resumes"],
         "config_changes_on_resume": changes,
         "step_time_s": train_time / steps_run if steps_run else None,
-        "num_traces": traces["count"],
+        "num_traces": trained.num_traces,
         "task_chunk": objective.task_chunk,  # as run: config.task_chunk = None resolves per backend and model
         "backend": jax.default_backend(),
         "num_devices": len(jax.devices()),
