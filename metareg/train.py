@@ -467,22 +467,12 @@ class _Trained(NamedTuple):
     num_traces: int
 
 
-def _train(
-    config,
-    workdir,
-    family,
-    objective,
-    optimizer,
-    root,
-    manager,
-    state,
-    latest,
-    progress,
-    primary_process: bool,
-    say,
-) -> _Trained:
+def _train(config, workdir, built, manager, state, latest, progress, say) -> _Trained:
     """Compile the outer step and run it from the restored step to num_steps: log, curve points,
-    checkpoints (each after its losses were checked finite) and progress.json beside them."""
+    checkpoints (each after its losses were checked finite) and progress.json beside them. `built` is
+    `build(config)`; only the primary process (`say.on`) writes files."""
+    family, objective, optimizer, root = built
+    primary_process = say.on
     start = int(state.step)
     sharding = None
     if config.mesh.task_devices != 1:  # split the task axis over devices, replicate the rest
@@ -580,7 +570,8 @@ def _train(
 def _train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: Path, primary_process: bool
 ) -> dict:
-    family, objective, optimizer, root = build(config)
+    built = build(config)
+    family, objective, optimizer, root = built
     probe = _checkpoint_manager(workdir, config)
     latest_on_disk = probe.latest_step()
     probe.close()  # restore_or_init opens its own (a new one per attempt)
@@ -603,20 +594,7 @@ def _train_and_evaluate(
         )
     start = int(state.step)
     say = _Reporter(primary_process, config.progress_bar)
-    trained = _train(
-        config,
-        workdir,
-        family,
-        objective,
-        optimizer,
-        root,
-        manager,
-        state,
-        latest,
-        progress,
-        primary_process,
-        say,
-    )
+    trained = _train(config, workdir, built, manager, state, latest, progress, say)
     state, family, t0 = trained.state, trained.family, trained.t0
     compile_time, train_time, curve_time = trained[3:6]
 

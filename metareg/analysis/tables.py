@@ -42,19 +42,24 @@ def method_name(directory: str) -> str:
     return directory
 
 
+def _cell(run_dir: Path) -> tuple[tuple[str, str], int]:
+    """ROOT/<column>/<method>/seed_<s> -> ((column, method), s)."""
+    return (run_dir.parents[1].name, method_name(run_dir.parent.name)), int(
+        run_dir.name.split("_")[1]
+    )
+
+
 def collect(root: Path) -> dict:
     """{(column, method): {seed: results}} from ROOT/<column>/<method>/seed_<s>/results.json."""
     cells = collections.defaultdict(dict)
     for f in sorted(root.glob("*/*/seed_*/results.json")):
-        method_dir = f.parents[1]
         run = json.loads(f.read_text())
         config = f.parent / "config.json"
         run["config"] = json.loads(config.read_text()) if config.exists() else {}
         run["train_query_loss"] = final_train_loss(f.parent / "metrics.jsonl", run.get("steps", 0))
         run["_dir"] = str(f.parent)
-        cells[(method_dir.parent.name, method_name(method_dir.name))][
-            int(f.parent.name.split("_")[1])
-        ] = run
+        key, seed = _cell(f.parent)
+        cells[key][seed] = run
     return cells
 
 
@@ -86,9 +91,8 @@ def collect_at_step(root: Path, step: int, metric: str = "accuracy") -> dict:
             "config": config,
             "_dir": str(f.parent),
         }
-        cells[(f.parents[2].name, method_name(f.parents[1].name))][
-            int(f.parent.name.split("_")[1])
-        ] = run
+        key, seed = _cell(f.parent)
+        cells[key][seed] = run
     return cells
 
 
@@ -634,14 +638,13 @@ def main():
     p.add_argument(
         "--title", default="Non-mutually-exclusive sinusoid", help="nme / regime: the table's title"
     )
-    p.add_argument("--root", required=True)
+    p.add_argument("--root", required=True, help="a grid root, or several separated by commas")
     p.add_argument("--out", required=True)
     p.add_argument("--reference", help="chembl: the JSON of benchmarks/chembl_reference.py")
     p.add_argument(
         "--at-step",
         type=int,
-        help="regime: judge runs at this curve point (e.g. runs stopped before their final evaluation); "
-        "--root may then be comma-separated roots",
+        help="regime: judge runs at this curve point (e.g. runs stopped before their final evaluation)",
     )
     p.add_argument("--metric", default="accuracy", help="--at-step: the family's metric")
     args = p.parse_args()
@@ -653,13 +656,15 @@ def main():
         return
     if args.at_step is not None and args.table != "regime":
         raise SystemExit("--at-step goes with the regime table")
-    if args.at_step is not None:  # --root may list several roots: their cells are merged
-        cells = collections.defaultdict(dict)
-        for root in args.root.split(","):
-            for key, runs in collect_at_step(Path(root), args.at_step, args.metric).items():
-                cells[key].update(runs)
-    else:
-        cells = collect(Path(args.root))
+    cells = collections.defaultdict(dict)  # --root may list several roots: their cells are merged
+    for root in args.root.split(","):
+        found = (
+            collect(Path(root))
+            if args.at_step is None
+            else collect_at_step(Path(root), args.at_step, args.metric)
+        )
+        for key, runs in found.items():
+            cells[key].update(runs)
     if not cells:
         what = (
             f"no curve point at step {args.at_step}"
