@@ -66,7 +66,7 @@ figures: install
 	$(PY) -m metareg.analysis.figures curves --root $(FIG_ROOT) --out docs/results/curves_table1_w1_k5.png \
 	  --cells sinusoid_w1/k5/maml,sinusoid_w1/k5/maml+meta_aug,sinusoid_w1/k5/maml+metamix,sinusoid_w1/k5/maml+mr_maml,sinusoid_w1/k5/maml+trlearner
 
-# The docs site (MkDocs: README, reports, notebooks rendered as committed, API from docstrings) into site/; warnings fail it
+# The docs site (MkDocs: README, reports, the notebooks executed, API from docstrings) into site/; warnings fail it
 $(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -e ".[docs]"
 	touch $@
