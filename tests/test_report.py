@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from metareg import sweep
-from metareg.analysis import paper, report
+from metareg.analysis import paper, report, runs
 from metareg.analysis.figures import relation_heatmaps
 from metareg.train import load_run_config, restore_run, train_and_evaluate
 
@@ -39,12 +39,18 @@ def test_paper_numbers_and_names():
         paper.paper_mse("anil+metamix+trlearner", "harmonic", 10) is None
     )  # Table 9 is sinusoid only
     assert paper.paper_mse("metasgd+mr_maml", "sinusoid_w1", 5) is None
-    assert paper.canonical("trlearner_top1") == "maml+trlearner_top1"
-    assert (
-        paper.canonical("maml_inner4") == "maml_inner4"
-        and paper.canonical("metamix") == "maml+metamix"
-    )
     assert paper.label("tnet+metamix+trlearner") == "T-Net+MetaMix+TRLearner"
+
+
+def test_one_spelling_of_a_method():
+    """Every table reads method directories through runs.method_name: "+" or "_" joins, implicit MAML."""
+    assert runs.method_name("trlearner_top1") == "maml+trlearner_top1"
+    assert runs.method_name("maml_inner4") == "maml_inner4"
+    assert runs.method_name("metamix") == "maml+metamix"
+    assert runs.method_name("maml_trlearner") == "maml+trlearner"
+    assert runs.method_name("maml_mr_maml") == "maml+mr_maml"
+    assert runs.method_name("anil+metamix+trlearner") == "anil+metamix+trlearner"
+    assert runs.method_name("protonet_trlearner") == "protonet+trlearner"
 
 
 def test_paired_differences_and_claim_verdicts(tmp_path):

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from metareg.analysis import paper, report  # noqa: E402
+from metareg.analysis.runs import load_curve  # noqa: E402
 from metareg.metrics import HIGHER_IS_BETTER  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def training_curves(
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     for cell in cells:
         curves = [
-            report.load_curve(d, key)
+            load_curve(d, key)
             for d in sorted((root / cell).glob("seed_*"))
             if (d / "metrics.jsonl").exists()
         ]
@@ -327,9 +328,7 @@ def trlearner_studies(root: Path, out_dir: Path):
 def _seed_curves(cell: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(steps, values [seeds, steps]) of a curve metric over a cell's seeds, cut to the shortest run."""
     curves = [
-        report.load_curve(d, key)
-        for d in sorted(cell.glob("seed_*"))
-        if (d / "metrics.jsonl").exists()
+        load_curve(d, key) for d in sorted(cell.glob("seed_*")) if (d / "metrics.jsonl").exists()
     ]
     curves = [c for c in curves if c[0].size]
     if not curves:

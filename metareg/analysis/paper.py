@@ -9,6 +9,8 @@ by "+regularizer" parts in a fixed order (meta_aug, metamix, mr_maml, trlearner)
 
 from __future__ import annotations
 
+from metareg.analysis.runs import method_name
+
 BACKBONES = ("maml", "anil", "metasgd", "tnet")
 REGULARIZER_ORDER = ("meta_aug", "metamix", "mr_maml", "trlearner")
 BACKBONE_LABELS = {
@@ -77,23 +79,14 @@ def paper_mse(method: str, family: str, shots: int) -> float | None:
     return None
 
 
-def canonical(method: str) -> str:
-    """Our grid's method name with the backbone made explicit ("trlearner" -> "maml+trlearner")."""
-    parts = method.split("+")
-    starts_with_regularizer = any(
-        parts[0] == r or parts[0].startswith(r + "_") for r in REGULARIZER_LABELS
-    )
-    return "+".join(["maml", *parts]) if starts_with_regularizer else method
-
-
 def backbone_of(method: str) -> str:
     """ "anil+trlearner" -> "anil"; a backbone variant keeps its suffix ("maml_inner4+trlearner" -> "maml_inner4")."""
-    return canonical(method).split("+")[0]
+    return method_name(method).split("+")[0]
 
 
 def label(method: str) -> str:
     """Human-readable row label: "ANIL+MetaMix+TRLearner", "MAML+TRLearner (top-1 relation)"."""
-    parts = canonical(method).split("+")
+    parts = method_name(method).split("+")
     out = [BACKBONE_LABELS.get(parts[0], parts[0])]
     for p in parts[1:]:
         if p.startswith("trlearner_top"):

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from metareg.analysis import paper, stats
+from metareg.analysis.runs import collect as collect_runs
+from metareg.analysis.runs import method_name, regression_cells
 
 # Targets are at most ~5 in size, so any sane predictor's MSE is below ~100: a mean above this
 # means the test-time adaptation blew up on some tasks.
@@ -42,23 +44,9 @@ def diverged(value: float) -> bool:
     return not math.isfinite(value) or value > BLOWUP_MSE
 
 
-def load_curve(workdir: str | Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of one logged metric from a run's metrics.jsonl (the rows that carry it: curve
-    points, config.eval.every, are in some rows only)."""
-    rows = [json.loads(r) for r in (Path(workdir) / "metrics.jsonl").read_text().splitlines() if r]
-    rows = [r for r in rows if key in r]
-    return np.array([r["step"] for r in rows]), np.array([r[key] for r in rows])
-
-
 def collect(root: Path) -> dict:
-    """{(family, K, canonical method): {seed: results}}."""
-    cells = collections.defaultdict(dict)
-    for f in sorted(root.glob("*/k*/*/seed_*/results.json")):
-        method_dir = f.parents[1]
-        family, k = method_dir.parents[1].name, int(method_dir.parent.name[1:])
-        seed = int(f.parent.name.split("_")[1])
-        cells[(family, k, paper.canonical(method_dir.name))][seed] = json.loads(f.read_text())
-    return cells
+    """{(family, K, canonical method): {seed: results}} of the regression grids under root."""
+    return regression_cells(collect_runs(root))
 
 
 def _value(run: dict, metric: str) -> float:
@@ -288,7 +276,7 @@ def _ordered_methods(methods) -> list[str]:
     """Paper order: backbone groups, the backbone first, then regularizers in REGULARIZER_ORDER."""
 
     def key(m):
-        parts = paper.canonical(m).split("+")
+        parts = method_name(m).split("+")
         b = parts[0]
         group = paper.BACKBONES.index(b) if b in paper.BACKBONES else len(paper.BACKBONES)
         regs = [

@@ -8,8 +8,8 @@
     python -m metareg.analysis.tables regime --root results/omniglot_reference_gpu --at-step 500 --title "..." --out x.md
     python -m metareg.analysis.tables heads --root runs/trlearner_heads --out docs/results/trlearner_heads.md
 
-A run is ROOT/<column>/<method>/seed_<s>/results.json (the layout experiments/grids/{omniglot,chembl,pose}.py
-write); a method is a backbone with "+regularizer" or "_regularizer" parts ("anil+metamix", "maml_trlearner").
+A run is ROOT/<column>/<method>/seed_<s>/results.json (metareg/analysis/runs.py: the layout every grid
+writes); a method is a backbone with "+regularizer" or "_regularizer" parts ("anil+metamix", "maml_trlearner").
 Every cell is the mean over seeds of the run's test metric with a t-based 95% CI over seeds, the number of
 seeds and the training budget (outer steps, meta-batch); every claim "X improves its backbone" is the paired
 difference from the backbone alone on the same seeds (hence the same test tasks), with its t-CI: supported
@@ -27,83 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from metareg.analysis import paper, stats
-from metareg.analysis.report import load_curve
+from metareg.analysis.runs import collect, collect_at_step
 from metareg.analysis.stats import UNTESTED_REGIME, mean_ci, verdict
 from metareg.learners import GRADIENT_FREE
 from metareg.metrics import HIGHER_IS_BETTER
-
-REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
-
-
-def method_name(directory: str) -> str:
-    """ "maml_trlearner" -> "maml+trlearner"; "anil+metamix" stays."""
-    for r in REGULARIZERS:
-        directory = directory.replace(f"_{r}", f"+{r}")
-    return directory
-
-
-def _cell(run_dir: Path) -> tuple[tuple[str, str], int]:
-    """ROOT/<column>/<method>/seed_<s> -> ((column, method), s)."""
-    return (run_dir.parents[1].name, method_name(run_dir.parent.name)), int(
-        run_dir.name.split("_")[1]
-    )
-
-
-def collect(root: Path) -> dict:
-    """{(column, method): {seed: results}} from ROOT/<column>/<method>/seed_<s>/results.json."""
-    cells = collections.defaultdict(dict)
-    for f in sorted(root.glob("*/*/seed_*/results.json")):
-        run = json.loads(f.read_text())
-        config = f.parent / "config.json"
-        run["config"] = json.loads(config.read_text()) if config.exists() else {}
-        run["train_query_loss"] = final_train_loss(f.parent / "metrics.jsonl", run.get("steps", 0))
-        run["_dir"] = str(f.parent)
-        key, seed = _cell(f.parent)
-        cells[key][seed] = run
-    return cells
-
-
-def collect_at_step(root: Path, step: int, metric: str = "accuracy") -> dict:
-    """Like `collect`, for runs stopped before their final evaluation (a wall-clock budget): each run's curve
-    point at `step` (metrics.jsonl, config.eval.every) stands in for results.json, its fixed test tasks
-    (config.eval.curve_tasks, the same for every method of a seed) for the 600 fresh ones. `metric` is the
-    family's metric ("accuracy", "mse_clean"); the primary is it after config.eval.primary_inner_steps."""
-    cells = collections.defaultdict(dict)
-    prefix = "curve/test/"
-    for f in sorted(root.glob("*/*/seed_*/metrics.jsonl")):
-        rows = [json.loads(line) for line in f.read_text().splitlines() if line]
-        point = next(
-            (r for r in rows if r["step"] == step and any(k.startswith(prefix) for k in r)), None
-        )
-        if point is None:
-            continue
-        config = json.loads((f.parent / "config.json").read_text())
-        tasks = config["eval"]["curve_tasks"]
-        run = {
-            "metric": f"{metric}@{config['eval']['primary_inner_steps']}",
-            "metrics": {
-                k[len(prefix) :]: {"mean": v, "ci95": float("nan"), "num_tasks": tasks}
-                for k, v in point.items()
-                if k.startswith(prefix)
-            },
-            "steps": step,
-            "curve_until": step,  # memorization() reads no curve point after it
-            "config": config,
-            "_dir": str(f.parent),
-        }
-        key, seed = _cell(f.parent)
-        cells[key][seed] = run
-    return cells
-
-
-def final_train_loss(metrics_file: Path, steps: int, window: int = 200) -> float | None:
-    """Mean training query loss (the clean query loss after the training inner steps, metrics.jsonl's
-    "query_loss") over the last `window` outer steps; None without the file."""
-    if not metrics_file.exists():
-        return None
-    logged_steps, values = load_curve(metrics_file.parent, "query_loss")
-    last = values[logged_steps > steps - window]
-    return float(np.mean(last)) if last.size else None
 
 
 def nll_key_at_training_steps(run: dict) -> str | None:
