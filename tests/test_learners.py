@@ -66,7 +66,8 @@ def test_metasgd_with_uniform_step_sizes_equals_maml():
 
 
 def test_metasgd_step_size_gradient_matches_closed_form():
-    """Linear model, one step: phi = w - exp(l) * g_s(w), so dL_q/dl = -grad_q(phi) * exp(l) * g_s(w)."""
+    """Linear model, one step: phi = w - exp(l) * g_s(w), so
+    dL_q/dl = -grad_q(phi) * exp(l) * g_s(w)."""
     ep = _episode(d=3)
     learner = MetaSGD(linear_model(), inner_lr=0.05, num_steps=1)
     objective = metareg.MetaObjective(learner)
@@ -122,3 +123,21 @@ def test_tnet_freezes_transforms_and_adapts_weights_like_maml():
         lambda q: meta_loss(q, episodes, jax.random.key(0), metareg.MetaObjective(tnet))[0]
     )(params)
     assert float(jnp.abs(grads["model"]["transform_1"]).sum()) > 0
+
+
+def test_every_learner_and_family_follows_its_protocol():
+    """meta_step and evaluate call only the methods of metareg.protocols: every registered learner
+    has them, and so does a built-in family (the check_family test covers what a custom one lacks)."""
+    from metareg.config import default_config
+    from metareg.learners import LEARNERS, make_learner
+    from metareg.protocols import Learner, TaskFamily
+
+    config = default_config()
+    for name in LEARNERS:
+        config.learner.name = name
+        loss = "cross_entropy" if name == "protonet" else "mse"
+        learner = make_learner(config, metareg.mlp((8,)), loss, num_classes=2)
+        assert isinstance(learner, Learner), name
+    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    assert isinstance(family, TaskFamily)
+    assert not isinstance(object(), Learner) and not isinstance(object(), TaskFamily)

@@ -7,6 +7,7 @@ shapes), `loss_name` ("mse" or "cross_entropy") and `output_width` (the model's 
 import jax
 import numpy as np
 
+from metareg.protocols import TaskFamily, members
 from metareg.rng import named_key
 from metareg.tasks.chembl import ChemblFamily, chembl_family, make_chembl_family
 from metareg.tasks.omniglot import SETTINGS as OMNIGLOT_SETTINGS
@@ -24,8 +25,8 @@ TASK_LOSSES = {
 TASK_FAMILIES = tuple(sorted(TASK_LOSSES))
 
 
-FAMILY_METHODS = ("sample_train", "sample_test", "example_episode")
-FAMILY_ATTRIBUTES = ("loss_name", "output_width")
+# the task-family protocol (metareg.protocols.TaskFamily), as the names check_family looks for
+FAMILY_METHODS, FAMILY_ATTRIBUTES = (tuple(names) for names in members(TaskFamily))
 
 
 def check_family(family) -> None:
