@@ -1,11 +1,12 @@
-"""Experiment presets: the library defaults plus one preset per task family, and the variant grammar.
+"""Experiment presets: the library defaults, one preset per task family, the variant grammar.
 
-Each `experiments/NAME.py` names one (family, learner, regularizers) combination with `preset(...)`. The text after
-":" in `--config experiments/NAME.py:ARG` is a comma-separated list of variant tokens, written the same way for
-every family: the family's own (`FAMILIES[family].tokens`, e.g. Omniglot `5shot,me`, ChEMBL `group2`, pose
-`15shot,64px`) and `quick`, which shrinks any run to a CPU smoke test of seconds (same code path, tiny budget),
-e.g. `omniglot_maml.py:5shot,quick`. A preset applies, in order: the family's task defaults, the tokens' task
-fields, the family's paper settings (which may read the tokens), then the quick shrink.
+Each `experiments/NAME.py` names one (family, learner, regularizers) combination with `preset(...)`.
+The text after ":" in `--config experiments/NAME.py:ARG` is a comma-separated list of variant
+tokens, written the same way for every family: the family's own (`FAMILIES[family].tokens`, e.g.
+Omniglot `5shot,me`, ChEMBL `group2`, pose `15shot,64px`) and `quick`, which shrinks any run to a
+CPU smoke test of seconds (same code path, tiny budget), e.g. `omniglot_maml.py:5shot,quick`. A
+preset applies, in order: the family's task defaults, the tokens' task fields, the family's paper
+settings (which may read the tokens), then the quick shrink.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class Family:
 
 
 def preset(task: str, arg: str | None, learner: str, regularizers: tuple, name: str):
-    """The config of experiment `name`: `task` (a family of FAMILIES, or a regression family name) trained by
-    `learner` with `regularizers`, in the variant `arg` (tokens after ":")."""
+    """The config of experiment `name`: `task` (a family of FAMILIES, or a regression family name)
+    trained by `learner` with `regularizers`, in the variant `arg` (tokens after ":")."""
     family = FAMILIES["regression" if task in FAMILY_SPECS else task]
     tokens = variant_tokens(arg, family.tokens)
     c = default_config()
@@ -55,7 +56,8 @@ def variant_tokens(arg: str | None, allowed: dict) -> list[str]:
         if not allowed:
             raise ValueError(f"unknown config variant {unknown[0]!r}; use NAME.py or NAME.py:quick")
         raise ValueError(
-            f"unknown config variant {unknown[0]!r}; use comma-separated tokens from {sorted(allowed)} and quick"
+            f"unknown config variant {unknown[0]!r}; use comma-separated tokens from "
+            f"{sorted(allowed)} and quick"
         )
     return tokens
 
@@ -64,11 +66,11 @@ def is_quick(arg: str | None) -> bool:
     return "quick" in (arg or "").split(",")
 
 
-# ----------------------------------------------------------------------------------------- regression
+# --------------------------------------------------------------------------------------- regression
 
 
 def _regression_setup(c, tokens, learner):
-    """The library defaults are TRLearner Table 1's sinusoid setup (480-task pool, K = 5, Q = 10)."""
+    """The library defaults are TRLearner Table 1's sinusoid setup (480-task pool, K=5, Q=10)."""
 
 
 def _regression_quick(c, learner):
@@ -86,7 +88,8 @@ OMNIGLOT_TOKENS = {
     "nme": ("setting", "non_mutually_exclusive"),
     "me": ("setting", "mutually_exclusive"),
     "reference": None,  # MetaMix's reference protocol, point by point: `_reference`
-    "norot": None,  # only its tasks (no rotations, 20 slots of 60; random-label test tasks), our CPU net
+    # only its tasks (no rotations, 20 slots of 60; random-label test tasks), our CPU net
+    "norot": None,
     "cs": None,  # MetaMix + Channel Shuffle (the reference's schedule)
 }
 
@@ -99,13 +102,14 @@ def _omniglot_defaults(c):
 def _omniglot_setup(c, tokens, learner):
     """Omniglot N-way K-shot classification (default 20-way 1-shot, non-mutually-exclusive).
 
-    From the MetaMix reference (methods.md): Adam 1e-3, meta-batch 8 (1-shot) / 6 (5-shot), query = shots
-    per class; MetaMix alpha 2.0 over layers (1, 2, 3) (MetaMix Appendix C.3). Conv4: stride-2 convs,
-    transductive BatchNorm, spatial-mean readout (MAML's Omniglot network; learn2learn's OmniglotCNN).
-    Departure, for the CPU budget: 1 inner step of lr 0.4 in training (MAML's and learn2learn's Omniglot
-    setting, the TRLearner paper's "one meta-layer"), 5 at test, where the MetaMix reference trains with 5
-    steps of lr 0.1 and tests with 10: a 5-step outer step costs 4x as much here (0.86 s vs 0.20 s).
-    Tokens: reference (MetaMix's reference protocol, `_reference`), norot (only its tasks), cs (Channel Shuffle).
+    From the MetaMix reference (methods.md): Adam 1e-3, meta-batch 8 (1-shot) / 6 (5-shot),
+    query = shots per class; MetaMix alpha 2.0 over layers (1, 2, 3) (MetaMix Appendix C.3). Conv4:
+    stride-2 convs, transductive BatchNorm, spatial-mean readout (MAML's Omniglot network;
+    learn2learn's OmniglotCNN). Departure, for the CPU budget: 1 inner step of lr 0.4 in training
+    (MAML's and learn2learn's Omniglot setting, the TRLearner paper's "one meta-layer"), 5 at test,
+    where the MetaMix reference trains with 5 steps of lr 0.1 and tests with 10: a 5-step outer step
+    costs 4x as much here (0.86 s vs 0.20 s). Tokens: reference (MetaMix's reference protocol,
+    `_reference`), norot (only its tasks), cs (Channel Shuffle).
     """
     c.task.num_queries = c.task.num_shots  # MetaMix reference: query = shots
     c.model.name = "conv4"
@@ -113,7 +117,8 @@ def _omniglot_setup(c, tokens, learner):
     c.learner.inner_lr, c.learner.inner_steps = 0.4, 1
     c.metamix.alpha, c.metamix.layers = 2.0, (1, 2, 3)
     c.meta_batch_size = 8 if c.task.num_shots == 1 else 6
-    c.num_steps = 2000  # our CPU budget (the papers: tens of thousands of steps; docs/reproduction_omniglot.md)
+    # our CPU budget (the papers: tens of thousands of steps; docs/reproduction_omniglot.md)
+    c.num_steps = 2000
     c.log_every, c.checkpoint_every = 50, 250
     c.eval.metric = "accuracy"
     c.eval.inner_steps, c.eval.primary_inner_steps = (
@@ -131,14 +136,16 @@ def _omniglot_setup(c, tokens, learner):
 
 
 def _reference(c, learner: str):
-    """The MetaMix reference code's Omniglot protocol (huaxiuyao/MetaMix omniglot/, docs/reproduction_omniglot.md
-    "The reference protocol" compares point by point; docs/sources/metamix_reference_code.md cites its lines).
+    """The MetaMix reference code's Omniglot protocol (huaxiuyao/MetaMix omniglot/,
+    docs/reproduction_omniglot.md "The reference protocol" compares point by point;
+    docs/sources/metamix_reference_code.md cites its lines).
 
-    Training characters without rotations in 20 fixed slots of 60; test tasks mutually exclusive (random labels)
-    from the test characters; Conv4 of 64 filters, 3x3 convs with no pooling and no stride (the functions that
-    run skip the module's max-pool), transductive BatchNorm, mean over space; second-order MAML, 5 inner steps
-    of lr 0.1 in training, 10 at test; Adam 1e-3 (the code's; the paper says 0.005); meta-batch 8 (1-shot) / 6
-    (5-shot); 50,000 iterations; MetaMix Beta(2, 2) over layers (0, 1, 2, 3) (the code's; the paper says 1-3).
+    Training characters without rotations in 20 fixed slots of 60; test tasks mutually exclusive
+    (random labels) from the test characters; Conv4 of 64 filters, 3x3 convs with no pooling and no
+    stride (the functions that run skip the module's max-pool), transductive BatchNorm, mean over
+    space; second-order MAML, 5 inner steps of lr 0.1 in training, 10 at test; Adam 1e-3 (the
+    code's; the paper says 0.005); meta-batch 8 (1-shot) / 6 (5-shot); 50,000 iterations; MetaMix
+    Beta(2, 2) over layers (0, 1, 2, 3) (the code's; the paper says 1-3).
     """
     c.task.rotations = False
     c.task.test_setting = "mutually_exclusive"
@@ -172,12 +179,14 @@ CHEMBL_TOKENS = {f"group{g}": ("group", g) for g in range(4)}
 
 
 def _chembl_setup(c, tokens, learner):
-    """Drug activity on ChEMBL assays (one assay = one task), evaluation group 0 by default ("group1".."group3").
+    """Drug activity on ChEMBL assays (one assay = one task), evaluation group 0 by
+    default ("group1".."group3").
 
-    MetaMix Appendix C.1: MLP fingerprint -> 500 -> 500 -> 1 with BatchNorm and leaky ReLU (0.01), meta-batch 8,
-    Adam 1e-3, inner lr 0.01, 5 inner steps in training and at test; MetaMix alpha 0.5 over layers (1, 2).
-    Support = 75% of an assay's compounds (at least 3 queries), padded to 64 / 32 in training
-    (metareg.tasks.chembl). Evaluation: every meta-test assay, R^2 (squared Pearson) on its query compounds.
+    MetaMix Appendix C.1: MLP fingerprint -> 500 -> 500 -> 1 with BatchNorm and leaky ReLU (0.01),
+    meta-batch 8, Adam 1e-3, inner lr 0.01, 5 inner steps in training and at test; MetaMix alpha 0.5
+    over layers (1, 2). Support = 75% of an assay's compounds (at least 3 queries), padded to
+    64 / 32 in training (metareg.tasks.chembl). Evaluation: every meta-test assay, R^2 (squared
+    Pearson) on its query compounds.
     """
     c.task.num_shots, c.task.num_queries = 64, 32  # training caps (padding)
     c.model.name, c.model.hidden = "mlp", (500, 500)
@@ -187,9 +196,10 @@ def _chembl_setup(c, tokens, learner):
     c.meta_batch_size = 8
     c.num_steps = 1500  # our CPU budget (the papers: 50 epochs x 500 = 25k steps)
     if learner == "maml":
-        # Whole-network MAML: the second-order terms through BatchNorm over 3-4-compound supports reach
-        # meta-gradient norms of 1e9-1e13; unclipped, one such step fills Adam's second moment and the run
-        # stalls (query MSE 14-20 for all 1,500 steps; ANIL ~1). Clipped at 10: query MSE 2.5 by step 100.
+        # Whole-network MAML: the second-order terms through BatchNorm over 3-4-compound supports
+        # reach meta-gradient norms of 1e9-1e13; unclipped, one such step fills Adam's second moment
+        # and the run stalls (query MSE 14-20 for all 1,500 steps; ANIL ~1). Clipped at 10: query
+        # MSE 2.5 by step 100.
         c.optimizer.clip_norm = 10.0
     c.log_every, c.checkpoint_every = 100, 500
     c.eval.metric, c.eval.num_tasks, c.eval.batch_size = "r2", 0, 50  # 0: every meta-test assay
@@ -221,12 +231,14 @@ def _pose_defaults(c):
 
 
 def _pose_setup(c, tokens, learner):
-    """Pose regression on rendered Pascal3D objects (one object = one task), 10 shots by default ("15shot").
+    """Pose regression on rendered Pascal3D objects (one object = one task), 10
+    shots by default ("15shot").
 
-    MR-MAML / MetaMix (App. C.2): encoder frozen in the inner loop + 4-block conv decoder (metareg.models.pose),
-    query = shots, meta-batch 10, inner lr 0.01, 5 inner steps in training and 20 at test; MetaMix alpha 0.5
-    over the input and every hidden layer; labels azimuth / (2 pi) * 10; 1000 test tasks, MSE. Outer Adam
-    1e-3 (MR-MAML's code: 5e-4; MetaMix's text: 0.01).
+    MR-MAML / MetaMix (App. C.2): encoder frozen in the inner loop + 4-block conv decoder
+    (metareg.models.pose), query = shots, meta-batch 10, inner lr 0.01, 5 inner steps in training
+    and 20 at test; MetaMix alpha 0.5 over the input and every hidden layer; labels
+    azimuth / (2 pi) * 10; 1000 test tasks, MSE. Outer Adam 1e-3 (MR-MAML's code: 5e-4; MetaMix's
+    text: 0.01).
     """
     c.task.num_queries = c.task.num_shots
     c.model.name = "pose_net"

@@ -1,4 +1,5 @@
-"""chembl: ANIL (head-only inner loop, MetaMix's best backbone here), evaluation group 0 (variants: experiments/base.py)."""
+"""chembl: ANIL (head-only inner loop, MetaMix's best backbone here), evaluation group 0
+(variants: experiments/base.py)."""
 
 from experiments import base
 

@@ -1,4 +1,5 @@
-"""chembl: ANIL + TRLearner on ChEMBL assays, evaluation group 0 (variants: see experiments/base.py)."""
+"""chembl: ANIL + TRLearner on ChEMBL assays, evaluation group 0 (variants:
+see experiments/base.py)."""
 
 from experiments import base
 

@@ -1,4 +1,5 @@
-"""harmonic: MAML + MetaMix (alpha 0.5, layers 0-2); TRLearner Table 1 setup (480-task pool, K=5, Q=10)."""
+"""harmonic: MAML + MetaMix (alpha 0.5, layers 0-2); TRLearner Table 1 setup
+(480-task pool, K=5, Q=10)."""
 
 from experiments import base
 

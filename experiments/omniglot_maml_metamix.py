@@ -1,4 +1,5 @@
-"""omniglot: MAML + MetaMix, 20-way 1-shot non-mutually-exclusive by default (variants: see experiments/base.py)."""
+"""omniglot: MAML + MetaMix, 20-way 1-shot non-mutually-exclusive by default (variants:
+see experiments/base.py)."""
 
 from experiments import base
 

@@ -1,4 +1,5 @@
-"""omniglot: ProtoNet, 20-way 1-shot non-mutually-exclusive by default (variants: see experiments/base.py)."""
+"""omniglot: ProtoNet, 20-way 1-shot non-mutually-exclusive by default (variants:
+see experiments/base.py)."""
 
 from experiments import base
 

@@ -1,4 +1,5 @@
-"""pose: MAML + TRLearner on rendered Pascal3D objects, 10 shots (variants: see experiments/base.py)."""
+"""pose: MAML + TRLearner on rendered Pascal3D objects, 10 shots (variants:
+see experiments/base.py)."""
 
 from experiments import base
 

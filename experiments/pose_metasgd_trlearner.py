@@ -1,4 +1,5 @@
-"""pose: MetaSGD + TRLearner on rendered Pascal3D objects, 10 shots (variants: see experiments/base.py)."""
+"""pose: MetaSGD + TRLearner on rendered Pascal3D objects, 10 shots (variants:
+see experiments/base.py)."""
 
 from experiments import base
 

@@ -1,4 +1,5 @@
-"""pose: T-Net + TRLearner on rendered Pascal3D objects, 10 shots (variants: see experiments/base.py)."""
+"""pose: T-Net + TRLearner on rendered Pascal3D objects, 10 shots (variants:
+see experiments/base.py)."""
 
 from experiments import base
 

@@ -1,9 +1,9 @@
 """sinusoid_nme: plain MAML on the non-mutually-exclusive sinusoid, where memorization can happen.
 
 sinusoid_w1 tasks with a one-hot of the amplitude's bin (20 bins) in the input and a pool of 20
-training tasks, one per bin: the code names the training task, so a model can fit every training task
-from x alone and ignore its support set. Test tasks are fresh (amplitude, phase) draws whose code
-gives only the amplitude bin. Learning curves on (eval.every) show the memorization directly:
+training tasks, one per bin: the code names the training task, so a model can fit every training
+task from x alone and ignore its support set. Test tasks are fresh (amplitude, phase) draws whose
+code gives only the amplitude bin. Learning curves on (eval.every) show the memorization directly:
 training-task error before adaptation (curve/train/mse_clean@0) against test error after it.
 Regularizers: --config.regularizers="('mr_maml',)" (or experiments/grids/sinusoid_nme.py for all).
 """

@@ -6,15 +6,16 @@ import os
 import sys
 from pathlib import Path
 
-# The suite is compile-bound (tiny shapes, hundreds of programs): XLA's cheap pipeline compiles about twice as
-# fast. Set before jax is imported so that subprocesses (CLI runs, fault injection, notebooks) inherit it too.
-# Every property tested holds under either pipeline; `make test-optimized` (METAREG_TEST_OPTIMIZED=1) runs the
-# suite with the full one.
+# The suite is compile-bound (tiny shapes, hundreds of programs): XLA's cheap pipeline compiles
+# about twice as fast. Set before jax is imported so that subprocesses (CLI runs, fault injection,
+# notebooks) inherit it too. Every property tested holds under either pipeline;
+# `make test-optimized` (METAREG_TEST_OPTIMIZED=1) runs the suite with the full one.
 if not os.environ.get("METAREG_TEST_OPTIMIZED"):
     os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
-# Many tests and CLI subprocesses compile the same programs (the quick sinusoid step above all): a compilation cache
-# shared by this run's processes compiles each once. It starts empty (a cold run) and is removed when the run ends;
-# the process that creates it (pytest's main process, before the xdist workers start) owns it.
+# Many tests and CLI subprocesses compile the same programs (the quick sinusoid step above all): a
+# compilation cache shared by this run's processes compiles each once. It starts empty (a cold run)
+# and is removed when the run ends; the process that creates it (pytest's main process, before the
+# xdist workers start) owns it.
 if "METAREG_TEST_JAX_CACHE" not in os.environ:
     import atexit
     import shutil
@@ -90,7 +91,8 @@ def quick_config():
 
 
 def run_traced_steps(objective, num_steps: int, meta_batch_size: int = 8):
-    """(state, metrics) after `num_steps` jitted outer steps on the sinusoid, failing if the step traces twice."""
+    """(state, metrics) after `num_steps` jitted outer steps on the sinusoid, failing if
+    the step traces twice."""
     import chex
     import optax
 

@@ -1,5 +1,6 @@
-"""The adaptive task sampler (TRLearner's Algorithm 1): scores against closed forms, the probabilities, the
-Gumbel top-k draw, the unchanged uniform path, and quick runs with the sampler on."""
+"""The adaptive task sampler (TRLearner's Algorithm 1): scores against closed forms, the
+probabilities, the Gumbel top-k draw, the unchanged uniform path, and quick runs with the sampler
+on."""
 
 import dataclasses
 import functools
@@ -37,7 +38,8 @@ from tests.conftest import linear_model, random_episodes, run_traced_steps
 
 
 def test_diversity_closed_form_on_orthogonal_rows_both_gram_forms():
-    """Rows a e1, b e2 (n = 2 < d = 3, the n x n form): ZᵀZ = diag(a², b², 0), so the log-det is a sum of logs."""
+    """Rows a e1, b e2 (n = 2 < d = 3, the n x n form): ZᵀZ = diag(a², b², 0), so the
+    log-det is a sum of logs."""
     a, b, sigma = 2.0, 3.0, 0.5
     z = jnp.array([[a, 0.0, 0.0], [0.0, b, 0.0]])
     want = 0.5 * 2 * (math.log(1 + a * a / (2 * sigma**2)) + math.log(1 + b * b / (2 * sigma**2)))
@@ -66,7 +68,8 @@ def test_diversity_default_sigma_and_padding():
 
 
 def test_entropy_closed_form_per_class():
-    """Classes {a e1, c e1} and {b e2}: Σ_j (tr C_j / 2n) log(1 + |class j|² / (tr C_j ε²)), n = 3."""
+    """Classes {a e1, c e1} and {b e2}:
+    Σ_j (tr C_j / 2n) log(1 + |class j|² / (tr C_j ε²)), n = 3."""
     a, b, c, eps = 2.0, 3.0, 1.5, 0.4
     z = jnp.array([[a, 0.0, 0.0], [0.0, b, 0.0], [c, 0.0, 0.0]])
     labels = jax.nn.one_hot(jnp.array([0, 1, 0]), 3)  # class 2 is empty: contributes 0
@@ -81,7 +84,8 @@ def test_entropy_closed_form_per_class():
 
 
 def test_entropy_of_one_class_is_diversity_over_n():
-    """Regression's single class: entropy = ½ logdet(I + ZᵀZ/(n ε²)) = diversity / n when σ = ε."""
+    """Regression's single class: entropy = ½ logdet(I + ZᵀZ/(n ε²)) = diversity / n
+    when σ = ε."""
     z = jax.random.normal(jax.random.key(1), (6, 4))
     np.testing.assert_allclose(
         float(task_entropy(z, jnp.ones((6, 1)), 0.1)), float(task_diversity(z, 0.1)) / 6, rtol=1e-5
@@ -154,7 +158,8 @@ def test_probabilities_sum_to_one_and_are_uniform_without_signal():
 
 
 def test_probabilities_closed_form_and_monotone_in_the_weighted_score():
-    # Two candidates: standardized scores are -1 and +1 (population std), so p = softmax([-w, w] / T).
+    # Two candidates: standardized scores are -1 and +1 (population std), so
+    # p = softmax([-w, w] / T).
     p = np.asarray(
         sampling_probabilities(jnp.array([[0.0, 0.0, 3.0], [2.0, 0.0, 3.0]]), (1.5, 1.0, 1.0), 0.5)
     )
@@ -223,7 +228,8 @@ def test_select_returns_candidates_by_index_and_diagnostics():
 
 
 def test_uniform_step_draws_the_same_meta_batch_as_before():
-    """sampler=None: the meta-batch is family.sample_train(named_key(fold_in(key, step), "tasks"), T), as always."""
+    """sampler=None: the meta-batch is
+    family.sample_train(named_key(fold_in(key, step), "tasks"), T), as always."""
     family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
     objective = metareg.MetaObjective(
         metareg.MAML(metareg.mlp((8,)), inner_lr=0.01), (metareg.TRLearner(),)
@@ -295,7 +301,8 @@ def _omniglot_ready() -> bool:
 
 @pytest.mark.skipif(not _omniglot_ready(), reason="Omniglot archives not found")
 def test_quick_omniglot_trlearner_steps_with_the_adaptive_sampler():
-    """omniglot_maml:quick with TRLearner: the objective as train.py builds it, a few jitted steps (no evaluation)."""
+    """omniglot_maml:quick with TRLearner: the objective as train.py builds it, a few jitted
+    steps (no evaluation)."""
     from experiments import omniglot_maml
     from metareg.train import build
 
@@ -384,7 +391,7 @@ def test_sampler_is_a_static_part_of_the_objective():
     assert "sampler/diversity" in metrics
 
 
-# ---------------------------------------------------------------- TRLearner's meta-data (Section 4.1)
+# -------------------------------------------------------------- TRLearner's meta-data (Section 4.1)
 
 
 def test_select_examples_keeps_a_fraction_of_each_class_and_never_padding():
@@ -411,7 +418,8 @@ def test_select_examples_keeps_a_fraction_of_each_class_and_never_padding():
 
 
 def test_select_examples_follows_the_logits_within_a_class():
-    """One of three examples kept (fraction 1/3): it is example i with probability softmax(logits)_i."""
+    """One of three examples kept (fraction 1/3): it is example i with
+    probability softmax(logits)_i."""
     logits = jnp.log(jnp.array([0.6, 0.3, 0.1]))
     classes = jnp.ones((3, 1))
     draws = jax.vmap(lambda k: select_examples(k, logits, classes, 1 / 3))(
@@ -422,8 +430,9 @@ def test_select_examples_follows_the_logits_within_a_class():
 
 
 def test_example_scores_are_leave_one_out_shares_and_output_gradients():
-    """Linear f(x) = x w (Z = support_x): diversity / entropy shares against task_diversity on the kept rows, and the
-    difficulty |dl_j/df_j|^2 = (2 (f_j - y_j))^2 of the squared error, checked by hand."""
+    """Linear f(x) = x w (Z = support_x): diversity / entropy shares against task_diversity on the
+    kept rows, and the difficulty |dl_j/df_j|^2 = (2 (f_j - y_j))^2 of the squared error, checked by
+    hand."""
     learner = metareg.MAML(linear_model())
     ep = metareg.types.task(random_episodes(jax.random.key(2), num_tasks=1, k=4, d=3), 0)
     theta = learner.model.init(jax.random.key(3), ep.support_x)
@@ -442,7 +451,8 @@ def test_example_scores_are_leave_one_out_shares_and_output_gradients():
     for j in range(4):
         rest = np.delete(x, j, axis=0)
         np.testing.assert_allclose(scores[j, 0], div(x, 0.3) - div(rest, 0.3), rtol=1e-4, atol=1e-5)
-        # one class of every example: entropy = (n / 2n) log det(I + Z^T Z / (n eps^2)) = div(., eps) / n
+        # one class of every example:
+        # entropy = (n / 2n) log det(I + Z^T Z / (n eps^2)) = div(., eps) / n
         np.testing.assert_allclose(
             scores[j, 1], div(x, 0.2) / 4 - div(rest, 0.2) / 3, rtol=1e-4, atol=1e-5
         )
@@ -469,8 +479,9 @@ def _trlearner_setup(num_tasks=4, k=6):
 
 
 def test_trlearner_meta_data_is_the_relation_of_the_kept_examples():
-    """meta_data="adaptive": the weights equal those computed from the kept examples alone (gathered into a smaller
-    episode); with fraction 1 every example is kept and the penalty equals the plain one."""
+    """meta_data="adaptive": the weights equal those computed from the kept examples alone (gathered
+    into a smaller episode); with fraction 1 every example is kept and the penalty equals the plain
+    one."""
     learner, episodes = _trlearner_setup()
     for tr_kind in ("learned", "fixed"):
         plain = metareg.TRLearner(relation=tr_kind)

@@ -1,4 +1,5 @@
-"""Bayes-optimal floor: closed forms, an independent Monte Carlo check, grid convergence, sanity bounds."""
+"""Bayes-optimal floor: closed forms, an independent Monte Carlo check, grid
+convergence, sanity bounds."""
 
 import math
 from unittest import mock
@@ -35,8 +36,8 @@ def _x64(*arrays):
 
 @pytest.mark.parametrize("true_amplitude", [0.3, 2.5, 4.8])
 def test_uniform_amplitude_posterior_is_truncated_normal(true_amplitude):
-    """w and b fixed (one-node grids), A ~ U[lo, hi]: the predictor is E[A | y] sin(w x + b), E[A | y]
-    the truncated-normal mean (noise 1.0 so the truncation matters)."""
+    """w and b fixed (one-node grids), A ~ U[lo, hi]: the predictor is E[A | y] sin(w x + b),
+    E[A | y] the truncated-normal mean (noise 1.0 so the truncation matters)."""
     rng = np.random.default_rng(0)
     w, b, lo, hi, noise = 1.3, 0.7, 0.1, 5.0, 1.0
     x, xq = rng.uniform(-5, 5, 4), rng.uniform(-5, 5, 7)
@@ -53,7 +54,8 @@ def test_uniform_amplitude_posterior_is_truncated_normal(true_amplitude):
 
 
 def test_uniform_amplitude_far_outside_its_range_is_stable():
-    """Data asking for A = -20 with A ~ U[0.1, 5] (alpha ~ +60): the mean sits just above lo, finite."""
+    """Data asking for A = -20 with A ~ U[0.1, 5] (alpha ~ +60): the mean sits
+    just above lo, finite."""
     x = np.linspace(-4, 4, 10)
     y = -20.0 * np.sin(x)
     with jax.enable_x64(True):
@@ -79,7 +81,8 @@ def test_log_ndtr_diff_matches_log_ndtr_in_the_tails():
 
 
 def test_gaussian_amplitudes_posterior_is_the_textbook_one():
-    """w, b1, b2 fixed (one-node grids), (a1, a2) ~ N(0, I): mean = (I + P^T P / s^2)^-1 P^T y / s^2."""
+    """w, b1, b2 fixed (one-node grids), (a1, a2) ~ N(0, I):
+    mean = (I + P^T P / s^2)^-1 P^T y / s^2."""
     rng = np.random.default_rng(1)
     w, b, noise = 5.7, 1.1, 0.1
     x, xq = rng.uniform(-4, 4, 3), rng.uniform(-4, 4, 6)
@@ -94,7 +97,8 @@ def test_gaussian_amplitudes_posterior_is_the_textbook_one():
 
 def test_grid_weights_are_the_marginal_likelihoods():
     """Two phase nodes: the mixture weights must be p(y | node), here computed independently (a fine
-    quadrature over A for the sinusoid; log N(y; 0, s^2 I + P P^T) for the harmonic's four (b1, b2))."""
+    quadrature over A for the sinusoid; log N(y; 0, s^2 I + P P^T) for the harmonic's four
+    (b1, b2))."""
     rng = np.random.default_rng(2)
     x, xq = rng.uniform(-3, 3, 3), rng.uniform(-3, 3, 5)
     phases = np.array([0.4, 2.0])
@@ -135,8 +139,8 @@ def test_grid_weights_are_the_marginal_likelihoods():
 
 
 def test_harmonic_half_period_phases_are_exact():
-    """(a, b) and (-a, b + pi) are one function of equal prior density: phases over [0, 2 pi) with 2n
-    nodes give the same predictor as [0, pi) with n nodes."""
+    """(a, b) and (-a, b + pi) are one function of equal prior density: phases over [0, 2 pi) with
+    2n nodes give the same predictor as [0, pi) with n nodes."""
     rng = np.random.default_rng(3)
     x, xq = rng.uniform(-4, 4, 5), rng.uniform(-4, 4, 4)
     y = 0.9 * np.sin(6.1 * x + 4.0) + 0.4 * np.sin(12.2 * x + 5.5) + 0.1 * rng.normal(size=5)
@@ -153,7 +157,8 @@ def test_harmonic_half_period_phases_are_exact():
 
 @pytest.mark.parametrize("family", sorted(bayes.PRIORS))
 def test_priors_mirror_the_task_families(family):
-    """PRIORS restates the constants of tasks/regression.py: draws of the family's own prior fall in them."""
+    """PRIORS restates the constants of tasks/regression.py: draws of the family's
+    own prior fall in them."""
     prior, spec = bayes.PRIORS[family], FAMILY_SPECS[family]
     p = jax.tree_util.tree_map(np.asarray, spec.prior(jax.random.key(0), 20_000))
     w_lo, w_hi = prior.w_range
@@ -176,8 +181,8 @@ def test_priors_mirror_the_task_families(family):
 
 @pytest.mark.parametrize("family", sorted(bayes.PRIORS))
 def test_matches_importance_sampling_from_the_family_prior(family):
-    """Two support points: self-normalized importance sampling with the family's own prior sampler and
-    task function (no shared code with the grid) agrees within 5 Monte Carlo standard errors."""
+    """Two support points: self-normalized importance sampling with the family's own prior sampler
+    and task function (no shared code with the grid) agrees within 5 Monte Carlo standard errors."""
     spec = FAMILY_SPECS[family]
     episodes = regression_family(family, jax.random.key(0), num_shots=2, pool_size=0).sample_test(
         jax.random.key(11), 3
@@ -202,7 +207,8 @@ def test_matches_importance_sampling_from_the_family_prior(family):
 
 @pytest.mark.parametrize("family", sorted(bayes.PRIORS))
 def test_doubling_the_grid_changes_little(family):
-    """K = 10 (the sharper posterior); the full check on 100 tasks per (family, K) is in bayes_floor.json."""
+    """K = 10 (the sharper posterior); the full check on 100 tasks per (family, K)
+    is in bayes_floor.json."""
     episodes = bayes.meta_test_episodes(
         family, 10, seed=0, num_tasks=1 if family == "harmonic" else 3
     )
@@ -240,7 +246,8 @@ def test_many_support_points_drive_the_error_to_zero(family, grid, shots):
 
 
 def test_meta_test_episodes_are_those_training_evaluates_on():
-    """metareg.train.evaluate_meta_params hands `evaluate` exactly the episodes meta_test_episodes draws."""
+    """metareg.train.evaluate_meta_params hands `evaluate` exactly the episodes
+    meta_test_episodes draws."""
     from metareg import train
     from metareg.config import default_config
 

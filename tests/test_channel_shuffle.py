@@ -21,7 +21,8 @@ def _draw(layer=1, group=2, on=True, partner=(2, 0, 1)):
 
 
 def test_swap_by_hand():
-    """Sample k of class i takes group g's channels of sample k of class partner[i]; the rest is untouched."""
+    """Sample k of class i takes group g's channels of sample k of class partner[i];
+    the rest is untouched."""
     h = (
         np.random.default_rng(0).normal(size=(WAYS * SHOTS, 4, 4, 64)).astype(np.float32)
     )  # class-major rows

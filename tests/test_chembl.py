@@ -1,10 +1,11 @@
-"""ChEMBL drug activity: TFDS preparation from jsonl.gz files, evaluation groups, padded JAX episodes, R^2, ridge.
+"""ChEMBL drug activity: TFDS preparation from jsonl.gz files, evaluation groups, padded
+JAX episodes, R^2, ridge.
 
-Fast tests use tiny synthetic assay folders (written to a tmp dir) or synthetic in-memory assays whose
-features encode each compound's row, so an episode can be decoded and checked compound by compound.
-Tests that only list or read a few real files are skipped when ../shared/data/chembl_fewshot is absent;
-the one slow test prepares the real data (about 25 s the first time, cached in
-~/.cache/metareg/tensorflow_datasets; about 6 s to load afterwards).
+Fast tests use tiny synthetic assay folders (written to a tmp dir) or synthetic in-memory assays
+whose features encode each compound's row, so an episode can be decoded and checked compound by
+compound. Tests that only list or read a few real files are skipped when
+../shared/data/chembl_fewshot is absent; the one slow test prepares the real data (about 25 s the
+first time, cached in ~/.cache/metareg/tensorflow_datasets; about 6 s to load afterwards).
 """
 
 from __future__ import annotations
@@ -237,8 +238,8 @@ def _bad_file(kind: str, path: Path) -> str:
 
 @pytest.mark.parametrize(
     "kind",
-    ["not_gzip", "truncated_gzip", "missing_field", "short_fingerprint", "float_fingerprint", "count_too_big", "nan_target",
-     "not_an_object", "empty"],
+    ["not_gzip", "truncated_gzip", "missing_field", "short_fingerprint", "float_fingerprint",
+     "count_too_big", "nan_target", "not_an_object", "empty"],
 )  # fmt: skip
 def test_malformed_file_names_the_file_the_line_and_the_fix(tmp_path, kind):
     path = tmp_path / "CHEMBL9.jsonl.gz"
@@ -352,7 +353,8 @@ def test_split_sizes_follow_the_75_25_rule_with_three_queries():
 
 
 def _coded_assays(sizes, folders=None) -> ch.ChemblAssays:
-    """In-memory assays whose features encode each compound: x[r] = (r % 256, r // 256, assay, 1), y[r] = r."""
+    """In-memory assays whose features encode each compound:
+    x[r] = (r % 256, r // 256, assay, 1), y[r] = r."""
     sizes = np.asarray(sizes)
     n = int(sizes.sum())
     rows = np.arange(n)
@@ -378,7 +380,8 @@ def _family(**kw) -> tuple[ch.ChemblAssays, ChemblFamily]:
 
 
 def _decode(ep) -> tuple[list[int], list[int]]:
-    """(support rows, query rows) of one task, real points only, checking x, y and the padding agree."""
+    """(support rows, query rows) of one task, real points only, checking x, y
+    and the padding agree."""
     out = []
     for x, y, m in (
         (ep.support_x, ep.support_y, ep.support_mask),
@@ -585,7 +588,8 @@ def test_r_squared_degenerate_cases():
 def test_chance_level_matches_closed_forms_and_simulation():
     mean, tail = drug_metrics.chance_r_squared(np.array([2, 3, 4, 5, 17]))
     np.testing.assert_allclose(mean, [1.0, 0.5, 1 / 3, 0.25, 1 / 16])
-    # q = 3: R^2 ~ Beta(1/2, 1/2), P(R^2 > t) = 1 - (2/pi) asin(sqrt t); q = 4: Beta(1/2, 1), P = 1 - sqrt t.
+    # q = 3: R^2 ~ Beta(1/2, 1/2), P(R^2 > t) = 1 - (2/pi) asin(sqrt t); q = 4:
+    # Beta(1/2, 1), P = 1 - sqrt t.
     np.testing.assert_allclose(
         tail[:3], [1.0, 1 - 2 / math.pi * math.asin(math.sqrt(0.3)), 1 - math.sqrt(0.3)], rtol=1e-5
     )
@@ -674,7 +678,8 @@ def _pad(a, rows, value=0.0):
 
 
 def test_padding_never_changes_a_number():
-    """The same assay padded to two different K / Q (zeros, or garbage in the padded rows) scores the same."""
+    """The same assay padded to two different K / Q (zeros, or garbage in the padded
+    rows) scores the same."""
     rng = np.random.default_rng(5)
     s, q, d = 9, 4, 64
     x = (rng.random((s + q, d)) < 0.25).astype(np.float32)
@@ -757,7 +762,8 @@ def test_morgan1024_from_the_prepared_smiles(synthetic):
     counts = ch.load_assays(data_dir, prepared, fingerprint="morgan1024", counts=True).x
     np.testing.assert_array_equal(a.x, (counts > 0).astype(np.uint8))
     assert counts.max() > 1
-    # benzene: 1 ring-carbon environment per radius, all six atoms alike -> 3 bits, each counted 6 times
+    # benzene: 1 ring-carbon environment per radius, all six atoms alike -> 3
+    # bits, each counted 6 times
     benzene = ch.morgan_fingerprints(["c1ccccc1"], counts=True)[0]
     assert sorted(benzene[benzene > 0].tolist()) == [6, 6, 6]
     with pytest.raises(ch.ChemblDataError, match="cannot parse the SMILES of compound 1: 'C1CC'"):

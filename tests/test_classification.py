@@ -1,6 +1,6 @@
-"""Classification pieces: ProtoNet against a hand computation, TRLearner's per-class task representation and
-probability-averaged consistency loss, Meta-Aug's label permutation, MetaMix's mixed cross-entropy, and the
-classification config errors."""
+"""Classification pieces: ProtoNet against a hand computation, TRLearner's per-class task
+representation and probability-averaged consistency loss, Meta-Aug's label permutation, MetaMix's
+mixed cross-entropy, and the classification config errors."""
 
 import chex
 import jax
@@ -102,7 +102,8 @@ def test_trlearner_classification_representation_and_consistency_loss_by_hand(le
         learner, theta, episodes.support_x, episodes.support_y
     )
     np.testing.assert_allclose(np.asarray(z_lib), z, rtol=1e-4, atol=1e-5)
-    # A: relu(cos) normalized over the other tasks; L_TR,i: NLL of the A-weighted average of the others' probabilities
+    # A: relu(cos) normalized over the other tasks; L_TR,i: NLL of the A-weighted average of
+    # the others' probabilities
     n = z / np.linalg.norm(z, axis=1, keepdims=True)
     m = np.maximum((n @ n.T) * (1 - np.eye(3)), 0)
     a = m / np.maximum(m.sum(1, keepdims=True), 1e-8)
@@ -125,8 +126,9 @@ def test_trlearner_classification_representation_and_consistency_loss_by_hand(le
 
 @pytest.mark.parametrize("learner_name", ["protonet", "anil"])
 def test_trlearner_shared_query_pass_equals_every_pair_in_value_and_gradient(learner_name):
-    """ProtoNet's embedding and ANIL's body are theta in every task's model: TRLearner runs them once per query
-    set (split_predict). Same loss and meta-gradient as predicting with every (model, task) pair in full."""
+    """ProtoNet's embedding and ANIL's body are theta in every task's model: TRLearner runs them
+    once per query set (split_predict). Same loss and meta-gradient as predicting with every (model,
+    task) pair in full."""
     model = _model()
     cls, kwargs = (
         (ProtoNet, {"num_classes": WAYS})

@@ -96,7 +96,8 @@ def test_bad_configs_are_rejected_with_a_clear_message(changes, message):
     ],
 )
 def test_the_api_refuses_a_regularizer_setting_with_the_cli_words(changes, build, message):
-    """One rule, one place: the regularizer checks its fields when built, and the CLI's config check builds it."""
+    """One rule, one place: the regularizer checks its fields when built, and the CLI's
+    config check builds it."""
     from metareg import regularizers
 
     section = next(iter(changes)).split(".")[0]

@@ -49,7 +49,8 @@ def cast(tree, dtype):
 
 
 def image_episodes(key, num_tasks=TASKS, size=28, dtype=jnp.float32) -> Episode:
-    """Random 5-way 1-shot episodes of size x size grey images, labels label-major like Omniglot's."""
+    """Random 5-way 1-shot episodes of size x size grey images, labels
+    label-major like Omniglot's."""
     ks, kq = jax.random.split(key)
     labels = jnp.arange(WAYS, dtype=jnp.int32)
     return Episode(
@@ -68,7 +69,7 @@ def assert_close(a, b, rtol, atol):
     )
 
 
-# ---------------------------------------------------------------------------------------------- convolution
+# -------------------------------------------------------------------------------------- convolution
 
 
 @pytest.mark.parametrize("size", [8, 7, 28, 1])
@@ -80,7 +81,8 @@ def test_same_padding_matches_lax(size, stride):
 
 
 def _conv_value_and_vjp(conv, x, kernel, stride, cotangent):
-    """(y, dL/dx, dL/dkernel) for L = <cotangent, conv(x, kernel)>, jitted (one compile, not op by op)."""
+    """(y, dL/dx, dL/dkernel) for L = <cotangent, conv(x, kernel)>, jitted (one
+    compile, not op by op)."""
 
     @jax.jit
     def run(x, kernel, cotangent):
@@ -134,12 +136,13 @@ def test_auto_conv_impl_is_im2col_on_cpu():
         resolve_conv_impl("fft")
 
 
-# ---------------------------------------------------------------------------------------------- max-pool
+# ----------------------------------------------------------------------------------------- max-pool
 
 
 @pytest.mark.parametrize("shape", [(2, 28, 28, 3), (2, 7, 7, 3), (1, 5, 6, 2), (1, 1, 3, 1)])
 def test_max_pool_equals_nn_max_pool(shape):
-    """Values and gradients equal nn.max_pool with SAME padding, odd sizes included (random data: no ties)."""
+    """Values and gradients equal nn.max_pool with SAME padding, odd sizes included
+    (random data: no ties)."""
     x = jax.random.normal(jax.random.key(2), shape)
     ref_fn = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
     ours, ref = max_pool_2x2(x), ref_fn(x)
@@ -151,13 +154,14 @@ def test_max_pool_equals_nn_max_pool(shape):
     np.testing.assert_array_equal(g_ours, g_ref)
 
 
-# ---------------------------------------------------------------------------------------------- the model
+# ---------------------------------------------------------------------------------------- the model
 
 
 @pytest.mark.parametrize("norm", ["transductive", "layer"])
 @pytest.mark.parametrize("masked", [False, True])
 def test_normalize_with_scale_and_shift_is_the_affine_of_normalize(norm, masked):
-    """normalize(x, ..., scale, shift) (computed as x * a + b) equals normalize(x) * scale + shift."""
+    """normalize(x, ..., scale, shift) (computed as x * a + b) equals
+    normalize(x) * scale + shift."""
     with float64():
         kx, ks, kb = jax.random.split(jax.random.key(30), 3)
         x = 3.0 + jax.random.normal(kx, (5, 4, 3, 6), jnp.float64)
@@ -173,9 +177,10 @@ def test_normalize_with_scale_and_shift_is_the_affine_of_normalize(norm, masked)
 
 
 def test_transductive_conv_block_equals_the_unfused_reference_float64():
-    """ConvBlock with transductive norm (bias not added, normalization as one multiply-add, 2-D im2col
-    matmul) against lax.conv + bias + (x - mean) * rsqrt(var + eps) * scale + shift + ReLU, in double
-    precision: values, first derivatives and second derivatives (what second-order MAML differentiates)."""
+    """ConvBlock with transductive norm (bias not added, normalization as one multiply-add, 2-D
+    im2col matmul) against lax.conv + bias + (x - mean) * rsqrt(var + eps) * scale + shift + ReLU,
+    in double precision: values, first derivatives and second derivatives (what second-order MAML
+    differentiates)."""
     with float64():
         kx, kp, kc = jax.random.split(jax.random.key(31), 3)
         x = jax.random.normal(kx, (6, 9, 9, 3), jnp.float64)
@@ -303,7 +308,7 @@ def test_mr_maml_finds_the_conv_kernels():
     assert paths == [(f"blocks_{i}", "kernel") for i in range(4)]
 
 
-# ---------------------------------------------------------------------------------------------- MAML through it
+# ---------------------------------------------------------------------------------- MAML through it
 
 
 def _objective(conv_impl, **kw):
@@ -318,7 +323,8 @@ def _objective(conv_impl, **kw):
 
 
 def test_second_order_maml_meta_gradient_im2col_equals_lax_float64():
-    """The whole outer gradient (vmap over tasks, one differentiated inner step) agrees in double precision."""
+    """The whole outer gradient (vmap over tasks, one differentiated inner step)
+    agrees in double precision."""
     with float64():
         episodes = cast(image_episodes(jax.random.key(11), size=14), jnp.float64)
         im2col, lax_obj = _objective("im2col"), _objective("lax")
@@ -339,11 +345,12 @@ def test_second_order_maml_meta_gradient_im2col_equals_lax_float64():
 
 @pytest.mark.parametrize("conv_impl,dtype", [("im2col", jnp.float32), ("lax", jnp.float64)])
 def test_vmap_over_tasks_equals_a_loop(conv_impl, dtype):
-    """meta_loss's vmap over tasks (per-task weights: batched matmuls or grouped convs) equals adapting and
-    differentiating task by task without vmap, all jitted. Odd 7x7 maps (the max-pool pads them) behind
-    transductive normalization, in float32 for the CPU path: this caught an XLA:CPU miscompile of a
-    reshape + max pool under jit(vmap) (see metareg.models.conv). "lax" is checked in float64: in float32
-    XLA:CPU's YNNPACK reduce fusions put ~1e-3 relative errors into its grouped-conv meta-gradient."""
+    """meta_loss's vmap over tasks (per-task weights: batched matmuls or grouped convs) equals
+    adapting and differentiating task by task without vmap, all jitted. Odd 7x7 maps (the max-pool
+    pads them) behind transductive normalization, in float32 for the CPU path: this caught an
+    XLA:CPU miscompile of a reshape + max pool under jit(vmap) (see metareg.models.conv). "lax" is
+    checked in float64: in float32 XLA:CPU's YNNPACK reduce fusions put ~1e-3 relative errors into
+    its grouped-conv meta-gradient."""
     ctx = float64() if dtype == jnp.float64 else contextlib.nullcontext()
     with ctx:
         obj = _objective(conv_impl, pool="max")
@@ -366,8 +373,9 @@ def test_vmap_over_tasks_equals_a_loop(conv_impl, dtype):
         g_vmap = jax.jit(jax.grad(meta_loss, has_aux=True), static_argnums=3)(
             theta, episodes, jax.random.key(16), obj
         )[0]
-        # relative to each array's scale; the conv biases' gradients are rounding noise around 0 (the
-        # normalization subtracts the bias out), so they are held to the absolute scale of the kernels'
+        # relative to each array's scale; the conv biases' gradients are rounding noise around 0
+        # (the normalization subtracts the bias out), so they are held to the absolute scale of the
+        # kernels'
         for name, g in g_vmap["model"].items():
             for leaf, value in g.items():
                 ref = g_mean["model"][name][leaf]
@@ -378,8 +386,8 @@ def test_vmap_over_tasks_equals_a_loop(conv_impl, dtype):
 
 
 def test_im2col_meta_gradient_has_no_conv_and_no_windowed_ops():
-    """The structural reason for im2col + reshape max-pool: the vmapped second-order meta-gradient is
-    slices, pads, dots and elementwise ops only (no grouped convs, no select_and_scatter)."""
+    """The structural reason for im2col + reshape max-pool: the vmapped second-order meta-gradient
+    is slices, pads, dots and elementwise ops only (no grouped convs, no select_and_scatter)."""
     obj = _objective("im2col")
     episodes = image_episodes(jax.random.key(17), size=14)
     theta = obj.init(jax.random.key(18), jax.tree_util.tree_map(lambda a: a[0], episodes))
@@ -392,7 +400,7 @@ def test_im2col_meta_gradient_has_no_conv_and_no_windowed_ops():
         assert op not in jaxpr, op
 
 
-# ---------------------------------------------------------------------------------------------- registry and config
+# ------------------------------------------------------------------------------ registry and config
 
 
 def test_make_model_builds_conv4_from_the_config():

@@ -1,4 +1,5 @@
-"""Inner-loss sharpness against the closed form, and its meaning: alpha * L > 2 is where 10 steps diverge."""
+"""Inner-loss sharpness against the closed form, and its meaning: alpha * L > 2 is
+where 10 steps diverge."""
 
 import jax
 import jax.numpy as jnp

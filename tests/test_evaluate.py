@@ -29,7 +29,8 @@ def test_chunking_does_not_change_numbers():
         np.testing.assert_allclose(a[k]["mean"], b[k]["mean"], rtol=1e-6)
         assert a[k]["num_tasks"] == b[k]["num_tasks"] == 37
         assert a[k]["num_nonfinite"] == 0 and a[k]["median"] <= a[k]["mean"] * 10
-    # zero inner steps: the prediction of theta itself; noisy MSE exceeds clean by about sigma^2 = 0.09
+    # zero inner steps: the prediction of theta itself; noisy MSE exceeds clean
+    # by about sigma^2 = 0.09
     pred = jax.vmap(lambda x: learner.predict(params["model"], x))(episodes.query_x)
     np.testing.assert_allclose(
         a["mse_clean@0"]["mean"], float(np.mean((pred - episodes.query_y_clean) ** 2)), rtol=1e-5
@@ -37,7 +38,8 @@ def test_chunking_does_not_change_numbers():
 
 
 def test_lazy_test_episodes_are_the_same_tasks_with_the_same_numbers():
-    """Image families gather their test episodes one chunk at a time (IndexedEpisodes): same tasks, same numbers."""
+    """Image families gather their test episodes one chunk at a time (IndexedEpisodes):
+    same tasks, same numbers."""
     from metareg.evaluate import IndexedEpisodes, sample_test_episodes
     from metareg.models import conv4
     from metareg.tasks.omniglot import make_omniglot_family

@@ -21,8 +21,9 @@ def test_the_issue_experiments_exist():
 
 
 def _real_data_present(name: str) -> bool:
-    """Whether the default data dir (../shared/data) holds the family's raw files: a prepared cache alone is not
-    enough, since every load checks the prepared data against them (metareg.data.provenance)."""
+    """Whether the default data dir (../shared/data) holds the family's raw files: a prepared cache
+    alone is not enough, since every load checks the prepared data against them
+    (metareg.data.provenance)."""
     from metareg.data import chembl, omniglot, pascal3d
 
     family = name.split("_")[0]

@@ -1,5 +1,6 @@
-"""Fault injection: a run killed with SIGKILL again and again, at start-up, while compiling, while training,
-during a checkpoint save and during evaluation, finishes with the numbers of the run never killed."""
+"""Fault injection: a run killed with SIGKILL again and again, at start-up, while compiling, while
+training, during a checkpoint save and during evaluation, finishes with the numbers of the run never
+killed."""
 
 import json
 import os
@@ -37,8 +38,8 @@ def _cmd(workdir):
     ]
 
 
-# No shared compilation cache here (tests/conftest.py sets one): every restart compiles, so "compiling" is a real
-# stage to kill in, as it is for a user's run.
+# No shared compilation cache here (tests/conftest.py sets one): every restart compiles, so
+# "compiling" is a real stage to kill in, as it is for a user's run.
 ENV = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
 
 
@@ -57,7 +58,8 @@ def _wait_for(proc, condition, timeout=120):
 
 
 def _start(workdir):
-    """The run as a process, and its stderr lines as they come (status lines: compiling, evaluating)."""
+    """The run as a process, and its stderr lines as they come (status lines:
+    compiling, evaluating)."""
     proc = subprocess.Popen(
         _cmd(workdir),
         cwd=ROOT,
@@ -72,7 +74,8 @@ def _start(workdir):
 
 
 def _kill_at(moment, proc, lines, workdir, rng):
-    """Wait for `moment` in the run's life, then SIGKILL it; True if it was killed while still running."""
+    """Wait for `moment` in the run's life, then SIGKILL it; True if it was
+    killed while still running."""
     ckpt, metrics = workdir / "checkpoints", workdir / "metrics.jsonl"
     if moment == "start-up":  # interpreter, imports, data, build
         time.sleep(rng.uniform(0.0, 2.0))
@@ -111,7 +114,8 @@ def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
 
     workdir, rng = tmp_path / "killed", random.Random(0)
     kills = []
-    # While training: start-up, compiling, training, checkpoint save in turn; then kills during the final evaluation.
+    # While training: start-up, compiling, training, checkpoint save in turn; then kills
+    # during the final evaluation.
     for moments, wanted in (
         (["start-up", "compiling", "training", "checkpoint save"], MIN_KILLS - 4),
         (["evaluation"], 4),

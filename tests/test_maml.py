@@ -14,7 +14,8 @@ ALPHA = 0.05
 
 def closed_form_meta_grad(w, episodes, first_order=False):
     """One-step MAML on L(w) = mean((Xw - y)^2): phi = A w + c with A = I - 2a/K Xs^T Xs,
-    d L_q(phi)/dw = A^T grad_q(phi) (second order) or grad_q(phi) (first order), averaged over tasks."""
+    d L_q(phi)/dw = A^T grad_q(phi) (second order) or grad_q(phi) (first order), averaged over
+    tasks."""
     w = np.asarray(w, np.float64)
     grads = []
     arrays = (episodes.support_x, episodes.support_y, episodes.query_x, episodes.query_y)
@@ -49,7 +50,8 @@ def test_one_step_meta_gradient_matches_closed_form(first_order, use_jit):
 
 
 def test_first_order_equals_query_gradient_at_adapted_params():
-    """FOMAML's meta-gradient is grad L_q evaluated at phi (the stop-gradient formula), on the MLP."""
+    """FOMAML's meta-gradient is grad L_q evaluated at phi (the
+    stop-gradient formula), on the MLP."""
     model = metareg.mlp((8, 8))
     fo = metareg.MAML(model, inner_lr=0.1, num_steps=3, first_order=True)
     episodes = random_episodes(jax.random.key(3), num_tasks=1, d=1)
@@ -121,7 +123,8 @@ def test_vmap_over_tasks_equals_python_loop(use_metamix):
 @pytest.mark.parametrize("task_chunk", [-1, 2, 3])
 def test_task_execution_strategies_give_the_same_meta_gradient(task_chunk):
     """vmap over all tasks, lax.map over groups (with a remainder: 5 tasks in groups of 2) and the
-    unrolled loop: the same loss and meta-gradient, with MetaMix and TRLearner reading every task."""
+    unrolled loop: the same loss and meta-gradient, with MetaMix and TRLearner reading every
+    task."""
     learner = metareg.MAML(metareg.mlp((16, 16)), inner_lr=0.02, num_steps=2)
     regs = (metareg.MetaMix(), metareg.TRLearner(weight=0.6))
     episodes = random_episodes(jax.random.key(7), num_tasks=5, d=1)
@@ -139,8 +142,8 @@ def test_task_execution_strategies_give_the_same_meta_gradient(task_chunk):
 
 
 def test_auto_task_chunk_loops_on_cpu_for_large_models_only():
-    """task_chunk = None: a loop on CPU from LOOP_MIN_PARAMS_CPU meta-parameters on (measured faster there),
-    vmap for small models, on accelerators, and with a device mesh."""
+    """task_chunk = None: a loop on CPU from LOOP_MIN_PARAMS_CPU meta-parameters on (measured faster
+    there), vmap for small models, on accelerators, and with a device mesh."""
     from metareg.meta_step import LOOP_MIN_PARAMS_CPU, auto_task_chunk
 
     example = metareg.types.task(random_episodes(jax.random.key(0), num_tasks=2, d=1), 0)
@@ -193,8 +196,9 @@ def test_a_learner_with_another_loss_than_the_family_is_refused_when_the_step_tr
 
 
 def test_a_custom_regularizer_overrides_only_the_hooks_it_needs():
-    """A Regularizer subclass with only a penalty adds weight * penalty to the outer loss; other hooks are no-ops.
-    An object that is not a Regularizer is refused with a message naming the fix."""
+    """A Regularizer subclass with only a penalty adds weight * penalty to the outer loss; other
+    hooks are no-ops. An object that is not a Regularizer is refused with a message naming the
+    fix."""
     import dataclasses
 
     import jax.numpy as jnp
@@ -236,8 +240,9 @@ def test_a_custom_regularizer_overrides_only_the_hooks_it_needs():
 
 
 def test_jitted_model_init_gives_the_same_bits_as_eager_init():
-    """MetaObjective.init runs the model's initializers as one compiled program (for compile time); its values
-    must be eager init's, bit for bit, for every model family (MLP, BatchNorm MLP, Conv4, the pose net)."""
+    """MetaObjective.init runs the model's initializers as one compiled program (for compile time);
+    its values must be eager init's, bit for bit, for every model family (MLP, BatchNorm MLP, Conv4,
+    the pose net)."""
     from metareg.meta_step import _init_model
     from metareg.models import conv4, pose_net
 

@@ -16,7 +16,8 @@ from metareg.types import Episode
 
 
 def _pad(a, n, value=0.0):
-    """a [N, ...] padded to [n, ...] with `value` (arbitrary numbers: masks must make them irrelevant)."""
+    """a [N, ...] padded to [n, ...] with `value` (arbitrary numbers: masks must
+    make them irrelevant)."""
     return jnp.concatenate([a, jnp.full((n - a.shape[0],) + a.shape[1:], value, a.dtype)])
 
 
@@ -95,7 +96,8 @@ def test_r_squared_is_squared_pearson_and_ignores_padding():
 @pytest.mark.parametrize("learner_cls", [metareg.MAML, ANIL, MetaSGD])
 @pytest.mark.parametrize("with_trlearner", [False, True])
 def test_padding_never_changes_the_meta_loss_or_its_gradient(learner_cls, with_trlearner):
-    """The drug MLP (transductive BatchNorm, leaky ReLU) on padded tasks: same loss, same meta-gradient."""
+    """The drug MLP (transductive BatchNorm, leaky ReLU) on padded tasks: same
+    loss, same meta-gradient."""
     model = metareg.mlp((12, 12), norm="transductive", activation="leaky_relu")
     learner = learner_cls(model, "mse", inner_lr=0.05, num_steps=2)
     objective = metareg.MetaObjective(learner, (metareg.TRLearner(),) if with_trlearner else ())
@@ -171,8 +173,8 @@ def test_classification_metrics_by_hand():
 
 
 def test_trlearner_runs_a_frozen_prefix_once_and_gets_the_same_penalty():
-    """ANIL's body is theta for every task: the penalty computed through the shared prefix equals the
-    plain all-pairs computation (learner.predict on every (model, task) pair)."""
+    """ANIL's body is theta for every task: the penalty computed through the shared prefix equals
+    the plain all-pairs computation (learner.predict on every (model, task) pair)."""
     model = metareg.mlp((12, 12), norm="transductive", activation="leaky_relu")
     anil = ANIL(model, "mse", inner_lr=0.05, num_steps=2)
     reg = metareg.TRLearner()

@@ -1,4 +1,5 @@
-"""MetaMix: the limits lam = 0 and lam = 1, and the branch-free pass equals the layer-wise reference."""
+"""MetaMix: the limits lam = 0 and lam = 1, and the branch-free pass equals
+the layer-wise reference."""
 
 import jax
 import jax.numpy as jnp
@@ -84,9 +85,9 @@ def test_each_mixture_strategy_equals_its_reference(strategy, seed):
 
 
 def test_mixture_strategies_mix_the_sets_they_name():
-    """At lam = 0 every mixup scores its first set unmixed: query_query the query loss, support_support the
-    support loss; at lam = 1 query_query is the loss on the permuted query set; concat is the mean loss over
-    the K + Q points."""
+    """At lam = 0 every mixup scores its first set unmixed: query_query the query loss,
+    support_support the support loss; at lam = 1 query_query is the loss on the permuted query set;
+    concat is the mean loss over the K + Q points."""
     learner, ep, phi = _setup(k=6, q=6)
     mse = metareg.losses.mse
     query = mse(learner.predict(phi, ep.query_x), ep.query_y)

@@ -1,4 +1,5 @@
-"""MR-MAML-W: the KL against its closed form, the draw, the plain-backbone limit, composition, config."""
+"""MR-MAML-W: the KL against its closed form, the draw, the plain-backbone
+limit, composition, config."""
 
 import json
 
@@ -48,7 +49,8 @@ def test_kl_matches_the_gaussian_closed_form():
             # KL(N(mu, s^2) || N(0, p^2)) = log(p / s) + (s^2 + mu^2) / (2 p^2) - 1/2, summed
             want += np.sum(np.log(prior_std / s) + (s**2 + mu**2) / (2 * prior_std**2) - 0.5)
         np.testing.assert_allclose(float(got), want, rtol=1e-5)
-    # q == prior gives 0; the tiny reference scale (softplus(-50) ~ 2e-22, below float32's squares) stays finite
+    # q == prior gives 0; the tiny reference scale (softplus(-50) ~ 2e-22, below
+    # float32's squares) stays finite
     np.testing.assert_allclose(
         float(gaussian_kl(jnp.zeros(3), jnp.full(3, 2.0), 2.0)), 0.0, atol=1e-6
     )

@@ -1,7 +1,8 @@
-"""Omniglot: TFDS preparation from the zips (no TensorFlow), class-major loading, and JAX episode sampling.
+"""Omniglot: TFDS preparation from the zips (no TensorFlow), class-major loading,
+and JAX episode sampling.
 
-Most tests use tiny synthetic archives of the official layout (built in a tmp dir) or synthetic arrays;
-the real-archive tests share one preparation, cached in the default prepared dir
+Most tests use tiny synthetic archives of the official layout (built in a tmp dir) or synthetic
+arrays; the real-archive tests share one preparation, cached in the default prepared dir
 (~/.cache/metareg/tensorflow_datasets; about 15 s the first time, about 2 s to load afterwards).
 """
 
@@ -34,7 +35,8 @@ SYNTHETIC = {"background": {"Alpha": 3, "Beta": 2}, "evaluation": {"Gamma": 2}}
 
 
 def _png(char_id: int, drawer: int) -> bytes:
-    """A 105x105 1-bit PNG, white background, an asymmetric black 'L' placed by character and drawer."""
+    """A 105x105 1-bit PNG, white background, an asymmetric black 'L' placed
+    by character and drawer."""
     a = np.ones((105, 105), bool)
     r, c = 8 + 9 * (char_id % 7), 6 + 4 * (drawer % 12)
     a[r : r + 30, c : c + 6] = False
@@ -56,7 +58,8 @@ def _write_archives(folder: Path) -> dict[tuple[str, str, int, int], bytes]:
                     for drawer in range(1, 21):
                         png = pngs[(archive, alphabet, character, drawer)] = _png(char_id, drawer)
                         zf.writestr(
-                            f"images_{archive}/{alphabet}/character{character:02d}/{char_id:04d}_{drawer:02d}.png",
+                            f"images_{archive}/{alphabet}/character{character:02d}/"
+                            f"{char_id:04d}_{drawer:02d}.png",
                             png,
                         )
     return pngs
@@ -359,7 +362,8 @@ def test_non_mutually_exclusive_slots_fix_the_labels(rotations):
             len(labels) == 1 for labels in seen.values()
         )  # a class keeps its label across tasks
         assert len(seen) > 0.9 * num_classes
-    # train and test partitions come from different named keys; the same key gives the same partition
+    # train and test partitions come from different named keys; the same key
+    # gives the same partition
     again = _family.__wrapped__(
         "non_mutually_exclusive", train_classes=40, test_classes=24, rotations=rotations
     )
@@ -446,7 +450,8 @@ needs_real = pytest.mark.skipif(
     reason=f"Omniglot archives not in {REAL_DATA}",
 )
 
-# sha256 of the newline-joined Vinyals meta-test character names: the split must never change silently.
+# sha256 of the newline-joined Vinyals meta-test character names: the split
+# must never change silently.
 VINYALS_TEST_SHA256 = "b5e2529eb0b0f4188d86b70e4d397bf5c10c6de366c17b0f49f96d3e36f68fe1"
 
 
@@ -511,7 +516,8 @@ def test_real_family_non_mutually_exclusive_20_way(real_characters):
 
 
 def test_reference_variant_is_the_metamix_code_protocol():
-    """`:reference` = MetaMix's omniglot/ code point by point (docs/sources/metamix_reference_code.md)."""
+    """`:reference` = MetaMix's omniglot/ code point by point
+    (docs/sources/metamix_reference_code.md)."""
     from experiments import omniglot_maml, omniglot_maml_metamix, omniglot_protonet
 
     c = omniglot_maml.get_config("reference")
@@ -545,7 +551,8 @@ def test_reference_variant_is_the_metamix_code_protocol():
 
 
 def test_slots_without_rotations_hold_60_characters_each():
-    """The reference's construction: 1200 characters, no rotations, 20 slots of 60, one fixed label per slot."""
+    """The reference's construction: 1200 characters, no rotations, 20 slots of 60,
+    one fixed label per slot."""
     fam = make_omniglot_family(
         _coded_images(1200),
         _coded_images(24),
@@ -601,8 +608,9 @@ def test_omniglot_input_turns_a_file_bytes_or_array_into_what_episodes_hold(tmp_
 
 
 def test_within_alphabet_tasks_draw_distinct_characters_of_one_alphabet():
-    """Lake's one-shot protocol: every test task's N classes come from one alphabet; alphabets with fewer than N
-    characters are never used; across tasks every usable alphabet and many class orders occur."""
+    """Lake's one-shot protocol: every test task's N classes come from one alphabet; alphabets with
+    fewer than N characters are never used; across tasks every usable alphabet and many class orders
+    occur."""
     alphabet_of = (
         [0] * 9 + [1] * 6 + [2] * 3 + [3] * 6
     )  # 24 test classes; alphabet 2 (3 characters) is too small

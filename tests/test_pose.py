@@ -1,9 +1,10 @@
-"""Pose regression: the Pascal3D+ object list and split, the seeded azimuths, TFDS preparation from .mat files
-(no TensorFlow), and JAX episode sampling.
+"""Pose regression: the Pascal3D+ object list and split, the seeded azimuths, TFDS preparation from
+.mat files (no TensorFlow), and JAX episode sampling.
 
-Preparation tests use tiny synthetic CAD files of the real layout (8 categories, the real model counts, one small
-box-like mesh per model) rendered at 8 x 8 without supersampling: a few seconds. The one slow test prepares the real
-files at 16 x 16 without supersampling in a temporary folder (the 128 x 128 default takes about 1.5 minutes).
+Preparation tests use tiny synthetic CAD files of the real layout (8 categories, the real model
+counts, one small box-like mesh per model) rendered at 8 x 8 without supersampling: a few seconds.
+The one slow test prepares the real files at 16 x 16 without supersampling in a temporary folder
+(the 128 x 128 default takes about 1.5 minutes).
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ from metareg.tasks.pose import NUM_SHOTS, PoseFamily, make_pose_family, pose_fam
 
 # MetaMix appendix C.2's meta-test objects (with car and motorbike, which this copy lacks).
 METAMIX_TEST = (
-    "tvmonitor-04 bus-03 bus-01 bicycle-04 bicycle-02 boat-05 diningtable-03 aeroplane-08 aeroplane-05 aeroplane-03 "
-    "aeroplane-07 chair-09 sofa-03 sofa-01 car-09"
+    "tvmonitor-04 bus-03 bus-01 bicycle-04 bicycle-02 boat-05 diningtable-03 aeroplane-08 "
+    "aeroplane-05 aeroplane-03 aeroplane-07 chair-09 sofa-03 sofa-01 car-09"
 ).split()
 
 
 def test_split_is_pinned():
     assert p3d.TEST_OBJECTS == (
-        "aeroplane-03", "aeroplane-05", "bicycle-04", "boat-05", "boat-06", "bus-01", "bus-03", "chair-01",
-        "chair-09", "chair-10", "diningtable-03", "diningtable-05", "sofa-01", "sofa-03", "tvmonitor-04",
+        "aeroplane-03", "aeroplane-05", "bicycle-04", "boat-05", "boat-06", "bus-01", "bus-03",
+        "chair-01", "chair-09", "chair-10", "diningtable-03", "diningtable-05", "sofa-01",
+        "sofa-03", "tvmonitor-04",
     )  # fmt: skip
     assert len(p3d.OBJECTS) == 50 and len(set(p3d.OBJECTS)) == 50
     assert len(p3d.TRAIN_OBJECTS) == 35 and len(p3d.TEST_OBJECTS) == 15
@@ -99,11 +101,12 @@ def test_view_labels_are_seeded_uniforms():
     )  # 5000 draws, 500 expected per decile (sd ~21)
 
 
-# ---------------------------------------------------------------- synthetic CAD files and preparation
+# -------------------------------------------------------------- synthetic CAD files and preparation
 
 
 def _mesh(category_index: int, model: int) -> tuple[np.ndarray, np.ndarray]:
-    """A distinct asymmetric mesh per model: a box with one corner pulled out. Faces 1-based, as the .mat files."""
+    """A distinct asymmetric mesh per model: a box with one corner pulled out. Faces
+    1-based, as the .mat files."""
     a, b, c = 1.0 + 0.1 * category_index, 0.4 + 0.05 * model, 0.3
     v = np.array([[x, y, z] for x in (-a, a) for y in (-b, b) for z in (-c, c)])
     v[7] *= 1.6  # (a, b, c) corner out: no symmetry, so the azimuth shows
@@ -134,7 +137,8 @@ SYN_SIZE = 8  # synthetic variant: 8 x 8, no supersampling (fast)
 
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
-    """(data_dir holding pascal3d_cad/, prepared_dir, {name: (vertices, 1-based faces)}, PoseData), prepared once."""
+    """(data_dir holding pascal3d_cad/, prepared_dir, {name: (vertices, 1-based faces)},
+    PoseData), prepared once."""
     root = tmp_path_factory.mktemp("pascal3d_synthetic")
     meshes = _write_cad(root / "data" / "pascal3d_cad")
     data = p3d.load_pose_data(root / "data", root / "prepared", image_size=SYN_SIZE, supersample=1)
@@ -302,13 +306,14 @@ def test_data_dir_may_be_the_cad_folder_itself(tmp_path):
     )  # 0-based after reading
 
 
-# ---------------------------------------------------------------- the task family (synthetic arrays)
+# --------------------------------------------------------------- the task family (synthetic arrays)
 
 K, Q, T, V, S = 4, 3, 5, 20, 6
 
 
 def _coded(num_objects: int, offset: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """images uint8 [N, V, S, S] whose pixel (0, 0) codes offset + object and pixel (0, 1) the view; labels [N, V]."""
+    """images uint8 [N, V, S, S] whose pixel (0, 0) codes offset + object and pixel (0, 1)
+    the view; labels [N, V]."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(num_objects, V, S, S), dtype=np.uint8)
     images[:, :, 0, 0] = offset + np.arange(num_objects)[:, None]
@@ -472,7 +477,10 @@ def test_impossible_meta_batches_say_what_to_change():
     fam = _family()
     with pytest.raises(
         ValueError,
-        match="9 distinct meta-training objects, but there are 8: lower the meta-batch size to at most 8",
+        match=(
+            "9 distinct meta-training objects, but there are 8: "
+            "lower the meta-batch size to at most 8"
+        ),
     ):
         fam.sample_train(jax.random.key(0), 9)
     with pytest.raises(ValueError, match="9 distinct meta-training objects"):
@@ -531,7 +539,8 @@ def test_real_tvmonitor_file_reads():
 @needs_real
 @pytest.mark.slow
 def test_real_data_prepares_and_samples(tmp_path):
-    # The whole pipeline on the real files, small: 16 x 16 without supersampling (5,000 renders, about half a minute).
+    # The whole pipeline on the real files, small: 16 x 16 without supersampling (5,000
+    # renders, about half a minute).
     data = p3d.load_pose_data(None, tmp_path, image_size=16, supersample=1)
     assert data.train_images.shape == (35, 100, 16, 16) and data.test_images.shape == (
         15,
@@ -549,8 +558,9 @@ def test_real_data_prepares_and_samples(tmp_path):
             assert (
                 images[j][:, [0, 0, -1, -1], [0, -1, 0, -1]].max() == 0
             )  # the corners lie outside the bounding circle
-    # Views differ: 16 x 16 without anti-aliasing makes a few coincide, and diningtable-06 (a round pedestal table,
-    # turned about its axis of symmetry) changes little; 4,902 of the 5,000 are distinct.
+    # Views differ: 16 x 16 without anti-aliasing makes a few coincide, and diningtable-06 (a round
+    # pedestal table, turned about its axis of symmetry) changes little; 4,902 of the 5,000 are
+    # distinct.
     distinct = sum(
         len({im.tobytes() for im in obj})
         for obj in np.concatenate([data.train_images, data.test_images])
@@ -572,9 +582,9 @@ def test_real_data_prepares_and_samples(tmp_path):
 
 
 def test_pose_input_turns_a_file_or_array_into_what_episodes_hold(tmp_path):
-    """A view as the family holds it (uint8, bright object on black) comes out of pose_input exactly as the
-    episodes feed it to the model (to 1 ulp: XLA scales by 1/255 on its own), from an array or from a PNG file;
-    a dark object on white is inverted."""
+    """A view as the family holds it (uint8, bright object on black) comes out of pose_input exactly
+    as the episodes feed it to the model (to 1 ulp: XLA scales by 1/255 on its own), from an array
+    or from a PNG file; a dark object on white is inverted."""
     from PIL import Image
 
     rng = np.random.default_rng(0)

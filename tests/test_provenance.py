@@ -1,9 +1,10 @@
-"""Prepared datasets record the raw files they were built from, and every load checks data_dir against that record.
+"""Prepared datasets record the raw files they were built from, and every load checks
+data_dir against that record.
 
-Unit tests on tiny tmp files (record, compare, messages), then the dataset modules on tiny synthetic raw files
-(Omniglot zips, ChEMBL jsonl.gz: each prepares in well under a second), and one end-to-end test on the real
-Omniglot cache (~/.cache/metareg/tensorflow_datasets, skipped unless it is already prepared: nothing is prepared
-or downloaded here).
+Unit tests on tiny tmp files (record, compare, messages), then the dataset modules on tiny synthetic
+raw files (Omniglot zips, ChEMBL jsonl.gz: each prepares in well under a second), and one end-to-end
+test on the real Omniglot cache (~/.cache/metareg/tensorflow_datasets, skipped unless it is already
+prepared: nothing is prepared or downloaded here).
 """
 
 from __future__ import annotations
@@ -137,8 +138,8 @@ def test_missing_files_are_an_error_naming_data_dir_and_the_fix(recorded, tmp_pa
     message = str(err.value)
     assert isinstance(err.value, pv.SourcesMissingError) and "\n" not in message
     assert (
-        f"data_dir {tmp_path / 'empty'} (looked in {tmp_path / 'empty' / 'toy'}) holds none of its 3 source files"
-        in message
+        f"data_dir {tmp_path / 'empty'} (looked in {tmp_path / 'empty' / 'toy'}) "
+        "holds none of its 3 source files" in message
     )
     assert f"was built from {src.resolve()}" in message and str(prepared) in message
     assert "Fix: point data_dir (--config.data.dir) at the original files" in message
@@ -187,7 +188,7 @@ def test_a_new_file_is_a_difference_and_names_are_capped(tmp_path):
         )
 
 
-# ---------------------------------------------------------------- the dataset modules, on tiny synthetic raw files
+# ------------------------------------------------- the dataset modules, on tiny synthetic raw files
 
 
 def _png(k: int) -> bytes:
@@ -222,8 +223,8 @@ def test_omniglot_records_its_zips_then_checks_them_on_every_load(tmp_path, capf
     assert "has no dataset_info.json" not in err
     path = Path(os.fspath(builder.data_path))
     assert (
-        f"preparing metareg_omniglot from local files in {data / 'omniglot'} into {path} (once; later runs reuse it)"
-        in err.splitlines()
+        f"preparing metareg_omniglot from local files in {data / 'omniglot'} into {path} "
+        "(once; later runs reuse it)" in err.splitlines()
     )
     assert "  prepared 40/40 images" in err and "prepared metareg_omniglot in" in err
     stored = json.loads((path / "sources.json").read_text())

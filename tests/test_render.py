@@ -1,8 +1,10 @@
-"""The mesh renderer: exact silhouettes and shades of boxes, z-buffer visibility, periodicity, determinism.
+"""The mesh renderer: exact silhouettes and shades of boxes, z-buffer visibility,
+periodicity, determinism.
 
-Expected images are computed from the camera geometry independently of the renderer: with supersample=1 a pixel
-is covered exactly when its centre (j + 0.5, i + 0.5) lies inside the projected shape. Test shapes are chosen so
-that no pixel centre lies within 0.05 pixel of a silhouette edge, so round-off can never flip a pixel.
+Expected images are computed from the camera geometry independently of the renderer: with
+supersample=1 a pixel is covered exactly when its centre (j + 0.5, i + 0.5) lies inside the
+projected shape. Test shapes are chosen so that no pixel centre lies within 0.05 pixel of a
+silhouette edge, so round-off can never flip a pixel.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def box(a: float, b: float, c: float) -> tuple[np.ndarray, np.ndarray]:
 def rect_mask(
     size: int, half_w: float, half_h: float, cx: float | None = None, cy: float | None = None
 ) -> np.ndarray:
-    """bool [size, size]: pixel centres within |x - cx| <= half_w and |y - cy| <= half_h (default: image centre)."""
+    """bool [size, size]: pixel centres within |x - cx| <= half_w and |y - cy| <= half_h
+    (default: image centre)."""
     cx = size / 2 if cx is None else cx
     cy = size / 2 if cy is None else cy
     c = np.arange(size) + 0.5
@@ -41,8 +44,9 @@ SIZE = 64
 
 @pytest.mark.parametrize("azimuth_deg, extent", [(0, "a"), (90, "b"), (180, "a"), (270, "b")])
 def test_box_silhouette_orthographic_level(azimuth_deg, extent):
-    # Box half-extents (a, b, c) = (1, 0.5, 0.3): seen level, the width is the x-extent at 0/180 degrees and the
-    # y-extent at 90/270 (the box turned about the vertical axis); the height is always c.
+    # Box half-extents (a, b, c) = (1, 0.5, 0.3): seen level, the width is the x-extent at 0/180
+    # degrees and the y-extent at 90/270 (the box turned about the vertical axis); the height is
+    # always c.
     a, b, c = 1.0, 0.5, 0.3
     v, f = box(a, b, c)
     r = math.sqrt(a * a + b * b + c * c)  # normalization: farthest vertex at distance 1
@@ -65,8 +69,9 @@ def test_cube_silhouette_at_45_degrees_is_wider_by_sqrt2():
 
 
 def test_cube_perspective_face_on_shows_only_the_near_face():
-    # Perspective, level, face on: the silhouette is the near face (the far face, smaller, is hidden behind it),
-    # half side f * h / (d - h) with h the normalized half side, d the camera distance, f the focal length.
+    # Perspective, level, face on: the silhouette is the near face (the far face, smaller, is hidden
+    # behind it), half side f * h / (d - h) with h the normalized half side, d the camera distance,
+    # f the focal length.
     size, cam = 60, R.Camera(elevation=0.0, projection="perspective")
     v, f = box(1.0, 1.0, 1.0)
     h = 1 / math.sqrt(3)
@@ -77,14 +82,16 @@ def test_cube_perspective_face_on_shows_only_the_near_face():
     img = R.render_mesh(v, f, 0.0, size, cam, supersample=1)
     mask = rect_mask(size, half, half)
     np.testing.assert_array_equal(img > 0, mask)
-    # Every covered pixel shows the near face, lit by the headlight head on and not at all from above.
+    # Every covered pixel shows the near face, lit by the headlight head on
+    # and not at all from above.
     np.testing.assert_allclose(img[mask], R.AMBIENT + R.HEADLIGHT, atol=1e-12)
     assert np.all(img[~mask] == R.BACKGROUND)
 
 
 def test_shading_of_a_cube_from_45_degrees_up():
-    # Orthographic at elevation 45: the top face's near edge projects onto the centre row, so rows above it show the
-    # top face (lit from above and by the headlight at 45 degrees) and rows below it the front face (headlight only).
+    # Orthographic at elevation 45: the top face's near edge projects onto the centre row, so rows
+    # above it show the top face (lit from above and by the headlight at 45 degrees) and rows below
+    # it the front face (headlight only).
     v, f = box(1.0, 1.0, 1.0)
     cam = R.Camera(elevation=45.0, projection="orthographic")
     img = R.render_mesh(v, f, 0.0, SIZE, cam, supersample=1)
@@ -93,7 +100,8 @@ def test_shading_of_a_cube_from_45_degrees_up():
     s = math.sin(math.radians(45))
     np.testing.assert_allclose(top[top > 0], R.AMBIENT + R.HEADLIGHT * s + R.TOPLIGHT, atol=1e-12)
     np.testing.assert_allclose(front[front > 0], R.AMBIENT + R.HEADLIGHT * s, atol=1e-12)
-    # Extents: top face spans k*h*(sin45 + cos45) above the centre... down to the centre; the front face k*h*cos45 below.
+    # Extents: top face spans k*h*(sin45 + cos45) above the centre... down to the centre; the
+    # front face k*h*cos45 below.
     k, h = cam.fill * SIZE / 2, 1 / math.sqrt(3)
     c = np.arange(SIZE) + 0.5 - SIZE / 2
     np.testing.assert_array_equal(top > 0, (c[: SIZE // 2] >= -k * h * 2 * s))
@@ -118,8 +126,9 @@ def _arrow():
 
 
 def test_azimuth_turns_counter_clockwise_seen_from_above():
-    # Top-down, image right = world +x and image up = world +y. The arrow's centroid (-1/3, 0) is left of centre at
-    # azimuth 0; turned counter-clockwise by 90 degrees it sits at (0, -1/3): below the centre.
+    # Top-down, image right = world +x and image up = world +y. The arrow's centroid (-1/3, 0) is
+    # left of centre at azimuth 0; turned counter-clockwise by 90 degrees it sits at (0, -1/3):
+    # below the centre.
     cam = R.Camera(elevation=90.0, projection="orthographic")
     v, f = _arrow()
     rows, cols = np.mgrid[:SIZE, :SIZE] + 0.5
@@ -133,8 +142,8 @@ def test_azimuth_turns_counter_clockwise_seen_from_above():
 
 
 def test_z_buffer_nearest_wins_in_any_order():
-    # Two overlapping triangles: the near one (value 0.3) covers the far one (0.8) where they overlap,
-    # whichever is drawn first.
+    # Two overlapping triangles: the near one (value 0.3) covers the far one (0.8) where they
+    # overlap, whichever is drawn first.
     near_tri = np.array([[[2.0, 2.0], [14.0, 2.0], [2.0, 14.0]]])
     far_tri = np.array([[[4.0, 4.0], [15.0, 4.0], [4.0, 15.0]]])
     xy = np.concatenate([near_tri, far_tri])
@@ -151,8 +160,9 @@ def test_z_buffer_nearest_wins_in_any_order():
 
 
 def test_z_buffer_is_per_pixel_not_per_face():
-    # Two full-frame squares that cross: A gets nearer to the right, B to the left. Painter's sorting by face depth
-    # would show one square everywhere; a z-buffer shows B on the left half and A on the right.
+    # Two full-frame squares that cross: A gets nearer to the right, B to the left. Painter's
+    # sorting by face depth would show one square everywhere; a z-buffer shows B on the left half
+    # and A on the right.
     s = 16.0
     square = np.array([[[0, 0], [s, 0], [s, s]], [[0, 0], [s, s], [0, s]]], np.float64)
     xy = np.concatenate([square, square])
@@ -163,7 +173,8 @@ def test_z_buffer_is_per_pixel_not_per_face():
 
 
 def test_degenerate_slivers_draw_nothing():
-    # Collinear (or nearly: width 1e-12 of the length) triangles with any nearness leave the image as it was.
+    # Collinear (or nearly: width 1e-12 of the length) triangles with any nearness
+    # leave the image as it was.
     base_xy = np.array([[[1.0, 1.0], [15.0, 1.0], [1.0, 15.0]]])
     base = R.rasterize(base_xy, np.ones((1, 3)), np.array([0.5]), 16)
     slivers = np.array(
@@ -177,8 +188,9 @@ def test_degenerate_slivers_draw_nothing():
 
 
 def test_mesh_with_crossing_faces_is_z_buffered():
-    # The same at mesh level: two rectangles crossing in an X seen from above (orthographic, top-down, one tilted
-    # each way about the y axis). Each shows where it is the higher one, with its own shading.
+    # The same at mesh level: two rectangles crossing in an X seen from above (orthographic,
+    # top-down, one tilted each way about the y axis). Each shows where it is the higher one, with
+    # its own shading.
     cam = R.Camera(elevation=90.0, projection="orthographic")
     quad = lambda tilt: np.array(
         [[-1, -0.5, -tilt], [1, -0.5, tilt], [1, 0.5, tilt], [-1, 0.5, -tilt]], np.float64
@@ -189,7 +201,8 @@ def test_mesh_with_crossing_faces_is_z_buffered():
     row = img[SIZE // 2]
     left, right = row[SIZE // 2 - 10 : SIZE // 2 - 2], row[SIZE // 2 + 2 : SIZE // 2 + 10]
     assert len(set(left)) == 1 and len(set(right)) == 1 and left[0] != right[0]
-    # The steeper quad (tilt 0.5) is higher on the right: its normal leans further from vertical, so it is darker.
+    # The steeper quad (tilt 0.5) is higher on the right: its normal leans further from
+    # vertical, so it is darker.
     assert right[0] < left[0]
 
 
@@ -203,7 +216,8 @@ def test_face_order_and_winding_do_not_matter():
 
 
 def _blob(seed=0, n=200):
-    """A random closed-ish mesh: a noisy icosphere-like point set triangulated by its convex hull order (no symmetry)."""
+    """A random closed-ish mesh: a noisy icosphere-like point set triangulated by its convex
+    hull order (no symmetry)."""
     rng = np.random.default_rng(seed)
     u = rng.normal(size=(n, 3))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
@@ -241,7 +255,8 @@ def test_normalize_mesh_centres_and_scales():
 
 
 def test_object_stays_inside_the_frame_at_any_azimuth():
-    # The bounding sphere's outline is a circle of radius fill * size / 2 around the centre: nothing is drawn outside.
+    # The bounding sphere's outline is a circle of radius fill * size / 2 around the centre:
+    # nothing is drawn outside.
     v, f = _blob(3)
     size = 32
     imgs = R.render_views(

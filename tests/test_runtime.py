@@ -58,7 +58,8 @@ def test_reexec_adds_the_tunable_and_removes_the_per_call_page_faults():
     assert tunables == HUGETLB_TUNABLE
     tunables, default = _probe("default")
     assert tunables == "-"
-    # 4 KiB pages: each call faults its fresh 64 MB temporaries in (16k faults each); 2 MiB pages: 512x fewer.
+    # 4 KiB pages: each call faults its fresh 64 MB temporaries in (16k faults each);
+    # 2 MiB pages: 512x fewer.
     assert default > 10_000, default
     assert tuned < default / 10, (tuned, default)
 

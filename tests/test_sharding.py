@@ -1,4 +1,5 @@
-"""The task axis sharded over 8 virtual CPU devices gives the single-device numbers; checkpoints move.
+"""The task axis sharded over 8 virtual CPU devices gives the single-device
+numbers; checkpoints move.
 
 Each check runs in a subprocess, since the device count is fixed when JAX starts
 (XLA_FLAGS=--xla_force_host_platform_device_count=8).

@@ -110,7 +110,8 @@ def test_harmonic_is_the_two_frequency_sum():
 
 
 def test_harmonic_local_draws_each_tasks_x_around_its_own_centre():
-    """torchmeta's Harmonic (the sources' protocol): mu_x ~ U(-4, 4) per task, x ~ N(mu_x, 1), no noise."""
+    """torchmeta's Harmonic (the sources' protocol): mu_x ~ U(-4, 4) per
+    task, x ~ N(mu_x, 1), no noise."""
     fam = metareg.regression_family(
         "harmonic_local", jax.random.key(0), num_shots=10, num_queries=40, pool_size=50
     )
@@ -143,7 +144,8 @@ def test_check_family_names_what_a_custom_family_lacks():
         metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
     )  # a family passes
 
-    class Plain:  # every method, but not a pytree: jax.jit would fail with a bare "not a valid JAX type"
+    # every method, but not a pytree: jax.jit would fail with a bare "not a valid JAX type"
+    class Plain:
         loss_name, output_width = "mse", 1
 
         def sample_train(self, key, n): ...
@@ -162,8 +164,8 @@ def test_check_family_names_what_a_custom_family_lacks():
 
 
 def test_episodes_for_chosen_tasks_match_their_functions():
-    """episodes_for draws points for given task parameters; the clean targets are `functions` at those points,
-    and sample_test is episodes_for on prior draws (same key use, same numbers)."""
+    """episodes_for draws points for given task parameters; the clean targets are `functions` at
+    those points, and sample_test is episodes_for on prior draws (same key use, same numbers)."""
     fam = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
     params = {
         "amplitude": jnp.array([1.0, 3.0]),

@@ -1,4 +1,5 @@
-"""End-to-end: results files, same seed same numbers, resume, NaN guard, one trace (SIGKILL: test_faults.py)."""
+"""End-to-end: results files, same seed same numbers, resume, NaN guard, one trace
+(SIGKILL: test_faults.py)."""
 
 import json
 
@@ -126,7 +127,8 @@ def test_curve_evaluation_changes_nothing_and_logs_both_task_sets(tmp_path, quic
     ]
     for p, c in zip(plain_rows, curved_rows, strict=True):  # same trajectory, row for row
         assert {k: v for k, v in c.items() if not k.startswith("curve/")} == p
-    # before adaptation (0 steps), after the training's step count (1), on test and on training tasks
+    # before adaptation (0 steps), after the training's step count (1), on
+    # test and on training tasks
     for split in ("test", "train"):
         for steps in (0, 1):
             assert all(f"curve/{split}/mse_clean@{steps}" in r for r in curved_rows)
@@ -156,8 +158,8 @@ def test_restore_run_is_public_at_top_level(tmp_path, quick_config):
 
 
 def test_restore_training_continues_like_the_command_line(tmp_path, quick_config):
-    """restore_training gives what a notebook needs to go on training: 20 more jitted steps from a step-20
-    checkpoint end where the CLI's resumed run (to step 40) ends, bit for bit."""
+    """restore_training gives what a notebook needs to go on training: 20 more jitted steps from a
+    step-20 checkpoint end where the CLI's resumed run (to step 40) ends, bit for bit."""
     import chex
     import jax
 

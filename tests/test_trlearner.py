@@ -95,8 +95,8 @@ def test_ones_relation_averages_all_other_tasks():
 
 
 def test_relations_of_a_batch_are_the_matrix_the_weights_normalize():
-    """`relations` (the public way to look at a trained TRLearner's M) is Eq. 4 on the tasks' representations,
-    and `weights` is exactly its normalization."""
+    """`relations` (the public way to look at a trained TRLearner's M) is Eq. 4 on the tasks'
+    representations, and `weights` is exactly its normalization."""
     learner = metareg.MAML(metareg.mlp((8, 8)), inner_lr=0.05)
     episodes = random_episodes(jax.random.key(9), num_tasks=5, d=1)
     reg = metareg.TRLearner(init_noise=0.3)

@@ -1,4 +1,5 @@
-"""Tuning on validation tasks: disjoint from the test tasks, the best validation mean wins, test numbers unused."""
+"""Tuning on validation tasks: disjoint from the test tasks, the best validation mean
+wins, test numbers unused."""
 
 import json
 

@@ -1,5 +1,5 @@
-"""Workdirs that cannot lie: run identity on resume, one writer, a failed attempt changes nothing, torn lines,
-unreadable checkpoints set aside, TensorBoard rebuilt."""
+"""Workdirs that cannot lie: run identity on resume, one writer, a failed attempt changes nothing,
+torn lines, unreadable checkpoints set aside, TensorBoard rebuilt."""
 
 import errno
 import json
@@ -71,7 +71,8 @@ def test_raising_num_steps_is_a_resume_and_is_recorded_shortening_is_refused(
 def test_a_second_writer_is_refused_at_once(tmp_path):
     with exclusive(tmp_path):
         code = (
-            f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from metareg.workdir import exclusive\n"
+            f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; "
+            "from metareg.workdir import exclusive\n"
             f"with exclusive(Path({str(tmp_path)!r})): pass"
         )
         out = subprocess.run(
@@ -121,7 +122,8 @@ def test_check_resume_allows_only_the_listed_fields():
 
 
 def test_cli_works_from_any_directory_by_experiment_name_and_reports_progress(tmp_path):
-    """`--config NAME:quick` from outside the project; without a terminal, status and progress lines on stderr."""
+    """`--config NAME:quick` from outside the project; without a terminal, status and
+    progress lines on stderr."""
     cmd = [
         sys.executable,
         "-m",
@@ -181,7 +183,8 @@ def test_an_unreadable_latest_checkpoint_is_set_aside_and_the_older_one_resumed(
 
 
 def _tensorboard_steps(logdir, tag):
-    """Steps of `tag` in TFRecord event files (length, crc, event proto, crc), read without TensorFlow."""
+    """Steps of `tag` in TFRecord event files (length, crc, event proto, crc),
+    read without TensorFlow."""
     from tensorboardX.proto import event_pb2
 
     steps = []
@@ -258,7 +261,8 @@ def test_console_script_lists_experiments_and_rejects_an_unknown_variant_in_one_
     )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
-        "error: experiment 'omniglot_maml': unknown config variant 'fiveway'; use comma-separated tokens from "
+        "error: experiment 'omniglot_maml': unknown config variant 'fiveway'; "
+        "use comma-separated tokens from "
         "['1shot', '20way', '5shot', '5way', 'cs', 'me', 'nme', 'norot', 'reference'] and quick"
     ]
     assert not (tmp_path / "runs").exists()

@@ -1,12 +1,15 @@
-"""The reference-protocol Omniglot cells (MAML, +MetaMix, +TRLearner, seeds 0-2) side by side on one borrowed
-GPU until a wall-clock deadline (docs/reproduction_omniglot.md, "The reference protocol on a GPU"): curve
-points every DEVICE_EVAL_EVERY steps land in each run's metrics.jsonl, and a snapshot of every run (no
-checkpoints) goes to $OUT/runs.tar.gz every minute and at the end. If a run fails in the first third of the
-time, every run restarts with the carried flax/optax/chex/orbax (/tmp/site_fb) ahead of the machine's own.
+"""The reference-protocol Omniglot cells (MAML, +MetaMix, +TRLearner, seeds 0-2) side by side on one
+borrowed GPU until a wall-clock deadline (docs/reproduction_omniglot.md, "The reference protocol on
+a GPU"): curve points every DEVICE_EVAL_EVERY steps land in each run's metrics.jsonl, and a snapshot
+of every run (no checkpoints) goes to $OUT/runs.tar.gz every minute and at the end. If a run fails
+in the first third of the time, every run restarts with the carried flax/optax/chex/orbax
+(/tmp/site_fb) ahead of the machine's own.
 
-    python experiments/device/omniglot_reference_gpu.py 540   # seconds of training, then stop and snapshot
+    # 540 seconds of training, then stop and snapshot:
+    python experiments/device/omniglot_reference_gpu.py 540
 
-Then `python -m metareg.analysis.tables regime --root ... --at-step S` judges the runs at a common curve point.
+Then `python -m metareg.analysis.tables regime --root ... --at-step S` judges the
+runs at a common curve point.
 """
 
 import os
@@ -129,7 +132,8 @@ while time.time() - T0 < DEADLINE:
         k = failed[0]
         tail = open(os.path.join(ROOT, COLUMN, k[0], f"seed_{k[1]}", "log.txt")).read()[-3000:]
         say(
-            f"{k} failed early (rc {procs[k].returncode}); log tail:\n{tail}\nretrying with the carried flax/optax/chex/orbax"
+            f"{k} failed early (rc {procs[k].returncode}); log tail:\n{tail}\n"
+            "retrying with the carried flax/optax/chex/orbax"
         )
         stop(procs)
         shutil.copytree(ROOT, os.path.join(ROOT + "_first_try"), dirs_exist_ok=True)

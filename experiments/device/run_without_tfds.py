@@ -1,10 +1,13 @@
-"""`python -m metareg.main ARGS` on a machine without tensorflow-datasets or the raw data (the borrowed GPU machine
-of docs/reproduction_omniglot.md): Omniglot's characters come from an .npz dump of
-`metareg.data.omniglot.load_characters()` made where the data is (same arrays, same names; `--dump PATH` writes
-it), and a stand-in `tensorflow_datasets` lets the data modules import. Training itself is unchanged.
+"""`python -m metareg.main ARGS` on a machine without tensorflow-datasets or the raw data (the
+borrowed GPU machine of docs/reproduction_omniglot.md): Omniglot's characters come from an .npz dump
+of `metareg.data.omniglot.load_characters()` made where the data is (same arrays, same names;
+`--dump PATH` writes it), and a stand-in `tensorflow_datasets` lets the data modules import.
+Training itself is unchanged.
 
-    python experiments/device/run_without_tfds.py --dump .device_omniglot/omniglot_chars.npz   # here
-    python experiments/device/run_without_tfds.py --config=... --workdir=...                   # there
+    # here:
+    python experiments/device/run_without_tfds.py --dump .device_omniglot/omniglot_chars.npz
+    # there:
+    python experiments/device/run_without_tfds.py --config=... --workdir=...
 """
 
 import dataclasses

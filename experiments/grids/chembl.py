@@ -1,8 +1,8 @@
-"""Drug activity on ChEMBL (TRLearner Table 3/7, MetaMix Table 2 in shape): ANIL and MetaSGD with a head-only
-inner loop (the papers apply ANIL's inner loop to every baseline here, MetaMix Sec. 6.1), each alone, with
-MetaMix and with TRLearner, on the four evaluation groups, 3 seeds, at the experiments' CPU budget. MAML
-over the whole network (meta-gradient clipped at norm 10, tasks run as a loop, see experiments/base.py)
-on all four groups."""
+"""Drug activity on ChEMBL (TRLearner Table 3/7, MetaMix Table 2 in shape): ANIL and MetaSGD with a
+head-only inner loop (the papers apply ANIL's inner loop to every baseline here, MetaMix Sec. 6.1),
+each alone, with MetaMix and with TRLearner, on the four evaluation groups, 3 seeds, at the
+experiments' CPU budget. MAML over the whole network (meta-gradient clipped at norm 10, tasks run as
+a loop, see experiments/base.py) on all four groups."""
 
 REGULARIZERS = {"": (), "+metamix": ("metamix",), "+trlearner": ("trlearner",)}
 

@@ -1,5 +1,6 @@
-"""Omniglot 20-way 1-shot, non-mutually-exclusive (TRLearner Table 2/6, MetaMix Table 5): MAML, MAML+MetaMix,
-MAML+TRLearner, ProtoNet, ProtoNet+TRLearner, 3 seeds, at the experiments' CPU budget (experiments/base.py)."""
+"""Omniglot 20-way 1-shot, non-mutually-exclusive (TRLearner Table 2/6, MetaMix Table 5): MAML,
+MAML+MetaMix, MAML+TRLearner, ProtoNet, ProtoNet+TRLearner, 3 seeds, at the experiments' CPU budget
+(experiments/base.py)."""
 
 EXPERIMENTS = ("maml", "maml_metamix", "maml_trlearner", "protonet", "protonet_trlearner")
 

@@ -1,9 +1,10 @@
 """Omniglot 20-way 1-shot, non-mutually-exclusive, MAML / +MetaMix / +TRLearner at 2x the budget of
-grids/omniglot.py (4,000 outer steps, 3 seeds; run so far: seed 0 of all, seed 1 of MAML and MetaMix):
-does the regularizers' deficit at 2,000 steps close once plain MAML has trained longer?
+grids/omniglot.py (4,000 outer steps, 3 seeds; run so far: seed 0 of all, seed 1 of MAML and
+MetaMix): does the regularizers' deficit at 2,000 steps close once plain MAML has trained longer?
 Results go in their own column (20way1shot_nme_4k) of the Omniglot table:
 
-    python -m metareg.sweep --grid experiments/grids/omniglot_long.py --root runs/omniglot --workers 2
+    python -m metareg.sweep --grid experiments/grids/omniglot_long.py --root runs/omniglot \
+        --workers 2
 """
 
 EXPERIMENTS = (

@@ -1,16 +1,20 @@
-"""Omniglot claims where plain MAML overfits and starts to memorize (issue 18): the MetaMix reference's tasks
-(`norot`: 1,200 characters without rotations in 20 slots of 60, random-label test tasks) on our CPU network and
-inner loop (docs/reproduction_omniglot.md: the full reference protocol costs ~15 s per step here).
-experiments/grids/omniglot_memorization.py measured when the gap opens: at 3,000-5,000 steps MAML's training
-query NLL is 0.23-0.34 below its test NLL and it classifies 20-22% of its training tasks without their support
-sets (chance 5%); with rotations (the earlier protocol) the gap was 0.025 at 4,000 steps.
+"""Omniglot claims where plain MAML overfits and starts to memorize (issue 18): the MetaMix
+reference's tasks (`norot`: 1,200 characters without rotations in 20 slots of 60, random-label test
+tasks) on our CPU network and inner loop (docs/reproduction_omniglot.md: the full reference protocol
+costs ~15 s per step here). experiments/grids/omniglot_memorization.py measured when the gap opens:
+at 3,000-5,000 steps MAML's training query NLL is 0.23-0.34 below its test NLL and it classifies
+20-22% of its training tasks without their support sets (chance 5%); with rotations (the earlier
+protocol) the gap was 0.025 at 4,000 steps.
 
-Cells: MAML, +MetaMix, +MetaMix + Channel Shuffle (reference schedule: from step 2,000, half the steps),
-+TRLearner, +MR-MAML, ProtoNet, ProtoNet+TRLearner, and MetaMix's mixture strategies. 3 seeds, NUM_STEPS
-steps, curve points every 500 steps. About 4 hours of one core per seed for all cells: run it in parts, e.g.
+Cells: MAML, +MetaMix, +MetaMix + Channel Shuffle (reference schedule: from step 2,000, half the
+steps), +TRLearner, +MR-MAML, ProtoNet, ProtoNet+TRLearner, and MetaMix's mixture strategies. 3
+seeds, NUM_STEPS steps, curve points every 500 steps. About 4 hours of one core per seed for all
+cells: run it in parts, e.g.
 
-    python -m metareg.sweep --grid experiments/grids/omniglot_norot.py --root runs/omniglot --workers 2 --seeds 0
-    python -m metareg.analysis.tables regime --root runs/omniglot --title "Omniglot 20-way 1-shot, reference tasks" --out x.md
+    python -m metareg.sweep --grid experiments/grids/omniglot_norot.py --root runs/omniglot \
+        --workers 2 --seeds 0
+    python -m metareg.analysis.tables regime --root runs/omniglot \
+        --title "Omniglot 20-way 1-shot, reference tasks" --out x.md
 """
 
 NUM_STEPS = 4000

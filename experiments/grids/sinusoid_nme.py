@@ -1,10 +1,12 @@
-"""The non-mutually-exclusive sinusoid (issue 19): MAML alone and with each regularizer, where plain MAML
-memorizes its training tasks (experiments/sinusoid_nme.py: 20 training tasks named by a one-hot code in
-the input). K = 5 and 10, 5 seeds, NUM_STEPS outer steps (MAML has memorized by 2,000: its training-task
-error before adaptation is 0.07 there, 0.007 at 20,000), learning curves every 1,000 steps.
+"""The non-mutually-exclusive sinusoid (issue 19): MAML alone and with each regularizer, where plain
+MAML memorizes its training tasks (experiments/sinusoid_nme.py: 20 training tasks named by a one-hot
+code in the input). K = 5 and 10, 5 seeds, NUM_STEPS outer steps (MAML has memorized by 2,000: its
+training-task error before adaptation is 0.07 there, 0.007 at 20,000), learning curves every 1,000
+steps.
 
     make sweep GRID=sinusoid_nme ARGS="--workers 2"
-    python -m metareg.analysis.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
+    python -m metareg.analysis.tables nme --root runs/sinusoid_nme \
+        --out docs/results/sinusoid_nme.md
 """
 
 NUM_STEPS = 10_000
@@ -19,8 +21,9 @@ REGULARIZERS = {  # method suffix -> overrides
     "+mr_maml": {"regularizers": ("mr_maml",)},
     "+trlearner": {"regularizers": ("trlearner",)},
 }
-# K = 5 only: MetaMix's mixture strategies (its Tables 3, 7, 13, 16), and MR-MAML with noise that can act
-# (the reference's sigma = softplus(-50) ~ 1e-22 leaves only an L2 penalty on the means; docs/design.md).
+# K = 5 only: MetaMix's mixture strategies (its Tables 3, 7, 13, 16), and MR-MAML with noise that
+# can act (the reference's sigma = softplus(-50) ~ 1e-22 leaves only an L2 penalty on the means;
+# docs/design.md).
 K5_ONLY = {
     "+metamix_qq": {"regularizers": ("metamix",), "metamix.strategy": "query_query"},
     "+metamix_ss": {"regularizers": ("metamix",), "metamix.strategy": "support_support"},

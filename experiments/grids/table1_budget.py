@@ -1,18 +1,22 @@
-"""TRLearner Table 1 at the budget of the MAML learning curves (issue 19): sinusoid_w1, every backbone alone
-and with each regularizer, K = 5 and 10, 3 seeds, NUM_STEPS outer steps (experiments/grids/sinusoid_curves.py
-and docs/reproduction_table1.md say why this budget), with curve points (training vs test error, before and
-after adaptation) every 5,000 steps so each cell shows whether there was anything to regularize.
-MetaMix mixes the MLP's hidden layers (the default); "+metamix_input" is the input-mixing variant.
-Harmonic is left out until MAML learns it (docs/reproduction_table1.md, "Harmonic from its sources").
+"""TRLearner Table 1 at the budget of the MAML learning curves (issue 19): sinusoid_w1, every
+backbone alone and with each regularizer, K = 5 and 10, 3 seeds, NUM_STEPS outer steps
+(experiments/grids/sinusoid_curves.py and docs/reproduction_table1.md say why this budget), with
+curve points (training vs test error, before and after adaptation) every 5,000 steps so each cell
+shows whether there was anything to regularize. MetaMix mixes the MLP's hidden layers (the default);
+"+metamix_input" is the input-mixing variant. Harmonic is left out until MAML learns it
+(docs/reproduction_table1.md, "Harmonic from its sources").
 
-    python -m metareg.sweep --grid experiments/grids/table1_budget.py --root runs/table1_budget --workers 2
-    python -m metareg.analysis.report --root runs/table1_budget --layout table1 --out docs/results/table1_budget.md
+    python -m metareg.sweep --grid experiments/grids/table1_budget.py --root runs/table1_budget \
+        --workers 2
+    python -m metareg.analysis.report --root runs/table1_budget --layout table1 \
+        --out docs/results/table1_budget.md
 """
 
 NUM_STEPS = 70_000
 BACKBONES = ("maml", "anil", "metasgd", "tnet")
-# ANIL's inner lr, chosen on validation tasks (experiments/grids/anil_inner_lr.py, docs/results/anil_inner_lr.json);
-# the other backbones keep the config's 0.01 (MAML's sinusoid value).
+# ANIL's inner lr, chosen on validation tasks (experiments/grids/anil_inner_lr.py,
+# docs/results/anil_inner_lr.json); the other backbones keep the config's 0.01 (MAML's sinusoid
+# value).
 INNER_LR = {("anil", 5): 0.003, ("anil", 10): 0.01}
 REGULARIZERS = {  # method suffix -> overrides
     "": {"regularizers": ()},

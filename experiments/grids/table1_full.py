@@ -21,9 +21,10 @@ REGULARIZERS = {  # method suffix -> regularizers tuple
 TABLE9 = {"+metamix+trlearner": ("metamix", "trlearner")}  # sinusoid only, as the paper's Table 9
 
 
-# Harmonic as methods.md defines it (w ~ U(5, 7), x ~ U[-4, 4]) is not learned by the 1-40-40-1 MLP at this
-# budget: every method predicts about the prior mean (MSE ~ Var f = 1.0, also with inner lr 0.1 / 0.3).
-# Its seeds 3-4 ran last (seed-major order with harmonic held at 3 seeds first), after the sinusoid cells.
+# Harmonic as methods.md defines it (w ~ U(5, 7), x ~ U[-4, 4]) is not learned by the 1-40-40-1 MLP
+# at this budget: every method predicts about the prior mean (MSE ~ Var f = 1.0, also with inner lr
+# 0.1 / 0.3). Its seeds 3-4 ran last (seed-major order with harmonic held at 3 seeds first), after
+# the sinusoid cells.
 SEEDS = (0, 1, 2, 3, 4)
 
 

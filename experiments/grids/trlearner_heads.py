@@ -1,9 +1,11 @@
-"""TRLearner's relation heads (issue 19): with the paper's all-ones init plus 0.01 noise the four heads of a trained
-model stay within 0.1 of each other, so the multi-head layer acts as one head. MAML+TRLearner on sinusoid_w1 K = 5,
-20,000 steps, 3 seeds, head-init noise 0.01 (default), 0.3 and 1.0; `python -m metareg.heads` reports the
-heads' spread and how much their relation matrices differ.
+"""TRLearner's relation heads (issue 19): with the paper's all-ones init plus 0.01 noise the four
+heads of a trained model stay within 0.1 of each other, so the multi-head layer acts as one head.
+MAML+TRLearner on sinusoid_w1 K = 5, 20,000 steps, 3 seeds, head-init noise 0.01 (default), 0.3 and
+1.0; `python -m metareg.heads` reports the heads' spread and how much their relation matrices
+differ.
 
-    python -m metareg.sweep --grid experiments/grids/trlearner_heads.py --root runs/trlearner_heads --workers 2
+    python -m metareg.sweep --grid experiments/grids/trlearner_heads.py \
+        --root runs/trlearner_heads --workers 2
 """
 
 
