@@ -1,51 +1,21 @@
-"""ChEMBL few-shot drug-activity assays (FS-Mol format) as a TFDS dataset built from local jsonl.gz files.
+"""ChEMBL few-shot drug-activity assays (FS-Mol format), prepared once as a TFDS dataset.
 
-Raw data: `<data_dir>/chembl_fewshot/{train,valid,test}/CHEMBL<id>.jsonl.gz` (or `data_dir` itself when it
-holds those folders; `data_dir` defaults to `../shared/data` as for Omniglot). One file per assay (= one
-task), one JSON object per line (= one compound measured in that assay) with, among others:
+Raw data: `<data_dir>/chembl_fewshot/{train,valid,test}/CHEMBL<id>.jsonl.gz` (or `data_dir` itself
+when it holds those folders; default `../shared/data`): one file per assay (= one task), one JSON
+object per line (= one compound) with `smiles`, `pchembl_value` (the regression target, -log10
+molar) and `fingerprints` (FS-Mol's 2048-wide hashed Morgan count fingerprint, radius 2).
 
-    smiles         str, the compound
-    pchembl_value  float, the regression target (-log10 molar; 2.89 .. 11.0 here, mean 5.86, sd 1.11)
-    fingerprints   list of 2048 ints: FS-Mol's hashed Morgan *count* fingerprint, radius 2 (values 0..39
-                   here; it equals RDKit's `GetMorganGenerator(radius=2, fpSize=2048).GetCountFingerprintAsNumPy`,
-                   checked by a test when RDKit is installed)
+`prepare_chembl` checks every line (a bad file raises `ChemblDataError` naming the file, the line
+and what belongs there) and writes the TFDS dataset `metareg_chembl_fewshot` (array_record, Tensor
+features only, one example per compound, one split per folder). It records the sha256 of the files
+it read and every later load checks that `data_dir` still holds them (metareg.data.provenance), so
+changed data is an error rather than silently stale.
 
-The real data: 2,779 assays (train 2,451 / valid 128 / test 200), 46,593 compounds, 6 to 262 compounds per
-assay (median 12; 99th percentile 68), no duplicate SMILES within an assay, every line with all fields.
-
-Preparing (once; later calls only hash the jsonl.gz files, never parse them again) writes a TFDS dataset
-`metareg_chembl_fewshot` in the `array_record` format under `prepared_dir` (default
-`~/.cache/metareg/tensorflow_datasets`), one TFDS split per folder, with only `tfds.features.Tensor`-family
-features (no TensorFlow). It also records the files it was built from (sha256), and every later load checks
-that `data_dir` still holds the same files (metareg.data.provenance): a wrong data_dir or a changed, missing or
-added assay file is an error, not a silent use of the old data. One example per compound:
-
-    assay          Text, "CHEMBL<id>" (the file name)
-    folder         ClassLabel "train" | "valid" | "test" (the data's own split)
-    line           int32, the compound's 0-based line in its file (the within-assay order)
-    smiles         Text
-    pchembl_value  float32
-    fingerprint    uint8 [2048], the Morgan counts as given (lossless: counts > 255 are rejected);
-                   the 0/1 bit vector is `fingerprint > 0`
-
-Every line is checked while preparing; a missing folder, an unreadable gzip, a line that is not JSON, a
-missing field or a fingerprint of the wrong length raises `ChemblDataError` (FileNotFoundError for a missing
-folder) naming the file, the line and what belongs there.
-
-`load_assays` reads the prepared data into memory as a `ChemblAssays`: every compound of every assay in one
-flat array (assays sorted by id, compounds by line) with an offsets array, because the assays are ragged
-(6 .. 262 compounds): padding all 2,779 assays to 262 compounds would take [2779, 262, 2048] uint8 = 1.5 GB,
-the flat array 46,593 x 2048 = 95 MB. Features (`fingerprint=`):
-
-- "given2048": the file's 2048-wide fingerprint, as bits (default) or counts (`counts=True`);
-- "morgan1024": recomputed from the SMILES with RDKit (optional dependency, `pip install rdkit`), radius 2,
-  1024 bits, as the papers (MetaMix App. C.1, after pQSAR; Martin et al. 2019); about 10 s for all
-  compounds, cached per process.
-
-`assay_partition` gives the four evaluation groups (MetaMix Sec. 6.1 repeats a random 100-assay meta-test
-selection four times): group 0 is the data's own split (train / valid / test folders); groups 1..3 re-partition
-all assays with a seeded hash, 100 meta-test and 76 meta-validation assays each (MetaMix's numbers, App. C.1),
-the rest meta-train.
+`load_assays` holds all assays in memory as one flat array with offsets, because the assays are
+ragged and padding them would cost ~16x the memory; the fingerprint is the given one or a 1024-bit
+Morgan fingerprint recomputed with RDKit, as the papers use (MetaMix App. C.1; Martin et al. 2019).
+`assay_partition` gives MetaMix's four evaluation groups (Sec. 6.1): group 0 is the data's own
+split, groups 1..3 seeded hash re-partitions (100 meta-test, 76 meta-validation assays, App. C.1).
 """
 
 from __future__ import annotations
@@ -87,16 +57,20 @@ _FILE = re.compile(r"^(CHEMBL\d+)\.jsonl\.gz$")
 
 
 class ChemblDataError(ValueError):
-    """A ChEMBL assay file (or the prepared data) that exists but cannot be used; the message names the file and the fix."""
+    """A ChEMBL assay file (or the prepared data) that exists but cannot be used.
+
+    The message names the file and the fix.
+    """
 
 
 class ChemblSourcesChangedError(ChemblDataError, provenance.SourcesChangedError):
-    """The assay files at data_dir are not those the prepared dataset was built from (metareg.data.provenance)."""
+    """The assay files at data_dir are not those the prepared dataset was built from
+    (metareg.data.provenance)."""
 
 
 def chembl_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding train/ valid/ test/: `data_dir` itself if it holds train/ (or is a folder named
-    chembl_fewshot without a chembl_fewshot/ inside), else `data_dir/chembl_fewshot`."""
+    """The folder holding train/ valid/ test/: `data_dir` itself if it holds train/ (or is a folder
+    named chembl_fewshot without a chembl_fewshot/ inside), else `data_dir/chembl_fewshot`."""
     root = data_root(data_dir)
     if (root / "train").is_dir() or (
         root.name == "chembl_fewshot" and not (root / "chembl_fewshot").exists()
@@ -106,8 +80,8 @@ def chembl_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def source_files(folder: Path) -> tuple[list[Path], list[str]]:
-    """(the assay files in folder's train/ valid/ test/, the names of missing folders): what a prepared dataset is
-    checked against."""
+    """(the assay files in folder's train/ valid/ test/, the names of missing folders): what a
+    prepared dataset is checked against."""
     files, missing = [], []
     for split in FOLDERS:
         d = folder / split
@@ -120,16 +94,17 @@ def source_files(folder: Path) -> tuple[list[Path], list[str]]:
 
 def _fix(path: Path) -> str:
     return (
-        f"Replace {path} with a fresh copy of that assay file (ersilia-os/few-shot-bioassays, dataset/min_size_04, "
-        f"FS-Mol format: one JSON object per line with {', '.join(REQUIRED_FIELDS)}), or remove it."
+        f"Replace {path} with a fresh copy of that assay file (ersilia-os/few-shot-bioassays, "
+        "dataset/min_size_04, FS-Mol format: one JSON object per line with "
+        f"{', '.join(REQUIRED_FIELDS)}), or remove it."
     )
 
 
 def list_assay_files(folder: str | os.PathLike) -> dict[str, list[tuple[str, Path]]]:
     """{"train": [(assay_id, path), ...], "valid": ..., "test": ...}, each sorted by assay id.
 
-    Raises FileNotFoundError for a missing folder (naming what belongs there) and ChemblDataError for an
-    empty folder or an assay id found in two folders.
+    Raises FileNotFoundError for a missing folder (naming what belongs there) and ChemblDataError
+    for an empty folder or an assay id found in two folders.
     """
     folder = Path(folder)
     out: dict[str, list[tuple[str, Path]]] = {}
@@ -138,19 +113,22 @@ def list_assay_files(folder: str | os.PathLike) -> dict[str, list[tuple[str, Pat
         d = folder / split
         if not d.is_dir():
             raise FileNotFoundError(
-                f"ChEMBL assay folder missing: expected {d}, a folder of CHEMBL<id>.jsonl.gz files (one per assay; the "
-                f"'{split}' part of ersilia-os/few-shot-bioassays dataset/min_size_04). Put it there, or point data_dir at "
-                f"the folder that holds chembl_fewshot/{{train,valid,test}} (default {DEFAULT_DATA_DIR})."
+                f"ChEMBL assay folder missing: expected {d}, a folder of CHEMBL<id>.jsonl.gz "
+                f"files (one per assay; the '{split}' part of ersilia-os/few-shot-bioassays "
+                "dataset/min_size_04). Put it there, or point data_dir at the folder that holds "
+                f"chembl_fewshot/{{train,valid,test}} (default {DEFAULT_DATA_DIR})."
             )
         files = sorted((m.group(1), d / name) for name in os.listdir(d) if (m := _FILE.match(name)))
         if not files:
             raise ChemblDataError(
-                f"ChEMBL assay folder {d} holds no CHEMBL<id>.jsonl.gz files (found {sorted(os.listdir(d))[:3]})."
+                f"ChEMBL assay folder {d} holds no CHEMBL<id>.jsonl.gz files (found "
+                f"{sorted(os.listdir(d))[:3]})."
             )
         for assay, _ in files:
             if assay in seen:
                 raise ChemblDataError(
-                    f"ChEMBL assay {assay} is in both {seen[assay]}/ and {split}/ of {folder}: keep one."
+                    f"ChEMBL assay {assay} is in both {seen[assay]}/ and {split}/ of {folder}: "
+                    "keep one."
                 )
             seen[assay] = split
         out[split] = files
@@ -158,11 +136,11 @@ def list_assay_files(folder: str | os.PathLike) -> dict[str, list[tuple[str, Pat
 
 
 def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarray]]:
-    """One assay file -> [(smiles, pchembl_value, fingerprint uint8 [2048]), ...] in line order, every line checked.
+    """One assay file -> [(smiles, pchembl_value, fingerprint uint8 [2048]), ...], lines checked.
 
-    Raises ChemblDataError naming the file (and line) for an unreadable gzip, a line that is not JSON or
-    not an object, a missing field, a SMILES that is not a non-empty string, a target that is not a finite
-    number, or a fingerprint that is not 2048 integers in 0..255.
+    Raises ChemblDataError naming the file (and line) for an unreadable gzip, a line that is not
+    JSON or not an object, a missing field, a SMILES that is not a non-empty string, a target that
+    is not a finite number, or a fingerprint that is not 2048 integers in 0..255.
     """
     path = Path(path)
     rows = []
@@ -176,7 +154,8 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
         UnicodeDecodeError,
     ) as e:  # gzip.BadGzipFile is an OSError
         raise ChemblDataError(
-            f"ChEMBL assay file unreadable: {path} is not a readable gzip text file ({type(e).__name__}: {e}). {_fix(path)}"
+            f"ChEMBL assay file unreadable: {path} is not a readable gzip text file "
+            f"({type(e).__name__}: {e}). {_fix(path)}"
         ) from e
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -186,21 +165,25 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
             d = json.loads(line)
         except json.JSONDecodeError as e:
             raise ChemblDataError(
-                f"ChEMBL assay file malformed: {where} is not JSON ({e}: {line[:80]!r}). {_fix(path)}"
+                f"ChEMBL assay file malformed: {where} is not JSON ({e}: {line[:80]!r}). "
+                f"{_fix(path)}"
             ) from e
         if not isinstance(d, dict):
             raise ChemblDataError(
-                f"ChEMBL assay file malformed: {where} is a JSON {type(d).__name__}, not an object. {_fix(path)}"
+                f"ChEMBL assay file malformed: {where} is a JSON {type(d).__name__}, not an "
+                f"object. {_fix(path)}"
             )
         missing = [f for f in REQUIRED_FIELDS if f not in d]
         if missing:
             raise ChemblDataError(
-                f"ChEMBL assay file malformed: {where} has no field {missing} (it has {sorted(d)[:8]}...). {_fix(path)}"
+                f"ChEMBL assay file malformed: {where} has no field {missing} (it has "
+                f"{sorted(d)[:8]}...). {_fix(path)}"
             )
         smiles, value, fp = d["smiles"], d["pchembl_value"], d["fingerprints"]
         if not isinstance(smiles, str) or not smiles:
             raise ChemblDataError(
-                f"ChEMBL assay file malformed: {where} has smiles={smiles!r}, not a non-empty string. {_fix(path)}"
+                f"ChEMBL assay file malformed: {where} has smiles={smiles!r}, not a non-empty "
+                f"string. {_fix(path)}"
             )
         if (
             isinstance(value, bool)
@@ -208,13 +191,15 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
             or not math.isfinite(value)
         ):
             raise ChemblDataError(
-                f"ChEMBL assay file malformed: {where} has pchembl_value={value!r}, not a finite number. {_fix(path)}"
+                f"ChEMBL assay file malformed: {where} has pchembl_value={value!r}, not a finite "
+                f"number. {_fix(path)}"
             )
         if not isinstance(fp, list) or len(fp) != FINGERPRINT_WIDTH:
             length = len(fp) if isinstance(fp, list) else type(fp).__name__
             raise ChemblDataError(
-                f"ChEMBL assay file malformed: {where} has a fingerprint of length {length}; expected a list of {FINGERPRINT_WIDTH} "
-                f"Morgan counts (FS-Mol format). {_fix(path)}"
+                f"ChEMBL assay file malformed: {where} has a fingerprint of length {length}; "
+                f"expected a list of {FINGERPRINT_WIDTH} Morgan counts (FS-Mol format). "
+                f"{_fix(path)}"
             )
         a = np.asarray(fp)
         if (
@@ -229,7 +214,8 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
                 else f"non-integer values (numpy dtype {a.dtype})"
             )
             raise ChemblDataError(
-                f"ChEMBL assay file malformed: {where} has a fingerprint with {got}; expected integer Morgan counts in 0..255. {_fix(path)}"
+                f"ChEMBL assay file malformed: {where} has a fingerprint with {got}; expected "
+                f"integer Morgan counts in 0..255. {_fix(path)}"
             )
         rows.append((smiles, float(value), a.astype(np.uint8)))
     if not rows:
@@ -240,35 +226,44 @@ def read_assay_file(path: str | os.PathLike) -> list[tuple[str, float, np.ndarra
 class ChemblBuilder(
     provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True
 ):
-    """TFDS builder over the local ChEMBL assay folders (manual_dir), array_record, Tensor features only.
+    """TFDS builder over the local ChEMBL assay folders (manual_dir): array_record, Tensor features.
 
     Not registered in TFDS's global registry; build it with `prepare_chembl`, or directly:
 
         b = ChemblBuilder(data_dir=prepared_dir, file_format="array_record")
-        b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=folder_with_train_valid_test))
-        b.as_data_source("test")[i]  # {"assay": b"CHEMBL...", "fingerprint": uint8 [2048], "pchembl_value": ...}
+        b.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=folder_with_train_valid_test)
+        )
+        b.as_data_source("test")[i]  # {"assay": b"CHEMBL...", "fingerprint": uint8 [2048], ...}
     """
 
     name = "metareg_chembl_fewshot"
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {
-        "1.0.0": "One example per compound; Morgan counts uint8 [2048] as given; one split per folder."
+        "1.0.0": (
+            "One example per compound; Morgan counts uint8 [2048] as given; one split per folder."
+        )
     }
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Place the train/ valid/ test/ folders of CHEMBL<id>.jsonl.gz files (ersilia-os/few-shot-bioassays, "
-        "dataset/min_size_04) in the manual_dir; metareg reads them from ../shared/data/chembl_fewshot by default."
+        "Place the train/ valid/ test/ folders of CHEMBL<id>.jsonl.gz files "
+        "(ersilia-os/few-shot-bioassays, dataset/min_size_04) in the manual_dir; metareg reads "
+        "them from ../shared/data/chembl_fewshot by default."
     )
 
     @tfds.core.utils.classproperty
     @classmethod
     def code_path(cls) -> epath.Path:
-        # As OmniglotBuilder: TFDS 4.9.10 would need `importlib_resources` to find this file; nothing is downloaded.
+        # As OmniglotBuilder: TFDS 4.9.10 would need `importlib_resources` to find this file;
+        # nothing is downloaded.
         return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
-            description="ChEMBL whole-organism dose-response assays in FS-Mol format: one example per (assay, compound).",
+            description=(
+                "ChEMBL whole-organism dose-response assays in FS-Mol format: one example per "
+                "(assay, compound)."
+            ),
             features=tfds.features.FeaturesDict(
                 {
                     "assay": tfds.features.Text(),
@@ -280,7 +275,10 @@ class ChemblBuilder(
                 }
             ),
             homepage="https://github.com/ersilia-os/few-shot-bioassays",
-            citation="Gaulton et al. ChEMBL: a large-scale bioactivity database for drug discovery. Nucleic Acids Res. 2012.",
+            citation=(
+                "Gaulton et al. ChEMBL: a large-scale bioactivity database for drug discovery. "
+                "Nucleic Acids Res. 2012."
+            ),
         )
 
     def _split_generators(self, dl_manager):
@@ -310,14 +308,15 @@ class ChemblBuilder(
 def prepare_chembl(
     data_dir: str | os.PathLike | None = None, prepared_dir: str | os.PathLike | None = None
 ) -> ChemblBuilder:
-    """The prepared builder; prepares it from the jsonl.gz files first if `prepared_dir` does not hold it yet.
+    """The prepared builder, prepared from the jsonl.gz files first if `prepared_dir` lacks it.
 
-    The folder layout is checked before TFDS starts (missing folders give our error, not TFDS's manual-download
-    assertion); each file's lines are checked as they are read. A failed preparation leaves nothing behind
-    (TFDS writes to a temporary folder), so fixing the file and calling again starts over. Runs started together
-    (a sweep) would race to prepare; the first one prepares, the others wait and reuse it. A prepared dataset is
-    checked against the files at `data_dir` (same names and sha256, wherever they live): SourcesMissingError (a
-    FileNotFoundError) when they are missing, ChemblSourcesChangedError when they differ (metareg.data.provenance).
+    The folder layout is checked before TFDS starts (missing folders give our error, not TFDS's
+    manual-download assertion); each file's lines are checked as they are read. A failed preparation
+    leaves nothing behind (TFDS writes to a temporary folder), so fixing the file and calling again
+    starts over. Runs started together (a sweep) would race to prepare; the first one prepares, the
+    others wait and reuse it. A prepared dataset is checked against the files at `data_dir` (same
+    names and sha256, wherever they live): SourcesMissingError (a FileNotFoundError) when they are
+    missing, ChemblSourcesChangedError when they differ (metareg.data.provenance).
     """
     prepared = resolve_prepared_dir(prepared_dir)
     folder = chembl_dir(data_dir)
@@ -338,12 +337,13 @@ def prepare_chembl(
 class ChemblAssays:
     """Every compound of every assay in memory, assays concatenated (ragged sizes, so no padding).
 
-    Assay a (0 <= a < A, ids sorted) holds rows offsets[a]:offsets[a+1] of x / y / smiles, in file-line order.
+    Assay a (0 <= a < A, ids sorted) holds rows offsets[a]:offsets[a+1] of x / y / smiles, in
+    file-line order.
 
-    assay_ids: A names "CHEMBL<id>"; folders: int8 [A], 0 / 1 / 2 = the data's train / valid / test folder;
-    offsets: int64 [A+1]; x: uint8 [N, D] (bits 0/1, or counts); y: float32 [N] pchembl_value;
-    smiles: N strings; fingerprint: "given2048" | "morgan1024"; counts: whether x holds counts.
-    The arrays are read-only (shared by the per-process cache).
+    assay_ids: A names "CHEMBL<id>"; folders: int8 [A], 0 / 1 / 2 = the data's train / valid / test
+    folder; offsets: int64 [A+1]; x: uint8 [N, D] (bits 0/1, or counts); y: float32 [N]
+    pchembl_value; smiles: N strings; fingerprint: "given2048" | "morgan1024"; counts: whether x
+    holds counts. The arrays are read-only (shared by the per-process cache).
     """
 
     assay_ids: tuple[str, ...]
@@ -377,7 +377,7 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 
 def _read_prepared(builder: ChemblBuilder) -> ChemblAssays:
-    """All three TFDS splits -> ChemblAssays with the given counts (the prepared order is TFDS-shuffled: sort)."""
+    """All three TFDS splits -> ChemblAssays with the given counts, re-sorted (TFDS shuffles)."""
     by_assay: dict[str, tuple[int, list]] = {}
     for split in FOLDERS:
         source = builder.as_data_source(split)
@@ -390,7 +390,8 @@ def _read_prepared(builder: ChemblBuilder) -> ChemblAssays:
         rows = sorted(by_assay[assay][1], key=lambda r: int(r["line"]))
         if [int(r["line"]) for r in rows] != list(range(len(rows))):
             raise ChemblDataError(
-                f"prepared ChEMBL data {builder.data_path} is incomplete for assay {assay}: delete it to prepare again."
+                f"prepared ChEMBL data {builder.data_path} is incomplete for assay {assay}: "
+                "delete it to prepare again."
             )
         offsets.append(offsets[-1] + len(rows))
         xs.extend(r["fingerprint"] for r in rows)
@@ -422,7 +423,7 @@ def morgan_fingerprints(
     radius: int = MORGAN_RADIUS,
     counts: bool = False,
 ) -> np.ndarray:
-    """uint8 [N, num_bits]: RDKit Morgan fingerprints of the SMILES (bits, or counts clipped at 255).
+    """uint8 [N, num_bits]: the SMILES' RDKit Morgan fingerprints (bits, or counts clipped at 255).
 
     RDKit is an optional dependency, imported here: a clear ImportError says how to install it.
     """
@@ -431,8 +432,9 @@ def morgan_fingerprints(
         from rdkit.Chem import rdFingerprintGenerator
     except ImportError as e:
         raise ImportError(
-            "fingerprint='morgan1024' recomputes Morgan fingerprints from the SMILES with RDKit, which is not installed: "
-            "pip install rdkit (or pip install 'metareg[chem]'), or use fingerprint='given2048'."
+            "fingerprint='morgan1024' recomputes Morgan fingerprints from the SMILES with RDKit, "
+            "which is not installed: pip install rdkit (or pip install 'metareg[chem]'), or use "
+            "fingerprint='given2048'."
         ) from e
     RDLogger.DisableLog("rdApp.*")  # parse failures are reported below, with the SMILES
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=num_bits)
@@ -441,7 +443,8 @@ def morgan_fingerprints(
         mol = Chem.MolFromSmiles(s)
         if mol is None:
             raise ChemblDataError(
-                f"RDKit cannot parse the SMILES of compound {i}: {s!r}; use fingerprint='given2048'."
+                f"RDKit cannot parse the SMILES of compound {i}: {s!r}; use "
+                "fingerprint='given2048'."
             )
         if counts:
             out[i] = np.minimum(gen.GetCountFingerprintAsNumPy(mol), 255)
@@ -463,10 +466,10 @@ def load_assays(
 ) -> ChemblAssays:
     """All 2,779 assays in memory (see ChemblAssays), preparing the TFDS data first if needed.
 
-    fingerprint: "given2048" (the file's 2048-wide Morgan fingerprint) or "morgan1024" (recomputed with
-    RDKit, radius 2, 1024 wide); counts: x holds Morgan counts instead of 0/1 bits (the papers use bits).
-    The files at data_dir are checked against the prepared data's record on every call (see prepare_chembl);
-    the arrays are read once per process.
+    fingerprint: "given2048" (the file's 2048-wide Morgan fingerprint) or "morgan1024" (recomputed
+    with RDKit, radius 2, 1024 wide); counts: x holds Morgan counts instead of 0/1 bits (the papers
+    use bits). The files at data_dir are checked against the prepared data's record on every call
+    (see prepare_chembl); the arrays are read once per process.
     """
     if fingerprint not in FINGERPRINTS:
         raise ValueError(
@@ -483,8 +486,8 @@ def load_assays(
 
 
 def hash_order(assay_ids: Sequence[str], salt: str) -> np.ndarray:
-    """int64 [A]: the assays ordered by sha256(salt + "/" + id), a seeded shuffle that depends on no library
-    version and no file-listing order (as Omniglot's Vinyals split)."""
+    """int64 [A]: the assays ordered by sha256(salt + "/" + id), a seeded shuffle that depends on no
+    library version and no file-listing order (as Omniglot's Vinyals split)."""
     return np.array(
         sorted(
             range(len(assay_ids)),
@@ -517,10 +520,10 @@ def assay_partition(
 ) -> AssayPartition:
     """Meta-train / meta-validation / meta-test assays of evaluation group `group` (0 .. 3).
 
-    Group 0: the data's own folders (train 2,451 / valid 128 / test 200 on the real data). Groups 1..3:
-    all assays ordered by sha256(f"metareg-chembl-group{g}/{id}"); the first `num_test` are meta-test, the
-    next `num_valid` meta-validation, the rest meta-train (MetaMix: 100 / 76 / rest, drawn four times).
-    num_valid / num_test apply to groups 1..3 only.
+    Group 0: the data's own folders (train 2,451 / valid 128 / test 200 on the real data). Groups
+    1..3: all assays ordered by sha256(f"metareg-chembl-group{g}/{id}"); the first `num_test` are
+    meta-test, the next `num_valid` meta-validation, the rest meta-train (MetaMix: 100 / 76 / rest,
+    drawn four times). num_valid / num_test apply to groups 1..3 only.
     """
     if not isinstance(group, int | np.integer) or not 0 <= group < NUM_GROUPS:
         raise ValueError(
@@ -536,8 +539,8 @@ def assay_partition(
     else:
         if num_test + num_valid >= len(assay_ids):
             raise ValueError(
-                f"ChEMBL group {group} takes {num_test} meta-test + {num_valid} meta-validation assays, but there are only "
-                f"{len(assay_ids)}: lower num_test / num_valid"
+                f"ChEMBL group {group} takes {num_test} meta-test + {num_valid} meta-validation "
+                f"assays, but there are only {len(assay_ids)}: lower num_test / num_valid"
             )
         test, valid = order[:num_test], order[num_test : num_test + num_valid]
         train = np.sort(order[num_test + num_valid :])

@@ -1,4 +1,4 @@
-"""One image (a file, PNG bytes or an array) as a model's input, as the prepared datasets hold them."""
+"""One image (a file, PNG bytes or an array) as model input, as the prepared datasets hold them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from PIL import Image
 
 
 def model_input(image, size: int, invert: bool, caller: str = "model_input") -> np.ndarray:
-    """float32 [size, size, 1] in [0, 1]: `image` (a path to any file PIL reads, PNG bytes, or an array [H, W]
-    or [H, W, C] of pixels in 0-255 or [0, 1]) converted to grey, resized with LANCZOS, inverted if `invert`."""
+    """float32 [size, size, 1] in [0, 1]: `image` (a path to any file PIL reads, PNG bytes, or an
+    array [H, W] or [H, W, C] of pixels in 0-255 or [0, 1]) converted to grey, resized with LANCZOS,
+    inverted if `invert`."""
     if isinstance(image, str | os.PathLike):
         im = Image.open(image)
     elif isinstance(image, bytes):
@@ -22,7 +23,8 @@ def model_input(image, size: int, invert: bool, caller: str = "model_input") -> 
             a = a.mean(axis=-1)
         if a.ndim != 2:
             raise ValueError(
-                f"{caller}: expected an image [H, W] or [H, W, C], got shape {np.asarray(image).shape}"
+                f"{caller}: expected an image [H, W] or [H, W, C], got shape "
+                f"{np.asarray(image).shape}"
             )
         a = a.astype(np.float64)
         a = a * 255.0 if a.max() <= 1.0 else a

@@ -1,51 +1,21 @@
-"""Omniglot (Lake et al. 2015) as a TFDS dataset built from the two local zip archives, loaded class-major.
+"""Omniglot (Lake et al. 2015), prepared once as a TFDS dataset from the two local zip archives.
 
-Raw data: `images_background.zip` (30 alphabets, 964 characters) and `images_evaluation.zip` (20 alphabets,
-659 characters), laid out `images_<archive>/<Alphabet>/characterNN/<id>_<drawer>.png`, 105x105 1-bit,
-white background. They are read from `<data_dir>/omniglot/` (or `data_dir` itself when it holds the zips);
-`data_dir` defaults to `../shared/data` relative to the project root. Nothing is ever downloaded.
+Raw data: `images_background.zip` and `images_evaluation.zip`
+(`images_<archive>/<Alphabet>/characterNN/<id>_<drawer>.png`, 105x105 1-bit), read from
+`<data_dir>/omniglot/` (or `data_dir` itself; default `../shared/data`); nothing is downloaded.
+Preparing writes the TFDS dataset `metareg_omniglot` (array_record, Tensor features only, so no
+TensorFlow; one split per archive) of 28x28 uint8 images, converted to grey before the LANCZOS
+resize so that it antialiases, and inverted (strokes bright). The zips' sha256 is recorded and
+checked on every later load (metareg.data.provenance), so a changed archive is an error rather than
+silently stale data.
 
-Preparing (once; later calls find it prepared and only hash the zips, never open them) writes a TFDS dataset
-`metareg_omniglot` in the `array_record` format under `prepared_dir` (default
-`~/.cache/metareg/tensorflow_datasets`, outside the project, so nothing can be committed by accident),
-with one TFDS split per archive ("background", "evaluation") and only `tfds.features.Tensor`-family
-features, so neither preparing nor reading needs TensorFlow (`tfds.features.Image` would). It also records
-the zips it was built from (sha256), and every later load checks that `data_dir` still holds the same zips
-(metareg.data.provenance): a wrong data_dir or a changed archive is an error, not a silent use of the old data.
-Each example:
-
-    image         uint8 [28, 28]: converted to 8-bit grey, resized with PIL LANCZOS, inverted
-                  (strokes bright, ~255; background 0)
-    archive       ClassLabel "background" | "evaluation"
-    alphabet      Text, the alphabet folder name
-    character     int32, NN of the characterNN folder (1-based, within the alphabet)
-    character_id  int32, the global character number of the file name (1..1623)
-    drawer        int32, 1..20
-
-Resizing note: the MAML reference script resizes the 1-bit image directly, for which PIL silently
-uses nearest-neighbour (binary 28x28 images); we convert to grey first so LANCZOS antialiases, as
-torchvision-based pipelines (bilinear with antialias) do.
-
-Reading goes through `builder.as_data_source(split)` (random access into array_record, no tf.data);
-`load_characters` reads each archive once per process into a class-major uint8 array [C, 20, 28, 28],
-characters sorted by (alphabet, character), drawings by drawer. `load_split` builds the
-meta-train / meta-test class arrays:
-
-- "lake": background (964 classes) / evaluation (659), no rotations by default.
-- "vinyals": all 1623 characters, 1200 for meta-training and 423 for meta-testing, each with its
-  90/180/270-degree rotations as new classes by default (4800 / 1692). Which 1200: the characters,
-  named "<archive>/<alphabet>/characterNN", are ordered by sha256("metareg-omniglot-vinyals/" + name),
-  a seeded shuffle that depends on no library version and no filesystem listing order, and the first
-  1200 go to meta-training. Why a shuffle over characters: the MAML code used by MetaMix and MR-MAML
-  (whose non-mutually-exclusive tables we compare to) also splits a random shuffle of all characters
-  (Python `random.seed(1)` over an `os.listdir` order, which cannot be reproduced), so alphabets are
-  shared between meta-train and meta-test as there. The exact split is pinned by a test.
-- "vinyals_sorted": the same, in plain sorted order (all 964 background characters plus the first
-  236 evaluation ones, in alphabet order, train; the rest test): as code that takes `x[:1200]` of a
-  sorted listing does. Nearly alphabet-disjoint, hence harder.
-
-With rotations, class 4*b + r is base character b rotated by r*90 degrees counter-clockwise
-(`np.rot90(image, r)`), so each character's four rotations are adjacent.
+`load_characters` reads an archive class-major ([C, 20, 28, 28], characters sorted by alphabet and
+character, drawings by drawer); `load_split` builds the meta-train / meta-test classes: "lake"
+(background / evaluation), "vinyals" (1200 / 423 characters by a seeded sha256 shuffle, since the
+MAML code used by MetaMix and MR-MAML also splits a shuffle of all characters; plus their
+90/180/270-degree rotations as new classes) or "vinyals_sorted" (the same in sorted order: nearly
+alphabet-disjoint, hence harder). With rotations, class 4*b + r is character b rotated by r*90
+degrees counter-clockwise.
 """
 
 from __future__ import annotations
@@ -94,11 +64,12 @@ _MEMBER = re.compile(r"^images_(background|evaluation)/([^/]+)/character(\d+)/(\
 
 
 class OmniglotArchiveError(ValueError):
-    """An Omniglot archive that exists but cannot be used; the message names the file and the fix."""
+    """An Omniglot archive that exists but cannot be used; the message names the file and fix."""
 
 
 class OmniglotSourcesChangedError(OmniglotArchiveError, provenance.SourcesChangedError):
-    """The zips at data_dir are not those the prepared dataset was built from (metareg.data.provenance)."""
+    """The zips at data_dir are not those the prepared dataset was built from
+    (metareg.data.provenance)."""
 
 
 class _Entry(NamedTuple):
@@ -110,8 +81,8 @@ class _Entry(NamedTuple):
 
 
 def omniglot_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding the two zips: `data_dir` itself if it holds one of them (or is a folder named omniglot
-    without an omniglot/ inside), else `data_dir/omniglot`."""
+    """The folder holding the two zips: `data_dir` itself if it holds one of them (or is a folder
+    named omniglot without an omniglot/ inside), else `data_dir/omniglot`."""
     root = data_root(data_dir)
     if any((root / f).exists() for f in ARCHIVE_FILES.values()) or (
         root.name == "omniglot" and not (root / "omniglot").exists()
@@ -121,7 +92,8 @@ def omniglot_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def source_files(folder: Path) -> tuple[list[Path], list[str]]:
-    """(the zips found in `folder`, the names of those missing): what a prepared dataset is checked against."""
+    """(the zips found in `folder`, the names of those missing): what a prepared dataset is
+    checked against."""
     paths = [folder / ARCHIVE_FILES[a] for a in ARCHIVES]
     return [p for p in paths if p.is_file()], [p.name for p in paths if not p.is_file()]
 
@@ -137,14 +109,15 @@ def _describe(archive: str) -> str:
 def check_archive(path: str | os.PathLike, archive: str) -> list[_Entry]:
     """Open and CRC-check one archive; its image entries sorted by (alphabet, character, drawer).
 
-    Raises FileNotFoundError (missing) or OmniglotArchiveError (not a zip, corrupt member, wrong layout),
-    each naming the path and the file that belongs there.
+    Raises FileNotFoundError (missing) or OmniglotArchiveError (not a zip, corrupt member, wrong
+    layout), each naming the path and the file that belongs there.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"Omniglot archive missing: expected {path}, the file {_describe(archive)}. Put it there, or point "
-            f"data_dir at the folder that holds omniglot/{ARCHIVE_FILES[archive]} (default {DEFAULT_DATA_DIR})."
+            f"Omniglot archive missing: expected {path}, the file {_describe(archive)}. Put it "
+            f"there, or point data_dir at the folder that holds omniglot/{ARCHIVE_FILES[archive]} "
+            f"(default {DEFAULT_DATA_DIR})."
         )
     fix = f"Replace {path} with a fresh copy of {_describe(archive)}."
     try:
@@ -160,7 +133,8 @@ def check_archive(path: str | os.PathLike, archive: str) -> list[_Entry]:
         NotImplementedError,
     ) as e:
         raise OmniglotArchiveError(
-            f"Omniglot archive corrupt: {path} is not a readable zip ({type(e).__name__}: {e}). {fix}"
+            f"Omniglot archive corrupt: {path} is not a readable zip ({type(e).__name__}: {e}). "
+            f"{fix}"
         ) from e
     if bad is not None:
         raise OmniglotArchiveError(
@@ -175,8 +149,9 @@ def check_archive(path: str | os.PathLike, archive: str) -> list[_Entry]:
             )
     if not entries:
         raise OmniglotArchiveError(
-            f"Omniglot archive has the wrong layout: {path} holds no images_{archive}/<Alphabet>/characterNN/<id>_<drawer>.png "
-            f"entries (first entries: {names[:3]}). {fix}"
+            f"Omniglot archive has the wrong layout: {path} holds no "
+            f"images_{archive}/<Alphabet>/characterNN/<id>_<drawer>.png entries (first entries: "
+            f"{names[:3]}). {fix}"
         )
     return sorted(entries, key=lambda e: (e.alphabet, e.character, e.drawer))
 
@@ -184,18 +159,19 @@ def check_archive(path: str | os.PathLike, archive: str) -> list[_Entry]:
 def _to_array(png: bytes) -> np.ndarray:
     """105x105 1-bit PNG (white background) -> uint8 [28, 28], strokes bright."""
     with Image.open(io.BytesIO(png)) as im:
-        # Grey first: PIL resizes mode "1" images with nearest neighbour whatever filter is asked for.
+        # Grey first: PIL resizes mode "1" images with nearest neighbour, whatever the filter.
         small = im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     return 255 - np.asarray(small, dtype=np.uint8)
 
 
 def omniglot_input(image, dark_strokes: bool = True) -> np.ndarray:
-    """One image as the Omniglot model's input: float32 [28, 28, 1] in [0, 1], strokes bright (what episodes hold).
+    """One image as the Omniglot model's input: float32 [28, 28, 1] in [0, 1], strokes bright.
 
-    `image`: a path to an image file (any format PIL reads), PNG bytes, or an array [H, W] (or [H, W, C]) of
-    pixels in 0-255 or [0, 1]. It is converted to grey and resized with LANCZOS to 28x28, as the prepared data
-    was; `dark_strokes`: True for dark strokes on a light background (Omniglot's files, ink on paper), which are
-    inverted; False when the strokes are already bright. Scoring a restored model on images of your own:
+    This is what episodes hold. `image`: a path to an image file (any format PIL reads), PNG bytes,
+    or an array [H, W] (or [H, W, C]) of pixels in 0-255 or [0, 1]. It is converted to grey and
+    resized with LANCZOS to 28x28, as the prepared data was; `dark_strokes`: True for dark strokes
+    on a light background (Omniglot's files, ink on paper), which are inverted; False when the
+    strokes are already bright. Scoring a restored model on images of your own:
     `np.stack([omniglot_input(p) for p in paths])` as an episode's support_x / query_x.
     """
     return model_input(image, IMAGE_SIZE, invert=dark_strokes, caller="omniglot_input")
@@ -204,39 +180,49 @@ def omniglot_input(image, dark_strokes: bool = True) -> np.ndarray:
 class OmniglotBuilder(
     provenance.LocalFilesBuilder, tfds.core.GeneratorBasedBuilder, skip_registration=True
 ):
-    """TFDS builder over the two local Omniglot zips (manual_dir), array_record, Tensor features only.
+    """TFDS builder over the two local Omniglot zips (manual_dir): array_record, Tensor features.
 
-    Not registered in TFDS's global registry (the catalogue has its own `omniglot`, which downloads and
-    uses `tfds.features.Image`); build it with `prepare_omniglot`, or directly:
+    Not registered in TFDS's global registry (the catalogue has its own `omniglot`, which downloads
+    and uses `tfds.features.Image`); build it with `prepare_omniglot`, or directly:
 
         b = OmniglotBuilder(data_dir=prepared_dir, file_format="array_record")
-        b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=folder_with_zips))
+        b.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=folder_with_zips)
+        )
         b.as_data_source("background")[i]  # {"image": uint8 [28, 28], "alphabet": b"...", ...}
     """
 
     name = "metareg_omniglot"
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {
-        "1.0.0": "28x28 uint8, grey + LANCZOS resize, inverted (strokes bright); one split per archive."
+        "1.0.0": (
+            "28x28 uint8, grey + LANCZOS resize, inverted (strokes bright); one split per archive."
+        )
     }
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Place images_background.zip and images_evaluation.zip (python/ folder of github.com/brendenlake/omniglot) "
-        "in the manual_dir; metareg reads them from ../shared/data/omniglot by default."
+        "Place images_background.zip and images_evaluation.zip (python/ folder of "
+        "github.com/brendenlake/omniglot) in the manual_dir; metareg reads them from "
+        "../shared/data/omniglot by default."
     )
 
     @tfds.core.utils.classproperty
     @classmethod
     def code_path(cls) -> epath.Path:
-        # TFDS 4.9.10 finds a packaged builder's file through `importlib_resources`, which it only declares as a
-        # dependency for Python < 3.9 (ModuleNotFoundError here); the file is simply this module. TFDS looks for an
-        # optional checksums.tsv next to it, which we do not need: nothing is downloaded.
+        # TFDS 4.9.10 finds a packaged builder's file through `importlib_resources`, which it only
+        # declares as a dependency for Python < 3.9 (ModuleNotFoundError here); the file is simply
+        # this module. TFDS looks for an optional checksums.tsv next to it, which we do not need:
+        # nothing is downloaded.
         return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        # DatasetInfo directly: dataset_info_from_configs would look for metadata files next to this module.
+        # DatasetInfo directly: dataset_info_from_configs would look for metadata files beside
+        # this module.
         return tfds.core.DatasetInfo(
             builder=self,
-            description="Omniglot characters (Lake et al. 2015), 28x28, strokes bright, from the local zip archives.",
+            description=(
+                "Omniglot characters (Lake et al. 2015), 28x28, strokes bright, from the local "
+                "zip archives."
+            ),
             features=tfds.features.FeaturesDict(
                 {
                     "image": tfds.features.Tensor(shape=(IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8),
@@ -248,7 +234,10 @@ class OmniglotBuilder(
                 }
             ),
             homepage="https://github.com/brendenlake/omniglot",
-            citation="Lake, Salakhutdinov, Tenenbaum. Human-level concept learning through probabilistic program induction. Science 2015.",
+            citation=(
+                "Lake, Salakhutdinov, Tenenbaum. Human-level concept learning through "
+                "probabilistic program induction. Science 2015."
+            ),
         )
 
     def _split_generators(self, dl_manager):
@@ -284,11 +273,12 @@ def prepare_omniglot(
 ) -> OmniglotBuilder:
     """The prepared builder; prepares it from the zips first if `prepared_dir` does not hold it yet.
 
-    Both archives are checked before TFDS starts, so a missing or corrupt one gives our error
-    (path and what belongs there) rather than TFDS's manual-download assertion. Runs started together (a sweep)
-    would race to prepare; the first one prepares, the others wait and reuse it. A prepared dataset is checked
-    against the zips at `data_dir` (same names and sha256, wherever they live): SourcesMissingError (a
-    FileNotFoundError) when they are missing, OmniglotSourcesChangedError when they differ (metareg.data.provenance).
+    Both archives are checked before TFDS starts, so a missing or corrupt one gives our error (path
+    and what belongs there) rather than TFDS's manual-download assertion. Runs started together (a
+    sweep) would race to prepare; the first one prepares, the others wait and reuse it. A prepared
+    dataset is checked against the zips at `data_dir` (same names and sha256, wherever they live):
+    SourcesMissingError (a FileNotFoundError) when they are missing, OmniglotSourcesChangedError
+    when they differ (metareg.data.provenance).
     """
     prepared = resolve_prepared_dir(prepared_dir)
     folder = omniglot_dir(data_dir)
@@ -311,7 +301,8 @@ def prepare_omniglot(
 
 
 def _read_archive(builder: OmniglotBuilder, archive: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """One TFDS split -> (uint8 [C, 20, 28, 28] read-only, C names "<archive>/<alphabet>/characterNN")."""
+    """One TFDS split -> (uint8 [C, 20, 28, 28], read-only; C names
+    "<archive>/<alphabet>/characterNN")."""
     source = builder.as_data_source(archive)
     records = source.__getitems__(
         list(range(len(source)))
@@ -327,9 +318,9 @@ def _read_archive(builder: OmniglotBuilder, archive: str) -> tuple[np.ndarray, t
         name = f"{archive}/{alphabet}/character{character:02d}"
         if sorted(drawings) != list(range(1, NUM_DRAWERS + 1)):
             raise OmniglotArchiveError(
-                f"Omniglot character {name} has drawers {sorted(drawings)}, not 1..{NUM_DRAWERS}: every character needs "
-                f"{NUM_DRAWERS} drawings. Replace the archive with a fresh copy of {_describe(archive)} and delete "
-                f"{builder.data_path} to prepare again."
+                f"Omniglot character {name} has drawers {sorted(drawings)}, not 1..{NUM_DRAWERS}: "
+                f"every character needs {NUM_DRAWERS} drawings. Replace the archive with a fresh "
+                f"copy of {_describe(archive)} and delete {builder.data_path} to prepare again."
             )
         names.append(name)
         images.append(np.stack([drawings[d] for d in range(1, NUM_DRAWERS + 1)]))
@@ -350,8 +341,9 @@ def load_characters(
     """{"background": (images, names), "evaluation": (images, names)}, preparing first if needed.
 
     images: uint8 [C, 20, 28, 28] (read-only; cached per process), class-major, characters sorted by
-    (alphabet, character number), drawings by drawer; names: "<archive>/<alphabet>/characterNN".
-    The zips at data_dir are checked against the prepared data's record on every call (see prepare_omniglot).
+    (alphabet, character number), drawings by drawer; names: "<archive>/<alphabet>/characterNN". The
+    zips at data_dir are checked against the prepared data's record on every call (see
+    prepare_omniglot).
     """
     prepared = os.fspath(resolve_prepared_dir(prepared_dir))
     prepare_omniglot(data_dir, prepared)
@@ -359,7 +351,10 @@ def load_characters(
 
 
 def with_rotations(images: np.ndarray) -> np.ndarray:
-    """[C, D, H, W] -> [4C, D, H, W]: class 4*b + r is class b rotated by r*90 degrees (np.rot90, counter-clockwise)."""
+    """[C, D, H, W] -> [4C, D, H, W]: class 4*b + r is class b rotated r*90 degrees (np.rot90).
+
+    np.rot90 turns counter-clockwise.
+    """
     rotated = np.stack([np.rot90(images, r, axes=(2, 3)) for r in range(NUM_ROTATIONS)], axis=1)
     return rotated.reshape(-1, *images.shape[1:])
 
@@ -375,8 +370,9 @@ def vinyals_partition(
     seeded-hash order (shuffled) or of the given order (not shuffled)."""
     if len(names) <= num_train:
         raise ValueError(
-            f"the Vinyals split needs more than {num_train} characters (it trains on {num_train}), but the archives "
-            f"hold {len(names)}: use split='lake', or the complete Omniglot archives"
+            f"the Vinyals split needs more than {num_train} characters (it trains on "
+            f"{num_train}), but the archives hold {len(names)}: use split='lake', or the complete "
+            "Omniglot archives"
         )
     order = np.arange(len(names))
     if shuffled:

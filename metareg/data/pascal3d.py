@@ -1,57 +1,22 @@
-"""Pascal3D+ CAD models rendered at random azimuths (pose regression) as a TFDS dataset, loaded object-major.
+"""Pascal3D+ CAD models rendered at random azimuths for pose regression, as a TFDS dataset.
 
-The pose tasks of "Meta-learning without memorization" (Yin et al. 2020, MR-MAML; reused by MetaMix and
-TRLearner): every CAD model is one object = one task, rendered as grey images at 100 azimuths drawn
-uniformly in [0, 2*pi); the label of a view is azimuth / (2*pi), in [0, 1) (training code scales it by 10,
-see metareg.tasks.pose). Rendering: metareg.data.render (camera 45 degrees above, perspective, z-buffer, Lambert,
-black background, object normalized to fill the frame; the departures from the reference's MuJoCo scene are
-listed there).
+The pose tasks of "Meta-learning without memorization" (Yin et al. 2020, MR-MAML; reused by MetaMix
+and TRLearner): each CAD model is one object = one task, rendered as grey images at 100 azimuths
+drawn uniformly in [0, 2*pi), each labelled azimuth / (2*pi) in [0, 1). The renderer is
+metareg.data.render, whose module docstring lists its departures from the reference's MuJoCo scene.
 
-Raw data: `<category>.mat` of the Pascal3D+ release 1.1 CAD folder, one struct array per file with
-`vertices` (V x 3) and `faces` (F x 3, 1-based), read from `<data_dir>/pascal3d_cad/` (or `data_dir` itself
-when it holds them); `data_dir` defaults to `../shared/data` relative to the project root. Nothing is
-ever downloaded.
+Raw data: the `<category>.mat` files of the Pascal3D+ release 1.1 CAD folder, read from
+`<data_dir>/pascal3d_cad/` (or `data_dir` itself; default `../shared/data`); nothing is downloaded.
+Bottle and train are skipped as in the reference (nearly symmetric about the vertical axis, so the
+azimuth cannot be recovered); the other 8 categories hold 50 objects "<category>-NN" (the naming of
+MetaMix App. C.2), split 35 meta-train / 15 meta-test, stratified by category and following
+MetaMix's meta-test list where its models exist here. Azimuths are drawn from sha256 of a fixed
+seed, the object and the view, so they depend on no library version.
 
-Objects: the reference (pose_data/mujoco_render.py) skips bottle and train, whose shapes are nearly
-symmetric about the vertical axis (azimuth not recoverable from the image). The other 8 categories of
-this copy hold 50 models: aeroplane 7, bicycle 5, boat 6, bus 6, chair 10, diningtable 6, sofa 6,
-tvmonitor 4 (the papers' 65 also had car and motorbike, missing here). Object "<category>-NN" is the NN-th
-(1-based) entry of the category's struct array, the naming of MetaMix's appendix C.2. Some kept objects are
-symmetric all the same, as in the papers' data: diningtable-06 is a round pedestal table (its azimuth is nearly
-invisible; a meta-training object, as in MetaMix's list), and rectangular tables, buses and flat screens look
-alike at azimuths pi apart (shading and perspective tell them apart only subtly).
-
-Split (35 meta-train / 15 meta-test, `TRAIN_OBJECTS` / `TEST_OBJECTS`, pinned by a test): stratified over
-categories, 30% of each by largest remainder (aeroplane 2, bicycle 1, boat 2, bus 2, chair 3,
-diningtable 2, sofa 2, tvmonitor 1 test objects). Within a category we take the models that MetaMix's
-appendix C.2 lists as meta-test, in its order, when they exist here, and fill the rest in the order of
-sha256("metareg-pascal3d-split/<name>"). Caveat: this copy has one aeroplane and one bicycle fewer than
-release 1.1 (8 and 6), so those two categories' numbers may not name the same models as the paper's.
-
-Azimuths (`view_azimuths`): view i of object o has label u = h / 2^53 with h the first 53 bits of
-sha256(f"{AZIMUTH_SEED}/{o}/{i}"), and azimuth 2*pi*u: uniform in [0, 2*pi), fixed by the object's name
-and the documented seed, independent of any library version. (The reference drew Python `random.uniform`.)
-
-Preparing (once; later calls find it prepared and only hash the .mat files, never render again) writes the TFDS dataset
-`metareg_pascal3d_pose` (array_record, only `tfds.features.Tensor`-family features, so no TensorFlow)
-under `prepared_dir` (default ~/.cache/metareg/tensorflow_datasets), one builder config per image size
-("128px" default; "64px", "32px" for CPU-sized runs; any size through `pose_config`), with TFDS splits
-"train" (35 objects) and "test" (15). Each variant records the .mat files it was rendered from (sha256), and
-every later load checks that `data_dir` still holds the same files (metareg.data.provenance): a wrong data_dir
-or a changed file is an error, not a silent use of the old renders. Each example:
-
-    image     uint8 [S, S], the object bright on a black background
-    label     float32, azimuth / (2*pi) in [0, 1)
-    azimuth   float32, radians
-    object    Text, "<category>-NN"
-    category  ClassLabel over CATEGORIES
-    view      int32, 0..99 (the index i of the azimuth draw)
-
-Preparing the 5,000 128 x 128 views took about 1.5 minutes (one process on a shared 2-core CPU; 10 MB on disk);
-loading a prepared variant about 1 s.
-`load_pose_data` reads the prepared splits once per process into object-major arrays: images uint8
-[35 | 15, 100, S, S], labels float32 [35 | 15, 100], objects in the order of TRAIN_OBJECTS / TEST_OBJECTS,
-views in draw order.
+Preparing writes `metareg_pascal3d_pose` (array_record, Tensor features only, so no TensorFlow), one
+builder config per image size ("128px" default, others through `pose_config`), and records the
+.mat files' sha256, checked on every later load (metareg.data.provenance). `load_pose_data` reads
+it into object-major arrays: images uint8 [objects, 100, S, S], labels float32 [objects, 100].
 """
 
 from __future__ import annotations
@@ -72,7 +37,8 @@ from metareg.data import provenance, render
 from metareg.data.images import model_input
 from metareg.data.paths import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
 
-# Models per category in this copy of the CAD folder (../shared/data/README.md); bottle and train are skipped.
+# Models per category in this copy of the CAD folder (../shared/data/README.md); bottle and train
+# are skipped.
 MODELS_PER_CATEGORY = {
     "aeroplane": 7,
     "bicycle": 5,
@@ -90,8 +56,9 @@ SKIPPED_CATEGORIES = (
 )  # nearly symmetric about the vertical axis (reference's mujoco_render.py)
 OBJECTS = tuple(f"{c}-{i:02d}" for c, n in MODELS_PER_CATEGORY.items() for i in range(1, n + 1))
 TEST_OBJECTS = (
-    "aeroplane-03", "aeroplane-05", "bicycle-04", "boat-05", "boat-06", "bus-01", "bus-03", "chair-01",
-    "chair-09", "chair-10", "diningtable-03", "diningtable-05", "sofa-01", "sofa-03", "tvmonitor-04",
+    "aeroplane-03", "aeroplane-05", "bicycle-04", "boat-05", "boat-06", "bus-01", "bus-03",
+    "chair-01", "chair-09", "chair-10", "diningtable-03", "diningtable-05", "sofa-01", "sofa-03",
+    "tvmonitor-04",
 )  # fmt: skip
 TRAIN_OBJECTS = tuple(o for o in OBJECTS if o not in TEST_OBJECTS)
 SPLITS = {"train": TRAIN_OBJECTS, "test": TEST_OBJECTS}
@@ -108,12 +75,13 @@ class Pascal3DFileError(ValueError):
 
 
 class Pascal3DSourcesChangedError(Pascal3DFileError, provenance.SourcesChangedError):
-    """The .mat files at data_dir are not those the prepared dataset was rendered from (metareg.data.provenance)."""
+    """The .mat files at data_dir are not those the prepared dataset was rendered from
+    (metareg.data.provenance)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class CadModel:
-    """One CAD model: vertices float64 [V, 3], faces int64 [F, 3] (0-based, converted from the file's 1-based)."""
+    """One CAD model: vertices float64 [V, 3], faces int64 [F, 3] (0-based; the file is 1-based)."""
 
     name: str
     vertices: np.ndarray
@@ -121,8 +89,8 @@ class CadModel:
 
 
 def pascal3d_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding the .mat files: `data_dir` itself if it holds one of them (or is a folder named
-    pascal3d_cad without a pascal3d_cad/ inside), else `data_dir/pascal3d_cad`."""
+    """The folder holding the .mat files: `data_dir` itself if it holds one of them (or is a folder
+    named pascal3d_cad without a pascal3d_cad/ inside), else `data_dir/pascal3d_cad`."""
     root = data_root(data_dir)
     if any((root / f"{c}.mat").exists() for c in CATEGORIES) or (
         root.name == CAD_FOLDER and not (root / CAD_FOLDER).exists()
@@ -132,29 +100,34 @@ def pascal3d_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def source_files(folder: Path) -> tuple[list[Path], list[str]]:
-    """(the category .mat files found in `folder`, the names of those missing): what a prepared variant is checked
-    against (bottle.mat and train.mat are not read, so not checked)."""
+    """(the category .mat files found in `folder`, the names of those missing): what a prepared
+    variant is checked against (bottle.mat and train.mat are not read, so not checked)."""
     paths = [folder / f"{c}.mat" for c in CATEGORIES]
     return [p for p in paths if p.is_file()], [p.name for p in paths if not p.is_file()]
 
 
 def _describe(category: str) -> str:
     return (
-        f"{category}.mat, the Pascal3D+ release 1.1 CAD file for {category} (CAD/{category}.mat of PASCAL3D+_release1.1; "
-        f"a struct array of {MODELS_PER_CATEGORY[category]} models with fields vertices and faces)"
+        f"{category}.mat, the Pascal3D+ release 1.1 CAD file for {category} (CAD/{category}.mat "
+        f"of PASCAL3D+_release1.1; a struct array of {MODELS_PER_CATEGORY[category]} models with "
+        "fields vertices and faces)"
     )
 
 
 def read_category(path: str | os.PathLike, category: str) -> list[CadModel]:
-    """The category's models, checked. Raises FileNotFoundError (missing) or Pascal3DFileError (unreadable,
-    wrong contents), each naming the path and what belongs there."""
+    """The category's models, checked.
+
+    Raises FileNotFoundError (missing) or Pascal3DFileError (unreadable, wrong contents), each
+    naming the path and what belongs there.
+    """
     path = Path(path)
     if category not in MODELS_PER_CATEGORY:
         raise ValueError(f"unknown Pascal3D category {category!r}; choose from {list(CATEGORIES)}")
     if not path.is_file():
         raise FileNotFoundError(
-            f"Pascal3D+ CAD file missing: expected {path}, the file {_describe(category)}. Put it there, or point data_dir at "
-            f"the folder that holds {CAD_FOLDER}/{category}.mat (default {DEFAULT_DATA_DIR})."
+            f"Pascal3D+ CAD file missing: expected {path}, the file {_describe(category)}. Put it "
+            f"there, or point data_dir at the folder that holds {CAD_FOLDER}/{category}.mat "
+            f"(default {DEFAULT_DATA_DIR})."
         )
     fix = f"Replace {path} with a fresh copy of {_describe(category)}."
     try:
@@ -163,19 +136,22 @@ def read_category(path: str | os.PathLike, category: str) -> list[CadModel]:
         Exception
     ) as e:  # scipy raises ValueError, TypeError, OSError, zlib/struct errors... for damaged files
         raise Pascal3DFileError(
-            f"Pascal3D+ CAD file corrupt: {path} is not a readable MATLAB file ({type(e).__name__}: {e}). {fix}"
+            f"Pascal3D+ CAD file corrupt: {path} is not a readable MATLAB file "
+            f"({type(e).__name__}: {e}). {fix}"
         ) from e
     if category not in mat:
         found = [k for k in mat if not k.startswith("__")]
         raise Pascal3DFileError(
-            f"Pascal3D+ CAD file has the wrong contents: {path} holds no variable {category!r} (found {found}). {fix}"
+            f"Pascal3D+ CAD file has the wrong contents: {path} holds no variable {category!r} "
+            f"(found {found}). {fix}"
         )
     entries = np.atleast_1d(mat[category])
     expected = MODELS_PER_CATEGORY[category]
     if len(entries) != expected:
         raise Pascal3DFileError(
-            f"Pascal3D+ CAD file has the wrong contents: {path} holds {len(entries)} {category} models, expected {expected} "
-            f"(the object list and split are fixed for that count). {fix}"
+            f"Pascal3D+ CAD file has the wrong contents: {path} holds {len(entries)} {category} "
+            f"models, expected {expected} (the object list and split are fixed for that count). "
+            f"{fix}"
         )
     models = []
     for i, entry in enumerate(entries, start=1):
@@ -186,8 +162,8 @@ def read_category(path: str | os.PathLike, category: str) -> list[CadModel]:
             f = np.atleast_2d(np.asarray(entry.faces))
         except (AttributeError, TypeError, ValueError) as e:
             raise Pascal3DFileError(
-                f"Pascal3D+ CAD file has the wrong contents: model {i} ({name}) of {path} has no numeric vertices/faces "
-                f"({type(e).__name__}: {e}). {fix}"
+                f"Pascal3D+ CAD file has the wrong contents: model {i} ({name}) of {path} has no "
+                f"numeric vertices/faces ({type(e).__name__}: {e}). {fix}"
             ) from e
         problem = None
         if v.ndim != 2 or v.shape[1] != 3 or len(v) < 3 or not np.all(np.isfinite(v)):
@@ -204,7 +180,8 @@ def read_category(path: str | os.PathLike, category: str) -> list[CadModel]:
             problem = f"face indices {int(f.min())}..{int(f.max())} outside 1..{len(v)} (1-based)"
         if problem:
             raise Pascal3DFileError(
-                f"Pascal3D+ CAD file has the wrong contents: model {i} ({name}) of {path} has {problem}. {fix}"
+                f"Pascal3D+ CAD file has the wrong contents: model {i} ({name}) of {path} has "
+                f"{problem}. {fix}"
             )
         models.append(CadModel(name, v, f.astype(np.int64) - 1))
     return models
@@ -228,19 +205,20 @@ def _unit_uniform(text: str) -> float:
 
 
 def pose_input(image, image_size: int = IMAGE_SIZE, dark_background: bool = True) -> np.ndarray:
-    """One image as the pose model's input: float32 [image_size, image_size, 1] in [0, 1], what episodes hold.
+    """One image as the pose model's input (what episodes hold): float32 [S, S, 1] in [0, 1].
 
-    `image`: a path to an image file, PNG bytes, or an array [H, W] (or [H, W, C]) of pixels in 0-255 or [0, 1];
-    converted to grey and resized with LANCZOS (the prepared views are rendered at their size directly, object
-    centred and scaled to the frame: crop a photo to its object first). `dark_background`: True when the object is
-    bright on a dark background, as the rendered views are; False inverts a dark object on a light background.
-    The model predicts azimuth / (2*pi) * label_scale (`view_labels`, PoseFamily.label_scale).
+    S is `image_size`. `image`: a path to an image file, PNG bytes, or an array [H, W]
+    (or [H, W, C]) of pixels in 0-255 or [0, 1]; converted to grey and resized with LANCZOS (the
+    prepared views are rendered at their size directly, object centred and scaled to the frame: crop
+    a photo to its object first). `dark_background`: True when the object is bright on a dark
+    background, as the rendered views are; False inverts a dark object on a light background. The
+    model predicts azimuth / (2*pi) * label_scale (`view_labels`, PoseFamily.label_scale).
     """
     return model_input(image, image_size, invert=not dark_background, caller="pose_input")
 
 
 def view_labels(name: str, num_views: int = NUM_VIEWS) -> np.ndarray:
-    """float64 [num_views] in [0, 1): the labels (azimuth / (2*pi)) of an object's views, from its name."""
+    """float64 [num_views] in [0, 1): an object's view labels (azimuth / (2*pi)), from its name."""
     return np.array([_unit_uniform(f"{AZIMUTH_SEED}/{name}/{i}") for i in range(num_views)])
 
 
@@ -251,20 +229,21 @@ def view_azimuths(name: str, num_views: int = NUM_VIEWS) -> np.ndarray:
 
 @dataclasses.dataclass
 class PoseConfig(tfds.core.BuilderConfig):
-    """One prepared variant: image_size pixels across, rendered with `supersample` (None: render's default)."""
+    """A prepared variant: image_size pixels across, rendered with `supersample` (None: default)."""
 
     image_size: int = IMAGE_SIZE
     supersample: int | None = None
 
 
 def pose_config(image_size: int = IMAGE_SIZE, supersample: int | None = None) -> PoseConfig:
-    """The builder config of a variant, named "<size>px" (default supersampling) or "<size>px_ss<k>"."""
+    """The builder config of a variant, "<size>px" (default supersampling) or "<size>px_ss<k>"."""
     if (
         not isinstance(image_size, int | np.integer)
         or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE
     ):
         raise ValueError(
-            f"pose image_size={image_size!r}: must be an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]"
+            f"pose image_size={image_size!r}: must be an integer in [{MIN_IMAGE_SIZE}, "
+            f"{MAX_IMAGE_SIZE}]"
         )
     if supersample is not None and (
         not isinstance(supersample, int | np.integer) or supersample < 1
@@ -274,7 +253,10 @@ def pose_config(image_size: int = IMAGE_SIZE, supersample: int | None = None) ->
     ss = render.default_supersample(image_size) if supersample is None else supersample
     return PoseConfig(
         name=name,
-        description=f"{image_size}x{image_size} grey, rendered at {image_size * ss}x{image_size * ss} and box-averaged.",
+        description=(
+            f"{image_size}x{image_size} grey, rendered at {image_size * ss}x{image_size * ss} and "
+            "box-averaged."
+        ),
         image_size=int(image_size),
         supersample=None if supersample is None else int(supersample),
     )
@@ -287,34 +269,46 @@ class Pascal3DPoseBuilder(
 
     Not registered in TFDS's global registry; build it with `prepare_pose`, or directly:
 
-        b = Pascal3DPoseBuilder(config=pose_config(64), data_dir=prepared_dir, file_format="array_record")
-        b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=folder_with_mat_files))
-        b.as_data_source("train")[i]  # {"image": uint8 [64, 64], "label": float32, "object": b"aeroplane-01", ...}
+        b = Pascal3DPoseBuilder(
+            config=pose_config(64), data_dir=prepared_dir, file_format="array_record"
+        )
+        b.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=folder_with_mat_files)
+        )
+        b.as_data_source("train")[i]
+        # {"image": uint8 [64, 64], "label": float32, "object": b"aeroplane-01", ...}
     """
 
     name = "metareg_pascal3d_pose"
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {
-        "1.0.0": "50 objects x 100 azimuths, metareg.data.render scene (45-degree elevation, perspective, Lambert, black background)."
+        "1.0.0": (
+            "50 objects x 100 azimuths, metareg.data.render scene (45-degree elevation, "
+            "perspective, Lambert, black background)."
+        )
     }
     BUILDER_CONFIGS = [pose_config(128), pose_config(64), pose_config(32)]
     DEFAULT_CONFIG_NAME = "128px"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Place the Pascal3D+ release 1.1 CAD files <category>.mat (aeroplane, bicycle, boat, bus, chair, diningtable, sofa, "
-        "tvmonitor) in the manual_dir; metareg reads them from ../shared/data/pascal3d_cad by default."
+        "Place the Pascal3D+ release 1.1 CAD files <category>.mat (aeroplane, bicycle, boat, "
+        "bus, chair, diningtable, sofa, tvmonitor) in the manual_dir; metareg reads them from "
+        "../shared/data/pascal3d_cad by default."
     )
 
     @tfds.core.utils.classproperty
     @classmethod
     def code_path(cls) -> epath.Path:
-        # As OmniglotBuilder: TFDS 4.9.10 would need importlib_resources to find a packaged builder's file.
+        # As OmniglotBuilder: TFDS 4.9.10 would need importlib_resources to find this file.
         return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         s = self.builder_config.image_size
         return tfds.core.DatasetInfo(
             builder=self,
-            description="Pascal3D+ CAD models rendered at 100 random azimuths each; label = azimuth / (2 pi).",
+            description=(
+                "Pascal3D+ CAD models rendered at 100 random azimuths each; "
+                "label = azimuth / (2 pi)."
+            ),
             features=tfds.features.FeaturesDict(
                 {
                     "image": tfds.features.Tensor(shape=(s, s), dtype=np.uint8),
@@ -326,7 +320,10 @@ class Pascal3DPoseBuilder(
                 }
             ),
             homepage="https://cvgl.stanford.edu/projects/pascal3d.html",
-            citation="Xiang, Mottaghi, Savarese. Beyond PASCAL: A benchmark for 3D object detection in the wild. WACV 2014.",
+            citation=(
+                "Xiang, Mottaghi, Savarese. Beyond PASCAL: A benchmark for 3D object detection "
+                "in the wild. WACV 2014."
+            ),
         )
 
     def _split_generators(self, dl_manager):
@@ -367,7 +364,8 @@ class Pascal3DPoseBuilder(
 
 def _builder_config(image_size: int, supersample: int | None) -> PoseConfig:
     config = pose_config(image_size, supersample)
-    # TFDS wants the class's own instance for a listed config name (a custom config may not reuse the name).
+    # TFDS wants the class's own instance for a listed config name (a custom config may not reuse
+    # the name).
     return {c.name: c for c in Pascal3DPoseBuilder.BUILDER_CONFIGS}.get(config.name, config)
 
 
@@ -377,13 +375,14 @@ def prepare_pose(
     image_size: int = IMAGE_SIZE,
     supersample: int | None = None,
 ) -> Pascal3DPoseBuilder:
-    """The prepared builder of the variant; renders it from the .mat files first if `prepared_dir` lacks it.
+    """The prepared builder of the variant, rendered from the .mat files first if not prepared yet.
 
-    All CAD files are checked before TFDS starts, so a missing or corrupt one gives our error (path and what
-    belongs there) rather than TFDS's manual-download assertion. Runs started together (a sweep) would race to
-    prepare; the first one prepares, the others wait and reuse it. A prepared variant is checked against the files
-    at `data_dir` (same names and sha256, wherever they live): SourcesMissingError (a FileNotFoundError) when they
-    are missing, Pascal3DSourcesChangedError when they differ (metareg.data.provenance).
+    All CAD files are checked before TFDS starts, so a missing or corrupt one gives our error (path
+    and what belongs there) rather than TFDS's manual-download assertion. Runs started together (a
+    sweep) would race to prepare; the first one prepares, the others wait and reuse it. A prepared
+    variant is checked against the files at `data_dir` (same names and sha256, wherever they live):
+    SourcesMissingError (a FileNotFoundError) when they are missing, Pascal3DSourcesChangedError
+    when they differ (metareg.data.provenance).
     """
     config = _builder_config(image_size, supersample)
     prepared = resolve_prepared_dir(prepared_dir)
@@ -406,8 +405,9 @@ def prepare_pose(
 class PoseData:
     """Meta-train and meta-test objects, object-major (read-only arrays, cached per process).
 
-    train_images uint8 [35, 100, S, S], train_labels float32 [35, 100] (azimuth / (2*pi)), train_names: the
-    35 object names in TRAIN_OBJECTS order; test_* likewise for the 15 TEST_OBJECTS.
+    train_images uint8 [35, 100, S, S], train_labels float32 [35, 100] (azimuth / (2*pi)),
+    train_names: the 35 object names in TRAIN_OBJECTS order; test_* likewise for the 15
+    TEST_OBJECTS.
     """
 
     train_images: np.ndarray
@@ -419,7 +419,10 @@ class PoseData:
 
 
 def _read_split(builder: Pascal3DPoseBuilder, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """One TFDS split -> (uint8 [N, 100, S, S], float32 [N, 100]) in SPLITS[split] order, views in draw order."""
+    """One TFDS split -> (uint8 [N, 100, S, S], float32 [N, 100]) in SPLITS[split] order.
+
+    Views are in draw order.
+    """
     source = builder.as_data_source(split)
     records = source.__getitems__(
         list(range(len(source)))
@@ -433,8 +436,9 @@ def _read_split(builder: Pascal3DPoseBuilder, split: str) -> tuple[np.ndarray, n
         sorted(v) != list(range(NUM_VIEWS)) for v in by_object.values()
     ):
         raise Pascal3DFileError(
-            f"prepared Pascal3D pose split {split!r} at {builder.data_path} does not hold views 0..{NUM_VIEWS - 1} of exactly "
-            f"the objects {list(expected)} (it has {sorted(by_object)}): delete {builder.data_path} to prepare again."
+            f"prepared Pascal3D pose split {split!r} at {builder.data_path} does not hold views "
+            f"0..{NUM_VIEWS - 1} of exactly the objects {list(expected)} (it has "
+            f"{sorted(by_object)}): delete {builder.data_path} to prepare again."
         )
     images = np.stack(
         [np.stack([by_object[o][i]["image"] for i in range(NUM_VIEWS)]) for o in expected]
@@ -465,12 +469,15 @@ def load_pose_data(
     image_size: int = IMAGE_SIZE,
     supersample: int | None = None,
 ) -> PoseData:
-    """The 35 meta-train and 15 meta-test objects' images and labels (see PoseData), preparing first if needed.
+    """The 35 meta-train and 15 meta-test objects' images and labels (see PoseData).
 
-    data_dir: folder holding pascal3d_cad/<category>.mat (default ../shared/data); prepared_dir: where the
-    prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets); image_size: 128 (the papers'),
-    or smaller for CPU-sized runs (a separate prepared variant). The .mat files at data_dir are checked against
-    the prepared variant's record on every call (see prepare_pose); the arrays are read once per process.
+    Prepares them first if needed.
+
+    data_dir: folder holding pascal3d_cad/<category>.mat (default ../shared/data); prepared_dir:
+    where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets); image_size:
+    128 (the papers'), or smaller for CPU-sized runs (a separate prepared variant). The .mat files
+    at data_dir are checked against the prepared variant's record on every call (see prepare_pose);
+    the arrays are read once per process.
     """
     prepared = os.fspath(resolve_prepared_dir(prepared_dir))
     prepare_pose(

@@ -1,36 +1,18 @@
 """Which raw files a prepared dataset was built from: recorded once, checked on every load.
 
-A prepared TFDS dataset (metareg_omniglot, metareg_chembl_fewshot, metareg_pascal3d_pose/<size>) is built once from
-local raw files and then read from the cache. Without a record of its sources the cache would be used whatever
-`data_dir` says: a wrong `data.dir` or a changed archive would go unnoticed. So:
+Without a record of its sources a prepared TFDS dataset (metareg_omniglot, metareg_chembl_fewshot,
+metareg_pascal3d_pose/<size>) would be used whatever `data_dir` says, so a wrong `data.dir` or a
+changed archive would go unnoticed. After a successful preparation `prepare_from_local_files`
+writes the name, size and sha256 of every raw file (`source_files_record`) as `sources.json` beside
+TFDS's dataset_info.json, so the record lives and dies with the data it describes. Every load
+hashes the files at the configured data dir again (cheap for this data) and compares by content:
+missing files raise `SourcesMissingError`, changed or extra ones the module's `SourcesChangedError`
+subtype, each naming what differs and the fix. If every file is gone from the folder the data was
+built from, the prepared copy is used with a warning; a dataset prepared before records existed
+gets one written from the current files.
 
-- `source_files_record` describes raw files: for each, its name relative to the source folder, resolved path,
-  size and sha256 (all the raw data, about 76 MB, hashes in well under a second or two, so it is hashed again on
-  every load rather than trusted by size and mtime);
-- after a successful preparation `prepare_from_local_files` writes that record as JSON, atomically (a temporary
-  file, then `os.replace`), as `sources.json` in the prepared dataset's folder;
-- on every load of a prepared dataset it computes the record of the files at the configured data dir and compares
-  the two by content: the same relative names with the same sha256. Where the files live does not matter (a copy
-  elsewhere is accepted). If every file is gone from the very folder it was built from, the prepared copy is used
-  with a warning (once prepared, the raw files are not needed). Otherwise missing files raise `SourcesMissingError`
-  (a FileNotFoundError); changed or extra files raise the module's own error type (`SourcesChangedError` mixed
-  in). Either message names the prepared dataset, the folder it was built from, the configured data dir, what
-  differs (a few names) and the fix;
-- a prepared dataset without a record (prepared by a metareg older than this module) gets one written from the
-  current files, after the module's usual checks of those files, with a one-line warning on stderr.
-
-Where the record lives: `<prepared_dir>/<name>[/<config>]/<version>/sources.json`, i.e. in the folder of the one
-prepared variant it describes, next to TFDS's dataset_info.json (`builder.data_path`). Why there rather than a
-file named after the builder in prepared_dir: each variant (each pose image size) is a separate folder with its
-own record, and the record lives and dies with its data: deleting the prepared folder, the documented fix,
-deletes its record too, so a stale record can never be paired with new data, and copying or moving the prepared
-folder keeps them together. TFDS ignores extra files there.
-
-Preparing is announced with one line on stderr ("preparing <name> from local files in <dir> into <prepared dir>
-(once; later runs reuse it)"), followed by a progress line about every `PROGRESS_EVERY_S` seconds and a last line
-with the time taken. TFDS's own "Downloading and preparing dataset ..." lines (a print to stdout, wrong here:
-nothing is downloaded) are switched off by `LocalFilesBuilder`, and its tqdm bars (carriage-return noise in a log
-file) are turned off during preparation.
+Preparing reports progress as plain lines on stderr; TFDS's download messages and tqdm bars are
+switched off (nothing is downloaded, and the bars are noise in a log file).
 """
 
 from __future__ import annotations
@@ -63,14 +45,14 @@ class SourcesError(Exception):
 
 
 class SourcesMissingError(FileNotFoundError, SourcesError):
-    """Source files of a prepared dataset are missing from the configured data dir (none changed)."""
+    """Source files of a prepared dataset are missing at the configured data dir; none changed."""
 
 
 class SourcesChangedError(ValueError, SourcesError):
-    """Source files at the configured data dir differ in content from those a prepared dataset was built from.
+    """The files at the configured data dir differ in content from a prepared dataset's sources.
 
-    Each dataset module mixes this into its own error type (e.g. OmniglotArchiveError), so callers that catch that
-    keep working."""
+    Each dataset module mixes this into its own error type (e.g. OmniglotArchiveError), so callers
+    that catch that keep working."""
 
 
 # ---------------------------------------------------------------- the record
@@ -84,10 +66,13 @@ def _sha256(path: Path) -> str:
 def source_files_record(
     paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None
 ) -> dict[str, Any]:
-    """{"source_dir": root, "files": [{"name", "path", "size", "sha256"}, ...]} for existing raw files, sorted by name.
+    """{"source_dir": root, "files": [{"name", "path", "size", "sha256"}, ...]} of existing files.
 
-    name: the path relative to `root` (default: the folder common to all paths), with "/" separators; the content
-    comparison uses it and sha256 only. path: the resolved absolute path (informative: where it was found).
+    Files are sorted by name.
+
+    name: the path relative to `root` (default: the folder common to all paths), with "/"
+    separators; the content comparison uses it and sha256 only. path: the resolved absolute path
+    (informative: where it was found).
     """
     paths = [Path(p) for p in paths]
     if root is None:
@@ -123,12 +108,16 @@ def record_path(prepared: str | os.PathLike) -> Path:
 def write_record(
     prepared: str | os.PathLike, record: dict[str, Any], dataset: str = "", legacy: bool = False
 ) -> Path:
-    """Write `record` (from source_files_record) as <prepared>/sources.json, atomically; returns its path."""
+    """Write `record` (from source_files_record) as <prepared>/sources.json, atomically.
+
+    Returns its path.
+    """
     record = {
         "format": RECORD_FORMAT,
         "dataset": dataset,
         "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "legacy": legacy,  # True: recorded from the files found later, not from those the preparation read
+        # True: recorded from the files found later, not from those the preparation read
+        "legacy": legacy,
         **record,
     }
     path = record_path(prepared)
@@ -148,7 +137,7 @@ def write_record(
 
 
 def read_record(prepared: str | os.PathLike) -> dict[str, Any] | None:
-    """The stored record of the prepared dataset in `prepared`, or None if it has none (or an unreadable one)."""
+    """The stored record of the prepared dataset in `prepared`; None if missing or unreadable."""
     try:
         record = json.loads(record_path(prepared).read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
@@ -159,7 +148,7 @@ def read_record(prepared: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def compare_records(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, list[str]]:
-    """{"missing": [...], "changed": [...], "added": [...]} relative names; all empty when the contents match.
+    """{"missing": [...], "changed": [...], "added": [...]}: relative names; all empty if equal.
 
     By content only: relative name and sha256; absolute paths (and so the source folder) may differ.
     """
@@ -187,12 +176,14 @@ def check_sources(
     label: str = "dataset",
     changed_error: type[Exception] = SourcesChangedError,
 ) -> None:
-    """Raise unless the existing files among `paths` (under `folder`, where the configured `data_dir` leads) hold the
-    same contents as the `stored` record of the prepared dataset in folder `prepared`.
+    """Raise unless the existing files among `paths` (under `folder`, where the configured
+    `data_dir` leads) hold the same contents as the `stored` record of the prepared dataset in
+    folder `prepared`.
 
-    paths: the source files expected at the configured data dir (those that do not exist count as missing).
-    Raises SourcesMissingError (a FileNotFoundError) when recorded files are missing and none differs, else
-    `changed_error` (a subclass of the module's error type and SourcesChangedError).
+    paths: the source files expected at the configured data dir (those that do not exist count as
+    missing). Raises SourcesMissingError (a FileNotFoundError) when recorded files are missing and
+    none differs, else `changed_error` (a subclass of the module's error type and
+    SourcesChangedError).
     """
     folder = Path(folder)
     data_dir = Path(folder if data_dir is None else data_dir)
@@ -204,10 +195,12 @@ def check_sources(
     if not current["files"] and built_from in {
         os.fspath(d.expanduser().resolve()) for d in (folder, data_dir)
     }:
-        # The files it was built from are gone from where they were, and nothing else is there: the prepared copy is
-        # theirs, so it is used (prepared once, the raw files are not needed again); another folder would be refused.
+        # The files it was built from are gone from where they were, and nothing else is there: the
+        # prepared copy is theirs, so it is used (prepared once, the raw files are not needed
+        # again); another folder would be refused.
         _warn(
-            f"the source files of prepared {label} {prepared} are gone from {folder}; using the prepared copy built from them"
+            f"the source files of prepared {label} {prepared} are gone from {folder}; using the "
+            "prepared copy built from them"
         )
         return
     head = (
@@ -242,25 +235,27 @@ def _where(data_dir: Path, folder: Path) -> str:
 
 def _fix(prepared: str | os.PathLike, folder: Path, original: str, other: str) -> str:
     return (
-        f"Fix: point data_dir (--config.data.dir) at {original}; or, to use {other} delete {prepared} (or set "
-        f"data.prepared_dir to a new folder) so that it is prepared again from them."
+        f"Fix: point data_dir (--config.data.dir) at {original}; or, to use {other} delete "
+        f"{prepared} (or set data.prepared_dir to a new folder) so that it is prepared again from "
+        "them."
     )
 
 
-# ---------------------------------------------------------------- preparing once, checking on every load
+# ------------------------------------------------- preparing once, checking on every load
 
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike) -> Iterator[None]:
-    """An exclusive flock on `path` (created if needed): runs started together (a sweep) prepare one at a time."""
+    """An exclusive flock on `path` (created if needed): runs started together prepare in turn."""
     with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
 class _DropAbslNoise(logging.Filter):
-    """TFDS warns "Variant folder <dir> has no dataset_info.json" whenever it looks for a dataset not prepared yet, and
-    "Using custom data configuration ..." for every builder of a variant outside BUILDER_CONFIGS (pose sizes)."""
+    """TFDS warns "Variant folder <dir> has no dataset_info.json" whenever it looks for a dataset
+    not prepared yet, and "Using custom data configuration ..." for every builder of a variant
+    outside BUILDER_CONFIGS (pose sizes)."""
 
     NOISE = ("Variant folder %s has no", "Using custom data configuration")
 
@@ -270,7 +265,7 @@ class _DropAbslNoise(logging.Filter):
 
 @contextlib.contextmanager
 def quiet_tfds(progress_bars: bool = True) -> Iterator[None]:
-    """Drop TFDS's warnings that are noise here (_DropAbslNoise); with progress_bars=False also its tqdm bars."""
+    """Drop TFDS's noise warnings (_DropAbslNoise); with progress_bars=False also its tqdm bars."""
     absl_logger, noise = logging.getLogger("absl"), _DropAbslNoise()
     absl_logger.addFilter(noise)
     bars = getattr(tqdm_utils, "_active", True)  # TFDS keeps the setting there; no public getter
@@ -284,9 +279,9 @@ def quiet_tfds(progress_bars: bool = True) -> Iterator[None]:
 
 
 class LocalFilesBuilder:
-    """Mix into a TFDS builder (before GeneratorBasedBuilder) that prepares from local files: replaces TFDS's
-    "Downloading and preparing dataset ..." / "... downloaded and prepared" prints (stdout) by nothing;
-    `prepare_from_local_files` announces the preparation itself."""
+    """Mix into a TFDS builder (before GeneratorBasedBuilder) that prepares from local files:
+    replaces TFDS's "Downloading and preparing dataset ..." / "... downloaded and prepared" prints
+    (stdout) by nothing; `prepare_from_local_files` announces the preparation itself."""
 
     def _log_download_bytes(self) -> None:
         pass
@@ -296,7 +291,10 @@ class LocalFilesBuilder:
 
 
 class Progress:
-    """Progress of a preparation on stderr: "  <verb> N/M <unit> (T s)" at most every PROGRESS_EVERY_S seconds."""
+    """Progress of a preparation on stderr, at most one line every PROGRESS_EVERY_S seconds.
+
+    Each line reads "  <verb> N/M <unit> (T s)".
+    """
 
     def __init__(self, verb: str, total: int | None = None, unit: str = "examples"):
         self.verb, self.total, self.unit = verb, total, unit
@@ -333,10 +331,12 @@ def verify_prepared(
     lock_path: Path,
     locked: bool = False,
 ) -> None:
-    """Check a prepared dataset (folder `prepared`) against the files at the configured data dir; see the module doc.
+    """Check a prepared dataset (folder `prepared`) against the files at the configured data dir.
 
-    sources(folder) -> (files found, names of expected files not found); validate(): the module's checks of the files
-    (run before recording the sources of a legacy dataset).
+    See the module docstring.
+
+    sources(folder) -> (files found, names of expected files not found); validate(): the module's
+    checks of the files (run before recording the sources of a legacy dataset).
     """
     stored = read_record(prepared)
     if stored is None and not locked:
@@ -346,8 +346,9 @@ def verify_prepared(
                     file_lock(lock_path)
                 )  # a preparation in progress writes its record before it lets go
             return verify_prepared(
-                prepared, label=label, dataset=dataset, data_dir=data_dir, folder=folder, sources=sources,
-                validate=validate, changed_error=changed_error, lock_path=lock_path, locked=True,
+                prepared, label=label, dataset=dataset, data_dir=data_dir, folder=folder,
+                sources=sources, validate=validate, changed_error=changed_error,
+                lock_path=lock_path, locked=True,
             )  # fmt: skip
     files, missing = sources(folder)
     if stored is not None:
@@ -365,8 +366,8 @@ def verify_prepared(
     if missing or not files:
         lacks = f"lacks {_names(missing)}" if files else "holds none of its source files"
         raise SourcesMissingError(
-            f"prepared {label} {prepared} was prepared by an older metareg, which did not record its source files, and "
-            f"{_where(data_dir, folder)} {lacks}. "
+            f"prepared {label} {prepared} was prepared by an older metareg, which did not record "
+            f"its source files, and {_where(data_dir, folder)} {lacks}. "
             f"{_fix(prepared, folder, 'the files it was prepared from', f'other files, put all of them in {folder} and')}"
         )
     validate()
@@ -376,11 +377,13 @@ def verify_prepared(
         )
     except OSError as e:
         _warn(
-            f"prepared {label} {prepared} has no record of its source files and none can be written ({e}); not checked."
+            f"prepared {label} {prepared} has no record of its source files and none can be "
+            f"written ({e}); not checked."
         )
         return
     _warn(
-        f"prepared {label} {prepared} was built before metareg recorded source files; recorded those in {folder} as its sources ({path})."
+        f"prepared {label} {prepared} was built before metareg recorded source files; recorded "
+        f"those in {folder} as its sources ({path})."
     )
 
 
@@ -396,18 +399,21 @@ def prepare_from_local_files(
     changed_error: type[Exception],
     lock_name: str,
 ) -> Any:
-    """The prepared builder `make()` returns, checked against (or first prepared from) the raw files in `folder`.
+    """The prepared builder `make()` returns, checked against or first prepared from `folder`.
 
-    make: builds the TFDS builder on `prepared_dir`; data_dir: the configured data dir (for messages); folder: where
-    it leads (the folder holding the raw files); sources(folder) -> (files found, names of expected files not found);
-    validate(): the module's checks of the raw files (our errors, before TFDS starts); changed_error: the module's
-    error type with SourcesChangedError mixed in; lock_name: the lock file's name in the prepared dir.
+    make: builds the TFDS builder on `prepared_dir`; data_dir: the configured data dir (for
+    messages); folder: where it leads (the folder holding the raw files); sources(folder) -> (files
+    found, names of expected files not found); validate(): the module's checks of the raw files (our
+    errors, before TFDS starts); changed_error: the module's error type with SourcesChangedError
+    mixed in; lock_name: the lock file's name in the prepared dir.
     """
-    with quiet_tfds():  # TFDS warns about the missing dataset_info.json while it looks for a dataset not prepared yet
+    # TFDS warns about the missing dataset_info.json while it looks for a dataset not prepared yet
+    with quiet_tfds():
         builder = make()
         lock_path = prepared_dir / lock_name
-        check = dict(label=label, dataset=builder.info.full_name, data_dir=data_dir, folder=folder, sources=sources,
-                     validate=validate, changed_error=changed_error, lock_path=lock_path)  # fmt: skip
+        check = dict(label=label, dataset=builder.info.full_name, data_dir=data_dir, folder=folder,
+                     sources=sources, validate=validate, changed_error=changed_error,
+                     lock_path=lock_path)  # fmt: skip
         if builder.is_prepared():
             verify_prepared(Path(os.fspath(builder.data_path)), **check)
             return builder
@@ -425,7 +431,8 @@ def prepare_from_local_files(
             )  # the files as they are now, before they are read
             name = builder.info.full_name.rsplit("/", 1)[0]
             print(
-                f"preparing {name} from local files in {folder} into {data_path} (once; later runs reuse it)",
+                f"preparing {name} from local files in {folder} into {data_path} (once; later "
+                "runs reuse it)",
                 file=sys.stderr,
                 flush=True,
             )

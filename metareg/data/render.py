@@ -1,43 +1,19 @@
 """A small NumPy mesh renderer: a triangle mesh, turned about the vertical axis, as a grey image.
 
-Used to build the pose-regression tasks (metareg.data.pascal3d) from the Pascal3D+ CAD models, after
-"Meta-learning without memorization" (Yin et al. 2020, google-research/meta_learning_without_memorization,
-pose_data/mujoco_render.py), which rendered each model in MuJoCo at random rotations about the vertical
-axis. Pure functions, no randomness: the same mesh and azimuth always give the same bytes.
+It renders the pose-regression tasks (metareg.data.pascal3d) after "Meta-learning without
+memorization" (Yin et al. 2020, pose_data/mujoco_render.py), which rendered each CAD model in MuJoCo
+at random rotations about the vertical axis (z up). Pure functions: the same mesh and azimuth always
+give the same bytes. The scene: the mesh is centred and scaled to a unit bounding sphere (so it
+keeps its size as it turns), rotated counter-clockwise about +z by the azimuth and seen from 45
+degrees above by a perspective `Camera`, with flat two-sided Lambert shading at MuJoCo's default
+light amounts, a z-buffer, and box-filter supersampling (`supersample`).
 
-World frame: z is up (as in the Pascal3D+ CAD models and MuJoCo). The scene, fixed for every object:
+Departures from the reference's scene: the object is centred and there is no table; the background
+is black (so a conv net's zero padding matches it); images are box-averaged from a render of at
+least 256 x 256 rather than resized from about 500 x 500 with LANCZOS.
 
-- Normalization (`normalize_mesh`): the mesh is centred on its bounding-box centre and scaled so that its
-  farthest vertex lies at distance 1. The scale does not depend on the azimuth (a bounding sphere, not a
-  box), so an object keeps its size as it turns, and every object fills the frame comparably.
-- Object: rotated counter-clockwise (seen from above) about +z by the azimuth, as the reference's MuJoCo
-  body `axisangle="0 0 1 azimuth"`.
-- Camera (`Camera`): at elevation 45 degrees above the horizontal, looking down at the object's centre
-  from the -y side (azimuth 0 shows the object's -y side, the front of the Pascal3D+ models; world +x is image right). The reference used
-  MuJoCo's default free camera (elevation -45 in MuJoCo's sign convention, i.e. 45 degrees above, at
-  distance 4) with the object off centre on a table; we centre the object and leave the table out.
-  Perspective projection by default, camera at 3 bounding radii from the centre (never inside the
-  object), focal length chosen so the bounding sphere's outline fills `fill` = 95% of the half-frame:
-  a vertical field of view of about 41 degrees (MuJoCo's default is 45). "orthographic" is available
-  (used by the exact silhouette tests).
-- Shading: flat Lambert per face with MuJoCo's default amounts: ambient 0.1, a headlight along the view
-  direction (diffuse 0.4) and a light from straight above (diffuse 0.5, the reference's `light dir="0 0 -1"`),
-  so the brightest face is 1.0. CAD meshes do not wind their faces consistently, so each face's normal is
-  turned towards the camera before lighting (two-sided lighting, as OpenGL's); a face seen edge-on or lit
-  only from behind gets the ambient 0.1, so the object is never confused with the background.
-- Background: 0 (black), the object is bright: zero padding in a conv net then matches the background.
-  (The reference rendered a grey table and sky behind the object.)
-- Visibility: a z-buffer per pixel (the nearest surface wins at each pixel centre), not painter's sorting,
-  so interpenetrating and cyclically overlapping faces are right.
-- Anti-aliasing: each image is rendered at `supersample` times its size and box-averaged down (default:
-  at least 256 x 256 internally, so 128, 64 and 32 pixel images are box filters of the same 256 x 256
-  render). The reference rendered at about 500 x 500 and resized to 128 x 128 with PIL's LANCZOS.
-
-Pixel convention: pixel (row i, column j) has its centre at x = j + 0.5, y = i + 0.5 in image
-coordinates (x right, y down), and is covered by a triangle when its centre is inside it or on its edge.
-
-Speed: the rasterizer is vectorized over all (triangle, pixel-in-its-bounding-box) pairs, in chunks of
-at most `MAX_PAIRS`; one 256 x 256 view takes about 15 ms for a 7,000-face model and 60 ms for a 69,000-face one.
+Pixel (row i, column j) has its centre at x = j + 0.5, y = i + 0.5 (x right, y down) and is
+covered by a triangle when that centre is inside it or on its edge.
 """
 
 from __future__ import annotations
@@ -47,7 +23,8 @@ import math
 
 import numpy as np
 
-# Shading amounts (MuJoCo defaults: headlight ambient 0.1 / diffuse 0.4; the reference's scene light diffuse 0.5).
+# Shading amounts (MuJoCo defaults: headlight ambient 0.1 / diffuse 0.4; the reference's scene light
+# diffuse 0.5).
 AMBIENT = 0.1
 HEADLIGHT = 0.4
 TOPLIGHT = 0.5
@@ -55,7 +32,8 @@ BACKGROUND = 0.0
 MIN_INTERNAL_SIZE = 256  # default supersampling renders at least this many pixels across
 MAX_PAIRS = 1 << 21  # (triangle, pixel) candidates per rasterizer chunk: bounds memory at ~150 MB
 PROJECTIONS = ("perspective", "orthographic")
-_EPS = 1e-9  # barycentric slack, so a pixel centre on an edge shared by two triangles is never lost to round-off
+# Barycentric slack, so a pixel centre on an edge shared by two triangles is never lost to round-off
+_EPS = 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +42,8 @@ class Camera:
 
     elevation: degrees above the horizontal plane (45: looking down at 45 degrees; 0: level).
     distance: camera to object centre (perspective only; > 1 keeps the camera outside the object).
-    fill: the bounding sphere's outline spans this fraction of the half-frame (< 1: the object never leaves the image).
+    fill: the bounding sphere's outline spans this fraction of the half-frame (< 1: the object
+    never leaves the image).
     projection: "perspective" or "orthographic".
     """
 
@@ -80,13 +59,14 @@ class Camera:
             )
         if not self.distance > 1.0:
             raise ValueError(
-                f"camera distance {self.distance} must exceed 1 (the normalized object's bounding radius)"
+                f"camera distance {self.distance} must exceed 1 (the normalized object's bounding "
+                "radius)"
             )
         if not 0.0 < self.fill <= 1.0:
             raise ValueError(f"fill {self.fill} must be in (0, 1]")
 
     def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(right, up, forward) unit vectors in the world frame; forward points from the camera to the object."""
+        """(right, up, forward) world-frame unit vectors; forward points from camera to object."""
         e = math.radians(self.elevation)
         right = np.array([1.0, 0.0, 0.0])
         up = np.array([0.0, math.sin(e), math.cos(e)])
@@ -98,7 +78,8 @@ class Camera:
         half = self.fill * size / 2.0
         if self.projection == "orthographic":
             return half
-        # The sphere of radius 1 at distance d is seen under the half-angle asin(1/d); its outline lands at `half`.
+        # The sphere of radius 1 at distance d is seen under the half-angle asin(1/d); its outline
+        # lands at `half`.
         return half / math.tan(math.asin(1.0 / self.distance))
 
 
@@ -129,7 +110,8 @@ def _check_faces(faces: np.ndarray, num_vertices: int) -> np.ndarray:
     f = np.asarray(faces)
     if f.ndim != 2 or f.shape[1] != 3 or not np.issubdtype(f.dtype, np.integer):
         raise ValueError(
-            f"faces must be an integer array [F, 3] of 0-based vertex indices, got {f.dtype} {f.shape}"
+            f"faces must be an integer array [F, 3] of 0-based vertex indices, got {f.dtype} "
+            f"{f.shape}"
         )
     if len(f) and (f.min() < 0 or f.max() >= num_vertices):
         raise ValueError(
@@ -139,15 +121,16 @@ def _check_faces(faces: np.ndarray, num_vertices: int) -> np.ndarray:
 
 
 def face_intensity(tri_cam: np.ndarray, camera: Camera) -> np.ndarray:
-    """float64 [F] in [AMBIENT, 1]: flat two-sided Lambert shading of triangles in camera coordinates.
+    """float64 [F] in [AMBIENT, 1]: flat two-sided Lambert shading of camera-frame triangles.
 
-    tri_cam: [F, 3, 3], coordinates along (right, up, forward) with the object's centre at the origin.
+    tri_cam: [F, 3, 3], coordinates along (right, up, forward) with the object's centre at the
+    origin.
     """
     right, up, forward = camera.axes()
     n = np.cross(tri_cam[:, 1] - tri_cam[:, 0], tri_cam[:, 2] - tri_cam[:, 0])
     norm = np.sqrt((n**2).sum(1, keepdims=True))
     n = n / np.where(norm > 0, norm, 1.0)
-    # Direction from each face towards the eye (a point for perspective, a direction for orthographic).
+    # From each face towards the eye (a point for perspective, a direction for orthographic).
     if camera.projection == "perspective":
         to_eye = np.array([0.0, 0.0, -camera.distance]) - tri_cam.mean(1)
     else:
@@ -155,7 +138,8 @@ def face_intensity(tri_cam: np.ndarray, camera: Camera) -> np.ndarray:
     n = np.where(
         (n * to_eye).sum(1, keepdims=True) < 0, -n, n
     )  # two-sided: the visible side faces the eye
-    # World directions in camera coordinates: the headlight shines along the view axis, the top light from +z.
+    # World directions in camera coordinates: the headlight shines along the view axis, the top
+    # light from +z.
     headlight = np.array([0.0, 0.0, -1.0])
     world_up = np.array([0.0, 0.0, 1.0])
     top = np.array([world_up @ right, world_up @ up, world_up @ forward])
@@ -166,11 +150,11 @@ def face_intensity(tri_cam: np.ndarray, camera: Camera) -> np.ndarray:
 def project(
     vertices: np.ndarray, azimuth: float, size: int, camera: Camera = DEFAULT_CAMERA
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalized vertices [V, 3] seen at `azimuth` -> (camera coordinates [V, 3], pixel xy [V, 2], nearness [V]).
+    """Normalized vertices [V, 3] at `azimuth` -> (camera coords [V, 3], pixel xy [V, 2], nearness).
 
-    Pixel xy: x right, y down, image centre at (size/2, size/2). Nearness is larger for nearer points and
-    affine in screen space over a triangle (perspective: 1/depth; orthographic: -depth), so it is what the
-    z-buffer interpolates and compares.
+    Pixel xy: x right, y down, image centre at (size/2, size/2). Nearness [V] is larger for nearer
+    points and affine in screen space over a triangle (perspective: 1/depth; orthographic: -depth),
+    so it is what the z-buffer interpolates and compares.
     """
     right, up, forward = camera.axes()
     world = vertices @ rotation_z(azimuth).T
@@ -195,13 +179,14 @@ def rasterize(
 ) -> np.ndarray:
     """z-buffered triangle fill: float64 [size, size].
 
-    tri_xy: [F, 3, 2] pixel coordinates (x right, y down); tri_near: [F, 3] nearness at the corners (larger is
-    nearer, interpolated affinely in screen space); values: [F] the colour of each triangle. At each pixel centre
-    covered by at least one triangle, the nearest one's value is drawn; elsewhere `background`. Order-independent.
+    tri_xy: [F, 3, 2] pixel coordinates (x right, y down); tri_near: [F, 3] nearness at the corners
+    (larger is nearer, interpolated affinely in screen space); values: [F] the colour of each
+    triangle. At each pixel centre covered by at least one triangle, the nearest one's value is
+    drawn; elsewhere `background`. Order-independent.
 
-    Scanline form, vectorized: for every (triangle, pixel row) pair the covered columns are an interval (the
-    intersection of the three edge half-planes with the row's centre line), so only covered pixels are ever
-    generated; a per-pixel `maximum.at` z-buffer then keeps the nearest.
+    Scanline form, vectorized: for every (triangle, pixel row) pair the covered columns are an
+    interval (the intersection of the three edge half-planes with the row's centre line), so only
+    covered pixels are ever generated; a per-pixel `maximum.at` z-buffer then keeps the nearest.
     """
     tri_xy = np.asarray(tri_xy, np.float64)
     tri_near = np.asarray(tri_near, np.float64)
@@ -210,7 +195,8 @@ def rasterize(
     zbuf = np.full(size * size, -np.inf)
     x, y = tri_xy[..., 0], tri_xy[..., 1]
     area2 = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (x[:, 2] - x[:, 0]) * (y[:, 1] - y[:, 0])
-    # Pixel columns j whose centre j + 0.5 lies within the triangle's x-range (rows likewise), clipped to the image.
+    # Pixel columns j whose centre j + 0.5 lies within the triangle's x-range (rows likewise),
+    # clipped to the image.
     x0 = np.clip(np.ceil(x.min(1) - 0.5), 0, size).astype(np.int64)
     x1 = np.clip(np.floor(x.max(1) - 0.5), -1, size - 1).astype(np.int64)
     y0 = np.clip(np.ceil(y.min(1) - 0.5), 0, size).astype(np.int64)
@@ -218,13 +204,15 @@ def rasterize(
     edge2 = np.max(
         [(x[:, i] - x[:, i - 1]) ** 2 + (y[:, i] - y[:, i - 1]) ** 2 for i in range(3)], axis=0
     )
-    # Drawn: triangles with a pixel centre in their box (not off-screen or sub-pixel) and not degenerate. A sliver narrower
-    # than 1e-9 of its length covers no pixel centre reliably, and its barycentrics are ill-conditioned: skip it.
+    # Drawn: triangles with a pixel centre in their box (not off-screen or sub-pixel) and not
+    # degenerate. A sliver narrower than 1e-9 of its length covers no pixel centre reliably, and its
+    # barycentrics are ill-conditioned: skip it.
     keep = np.flatnonzero((x1 >= x0) & (y1 >= y0) & (np.abs(area2) > 1e-9 * edge2))
     if len(keep) == 0:
         return image.reshape(size, size)
     x, y, a, near = x[keep], y[keep], area2[keep], tri_near[keep]
-    # Barycentrics as affine functions of the pixel centre: l_i = A_i x + B_i y + C_i, i = 0, 1, 2 (they sum to 1).
+    # Barycentrics as affine functions of the pixel centre: l_i = A_i x + B_i y + C_i, i = 0, 1, 2
+    # (they sum to 1).
     A = np.stack([y[:, 1] - y[:, 2], y[:, 2] - y[:, 0], y[:, 0] - y[:, 1]], axis=1) / a[:, None]
     B = np.stack([x[:, 2] - x[:, 1], x[:, 0] - x[:, 2], x[:, 1] - x[:, 0]], axis=1) / a[:, None]
     C = np.stack(
@@ -247,7 +235,8 @@ def rasterize(
     t = np.repeat(np.arange(len(keep)), rows)
     r = y0[keep][t] + np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)
     yc = r + 0.5
-    # Columns with l_i >= -eps for all i: each edge bounds x from below (A_i > 0) or above (A_i < 0).
+    # Columns with l_i >= -eps for all i: each edge bounds x from below (A_i > 0) or above
+    # (A_i < 0).
     At = A[t]
     val = B[t] * yc[:, None] + C[t] + _EPS
     bound = -val / np.where(At == 0, 1.0, At)
@@ -261,7 +250,7 @@ def rasterize(
     n = np.maximum(j1 - j0 + 1, 0).astype(np.int64)
     live = np.flatnonzero(n)
     t, r, j0, n = t[live], r[live], j0[live].astype(np.int64), n[live]
-    # Chunks of whole rows with at most MAX_PAIRS covered pixels each (a chunk holds at least one row).
+    # Chunks of whole rows, each with at most MAX_PAIRS covered pixels (but at least one row).
     ends = np.cumsum(n)
     start = 0
     while start < len(n):
@@ -284,7 +273,7 @@ def rasterize(
 
 
 def default_supersample(image_size: int) -> int:
-    """Supersampling factor so that the internal render is at least MIN_INTERNAL_SIZE pixels across."""
+    """Supersampling factor making the internal render at least MIN_INTERNAL_SIZE pixels wide."""
     return max(1, math.ceil(MIN_INTERNAL_SIZE / image_size))
 
 
@@ -296,7 +285,7 @@ def render_normalized(
     camera: Camera = DEFAULT_CAMERA,
     supersample: int | None = None,
 ) -> np.ndarray:
-    """float64 [image_size, image_size] in [0, 1] of an already normalized mesh (see `normalize_mesh`).
+    """float64 [image_size, image_size] in [0, 1] of an already normalized mesh (`normalize_mesh`).
 
     faces: int [F, 3], 0-based. supersample: render at this many times the size and box-average
     (None: `default_supersample(image_size)`; 1: no anti-aliasing, hard silhouettes).
@@ -319,8 +308,9 @@ def render_mesh(
     camera: Camera = DEFAULT_CAMERA,
     supersample: int | None = None,
 ) -> np.ndarray:
-    """float64 [image_size, image_size] in [0, 1]: the mesh (vertices [V, 3], 0-based faces [F, 3]) turned by
-    `azimuth` radians about the vertical axis, normalized, lit and z-buffered as the module docstring says."""
+    """float64 [image_size, image_size] in [0, 1]: the mesh (vertices [V, 3], 0-based faces [F, 3])
+    turned by `azimuth` radians about the vertical axis, normalized, lit and z-buffered as the
+    module docstring says."""
     return render_normalized(
         normalize_mesh(vertices), faces, azimuth, image_size, camera, supersample
     )
@@ -339,7 +329,7 @@ def render_views(
     camera: Camera = DEFAULT_CAMERA,
     supersample: int | None = None,
 ) -> np.ndarray:
-    """uint8 [N, image_size, image_size]: one render per azimuth (radians [N]), the mesh normalized once."""
+    """uint8 [N, image_size, image_size]: one render per azimuth (radians [N]), normalizing once."""
     v = normalize_mesh(vertices)
     faces = _check_faces(faces, len(v))
     return np.stack(

@@ -11,8 +11,8 @@ MODELS = {"mlp": mlp, "conv4": conv4, "pose_net": pose_net}
 
 
 def check_model_config(m) -> None:
-    """`config.model`'s own rules for the model it names (raises ValueError naming the field); the same
-    functions check the modules' fields when they are built."""
+    """`config.model`'s own rules for the model it names (raises ValueError naming the field); the
+    same functions check the modules' fields when they are built."""
     if m.name == "mlp":
         check_mlp_fields(m.mlp_norm, m.mlp_activation)
     elif m.name == "conv4":

@@ -1,5 +1,6 @@
-"""MLPs as sequences of blocks: the regression MLP 1-40-40-1 (sinusoid/harmonic) and the drug-activity
-MLP fingerprint -> 500 -> 500 -> 1 with BatchNorm and leaky ReLU (MetaMix Appendix C.1)."""
+"""MLPs as sequences of blocks: the regression MLP 1-40-40-1 (sinusoid/harmonic) and the
+drug-activity MLP fingerprint -> 500 -> 500 -> 1 with BatchNorm and leaky ReLU (MetaMix App. C.1).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ ACTIVATIONS = {
 class DenseBlock(nn.Module):
     """Dense -> [T-Net transform] -> [norm -> activation] (the last two skipped for the head).
 
-    Parameters: kernel [D_in, features] (LeCun normal, as nn.Dense) and bias [features]; norm_scale and
-    norm_bias [features] for a hidden block with a norm.
+    Parameters: kernel [D_in, features] (LeCun normal, as nn.Dense) and bias [features]; norm_scale
+    and norm_bias [features] for a hidden block with a norm.
     """
 
     features: int
@@ -50,12 +51,12 @@ class DenseBlock(nn.Module):
 class MLP(nn.Module):
     """Dense blocks; every block but the last (the head) is followed by [norm ->] activation.
 
-    Block i is a `DenseBlock(widths[i])` with parameters under `blocks_{i}`. The MAML sinusoid network
-    (Finn et al. 2017) is widths=(40, 40, 1) with ReLU and no norm. `norm` ("none" | "transductive" |
-    "layer", see metareg.models.norm) normalizes each hidden block's output, with a per-feature scale and
-    bias. With `transforms`, block i's linear output is multiplied by a square matrix `transform_{i}`
-    (identity init): T-Net's per-layer transforms (Lee & Choi 2018), meta-learned but frozen in the
-    inner loop by the T-Net learner.
+    Block i is a `DenseBlock(widths[i])` with parameters under `blocks_{i}`. The MAML sinusoid
+    network (Finn et al. 2017) is widths=(40, 40, 1) with ReLU and no norm. `norm` ("none" |
+    "transductive" | "layer", see metareg.models.norm) normalizes each hidden block's output, with a
+    per-feature scale and bias. With `transforms`, block i's linear output is multiplied by a square
+    matrix `transform_{i}` (identity init): T-Net's per-layer transforms (Lee & Choi 2018),
+    meta-learned but frozen in the inner loop by the T-Net learner.
     """
 
     widths: tuple[int, ...] = (40, 40, 1)
@@ -87,13 +88,14 @@ class MLP(nn.Module):
 
 
 def check_fields(norm: str, activation: str) -> None:
-    """The MLP's field rules, in one place: the module checks them when built and the CLI's config check calls
-    this for `config.model` (the messages name its fields)."""
+    """The MLP's field rules, in one place: the module checks them when built and the CLI's config
+    check calls this for `config.model` (the messages name its fields)."""
     if norm not in NORMS:
         raise ValueError(f"unknown MLP norm {norm!r} (model.mlp_norm); choose from {sorted(NORMS)}")
     if activation not in ACTIVATIONS:
         raise ValueError(
-            f"unknown MLP activation {activation!r} (model.mlp_activation); choose from {sorted(ACTIVATIONS)}"
+            f"unknown MLP activation {activation!r} (model.mlp_activation); choose from "
+            f"{sorted(ACTIVATIONS)}"
         )
 
 
@@ -104,7 +106,7 @@ def mlp(
     norm: str = "none",
     activation: str = "relu",
 ) -> BlockModel:
-    """A BlockModel MLP with the given hidden widths and output width (and T-Net transforms, norm, activation)."""
+    """A BlockModel MLP: given hidden and output widths, T-Net transforms, norm and activation."""
     widths = tuple(hidden) + (out,)
     return BlockModel(
         module=MLP(widths=widths, transforms=transforms, norm=norm, activation=activation),

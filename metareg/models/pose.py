@@ -1,19 +1,22 @@
-"""The pose-regression network of MR-MAML / MetaMix: a conv encoder frozen in the inner loop + a conv decoder.
+"""The pose-regression network of MR-MAML / MetaMix: a conv encoder frozen in the inner loop and a
+conv decoder.
 
-After google-research/meta_learning_without_memorization (pose_code, `forward_conv`), as a block sequence:
+After google-research/meta_learning_without_memorization (pose_code, `forward_conv`), as blocks:
 
-  block 0, encoder: conv 3x3 stride 2 (32) -> conv 3x3 stride 2 (48) -> 2x2 max-pool -> conv 3x3 stride 2
-      (64) -> flatten -> Dense(196) -> ReLU -> reshape to a 14x14x1 map. The reference has no nonlinearity
-      between its encoder convs; we follow it. 128x128 images give 64 -> 32 -> 16 -> 8 (8*8*64 = 4096
-      features, as the reference); smaller renders shrink only the flatten width.
-  blocks 1..4, decoder: conv 3x3 stride 1 (width) -> normalization -> ReLU, on 14x14 (metareg.models.conv
-      ConvBlock with pool="none"); block 4 ends with the spatial-mean readout [B, width].
+  block 0, encoder: conv 3x3 stride 2 (32) -> conv 3x3 stride 2 (48) -> 2x2 max-pool -> conv 3x3
+      stride 2 (64) -> flatten -> Dense(196) -> ReLU -> reshape to a 14x14x1 map. The reference has
+      no nonlinearity between its encoder convs; we follow it. 128x128 images give 64 -> 32 -> 16
+      -> 8 (8*8*64 = 4096 features, as the reference); smaller renders shrink only the flatten
+      width.
+  blocks 1..4, decoder: conv 3x3 stride 1 (width) -> normalization -> ReLU, on 14x14
+      (metareg.models.conv ConvBlock with pool="none"); block 4 ends with the spatial-mean
+      readout [B, width].
   block 5, head: Dense(1).
 
-The encoder is meta-learned but kept at theta in the inner loop: experiments set learner.frozen_blocks = 1
-(MetaMix App. C.2: "we fix the encoder and only update the parameters in the decoder"). MetaMix's candidate
-layers for pose are the input and every hidden layer: (0, 1, 2, 3, 4) here (input, encoder output, after
-decoder blocks 1-3).
+The encoder is meta-learned but kept at theta in the inner loop: experiments set
+learner.frozen_blocks = 1 (MetaMix App. C.2: "we fix the encoder and only update the parameters in
+the decoder"). MetaMix's candidate layers for pose are the input and every hidden layer:
+(0, 1, 2, 3, 4) here (input, encoder output, after decoder blocks 1-3).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class PoseEncoder(nn.Module):
 
 
 class PoseNet(nn.Module):
-    """Encoder (block 0), `depth` decoder ConvBlocks (blocks 1..depth), Dense head (block depth + 1)."""
+    """Encoder (block 0), `depth` decoder ConvBlocks (blocks 1..depth), head (block depth + 1)."""
 
     width: int = 64
     depth: int = 4

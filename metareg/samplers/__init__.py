@@ -1,8 +1,9 @@
 """Task samplers: how an outer step chooses its meta-batch.
 
-The default (`MetaObjective.sampler = None`) is uniform: `family.sample_train(key, meta_batch_size)`.
-`AdaptiveSampler` is the adaptive task sampler TRLearner's Algorithm 1 uses (Wang et al. 2024): it draws
-more candidates than the meta-batch holds and keeps those its task scores favour (metareg.samplers.adaptive).
+The default (`MetaObjective.sampler = None`) is uniform:
+`family.sample_train(key, meta_batch_size)`. `AdaptiveSampler` is the adaptive task sampler
+TRLearner's Algorithm 1 uses (Wang et al. 2024): it draws more candidates than the meta-batch holds
+and keeps those its task scores favour (metareg.samplers.adaptive).
 """
 
 from metareg.samplers.adaptive import (
@@ -24,8 +25,8 @@ SAMPLERS = ("uniform", "adaptive")
 
 
 def make_sampler(config) -> AdaptiveSampler | None:
-    """The sampler named by `config.sampler.name`: None for "uniform" (the family's own draw), else an AdaptiveSampler
-    with num_candidates resolved (0 = 2 x meta_batch_size)."""
+    """The sampler named by `config.sampler.name`: None for "uniform" (the family's own draw), else
+    an AdaptiveSampler with num_candidates resolved (0 = 2 x meta_batch_size)."""
     c = config.sampler
     if c.name == "uniform":
         return None

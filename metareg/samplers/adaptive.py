@@ -1,22 +1,18 @@
-"""The adaptive task sampler (ASr; Wang et al., "Towards Task Sampler Learning for Meta-Learning", IJCV 2024,
-arXiv 2307.08924), which TRLearner's Algorithm 1 uses to draw its meta-batch.
+"""The adaptive task sampler (ASr; Wang et al., "Towards Task Sampler Learning for Meta-Learning",
+IJCV 2024, arXiv 2307.08924), which TRLearner's Algorithm 1 uses to draw its meta-batch.
 
-The paper's own equations could not be retrieved (docs/sources/harmonic_and_adaptive_sampler.md, section 3).
-What we have is the authors' code sketch of the three scores (repo WangJingyao07/Adaptive-Sampler,
-`src/metaASr.py`, not runnable), quoted verbatim in that file; the score functions below follow it. The
-sketch defines neither how the scores become sampling probabilities nor how ASr is learned, so the
-combination here (`sampling_probabilities`) is ours, and nothing is learned.
+The score functions follow the authors' code sketch (WangJingyao07/Adaptive-Sampler,
+`src/metaASr.py`, quoted in docs/sources/harmonic_and_adaptive_sampler.md), since the paper's
+equations could not be retrieved. The sketch says neither how the scores become sampling
+probabilities nor how ASr is learned, so `sampling_probabilities` is ours and nothing is learned.
 
-Per outer step (`meta_step.meta_train_step` with `MetaObjective(sampler=AdaptiveSampler(...))`):
-  1. C candidate tasks are drawn as a uniform meta-batch would be (`family.sample_train(key, C)`);
-  2. each candidate gets three scores at the current meta-parameters theta (vmapped, under stop_gradient):
-     diversity and entropy of its support embeddings Z = g(support_x) (g: the model's feature extractor,
-     every block but the head, the same g TRLearner's task representation uses), and difficulty, the squared
-     norm of its support-loss gradient;
-  3. p = softmax(standardized scores @ weights / temperature) over the C candidates;
-  4. k = meta_batch_size distinct candidates are drawn without replacement in proportion to p (Gumbel top-k).
-
-Shapes: Z [n, d] holds one task's n support embeddings in its rows (padded examples: zero rows, see `mask`).
+Per outer step, C candidate tasks are drawn as a uniform meta-batch would be; each gets three
+scores at the current theta (vmapped, under stop_gradient): the diversity and entropy of its
+support embeddings Z = g(support_x) (g: every block but the head, as TRLearner's task
+representation) and its difficulty (the squared norm of its support-loss gradient). Then
+p = softmax(standardized scores @ weights / temperature), and meta_batch_size distinct candidates
+are drawn in proportion to p (Gumbel top-k). Z [n, d] holds one task's n support embeddings in its
+rows (padded examples: zero rows, see `mask`).
 """
 
 from __future__ import annotations
@@ -38,9 +34,10 @@ SCORES = ("diversity", "entropy", "difficulty")
 def logdet_gram(z: jax.Array, scale: jax.Array | float) -> jax.Array:
     """log det(I + scale * Z^T Z) for Z [n, d], computed in the smaller of the two equal forms.
 
-    Sylvester's determinant identity: det(I_d + s Z^T Z) = det(I_n + s Z Z^T), so the n x n Gram matrix is
-    used when n <= d (few support points, wide features: the usual case) and the d x d one otherwise. The
-    matrix is symmetric positive definite; `slogdet`'s sign is +1 and only the log-magnitude is returned.
+    Sylvester's determinant identity: det(I_d + s Z^T Z) = det(I_n + s Z Z^T), so the n x n Gram
+    matrix is used when n <= d (few support points, wide features: the usual case) and the d x d one
+    otherwise. The matrix is symmetric positive definite; `slogdet`'s sign is +1 and only the
+    log-magnitude is returned.
     """
     n, d = z.shape
     gram = z @ z.T if n <= d else z.T @ z
@@ -49,13 +46,14 @@ def logdet_gram(z: jax.Array, scale: jax.Array | float) -> jax.Array:
 
 
 def task_diversity(z: jax.Array, sigma: float = 0.1, mask: jax.Array | None = None) -> jax.Array:
-    """Task diversity ½ · n · log det(I + Z Zᵀ / (n σ²)) of one task's support embeddings Z [n, d].
+    """Task diversity ½ · n · log det(I + Z Zᵀ / (n σ²)) of support embeddings Z [n, d].
 
-    Source: the ASr code sketch's `calculate_task_diversity` (sigma = 0.1 there): the coding rate R(Z; σ) of
-    MCR² (Yu et al. 2020) without its d factor and with an extra factor n. The sketch multiplies Z_i [n, d]
-    by its transpose and adds eye(d), which only type-checks with samples in columns; by Sylvester's identity
-    both readings give the same number (`logdet_gram`). mask [n] (1 = real example): padded rows are zeroed
-    (a zero row adds nothing to ZᵀZ) and n counts the real examples only.
+    Source: the ASr code sketch's `calculate_task_diversity` (sigma = 0.1 there): the coding rate
+    R(Z; σ) of MCR² (Yu et al. 2020) without its d factor and with an extra factor n. The sketch
+    multiplies Z_i [n, d] by its transpose and adds eye(d), which only type-checks with samples in
+    columns; by Sylvester's identity both readings give the same number (`logdet_gram`).
+    mask [n] (1 = real example): padded rows are zeroed (a zero row adds nothing to ZᵀZ) and n
+    counts the real examples only.
     """
     if mask is not None:
         z = z * mask.astype(z.dtype)[:, None]
@@ -66,24 +64,27 @@ def task_diversity(z: jax.Array, sigma: float = 0.1, mask: jax.Array | None = No
 
 
 def task_entropy(z: jax.Array, labels_onehot: jax.Array, eps: float = 0.1) -> jax.Array:
-    """Task entropy Σ_j (tr C_j / (2n)) · log det(I + Z C_j Zᵀ / (tr C_j · ε²)) over the task's classes j.
+    """Task entropy Σ_j (tr C_j / (2n)) · log det(I + Z C_j Zᵀ / (tr C_j · ε²)) over the
+    task's classes j.
 
-    Source: the ASr code sketch's `calculate_task_entropy` (epsilon = 0.1 there): MCR²'s class-conditional
-    coding rate R_c, C_j being the diagonal membership matrix of class j (C_j[i, i] = 1 when support example
-    i has class j), tr C_j its size and n = Σ_j tr C_j. With samples in the rows of Z [n, d] the sketch's
-    `Z C_j Zᵀ` (samples in columns) is Zᵀ C_j Z here; `logdet_gram` picks the cheaper equal form.
+    Source: the ASr code sketch's `calculate_task_entropy` (epsilon = 0.1 there): MCR²'s
+    class-conditional coding rate R_c, C_j being the diagonal membership matrix of class j
+    (C_j[i, i] = 1 when support example i has class j), tr C_j its size and n = Σ_j tr C_j. With
+    samples in the rows of Z [n, d] the sketch's `Z C_j Zᵀ` (samples in columns) is Zᵀ C_j Z
+    here; `logdet_gram` picks the cheaper equal form.
 
-    labels_onehot [n, J]: row i is the one-hot class of example i; a zero row (padding) belongs to no class,
-    so padded examples count nowhere. A class with no member contributes 0 (its weight tr C_j / (2n) is 0;
-    the division inside the log is guarded). Regression has no classes: `AdaptiveSampler` passes one class
-    holding every real example (our choice; see its docstring).
+    labels_onehot [n, J]: row i is the one-hot class of example i; a zero row (padding) belongs to
+    no class, so padded examples count nowhere. A class with no member contributes 0 (its weight
+    tr C_j / (2n) is 0; the division inside the log is guarded). Regression has no classes:
+    `AdaptiveSampler` passes one class holding every real example (our choice; see its docstring).
     """
     c = labels_onehot.astype(z.dtype)  # [n, J]
     sizes = jnp.sum(c, axis=0)  # tr C_j [J]
     n = jnp.maximum(jnp.sum(sizes), 1.0)
 
     def per_class(member: jax.Array, size: jax.Array) -> jax.Array:
-        # C_j is 0/1 diagonal, so Zᵀ C_j Z = (C_j Z)ᵀ (C_j Z): zero the rows of the other classes.
+        # C_j is 0/1 diagonal, so Zᵀ C_j Z = (C_j Z)ᵀ (C_j Z): zero the rows of the other
+        # classes.
         return (
             size
             / (2.0 * n)
@@ -94,10 +95,12 @@ def task_entropy(z: jax.Array, labels_onehot: jax.Array, eps: float = 0.1) -> ja
 
 
 def task_difficulty(grads: PyTree) -> jax.Array:
-    """Task difficulty: the squared L2 norm Σ ||g||² of the support-loss gradient (a pytree) w.r.t. the model's
-    meta-parameters at theta, before adaptation.
+    """Task difficulty: the squared L2 norm Σ ||g||² of the support-loss gradient (a pytree).
 
-    Source: the ASr code sketch's `calculate_task_difficulty` (sum over weight tensors of torch.norm(grad)**2).
+    The gradient is w.r.t. the model's meta-parameters at theta, before adaptation.
+
+    Source: the ASr code sketch's `calculate_task_difficulty` (sum over weight tensors of
+    torch.norm(grad)**2).
     """
     return sum(jnp.sum(jnp.square(g)) for g in jax.tree_util.tree_leaves(grads))
 
@@ -105,19 +108,22 @@ def task_difficulty(grads: PyTree) -> jax.Array:
 def sampling_probabilities(
     scores: jax.Array, weights, temperature: float = 1.0, eps: float = 1e-6
 ) -> jax.Array:
-    """p [C] = softmax(standardize(scores) @ weights / temperature) over C candidates; scores [C, S], weights [S].
+    """p [C] = softmax(standardize(scores) @ weights / temperature) over C candidates.
 
-    (`sampling_logits` returns the softmax's argument: `AdaptiveSampler` draws from its log_softmax, which stays
-    finite where a low temperature underflows p to 0.)
+    scores [C, S], weights [S].
 
-    Our combination: the ASr sketch feeds the three scores to an undefined `asr_sampler` and the paper's rule
-    is not available. Each score is standardized over the candidates (mean 0, std 1), because the three live
-    on unrelated scales (log-dets of tens to hundreds, gradient norms anywhere), so that a weight means the
-    same thing for every score and every model; the std is guarded by eps · (1 + |mean|), so scores equal up
-    to float rounding count as equal. A non-finite score is treated as average (standardized 0). Weights 0
-    or equal scores give the uniform distribution; a higher weighted score, a higher probability. The
-    alternative we did not take: a learned map from scores to weights (ASr's "learning" of the sampler, whose
-    objective is not given) or p ∝ weighted raw scores (scale-dependent, and needs positive scores).
+    (`sampling_logits` returns the softmax's argument: `AdaptiveSampler` draws from its log_softmax,
+    which stays finite where a low temperature underflows p to 0.)
+
+    Our combination: the ASr sketch feeds the three scores to an undefined `asr_sampler` and the
+    paper's rule is not available. Each score is standardized over the candidates (mean 0, std 1),
+    because the three live on unrelated scales (log-dets of tens to hundreds, gradient norms
+    anywhere), so that a weight means the same thing for every score and every model; the std is
+    guarded by eps · (1 + |mean|), so scores equal up to float rounding count as equal. A
+    non-finite score is treated as average (standardized 0). Weights 0 or equal scores give the
+    uniform distribution; a higher weighted score, a higher probability. The alternative we did not
+    take: a learned map from scores to weights (ASr's "learning" of the sampler, whose objective is
+    not given) or p ∝ weighted raw scores (scale-dependent, and needs positive scores).
     """
     return jax.nn.softmax(sampling_logits(scores, weights, temperature, eps))
 
@@ -138,26 +144,29 @@ def sampling_logits(
 
 
 def select_tasks(key: jax.Array, probs: jax.Array, k: int) -> jax.Array:
-    """k distinct indices int32 [k] of the C candidates, drawn without replacement in proportion to probs.
+    """k distinct candidate indices int32 [k], drawn without replacement in proportion to probs.
 
-    Gumbel top-k: the k largest of log p_i + G_i (G_i iid standard Gumbel) are distributed as k successive
-    draws without replacement, each in proportion to the probabilities of the candidates left (Plackett-Luce).
-    The first index is drawn with probability p_i exactly; a candidate's chance to be among the k grows with
-    p_i but is not k · p_i. One top_k: jit-friendly, static k. Candidates with p_i = 0 are taken only when
-    fewer than k have p_i > 0.
+    Gumbel top-k: the k largest of log p_i + G_i (G_i iid standard Gumbel) are distributed as k
+    successive draws without replacement, each in proportion to the probabilities of the candidates
+    left (Plackett-Luce). The first index is drawn with probability p_i exactly; a candidate's
+    chance to be among the k grows with p_i but is not k · p_i. One top_k: jit-friendly, static k.
+    Candidates with p_i = 0 are taken only when fewer than k have p_i > 0.
     """
     return select_tasks_from_log_probs(key, jnp.log(probs), k)
 
 
 def select_tasks_from_log_probs(key: jax.Array, log_probs: jax.Array, k: int) -> jax.Array:
-    """`select_tasks` from log p (or any logits: Gumbel top-k is shift-invariant), without p's underflow."""
+    """`select_tasks` from log p, which does not underflow as p does.
+
+    Any logits will do: Gumbel top-k is shift-invariant.
+    """
     gumbel = jax.random.gumbel(key, log_probs.shape, log_probs.dtype)
     _, idx = jax.lax.top_k(log_probs + gumbel, k)
     return idx
 
 
 def probability_entropy(probs: jax.Array) -> jax.Array:
-    """-Σ p log p (nats) of the sampling distribution: log C when uniform, 0 when one candidate takes all."""
+    """-Σ p log p (nats) of the sampling distribution: log C if uniform, 0 if one takes all."""
     return -jnp.sum(jnp.where(probs > 0, probs * jnp.log(jnp.where(probs > 0, probs, 1.0)), 0.0))
 
 
@@ -166,19 +175,23 @@ class AdaptiveSampler:
     """ASr's task choice for one outer step; frozen and hashable (a static part of the jitted step).
 
     Fields (config section `sampler`):
-      num_candidates: C, tasks drawn per step before the choice; 0 = 2 x meta-batch (our choice, the brief's).
+      num_candidates: C, tasks drawn per step before the choice; 0 = 2 x meta-batch (our choice,
+        the brief's).
       weights: (diversity, entropy, difficulty) weights of the standardized scores (default equal).
       temperature: softmax temperature of `sampling_probabilities` (lower: more greedy).
-      sigma, eps: the distortions σ of the diversity and ε of the entropy (0.1 each, the sketch's values).
+      sigma, eps: the distortions σ of the diversity and ε of the entropy (0.1 each, the sketch's
+        values).
 
-    Task embeddings Z are `learner.model.features` (the model's feature extractor g: every block but the
-    head) on the support inputs at theta, the function TRLearner's task representation calls. Classification
-    tasks use their labels as the entropy's classes. Regression has no classes; our choice is the simplest:
-    one class holding every support example, which makes the entropy ½ · log det(I + ZᵀZ / (n ε²)), the
-    diversity divided by n when σ = ε: with the same n for every candidate its standardized score then equals
-    the diversity's, so for regression it adds its weight to the diversity's. (Bins of y would be another reading;
-    the sketch does not say.) Difficulty is taken w.r.t. the model's meta-parameters only (learner-owned
-    ones such as Meta-SGD's step sizes do not enter the support loss).
+    Task embeddings Z are `learner.model.features` (the model's feature extractor g: every block but
+    the head) on the support inputs at theta, the function TRLearner's task representation calls.
+    Classification tasks use their labels as the entropy's classes. Regression has no classes; our
+    choice is the simplest: one class holding every support example, which makes the entropy
+    ½ · log det(I + ZᵀZ / (n ε²)), the diversity divided by n when σ = ε: with the same n
+    for every candidate its standardized score then equals the diversity's, so for regression it
+    adds its weight to the diversity's. (Bins of y would be another reading; the sketch does not
+    say.)
+    Difficulty is taken w.r.t. the model's meta-parameters only (learner-owned ones such as
+    Meta-SGD's step sizes do not enter the support loss).
     """
 
     num_candidates: int = 0
@@ -198,11 +211,13 @@ class AdaptiveSampler:
             )
         if not self.temperature > 0 or not self.sigma > 0 or not self.eps > 0:
             raise ValueError(
-                f"AdaptiveSampler temperature ({self.temperature}), sigma ({self.sigma}) and eps ({self.eps}) must be > 0"
+                f"AdaptiveSampler temperature ({self.temperature}), sigma ({self.sigma}) and eps "
+                f"({self.eps}) must be > 0"
             )
         if self.num_candidates < 0:
             raise ValueError(
-                f"AdaptiveSampler.num_candidates must be >= 0 (0 = 2 x meta-batch), got {self.num_candidates}"
+                "AdaptiveSampler.num_candidates must be >= 0 (0 = 2 x meta-batch), got "
+                f"{self.num_candidates}"
             )
 
     def candidates_for(self, meta_batch_size: int) -> int:
@@ -210,8 +225,8 @@ class AdaptiveSampler:
         c = self.num_candidates or 2 * meta_batch_size
         if c < meta_batch_size:
             raise ValueError(
-                f"the adaptive sampler chooses {meta_batch_size} tasks from {c} candidates: num_candidates must be "
-                f">= meta_batch_size (or 0 for twice the meta-batch)"
+                f"the adaptive sampler chooses {meta_batch_size} tasks from {c} candidates: "
+                "num_candidates must be >= meta_batch_size (or 0 for twice the meta-batch)"
             )
         return c
 
@@ -232,7 +247,7 @@ class AdaptiveSampler:
         )
 
     def scores(self, meta_params: PyTree, learner, episodes: Episode) -> jax.Array:
-        """Scores [C, 3] of C batched candidates; no gradient flows through them (the sampler is not trained)."""
+        """Scores [C, 3] of C batched candidates, under stop_gradient: the sampler is untrained."""
         theta = jax.lax.stop_gradient(meta_params["model"])
         return jax.lax.stop_gradient(
             jax.vmap(lambda e: self.task_scores(learner, theta, e))(episodes)
@@ -241,7 +256,7 @@ class AdaptiveSampler:
     def select(
         self, meta_params: PyTree, learner, candidates: Episode, key: jax.Array, k: int
     ) -> tuple[Episode, dict]:
-        """(the k chosen episodes [k, ...], diagnostics): the candidates' mean scores and the entropy of p."""
+        """(the k chosen episodes [k, ...], diagnostics: the mean scores and the entropy of p)."""
         scores = self.scores(meta_params, learner, candidates)
         log_probs = jax.nn.log_softmax(sampling_logits(scores, self.weights, self.temperature))
         probs = jnp.exp(log_probs)  # = sampling_probabilities(scores, ...)
@@ -252,14 +267,15 @@ class AdaptiveSampler:
         return chosen, diagnostics
 
     def example_scores(self, learner, meta_params: PyTree, episode: Episode) -> jax.Array:
-        """(diversity, entropy, difficulty) [n, 3] of each of one task's n support examples; NaN for padding.
+        """(diversity, entropy, difficulty) [n, 3] of a task's n support examples; NaN for padding.
 
-        Our per-example reading of the task scores (TRLearner's meta-data, paper Section 4.1: "the higher the
-        sampling scores, the more discriminative the samples"; neither paper defines a per-sample score):
-        diversity and entropy are each example's leave-one-out share of the task's score, S(task) - S(task
-        without it), on the embeddings Z of the whole support set; difficulty is the squared norm of the example's
-        loss gradient w.r.t. the model's output at theta, ||dl_j/df_j||^2 (the per-example gradient norm's output
-        factor, as in EL2N; per-parameter gradients would cost one backward pass per example).
+        Our per-example reading of the task scores (TRLearner's meta-data, paper Section 4.1: "the
+        higher the sampling scores, the more discriminative the samples"; neither paper defines a
+        per-sample score): diversity and entropy are each example's leave-one-out share of the
+        task's score, S(task) - S(task without it), on the embeddings Z of the whole support set;
+        difficulty is the squared norm of the example's loss gradient w.r.t. the model's output at
+        theta, ||dl_j/df_j||^2 (the per-example gradient norm's output factor, as in EL2N;
+        per-parameter gradients would cost one backward pass per example).
         """
         x, y, mask = episode.support_x, episode.support_y, episode.support_mask
         n = x.shape[0]
@@ -290,9 +306,10 @@ class AdaptiveSampler:
     def meta_data_mask(
         self, learner, meta_params: PyTree, episode: Episode, key: jax.Array, fraction: float
     ) -> jax.Array:
-        """TRLearner's meta-data for one task: a 0/1 mask [n] over its support set keeping ceil(fraction · n_j)
-        examples of each class j, drawn in proportion to softmax(standardized example scores @ weights /
-        temperature) within the task (`example_scores`, `sampling_logits`, `select_examples`)."""
+        """TRLearner's meta-data for one task: a 0/1 mask [n] over its support set keeping
+        ceil(fraction · n_j) examples of each class j, drawn in proportion to softmax(standardized
+        example scores @ weights / temperature) within the task (`example_scores`,
+        `sampling_logits`, `select_examples`)."""
         scores = self.example_scores(learner, meta_params, episode)
         logits = sampling_logits(scores, self.weights, self.temperature)
         theta, x, mask = meta_params["model"], episode.support_x, episode.support_mask
@@ -303,7 +320,10 @@ class AdaptiveSampler:
 
     @staticmethod
     def _classes(learner, theta: PyTree, x: jax.Array, y: jax.Array, dtype) -> jax.Array:
-        """One-hot classes [n, J] of the support labels; regression: one class of every example (see the class doc)."""
+        """One-hot classes [n, J] of the support labels.
+
+        Regression has one class holding every example (see the class docstring).
+        """
         if learner.loss_name == "cross_entropy":
             num_classes = jax.eval_shape(learner.model.apply, theta, x).shape[
                 -1
@@ -312,18 +332,19 @@ class AdaptiveSampler:
         return jnp.ones((x.shape[0], 1), dtype)
 
 
-# --- Meta-data: the support examples a task's TRLearner representation is computed from --------------------------
+# --- Meta-data: the support examples a task's TRLearner representation is computed from ---------
 
 
 def select_examples(
     key: jax.Array, logits: jax.Array, classes: jax.Array, fraction: float
 ) -> jax.Array:
-    """A 0/1 mask [n] keeping ceil(fraction · n_j) of each class j's n_j real examples, drawn without replacement in
-    proportion to softmax(logits) within the class (Gumbel top-k per class).
+    """A 0/1 mask [n] keeping ceil(fraction · n_j) of each class j's n_j real examples, drawn
+    without replacement in proportion to softmax(logits) within the class (Gumbel top-k per class).
 
-    logits [n] (padded examples: any value); classes [n, J] one-hot class membership, a zero row for padding (which is
-    never kept). Stratified so that no class loses all its examples: with one example per class (1-shot), every
-    example is kept. Ties in the perturbed logits go to the lower index.
+    logits [n] (padded examples: any value); classes [n, J] one-hot class membership, a zero row for
+    padding (which is never kept). Stratified so that no class loses all its examples: with one
+    example per class (1-shot), every example is kept. Ties in the perturbed logits go to the lower
+    index.
     """
     n = logits.shape[0]
     c = classes.astype(jnp.float32)

@@ -2,8 +2,8 @@
 
 
 class ScalarRegression:
-    """Mixin of the regression task families (functions, drug assays, object poses): `loss_name` and `output_width`
-    of the task-family protocol (metareg.tasks)."""
+    """Mixin of the regression task families (functions, drug assays, object poses): `loss_name` and
+    `output_width` of the task-family protocol (metareg.tasks)."""
 
     @property
     def loss_name(self) -> str:
@@ -15,9 +15,9 @@ class ScalarRegression:
 
 
 class IndexedTasks:
-    """Mixin of the families that draw a task as indices first (`sample_indices`) and gather its data from them
-    (`episodes`): image families, whose test episodes `metareg.sample_test_episodes` then gathers one evaluation
-    chunk at a time instead of materializing all of them."""
+    """Mixin of the families that draw a task as indices first (`sample_indices`) and gather its
+    data from them (`episodes`): image families, whose test episodes `metareg.sample_test_episodes`
+    then gathers one evaluation chunk at a time instead of materializing all of them."""
 
     def sample_indices(self, key, num_tasks: int, train: bool = True) -> tuple:
         raise NotImplementedError

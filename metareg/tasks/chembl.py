@@ -1,43 +1,22 @@
-"""ChEMBL drug-activity regression tasks: one assay = one task, sampled in JAX from keys, padded to fixed shapes.
+"""ChEMBL drug-activity regression tasks: one assay = one task, sampled in JAX from keys and padded
+to fixed shapes.
 
-Data: `metareg.data.chembl` gives every compound of every assay as one flat uint8 array [N, D] with per-assay
-offsets (assays are ragged, 6 .. 262 compounds). The family keeps that flat array on device (95 MB for the
-2048-bit fingerprints) and an episode gathers its compounds by index, so no [assays, max_size, D] padding is
-ever stored.
+The family keeps `metareg.data.chembl`'s flat compound array on device and an episode gathers its
+compounds by index, so no [assays, max_size, D] padding of the ragged assays is ever stored. An
+episode holds support_x [K, D], support_y [K, 1], query_x [Q, D], query_y [Q, 1] (fingerprint and
+pchembl_value, float32) and masks [K], [Q]: 1 = real compound, 0 = padding (an all-zero row).
 
-One task (a batch adds a leading task axis T):
+An assay of n compounds is split (`split_sizes`) into s = floor(0.75 n) support and q = n - s query
+compounds, pQSAR's "realistic" split that the papers take (MetaMix App. C.1; Martin et al. 2019),
+drawn at random since these files carry no dates or clusters; but q >= `min_query` = 3, because the
+squared Pearson correlation of 2 points is 1 whatever the model does. Even 3 gives a high chance
+level: report `metareg.drug_metrics.chance_r_squared` beside every result. Training episodes cap
+the support and query at `max_support` / `max_query` compounds to keep shapes small; evaluation
+episodes are not capped, so every test compound is scored, as in the papers.
 
-    support_x [K, D] float32 (fingerprint bits or counts)   support_y [K, 1] float32 pchembl_value
-    query_x   [Q, D] float32                                query_y   [Q, 1] float32
-    support_mask [K], query_mask [Q] float32: 1 = real compound, 0 = padding (padded rows are all zeros)
-
-Support / query split of an assay with n compounds (`split_sizes`): support s = floor(0.75 n), query
-q = n - s, but at least `min_query` = 3 query compounds (s = n - 3 then). Why:
-
-- 75/25: the papers take pQSAR's "realistic" split, about 75% training / 25% test compounds per assay
-  (MetaMix App. C.1; Martin et al. 2019). pQSAR's split is by time / cluster; these files carry neither a
-  compound date nor a cluster, so ours is random.
-- at least 3 query compounds: the squared Pearson correlation of 2 points is 1 whatever the model does.
-  Even 3 is weak: for predictions unrelated to the targets R^2 ~ Beta(1/2, (q-2)/2), mean 1/(q-1) = 0.5 at
-  q = 3 (`metareg.drug_metrics.chance_r_squared`). Half of the real assays have n <= 12, i.e. q = 3, so the
-  chance level of the papers' metrics is high here (mean R^2 about 0.36 over all assays, against about 0.06
-  for the papers' assays, median 70 compounds); report it beside every result.
-- an assay needs at least min_query + 1 compounds (one support compound); smaller assays are dropped
-  (none in the real data, whose smallest assay has 6).
-
-Fixed shapes per run: training episodes cap the support at `max_support` (default 64) and the query at
-`max_query` (default 32) compounds: on the real data the caps bind for 9 of 2,779 assays (s > 64 needs
-n >= 86; 99% of assays have n <= 68) and drop a random 365 of 46,593 compounds from those episodes, while
-keeping T*(K+Q) rows per step 2.7x smaller than padding to the largest assay (196 + 66). Evaluation
-episodes (meta-validation and meta-test) are not capped by default: K and Q are the largest s and q among
-those assays, so every test compound is scored, as in the papers.
-
-Randomness: a training episode draws T distinct meta-training assays (uniformly) and a fresh random
-split of each, every call, from its key. Evaluation splits are fixed by the key: assay a is split with
-`fold_in(key, a)` (a = its index among all assays), so an assay's split does not depend on which other
-assays are evaluated (`sample_test(key, 5)` is the first 5 tasks of `sample_test(key)`), nor on the group.
-Within an episode the support is the first s compounds of a random permutation of the assay and the query
-the next q, each then truncated to its cap: the caps and the padding never change which compounds are
+A training episode draws T distinct meta-training assays and a fresh split of each from its key.
+Evaluation splits are fixed per assay (`fold_in(key, a)`), so they depend neither on which other
+assays are evaluated nor on the group; the caps and padding never change which compounds are
 support and which are query.
 """
 
@@ -66,8 +45,11 @@ MAX_QUERY = 32
 def split_sizes(
     sizes, support_fraction: float = SUPPORT_FRACTION, min_query: int = MIN_QUERY
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(support int32 [A], query int32 [A]) compounds per assay, before caps: s = floor(f n), q = n - s,
-    with q raised to min_query (s = n - min_query then). Assays with n <= min_query get s <= 0 (unusable)."""
+    """(support int32 [A], query int32 [A]) compounds per assay, before caps.
+
+    s = floor(f n), q = n - s, with q raised to min_query (s = n - min_query then). Assays with
+    n <= min_query get s <= 0 (unusable).
+    """
     n = np.asarray(sizes, np.int64)
     s = np.floor(support_fraction * n + 1e-9).astype(
         np.int64
@@ -78,10 +60,10 @@ def split_sizes(
 
 @flax.struct.dataclass
 class ChemblFamily(ScalarRegression):
-    """ChEMBL assays as regression tasks; a pytree (arrays are leaves, sizes static), so a jit argument.
+    """ChEMBL assays as regression tasks; a pytree (arrays leaves, sizes static): jittable.
 
     x: uint8 [N, D], every compound of every kept assay, assay by assay; y: float32 [N].
-    offsets / support_counts / query_counts: int32 [A], assay a's first row and its uncapped s and q.
+    offsets / support_counts / query_counts: int32 [A], each assay's first row and uncapped s, q.
     train_assays / valid_assays / test_assays: int32 indices into the A assays (valid / test in the
     group's hash order, so a prefix is a random subset). assay_ids: the A names, for reporting.
     """
@@ -119,7 +101,10 @@ class ChemblFamily(ScalarRegression):
         return self.test_assays.shape[0]
 
     def example_episode(self) -> Episode:
-        """A single-task episode of the training shapes (zeros; masks all ones, so masked means are defined)."""
+        """A single-task episode of the training shapes.
+
+        Zeros, with masks all ones so that masked means are defined.
+        """
         k, q, d = self.max_support, self.max_query, self.feature_width
         return Episode(
             support_x=jnp.zeros((k, d), jnp.float32),
@@ -131,7 +116,10 @@ class ChemblFamily(ScalarRegression):
         )
 
     def episode(self, assay: Array, key: Array, max_support: int, max_query: int) -> Episode:
-        """One task: assay `assay` (int32 scalar) split at random by `key`, padded to [max_support] / [max_query]."""
+        """One task: assay `assay` (int32 scalar) split at random by `key`, padded to the caps.
+
+        The support is padded to [max_support], the query to [max_query].
+        """
         n_rows, length = self.x.shape[0], self.max_assay_size
         s, q = self.support_counts[assay], self.query_counts[assay]
         # A uniformly random order of the assay's n = s + q compounds: positions >= n sort last.
@@ -175,10 +163,14 @@ class ChemblFamily(ScalarRegression):
         )(assays, keys)
 
     def sample_train(self, key: Array, num_tasks: int) -> Episode:
-        """T episodes of T distinct meta-training assays, each freshly split: x [T, K, D], masks [T, K] / [T, Q]."""
+        """T episodes of T distinct meta-training assays, each freshly split.
+
+        x [T, K, D], masks [T, K] / [T, Q].
+        """
         if num_tasks > self.num_train_tasks:
             raise ValueError(
-                f"ChEMBL meta-batch of {num_tasks} distinct assays, but the group has {self.num_train_tasks} meta-training assays"
+                f"ChEMBL meta-batch of {num_tasks} distinct assays, but the group has "
+                f"{self.num_train_tasks} meta-training assays"
             )
         return _sample_train(self, key, num_tasks)
 
@@ -187,7 +179,8 @@ class ChemblFamily(ScalarRegression):
         n = available if not num_tasks else int(num_tasks)
         if not 0 < n <= available:
             raise ValueError(
-                f"ChEMBL group {self.group} has {available} meta-{which} assays; asked for {num_tasks}"
+                f"ChEMBL group {self.group} has {available} meta-{which} assays; asked for "
+                f"{num_tasks}"
             )
         return n
 
@@ -197,7 +190,7 @@ class ChemblFamily(ScalarRegression):
         return _sample_eval(self, key, "test", self._eval_count("test", num_tasks))
 
     def sample_valid(self, key: Array, num_tasks: int | None = None) -> Episode:
-        """The first `num_tasks` meta-validation assays (None or 0: all), split as fixed by `key`."""
+        """The first `num_tasks` meta-validation assays (None or 0: all), split as `key` fixes."""
         return _sample_eval(self, key, "valid", self._eval_count("valid", num_tasks))
 
     def eval_assay_ids(self, which: str = "test", num_tasks: int | None = None) -> tuple[str, ...]:
@@ -208,8 +201,9 @@ class ChemblFamily(ScalarRegression):
         return tuple(self.assay_ids[a] for a in assays)
 
 
-# Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an outer jit
-# they are inlined. The family's static fields are part of its treedef, hence of the compilation cache key.
+# Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an
+# outer jit they are inlined. The family's static fields are part of its treedef, hence of the
+# compilation cache key.
 @functools.partial(jax.jit, static_argnums=2)
 def _sample_train(family: ChemblFamily, key: Array, num_tasks: int) -> Episode:
     return family._train(key, num_tasks)
@@ -234,9 +228,10 @@ def make_chembl_family(
 ) -> ChemblFamily:
     """A ChemblFamily over a `metareg.data.chembl.ChemblAssays` and an `AssayPartition` of it.
 
-    max_support / max_query: training caps K / Q. eval_max_support / eval_max_query: evaluation caps (None:
-    the largest s / q among the meta-validation and meta-test assays, so nothing is cut). Assays with fewer
-    than min_query + 1 compounds are dropped. Impossible requests raise ValueError saying what to change.
+    max_support / max_query: training caps K / Q. eval_max_support / eval_max_query: evaluation caps
+    (None: the largest s / q among the meta-validation and meta-test assays, so nothing is cut).
+    Assays with fewer than min_query + 1 compounds are dropped. Impossible requests raise ValueError
+    saying what to change.
     """
     if not 0.0 < support_fraction < 1.0:
         raise ValueError(f"ChEMBL support_fraction={support_fraction!r}: must be in (0, 1)")
@@ -257,7 +252,8 @@ def make_chembl_family(
         parts[which] = old_to_new[idx[keep[idx]]].astype(np.int32)
     if len(parts["train"]) == 0 or len(parts["test"]) == 0:
         raise ValueError(
-            f"ChEMBL group {partition.group}: no usable meta-train or meta-test assay (each needs > {min_query} compounds)"
+            f"ChEMBL group {partition.group}: no usable meta-train or meta-test assay (each needs "
+            f"> {min_query} compounds)"
         )
     rows = np.concatenate(
         [np.arange(assays.offsets[a], assays.offsets[a + 1]) for a in np.flatnonzero(keep)]
@@ -303,10 +299,11 @@ def chembl_family(
 ) -> ChemblFamily:
     """ChEMBL tasks from the local assay files (prepared once with TFDS, see metareg.data.chembl).
 
-    data_dir: folder holding chembl_fewshot/{train,valid,test} (default ../shared/data); prepared_dir: where
-    the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets); group: evaluation group 0
-    (the data's own split) or 1..3 (seeded 100-test / 76-validation re-partitions); fingerprint:
-    "given2048" or "morgan1024" (RDKit); counts: Morgan counts instead of bits. The rest: make_chembl_family.
+    data_dir: folder holding chembl_fewshot/{train,valid,test} (default ../shared/data);
+    prepared_dir: where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets);
+    group: evaluation group 0 (the data's own split) or 1..3 (seeded 100-test / 76-validation
+    re-partitions); fingerprint: "given2048" or "morgan1024" (RDKit); counts: Morgan counts instead
+    of bits. The rest: make_chembl_family.
     """
     from metareg.data.chembl import assay_partition, load_assays
 

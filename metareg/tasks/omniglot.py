@@ -1,41 +1,25 @@
-"""Omniglot N-way K-shot classification tasks, sampled in JAX from keys out of class-major arrays in memory.
+"""Omniglot N-way K-shot classification tasks, sampled in JAX from keys out of class-major arrays in
+memory.
 
-Data: `metareg.data.omniglot` (TFDS, no TensorFlow) gives meta-train and meta-test classes as uint8
-[C, 20, 28, 28]; the family holds them as pytree leaves (on device, uint8: 75 MB for the 4800 rotated
-Vinyals training classes) and an episode gathers its images and scales them to float32 in [0, 1].
+The family holds `metareg.data.omniglot`'s uint8 classes [C, 20, 28, 28] as pytree leaves (on
+device) and an episode gathers its images, scaled to float32 in [0, 1]: support_x [N*K, 28, 28, 1]
+and support_y [N*K] int32, query_x [N*Q, 28, 28, 1] and query_y [N*Q]. Examples are label-major
+(support_y = [0]*K + [1]*K + ...), and a class's K + Q drawings are distinct: the first K are the
+support.
 
-One task (shapes; a batch adds a leading task axis T):
+Settings (`setting`; meta-test tasks follow `test_setting`, by default the same):
 
-    support_x [N*K, 28, 28, 1] float32 in [0, 1]   support_y [N*K] int32
-    query_x   [N*Q, 28, 28, 1] float32 in [0, 1]   query_y   [N*Q] int32
-
-Examples are label-major: support_y = [0]*K + [1]*K + ... (query_y likewise), so
-`support_x.reshape(N, K, ...)` groups each class's shots. For each of its N classes a task draws K + Q
-distinct drawings (of 20) without replacement: the first K are the support, the rest the query.
-
-Settings (`setting`):
-
-- "mutually_exclusive" (Vinyals et al. 2016; Finn et al. 2017): N distinct classes drawn uniformly per
-  task; label j is the class drawn j-th, so labels are a uniformly random permutation per task and a
-  class has no fixed label across tasks.
-- "non_mutually_exclusive" (Yin et al. 2020, MR-MAML; Yao et al. 2021, MetaMix): the classes are split
-  into N fixed slots by a seeded partition of the base characters (from `key`, round-robin over a
-  permutation, so slot sizes differ by at most one); each task draws one class uniformly from each slot
-  and slot j is always label j, so one model can solve every training task without adapting
-  (memorization). With rotations, a character's four rotated classes share its slot: a slot draw picks a
-  character and a rotation, as the MAML code those papers build on rotates each task's characters by a
-  random multiple of 90 degrees. 1200 Vinyals characters / 20 ways = 60 characters per slot ("20 slots of
-  60 classes", methods.md).
-
-- "within_alphabet" (Lake et al. 2015's one-shot protocol): a task draws one alphabet (uniformly, among those
-  with at least N classes), then N distinct characters of it, labels in random order. Harder than
-  "mutually_exclusive", whose N characters come from across all alphabets and are easier to tell apart.
-  Needs the classes' names ("archive/alphabet/character..."), which `omniglot_family` passes.
-
-Meta-test tasks follow `test_setting` (default: the same as `setting`). In the non-mutually-exclusive
-setting the meta-test classes get their own slot partition (a second key), the same construction over
-the test classes, as in MR-MAML/MetaMix: a test label still means "slot j", but the slots hold unseen
-characters, so a memorizing model cannot use its training slot mapping.
+- "mutually_exclusive" (Vinyals et al. 2016; Finn et al. 2017): N distinct classes per task in a
+  random label order, so a class has no fixed label across tasks.
+- "non_mutually_exclusive" (Yin et al. 2020, MR-MAML; Yao et al. 2021, MetaMix): the classes are
+  split into N fixed slots by a seeded partition of the characters and a task draws one class per
+  slot, slot j always being label j, so one model can solve every training task without adapting
+  (memorization). A character's rotations share its slot, as the MAML code those papers build on
+  rotates each task's characters. The meta-test classes get their own slots (a second key), so a
+  memorizing model cannot reuse its training mapping.
+- "within_alphabet" (Lake et al. 2015's one-shot protocol): a task's N characters come from one
+  alphabet, harder to tell apart than characters from across alphabets; it needs the class names
+  that `omniglot_family` passes.
 """
 
 from __future__ import annotations
@@ -58,8 +42,11 @@ SETTINGS = ("mutually_exclusive", "non_mutually_exclusive", "within_alphabet")
 def check_request(
     ways, shots, queries, setting: str, test_setting: str | None, drawings: int = 20
 ) -> None:
-    """The data-free rules of an Omniglot task request, in one place: the family builder and the CLI's config
-    check both call this (the messages name the config field too). Raises ValueError saying what to change."""
+    """The data-free rules of an Omniglot task request, in one place.
+
+    The family builder and the CLI's config check both call this (the messages name the config
+    field too). Raises ValueError saying what to change.
+    """
     for field, value in (("setting", setting), ("test_setting", test_setting)):
         if value is not None and value not in SETTINGS:
             raise ValueError(
@@ -76,9 +63,10 @@ def check_request(
             )
     if shots + queries > drawings:
         raise ValueError(
-            f"Omniglot shots + queries = {shots} + {queries} = {shots + queries} per class, but an Omniglot character "
-            f"has only {drawings} drawings and support and query drawings are distinct: lower shots or queries "
-            f"(task.num_shots, task.num_queries) so that they sum to at most {drawings}"
+            f"Omniglot shots + queries = {shots} + {queries} = {shots + queries} per class, but "
+            f"an Omniglot character has only {drawings} drawings and support and query drawings "
+            "are distinct: lower shots or queries (task.num_shots, task.num_queries) so that "
+            f"they sum to at most {drawings}"
         )
 
 
@@ -90,7 +78,9 @@ _permutation = jax.jit(
 def slot_partition(
     key: Array, num_characters: int, ways: int, rotations_per_character: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(slots int32 [N, S], sizes int32 [N]): slot j holds classes slots[j, :sizes[j]] (padding repeats them).
+    """(slots int32 [N, S], sizes int32 [N]): slot j holds classes slots[j, :sizes[j]].
+
+    Padding repeats a slot's classes.
 
     A permutation of the base characters (from `key`) is dealt round-robin into N slots; with R
     rotations per character, base character b brings classes R*b .. R*b + R - 1.
@@ -107,16 +97,16 @@ def slot_partition(
 
 
 def alphabet_groups(names: tuple[str, ...], ways: int) -> tuple[np.ndarray, np.ndarray]:
-    """(groups int32 [A, M], sizes int32 [A]): the classes of each alphabet with at least `ways` classes (padding
-    repeats them); an alphabet is a name's "archive/alphabet" prefix."""
+    """(groups int32 [A, M], sizes int32 [A]): the classes of each alphabet with at least `ways`
+    classes (padding repeats them); an alphabet is a name's "archive/alphabet" prefix."""
     members: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         members.setdefault("/".join(name.split("/")[:2]), []).append(i)
     kept = [np.array(m) for m in members.values() if len(m) >= ways]
     if not kept:
         raise ValueError(
-            f"Omniglot within-alphabet {ways}-way tasks need an alphabet with at least {ways} characters; "
-            f"the largest has {max(map(len, members.values()))}: lower ways"
+            f"Omniglot within-alphabet {ways}-way tasks need an alphabet with at least {ways} "
+            f"characters; the largest has {max(map(len, members.values()))}: lower ways"
         )
     sizes = np.array([len(m) for m in kept], np.int32)
     return np.stack([np.resize(m, sizes.max()) for m in kept]).astype(np.int32), sizes
@@ -131,8 +121,11 @@ def _task_indices(
     per_class: int,
     within_group: bool = False,
 ):
-    """One task: (classes int32 [N], drawers int32 [N, K+Q]); label j is classes[j]. `within_group`: `slots` are
-    groups (alphabets) and the task's N classes are distinct members of one group drawn uniformly."""
+    """One task: (classes int32 [N], drawers int32 [N, K+Q]); label j is classes[j].
+
+    `within_group`: `slots` are groups (alphabets) and the task's N classes are distinct members of
+    one group drawn uniformly.
+    """
     k_cls, k_draw = jax.random.split(key)
     if within_group:
         k_group, k_members = jax.random.split(k_cls)
@@ -157,7 +150,7 @@ def _task_indices(
 
 @flax.struct.dataclass
 class OmniglotFamily(IndexedTasks):
-    """Omniglot N-way K-shot tasks; a pytree (arrays are leaves, sizes and settings static), so a jit argument.
+    """Omniglot N-way K-shot tasks; a pytree (arrays leaves, sizes and settings static): jittable.
 
     train_images / test_images: uint8 [C, 20, 28, 28], strokes bright. train_slots / test_slots and
     their sizes: the non-mutually-exclusive slot partitions (see `slot_partition`), None otherwise.
@@ -202,8 +195,11 @@ class OmniglotFamily(IndexedTasks):
         )
 
     def sample_indices(self, key: Array, num_tasks: int, train: bool = True) -> tuple[Array, Array]:
-        """(classes int32 [T, N], drawers int32 [T, N, K+Q]) of T tasks: task t's label j is class classes[t, j],
-        shown by drawings drawers[t, j, :K] in the support and drawers[t, j, K:] in the query."""
+        """(classes int32 [T, N], drawers int32 [T, N, K+Q]) of T tasks.
+
+        Task t's label j is class classes[t, j], shown by drawings drawers[t, j, :K] in the support
+        and drawers[t, j, K:] in the query.
+        """
         return _sample_indices(self, key, num_tasks, train)
 
     def _indices(self, key: Array, num_tasks: int, train: bool) -> tuple[Array, Array]:
@@ -249,8 +245,9 @@ class OmniglotFamily(IndexedTasks):
         return _sample_episodes(self, key, num_tasks, False)
 
 
-# Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an outer jit
-# they are inlined. The family's static fields are part of its treedef, hence of the compilation cache key.
+# Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an
+# outer jit they are inlined. The family's static fields are part of its treedef, hence of the
+# compilation cache key.
 @functools.partial(jax.jit, static_argnums=(2, 3))
 def _sample_indices(
     family: OmniglotFamily, key: Array, num_tasks: int, train: bool
@@ -279,24 +276,26 @@ def make_omniglot_family(
 ) -> OmniglotFamily:
     """An OmniglotFamily over given class-major arrays [C, 20, H, W] (uint8, strokes bright).
 
-    train_names / test_names: one "archive/alphabet/character..." name per class, needed by "within_alphabet".
+    train_names / test_names: one "archive/alphabet/character..." name per class, needed by
+    "within_alphabet".
 
-    rotations_per_character: R when classes `R*b .. R*b+R-1` are rotations of one character (they share a
-    slot). key: draws the slot partitions; required when either setting is non-mutually-exclusive.
-    Impossible requests raise ValueError saying what to change.
+    rotations_per_character: R when classes `R*b .. R*b+R-1` are rotations of one character (they
+    share a slot). key: draws the slot partitions; required when either setting is
+    non-mutually-exclusive. Impossible requests raise ValueError saying what to change.
     """
     test_setting = setting if test_setting is None else test_setting
     check_request(ways, shots, queries, setting, test_setting, drawings=train_images.shape[1])
     for which, images in (("train", train_images), ("test", test_images)):
         if images.ndim != 4 or images.shape[0] % rotations_per_character:
             raise ValueError(
-                f"Omniglot {which} images have shape {images.shape}: expected [C, drawings, H, W] with C a multiple of"
-                f" {rotations_per_character}"
+                f"Omniglot {which} images have shape {images.shape}: expected [C, drawings, H, W] "
+                f"with C a multiple of {rotations_per_character}"
             )
     drawings = train_images.shape[1]
     if drawings != 20 or test_images.shape[1] != 20:
         raise ValueError(
-            f"Omniglot arrays hold {drawings} / {test_images.shape[1]} drawings per class, expected 20"
+            f"Omniglot arrays hold {drawings} / {test_images.shape[1]} drawings per class, "
+            "expected 20"
         )
     slots: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
     for which, images, s, names in (
@@ -308,22 +307,24 @@ def make_omniglot_family(
         if s == "within_alphabet":
             if names is None or len(names) != classes:
                 raise ValueError(
-                    f"Omniglot within-alphabet meta-{which} tasks need {which}_names, one per class "
-                    "(omniglot_family passes them)"
+                    f"Omniglot within-alphabet meta-{which} tasks need {which}_names, one per "
+                    "class (omniglot_family passes them)"
                 )
             slots[which] = alphabet_groups(tuple(names), ways)
         elif s == "mutually_exclusive":
             if ways > classes:
                 raise ValueError(
-                    f"Omniglot {ways}-way mutually-exclusive tasks need {ways} distinct classes, but the meta-{which} set has "
-                    f"{classes}: lower ways to at most {classes}, or use a split with more classes"
+                    f"Omniglot {ways}-way mutually-exclusive tasks need {ways} distinct classes, "
+                    f"but the meta-{which} set has {classes}: lower ways to at most {classes}, or "
+                    "use a split with more classes"
                 )
             slots[which] = (None, None)
         else:
             if ways > characters:
                 raise ValueError(
-                    f"Omniglot {ways}-way non-mutually-exclusive tasks split the meta-{which} characters into {ways} slots of at "
-                    f"least one character each, but there are {characters}: lower ways to at most {characters}"
+                    f"Omniglot {ways}-way non-mutually-exclusive tasks split the meta-{which} "
+                    f"characters into {ways} slots of at least one character each, but there are "
+                    f"{characters}: lower ways to at most {characters}"
                 )
             if key is None:
                 raise ValueError(
@@ -365,9 +366,9 @@ def omniglot_family(
 
     data_dir: folder holding omniglot/images_{background,evaluation}.zip (default ../shared/data);
     prepared_dir: where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets);
-    split: "vinyals" (1200 / 423 characters), "vinyals_sorted", or "lake" (background 964 / evaluation 659);
-    rotations: 90/180/270-degree rotations as new classes (None: the split's standard, on for Vinyals);
-    key: the family key (slot partitions derive from it by name).
+    split: "vinyals" (1200 / 423 characters), "vinyals_sorted", or "lake" (background 964 /
+    evaluation 659); rotations: 90/180/270-degree rotations as new classes (None: the split's
+    standard, on for Vinyals); key: the family key (slot partitions derive from it by name).
     """
     from metareg.data.omniglot import load_split
 

@@ -1,25 +1,18 @@
-"""Pose regression tasks (Pascal3D+ CAD renders), sampled in JAX from keys out of object-major arrays in memory.
+"""Pose regression tasks (Pascal3D+ CAD renders), sampled in JAX from keys out of object-major
+arrays in memory.
 
-Data: `metareg.data.pascal3d` (TFDS, no TensorFlow) gives 35 meta-train and 15 meta-test objects, each
-rendered at 100 random azimuths: images uint8 [N, 100, S, S], labels float32 [N, 100] = azimuth / (2*pi).
-The family holds them as pytree leaves (82 MB of uint8 at S = 128) and an episode gathers its images and
-scales them to float32 in [0, 1]. One object is one task (Yin et al. 2020): the function to learn maps
-an image of that object to its azimuth, and differs per object only through the object's reference pose.
+One object is one task (Yin et al. 2020): map an image of the object to its azimuth, a function
+that differs between objects only through their reference pose. The family holds
+`metareg.data.pascal3d`'s images uint8 [objects, 100, S, S] and labels (azimuth / (2*pi)) as pytree
+leaves; an episode gathers K + Q distinct views of its object (the first K are the support) as
+support_x [K, S, S, 1] float32 in [0, 1] and support_y [K, 1] = label * label_scale, the query
+likewise. Q defaults to K and label_scale to 10, as in the papers' code
+(google-research/meta_learning_without_memorization, pose_code/maml_vanilla.py), so targets lie in
+[0, 10) and the MSE is on that scale.
 
-One task (shapes; a batch adds a leading task axis T):
-
-    support_x [K, S, S, 1] float32 in [0, 1]   support_y [K, 1] float32 = label * label_scale
-    query_x   [Q, S, S, 1] float32 in [0, 1]   query_y   [Q, 1] float32 = label * label_scale
-
-A task draws K + Q distinct views of its object without replacement: the first K are the support, the rest
-the query. Q defaults to K, as the papers' code (`update_batch_size` support and query points per task;
-google-research/meta_learning_without_memorization pose_code/maml_vanilla.py), which also scales the label
-by 10 (`y[:, :, -1, None] * 10`): label_scale = 10, so targets lie in [0, 10) and MSE is on that scale.
-
-- `sample_train(key, T)`: T distinct meta-training objects (T <= 35), as the reference (`np.random.choice(...,
-  replace=False)` over objects per meta-batch).
-- `sample_test(key, T)`: T meta-test tasks, objects drawn uniformly with replacement from the 15 (T may be
-  large: 1000 tasks, `NUM_EVAL_TASKS`, is the evaluation size); views distinct within a task.
+`sample_train(key, T)` draws T distinct meta-training objects, as the reference does;
+`sample_test(key, T)` draws from the 15 meta-test objects with replacement, so T may be large
+(`NUM_EVAL_TASKS`).
 """
 
 from __future__ import annotations
@@ -47,7 +40,8 @@ def _task_views(key: Array, num_views: int, per_task: int) -> Array:
 
 @flax.struct.dataclass
 class PoseFamily(ScalarRegression, IndexedTasks):
-    """Pose regression tasks; a pytree (arrays are leaves, sizes and settings static), so a jit argument.
+    """Pose regression tasks; a pytree (arrays are leaves, sizes and settings static), so a jit
+    argument.
 
     train_images / test_images: uint8 [N, V, S, S] (N objects, V views, object bright on black);
     train_labels / test_labels: float32 [N, V], azimuth / (2*pi) in [0, 1).
@@ -93,13 +87,14 @@ class PoseFamily(ScalarRegression, IndexedTasks):
             raise ValueError(f"pose num_tasks={num_tasks!r}: must be an integer >= 1")
         if train and num_tasks > self.num_train_objects:
             raise ValueError(
-                f"pose meta-batch of {num_tasks} tasks needs {num_tasks} distinct meta-training objects, but there are "
-                f"{self.num_train_objects}: lower the meta-batch size to at most {self.num_train_objects}"
+                f"pose meta-batch of {num_tasks} tasks needs {num_tasks} distinct meta-training "
+                f"objects, but there are {self.num_train_objects}: lower the meta-batch size to "
+                f"at most {self.num_train_objects}"
             )
 
     def sample_indices(self, key: Array, num_tasks: int, train: bool = True) -> tuple[Array, Array]:
-        """(objects int32 [T], views int32 [T, K+Q]): task t shows object objects[t] through views views[t, :K]
-        in the support and views[t, K:] in the query."""
+        """(objects int32 [T], views int32 [T, K+Q]): task t shows object objects[t] through views
+        views[t, :K] in the support and views[t, K:] in the query."""
         self._check_num_tasks(num_tasks, train)
         return _sample_indices(self, key, num_tasks, train)
 
@@ -145,13 +140,14 @@ class PoseFamily(ScalarRegression, IndexedTasks):
         return _sample_episodes(self, key, num_tasks, True)
 
     def sample_test(self, key: Array, num_tasks: int) -> Episode:
-        """T meta-test episodes, objects drawn uniformly (with replacement) from the unseen meta-test objects."""
+        """T meta-test episodes, objects drawn uniformly with replacement from the unseen ones."""
         self._check_num_tasks(num_tasks, False)
         return _sample_episodes(self, key, num_tasks, False)
 
 
-# Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an outer jit
-# they are inlined. The family's static fields are part of its treedef, hence of the compilation cache key.
+# Jitted so that eager callers (evaluation, tests) do not dispatch the sampler op by op; inside an
+# outer jit they are inlined. The family's static fields are part of its treedef, hence of the
+# compilation cache key.
 @functools.partial(jax.jit, static_argnums=(2, 3))
 def _sample_indices(
     family: PoseFamily, key: Array, num_tasks: int, train: bool
@@ -174,9 +170,10 @@ def make_pose_family(
     num_queries: int | None = None,
     label_scale: float = LABEL_SCALE,
 ) -> PoseFamily:
-    """A PoseFamily over given object-major arrays: images uint8 [N, V, S, S], labels [N, V] in [0, 1).
+    """A PoseFamily over object-major arrays: images uint8 [N, V, S, S], labels [N, V] in [0, 1).
 
-    num_queries: None = num_shots (the papers' choice). Impossible requests raise ValueError saying what to change.
+    num_queries: None = num_shots (the papers' choice). Impossible requests raise ValueError saying
+    what to change.
     """
     num_queries = num_shots if num_queries is None else num_queries
     for name, value in (("num_shots", num_shots), ("num_queries", num_queries)):
@@ -195,7 +192,8 @@ def make_pose_family(
             or images.shape[0] < 1
         ):
             raise ValueError(
-                f"pose {which} arrays have shapes {images.shape} and {labels.shape}: expected images [N, V, S, S] and labels [N, V]"
+                f"pose {which} arrays have shapes {images.shape} and {labels.shape}: expected "
+                "images [N, V, S, S] and labels [N, V]"
             )
         if images.dtype != np.uint8:
             raise ValueError(
@@ -203,13 +201,16 @@ def make_pose_family(
             )
     if train_images.shape[1:] != test_images.shape[1:]:
         raise ValueError(
-            f"pose train and test images differ in views or size: {train_images.shape[1:]} vs {test_images.shape[1:]}"
+            f"pose train and test images differ in views or size: {train_images.shape[1:]} vs "
+            f"{test_images.shape[1:]}"
         )
     views = train_images.shape[1]
     if num_shots + num_queries > views:
         raise ValueError(
-            f"pose num_shots + num_queries = {num_shots} + {num_queries} = {num_shots + num_queries}, but each object has only "
-            f"{views} views (support and query views are distinct): lower num_shots or num_queries so that their sum is <= {views}"
+            f"pose num_shots + num_queries = {num_shots} + {num_queries} = "
+            f"{num_shots + num_queries}, but each object has only {views} views (support and "
+            "query views are distinct): lower num_shots or num_queries so that their sum is <= "
+            f"{views}"
         )
     return PoseFamily(
         train_images=jnp.asarray(train_images, jnp.uint8),
@@ -232,12 +233,15 @@ def pose_family(
     *,
     supersample: int | None = None,
 ) -> PoseFamily:
-    """Pose tasks from the local Pascal3D+ CAD files (rendered and prepared once with TFDS, see metareg.data.pascal3d).
+    """Pose tasks from the local Pascal3D+ CAD files, rendered and prepared once with TFDS.
 
-    data_dir: folder holding `pascal3d_cad/<category>.mat` (default ../shared/data); prepared_dir: where the
-    prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets); image_size: 128 as the papers,
-    or 64 / 32 for CPU-sized runs (a separate prepared variant, rendered once); supersample: the renderer's
-    anti-aliasing factor (None: metareg.data.render's default, at least 256 pixels across internally).
+    See metareg.data.pascal3d.
+
+    data_dir: folder holding `pascal3d_cad/<category>.mat` (default ../shared/data); prepared_dir:
+    where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets); image_size:
+    128 as the papers, or 64 / 32 for CPU-sized runs (a separate prepared variant, rendered once);
+    supersample: the renderer's anti-aliasing factor (None: metareg.data.render's default, at least
+    256 pixels across internally).
     """
     from metareg.data.pascal3d import load_pose_data
 

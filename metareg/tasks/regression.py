@@ -64,8 +64,9 @@ def _harmonic_prior(key: Array, n: int) -> dict[str, Array]:
 
 
 def _harmonic_local_prior(key: Array, n: int) -> dict[str, Array]:
-    # The harmonic prior plus each task's input centre mu_x ~ U(-4, 4) (torchmeta's Harmonic, which the
-    # adaptive-sampler and task-diversity code use; docs/sources/harmonic_and_adaptive_sampler.md).
+    # The harmonic prior plus each task's input centre mu_x ~ U(-4, 4) (torchmeta's Harmonic, which
+    # the adaptive-sampler and task-diversity code use;
+    # docs/sources/harmonic_and_adaptive_sampler.md).
     k_h, k_c = jax.random.split(key)
     return {**_harmonic_prior(k_h, n), "center": _uniform(k_c, n, -4.0, 4.0)}
 
@@ -82,8 +83,8 @@ class TaskCode:
     """A task code in the input: the one-hot bin of one task parameter, appended to every x.
 
     The pool is stratified so that pool task j has its parameter in bin j mod `bins`: with a pool of
-    `bins` tasks the code names the training task, so a model can solve every training task from
-    x alone, without its support set (non-mutually-exclusive). Test tasks are fresh prior draws whose
+    `bins` tasks the code names the training task, so a model can solve every training task from x
+    alone, without its support set (non-mutually-exclusive). Test tasks are fresh prior draws whose
     code says only their bin: the other parameters (the phase) must come from the support set.
     """
 
@@ -114,7 +115,8 @@ class FamilySpec:
     x_range: tuple[float, float]
     noise_std: float
     code: TaskCode | None = None
-    # None: x ~ U(x_range) for every task; s: x ~ N(task's "center", s^2), a task sees a window of its own
+    # None: x ~ U(x_range) for every task; s: x ~ N(task's "center", s^2), so a task sees a
+    # window of its own
     local_x_std: float | None = None
 
 
@@ -123,13 +125,15 @@ FAMILY_SPECS = {
     "sinusoid_w1": FamilySpec(_sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3),
     # x range and sigma_y are not given by the paper: our documented choice (methods.md).
     "harmonic": FamilySpec(_harmonic_prior, _harmonic_fn, (-4.0, 4.0), 0.1),
-    # Non-mutually-exclusive sinusoid (after MR-MAML's sinusoid notebook, which feeds a one-hot amplitude
-    # index to its network): sinusoid_w1 with a one-hot of the amplitude's bin (20 bins) in the input.
+    # Non-mutually-exclusive sinusoid (after MR-MAML's sinusoid notebook, which feeds a one-hot
+    # amplitude index to its network): sinusoid_w1 with a one-hot of the amplitude's bin (20 bins)
+    # in the input.
     "sinusoid_nme": FamilySpec(
         _sinusoid_w1_prior, _sinusoid_fn, (-5.0, 5.0), 0.3, TaskCode("amplitude", 0.1, 5.0, 20)
     ),
-    # Harmonic as its traceable sources run it (torchmeta's Harmonic, after Lacoste et al. 2018, used by the
-    # adaptive-sampler code): x ~ N(mu_x, 1) with mu_x ~ U(-4, 4) per task, no noise. x_range: mu_x's range.
+    # Harmonic as its traceable sources run it (torchmeta's Harmonic, after Lacoste et al. 2018,
+    # used by the adaptive-sampler code): x ~ N(mu_x, 1) with mu_x ~ U(-4, 4) per task, no noise.
+    # x_range: mu_x's range.
     "harmonic_local": FamilySpec(
         _harmonic_local_prior, _harmonic_fn, (-4.0, 4.0), 0.0, local_x_std=1.0
     ),
@@ -234,14 +238,17 @@ class RegressionFamily(ScalarRegression):
         return self.episodes_for(k_pts, self.spec.prior(k_task, num_tasks))
 
     def episodes_for(self, key: Array, params: dict[str, Array]) -> Episode:
-        """Episodes of the tasks `params` (the family's task parameters, e.g. {"amplitude", "phase"}, each leaf
-        [T]; `spec.prior(key, T)` draws them) at fresh points and noise from `key`: chosen tasks, for plots."""
+        """Episodes of chosen tasks `params`, at fresh points and noise from `key` (for plots).
+
+        params: the family's task parameters, e.g. {"amplitude", "phase"}, each leaf [T];
+        `spec.prior(key, T)` draws them.
+        """
         num_tasks = jax.tree_util.tree_leaves(params)[0].shape[0]
         x, noise = self._fresh_points(key, num_tasks, params)
         return self._episodes(params, x, noise)
 
     def functions(self, params: dict[str, Array], x: Array) -> Array:
-        """The noise-free task functions of the tasks `params` (leaves [T]) at the points x [n]: [T, n]."""
+        """[T, n]: the noise-free functions of the tasks `params` (leaves [T]) at points x [n]."""
         return jax.vmap(self.spec.fn, in_axes=(0, None))(params, x)
 
 
@@ -276,8 +283,8 @@ def regression_family(
         if points_per_task:
             if spec.local_x_std is not None:
                 raise ValueError(
-                    f"task family {name!r} draws each task's x around its own centre: points_per_task is not "
-                    "supported for it; leave task.points_per_task unset"
+                    f"task family {name!r} draws each task's x around its own centre: "
+                    "points_per_task is not supported for it; leave task.points_per_task unset"
                 )
             lo, hi = x_range
             pool_x = jax.random.uniform(
