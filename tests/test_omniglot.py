@@ -502,7 +502,7 @@ def test_real_vinyals_split_counts_rotations_and_pinned_order(real_characters):
 
 @needs_real
 def test_real_family_non_mutually_exclusive_20_way(real_characters):
-    fam = omniglot_family(ways=20, shots=1, queries=1, key=jax.random.key(0))
+    fam = omniglot_family(ways=20, num_shots=1, num_queries=1, key=jax.random.key(0))
     assert fam.num_train_classes == 4800 and fam.num_test_classes == 1692
     assert set(np.asarray(fam.train_slot_sizes).tolist()) == {
         240
@@ -512,7 +512,7 @@ def test_real_family_non_mutually_exclusive_20_way(real_characters):
     assert ep.support_x.shape == (8, 20, 28, 28, 1) and ep.query_y.shape == (8, 20)
     assert 0.03 < float(ep.support_x.mean()) < 0.15
     with pytest.raises(ValueError, match="lower shots or queries"):
-        omniglot_family(ways=5, shots=10, queries=15, setting="mutually_exclusive")
+        omniglot_family(ways=5, num_shots=10, num_queries=15, setting="mutually_exclusive")
 
 
 def test_reference_variant_is_the_metamix_code_protocol():
@@ -578,8 +578,8 @@ def test_slots_without_rotations_hold_60_characters_each():
 def test_real_reference_family_has_1200_unrotated_characters_in_slots_of_60(real_characters):
     fam = omniglot_family(
         ways=20,
-        shots=1,
-        queries=1,
+        num_shots=1,
+        num_queries=1,
         rotations=False,
         test_setting="mutually_exclusive",
         key=jax.random.key(0),

@@ -186,3 +186,30 @@ def test_episodes_for_chosen_tasks_match_their_functions():
     k_task, k_pts = jax.random.split(jax.random.key(7))
     same = fam.episodes_for(k_pts, fam.spec.prior(k_task, 4))
     jax.tree.map(np.testing.assert_array_equal, fam.sample_test(jax.random.key(7), 4), same)
+
+
+def test_every_family_builder_argument_is_a_config_field_or_api_only():
+    """make_task_family passes a builder the config fields its arguments name: an argument with no
+    field of that name would silently keep its default, so each one is a `task` field, a data
+    location, the key, or one of the few API-only options (documented in its builder)."""
+    import inspect
+
+    from metareg.config import default_config
+    from metareg.tasks import _BUILDERS, builder_arguments
+
+    fields = set(default_config().task) | {"data_dir", "prepared_dir", "key"}
+    api_only = {"eval_max_support", "eval_max_query", "supersample"}
+    for name, builder in _BUILDERS.items():
+        missing = set(builder_arguments(builder)) - fields
+        assert missing <= api_only, (name, missing)
+        params = inspect.signature(builder).parameters
+        assert all(params[a].default is not inspect.Parameter.empty for a in missing & api_only)
+
+
+def test_make_task_family_passes_the_config_fields():
+    from metareg.config import default_config
+
+    config = default_config()
+    config.task.name, config.task.num_shots, config.task.pool_size = "sinusoid_w1", 7, 33
+    family = metareg.tasks.make_task_family(config, jax.random.key(0))
+    assert family.num_shots == 7 and family.pool_size == 33 and family.name == "sinusoid_w1"

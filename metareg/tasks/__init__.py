@@ -4,6 +4,8 @@ Every family is a pytree (arrays as leaves, sizes static) with `example_episode(
 shapes), `loss_name` ("mse" or "cross_entropy") and `output_width` (the model's output size).
 """
 
+import inspect
+
 import jax
 import numpy as np
 
@@ -54,55 +56,34 @@ def check_family(family) -> None:
         )
 
 
+# task name -> the function that builds it; each names its arguments like the config's `task`
+# fields (and data_dir, prepared_dir, key), so make_task_family passes the fields it asks for
+_BUILDERS = {
+    **{name: regression_family for name in FAMILY_SPECS},
+    "omniglot": omniglot_family,
+    "chembl": chembl_family,
+    "pose": pose_family,
+}
+
+
+def builder_arguments(builder) -> tuple[str, ...]:
+    """The arguments of a family builder that make_task_family fills from a config."""
+    return tuple(inspect.signature(builder).parameters)
+
+
 def make_task_family(config, key):
     """Build the family named by `config.task.name`; its pool (or slot partition) derives from `key`."""
     t = config.task
-    if t.name in FAMILY_SPECS:
-        return regression_family(
-            t.name,
-            named_key(key, "task_family"),
-            num_shots=t.num_shots,
-            num_queries=t.num_queries,
-            pool_size=t.pool_size,
-            points_per_task=t.points_per_task,
-            noise_std=t.noise_std,
-            x_range=t.x_range,
-        )
-    if t.name == "omniglot":
-        return omniglot_family(
-            data_dir=config.data.dir,
-            prepared_dir=config.data.prepared_dir,
-            split=t.split,
-            ways=t.ways,
-            shots=t.num_shots,
-            queries=t.num_queries,
-            setting=t.setting,
-            key=named_key(key, "task_family"),
-            rotations=t.rotations,
-            test_setting=t.test_setting,
-        )
-    if t.name == "chembl":
-        return chembl_family(
-            data_dir=config.data.dir,
-            prepared_dir=config.data.prepared_dir,
-            group=t.group,
-            fingerprint=t.fingerprint,
-            counts=t.fingerprint_counts,
-            max_support=t.num_shots,
-            max_query=t.num_queries,
-            support_fraction=t.support_fraction,
-            min_query=t.min_query,
-        )
-    if t.name == "pose":
-        return pose_family(
-            data_dir=config.data.dir,
-            prepared_dir=config.data.prepared_dir,
-            num_shots=t.num_shots,
-            num_queries=t.num_queries,
-            label_scale=t.label_scale,
-            image_size=t.image_size,
-        )
-    raise ValueError(f"unknown task family {t.name!r}; choose from {list(TASK_FAMILIES)}")
+    if t.name not in _BUILDERS:
+        raise ValueError(f"unknown task family {t.name!r}; choose from {list(TASK_FAMILIES)}")
+    builder = _BUILDERS[t.name]
+    available = {
+        **t.to_dict(),
+        "data_dir": config.data.dir,
+        "prepared_dir": config.data.prepared_dir,
+        "key": named_key(key, "task_family"),
+    }
+    return builder(**{k: available[k] for k in builder_arguments(builder) if k in available})
 
 
 __all__ = [

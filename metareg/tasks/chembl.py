@@ -289,9 +289,9 @@ def chembl_family(
     group: int = 0,
     fingerprint: str = "given2048",
     *,
-    counts: bool = False,
-    max_support: int = MAX_SUPPORT,
-    max_query: int = MAX_QUERY,
+    fingerprint_counts: bool = False,
+    num_shots: int = MAX_SUPPORT,
+    num_queries: int = MAX_QUERY,
     eval_max_support: int | None = None,
     eval_max_query: int | None = None,
     support_fraction: float = SUPPORT_FRACTION,
@@ -302,17 +302,19 @@ def chembl_family(
     data_dir: folder holding chembl_fewshot/{train,valid,test} (default ../shared/data);
     prepared_dir: where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets);
     group: evaluation group 0 (the data's own split) or 1..3 (seeded 100-test / 76-validation
-    re-partitions); fingerprint: "given2048" or "morgan1024" (RDKit); counts: Morgan counts instead
-    of bits. The rest: make_chembl_family.
+    re-partitions); fingerprint: "given2048" or "morgan1024" (RDKit); fingerprint_counts: Morgan
+    counts instead of bits; num_shots / num_queries: the training caps on support / query compounds
+    (make_chembl_family's max_support / max_query). The rest: make_chembl_family. The arguments
+    are named like the config's `task` fields (metareg.tasks.make_task_family).
     """
     from metareg.data.chembl import assay_partition, load_assays
 
-    data = load_assays(data_dir, prepared_dir, fingerprint=fingerprint, counts=counts)
+    data = load_assays(data_dir, prepared_dir, fingerprint=fingerprint, counts=fingerprint_counts)
     return make_chembl_family(
         data,
         assay_partition(data.assay_ids, data.folders, group),
-        max_support=max_support,
-        max_query=max_query,
+        max_support=num_shots,
+        max_query=num_queries,
         eval_max_support=eval_max_support,
         eval_max_query=eval_max_query,
         support_fraction=support_fraction,

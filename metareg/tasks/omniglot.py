@@ -354,8 +354,8 @@ def omniglot_family(
     prepared_dir: str | os.PathLike | None = None,
     split: str = "vinyals",
     ways: int = 20,
-    shots: int = 1,
-    queries: int = 15,
+    num_shots: int = 1,
+    num_queries: int = 15,
     setting: str = "non_mutually_exclusive",
     key: Array | None = None,
     *,
@@ -368,18 +368,19 @@ def omniglot_family(
     prepared_dir: where the prepared TFDS data lives (default ~/.cache/metareg/tensorflow_datasets);
     split: "vinyals" (1200 / 423 characters), "vinyals_sorted", or "lake" (background 964 /
     evaluation 659); rotations: 90/180/270-degree rotations as new classes (None: the split's
-    standard, on for Vinyals); key: the family key (slot partitions derive from it by name).
+    standard, on for Vinyals); key: the family key (slot partitions derive from it by name). The
+    arguments are named like the config's `task` fields (metareg.tasks.make_task_family).
     """
     from metareg.data.omniglot import load_split
 
-    check_request(ways, shots, queries, setting, test_setting)  # before loading the data
+    check_request(ways, num_shots, num_queries, setting, test_setting)  # before loading the data
     data = load_split(split, data_dir, prepared_dir, rotations=rotations)
     return make_omniglot_family(
         data.train,
         data.test,
         ways=ways,
-        shots=shots,
-        queries=queries,
+        shots=num_shots,
+        queries=num_queries,
         setting=setting,
         test_setting=test_setting,
         rotations_per_character=data.rotations_per_character,
