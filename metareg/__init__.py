@@ -6,11 +6,17 @@ The public API, as plain functions and frozen dataclasses for notebooks:
     learner = metareg.MAML(metareg.mlp(), inner_lr=0.01)
     objective = metareg.MetaObjective(learner, (metareg.TRLearner(weight=0.6),))
     state = metareg.init_train_state(key, objective, optax.adam(1e-3), family.example_episode())
-    state, metrics = metareg.meta_train_step(state, family, key, objective, optimizer, meta_batch_size=25)
+    state, metrics = metareg.meta_train_step(
+        state, family, key, objective, optimizer, meta_batch_size=25
+    )
     metareg.evaluate(state.meta_params, learner, family.sample_test(key, 600))
-    # or metareg.sample_test_episodes(family, key, 600): image families then gather one chunk at a time
-    config, family, objective, meta_params = metareg.restore_run("runs/sinusoid_trlearner")  # a CLI run
-    run = metareg.restore_training("runs/sinusoid_trlearner")  # ... or go on training it (run.state, run.train_key)
+    # or metareg.sample_test_episodes(family, key, 600): image families then gather one chunk at
+    # a time
+
+    # a CLI run:
+    config, family, objective, meta_params = metareg.restore_run("runs/sinusoid_trlearner")
+    # ... or go on training it (run.state, run.train_key):
+    run = metareg.restore_training("runs/sinusoid_trlearner")
 """
 
 from metareg import learners, losses, models, regularizers, samplers, tasks
@@ -68,7 +74,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # restore_run / restore_training live with the training loop (Orbax, TensorBoard): imported on first use.
+    # restore_run / restore_training live with the training loop (Orbax, TensorBoard):
+    # imported on first use.
     if name in ("restore_run", "restore_training"):
         from metareg import train
 

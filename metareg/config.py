@@ -40,63 +40,71 @@ def default_config() -> ml_collections.ConfigDict:
     c.task.name = "sinusoid"  # one of metareg.tasks.TASK_FAMILIES
     c.task.num_shots = 5  # K support points per task (Table 1: 5 or 10)
     c.task.num_queries = 10  # Q query points per task (methods.md)
-    c.task.pool_size = (
-        480  # fixed pool of meta-training tasks (Table 1); 0 = fresh tasks every step
-    )
-    c.task.points_per_task = config_dict.placeholder(
-        int
-    )  # None: fresh x per episode; n: n fixed points per pool task
-    c.task.noise_std = config_dict.placeholder(
-        float
-    )  # None: the family's default (0.3 sinusoid, 0.1 harmonic)
-    c.task.x_range = config_dict.placeholder(
-        tuple
-    )  # None: the family's default ((-5, 5) sinusoid, (-4, 4) harmonic)
+    c.task.pool_size = 480  # fixed pool of meta-training tasks (Table 1); 0 = fresh tasks each step
+    # None: fresh x per episode; n: n fixed points per pool task
+    c.task.points_per_task = config_dict.placeholder(int)
+    # None: the family's default (0.3 sinusoid, 0.1 harmonic)
+    c.task.noise_std = config_dict.placeholder(float)
+    # None: the family's default ((-5, 5) sinusoid, (-4, 4) harmonic)
+    c.task.x_range = config_dict.placeholder(tuple)
     # Classification (omniglot): N ways; num_shots / num_queries are then per class
     c.task.ways = 20  # N (MetaMix / MR-MAML / TRLearner Omniglot tables: 20-way)
-    # "non_mutually_exclusive" (fixed label slots, the papers' tables) | "mutually_exclusive" (a task's characters from
-    # across all alphabets, random labels) | "within_alphabet" (Lake's one-shot protocol: one alphabet per task)
+    # "non_mutually_exclusive" (fixed label slots, the papers' tables)
+    # | "mutually_exclusive" (a task's characters from across all alphabets, random labels)
+    # | "within_alphabet" (Lake's one-shot protocol: one alphabet per task)
     c.task.setting = "non_mutually_exclusive"
     c.task.test_setting = config_dict.placeholder(str)  # None: same as task.setting
-    c.task.split = "vinyals"  # omniglot: "vinyals" (1200 train characters + rotations) | "vinyals_sorted" | "lake"
+    # omniglot: "vinyals" (1200 train characters + rotations) | "vinyals_sorted" | "lake"
+    c.task.split = "vinyals"
     c.task.rotations = config_dict.placeholder(bool)  # None: the split's standard (on for vinyals)
-    # Drug activity (chembl): one assay = one task; num_shots / num_queries cap the padded support / query
-    c.task.group = 0  # evaluation group: 0 = the data's own split, 1..3 = seeded re-partitions (100 test assays)
-    c.task.fingerprint = "given2048"  # "given2048" (the data's Morgan bits) | "morgan1024" (RDKit from SMILES, pip install rdkit)
+    # Drug activity (chembl): one assay = one task; num_shots / num_queries cap the padded
+    # support / query sets.
+    # Evaluation group: 0 = the data's own split, 1..3 = seeded re-partitions (100 test assays)
+    c.task.group = 0
+    # "given2048" (the data's Morgan bits) | "morgan1024" (RDKit from SMILES, pip install rdkit)
+    c.task.fingerprint = "given2048"
     c.task.fingerprint_counts = False  # Morgan counts instead of 0/1 bits
-    c.task.support_fraction = (
-        0.75  # support = floor(f * n) of an assay's n compounds (pQSAR's 75/25)
-    )
+    # support = floor(f * n) of an assay's n compounds (pQSAR's 75/25)
+    c.task.support_fraction = 0.75
     c.task.min_query = 3  # at least this many query compounds (R^2 of 2 points is always 1)
     # Pose (pose): rendered Pascal3D objects, one object = one task
     c.task.label_scale = 10.0  # label = azimuth / (2 pi) * label_scale (the papers' training code)
     c.task.image_size = 128  # rendered image side (the papers: 128; 64 / 32 for CPU budgets)
 
-    # Where the real data lives (never downloaded): the folder holding omniglot/, chembl_fewshot/, pascal3d_cad/
+    # Where the real data lives (never downloaded): the folder holding omniglot/, chembl_fewshot/,
+    # pascal3d_cad/
     c.data = ml_collections.ConfigDict()
     c.data.dir = config_dict.placeholder(str)  # None: ../shared/data relative to the project root
-    c.data.prepared_dir = config_dict.placeholder(
-        str
-    )  # None: ~/.cache/metareg/tensorflow_datasets (TFDS prepared copies)
+    # None: ~/.cache/metareg/tensorflow_datasets (TFDS prepared copies)
+    c.data.prepared_dir = config_dict.placeholder(str)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
     c.model.hidden = (40, 40)  # MLP 1-40-40-1 (Finn et al. 2017)
     c.model.width = 64  # conv4: filters per conv block (Finn et al. 2017; Vinyals et al. 2016)
-    c.model.conv_impl = "auto"  # conv4: "im2col" (fast under vmap on CPU) | "lax" (cuDNN on GPU) | "auto": im2col on CPU, lax elsewhere
-    c.model.norm = "transductive"  # conv4: "transductive" (batch statistics at train and test, as every reference) | "layer" | "none"
-    c.model.pool = "max"  # conv4: "max" (2x2 max-pool) | "stride" (stride-2 convs: MAML/learn2learn Omniglot) | "none" (MetaMix code)
-    c.model.readout = "flatten"  # conv4 features before the head: "flatten" [B, 4*width] | "mean" over space [B, width] (MAML, MetaMix)
-    c.model.mlp_norm = "none"  # mlp hidden blocks: "none" (sinusoid MLP) | "transductive" (BatchNorm, the drug MLP) | "layer"
+    # conv4: "im2col" (fast under vmap on CPU) | "lax" (cuDNN on GPU)
+    # | "auto": im2col on CPU, lax elsewhere
+    c.model.conv_impl = "auto"
+    # conv4: "transductive" (batch statistics at train and test, as every reference) | "layer"
+    # | "none"
+    c.model.norm = "transductive"
+    # conv4: "max" (2x2 max-pool) | "stride" (stride-2 convs: MAML/learn2learn Omniglot)
+    # | "none" (MetaMix code)
+    c.model.pool = "max"
+    # conv4 features before the head: "flatten" [B, 4*width]
+    # | "mean" over space [B, width] (MAML, MetaMix)
+    c.model.readout = "flatten"
+    # mlp hidden blocks: "none" (sinusoid MLP) | "transductive" (BatchNorm, the drug MLP) | "layer"
+    c.model.mlp_norm = "none"
     c.model.mlp_activation = "relu"  # mlp: "relu" | "leaky_relu" (slope 0.01, the drug MLP)
 
     c.learner = ml_collections.ConfigDict()
-    c.learner.name = (
-        "maml"  # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
-    )
+    # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
+    c.learner.name = "maml"
     c.learner.inner_lr = 0.01  # MAML sinusoid inner step size
     c.learner.inner_steps = 1  # the paper's "one meta-layer"
-    c.learner.frozen_blocks = 0  # leading model blocks kept at theta in the inner loop (pose: the encoder); ANIL: all but the head
+    # leading model blocks kept at theta in the inner loop (pose: the encoder); ANIL: all but head
+    c.learner.frozen_blocks = 0
 
     c.regularizers = ()  # any of ("meta_aug", "metamix", "mr_maml", "trlearner"), composed
     c.trlearner = ml_collections.ConfigDict()
@@ -108,24 +116,29 @@ def default_config() -> ml_collections.ConfigDict:
     c.trlearner.temperature = 1.0  # softmax weighting only
     c.trlearner.representation = "label_aware"  # "label_aware" | "head_gradient"
     c.trlearner.stop_gradient = True  # no gradient through z inside the relation
-    c.trlearner.num_related = config_dict.placeholder(
-        int
-    )  # None: exact Eq. 5; k: top-k related tasks only
-    # The support examples z_i is computed from (Section 4.1's meta-data): "sampler" (follow sampler.name: the adaptive
-    # sampler's choice when it is on, so sampler.name=adaptive alone runs the full Algorithm 1) | "support" (all) |
-    # "adaptive" (ceil(meta_data_fraction * n_j) per class j by the sampler's per-example scores; docs/design.md)
+    # None: exact Eq. 5; k: top-k related tasks only
+    c.trlearner.num_related = config_dict.placeholder(int)
+    # The support examples z_i is computed from (Section 4.1's meta-data):
+    # "sampler" (follow sampler.name: the adaptive sampler's choice when it is on, so
+    #   sampler.name=adaptive alone runs the full Algorithm 1)
+    # | "support" (all)
+    # | "adaptive" (ceil(meta_data_fraction * n_j) per class j by the sampler's per-example scores;
+    #   docs/design.md)
     c.trlearner.meta_data = "sampler"
     c.trlearner.meta_data_fraction = 0.5
     c.metamix = ml_collections.ConfigDict()
     c.metamix.alpha = 0.5  # Beta(alpha, alpha); 0.5 for regression (MetaMix reference code)
-    # candidate mix layers: 0 = input, k = after block k (never the last). Hidden layers only for the MLP:
-    # mixing inputs of a nonlinear target gives inconsistent labels; MetaMix Table 11 finds C = (1, 2) best
+    # candidate mix layers: 0 = input, k = after block k (never the last). Hidden layers only for
+    # the MLP: mixing inputs of a nonlinear target gives inconsistent labels; MetaMix Table 11 finds
+    # C = (1, 2) best
     c.metamix.layers = (1, 2)
-    # which sets are mixed (MetaMix Tables 3, 7, 13, 16): "support_query" (MetaMix) | "query_query" |
-    # "support_support" | "concat" (the outer loss on support and query together, no mixing)
+    # which sets are mixed (MetaMix Tables 3, 7, 13, 16): "support_query" (MetaMix)
+    # | "query_query" | "support_support" | "concat" (the outer loss on support and query together,
+    # no mixing)
     c.metamix.strategy = "support_query"
-    # Channel Shuffle ("MetaMix + CS", classification): from cs_start_step on, in a cs_prob fraction of the
-    # outer steps, one of six channel groups swapped between classes at a layer of cs_layers (reference code)
+    # Channel Shuffle ("MetaMix + CS", classification): from cs_start_step on, in a cs_prob fraction
+    # of the outer steps, one of six channel groups swapped between classes at a layer of cs_layers
+    # (reference code)
     c.metamix.channel_shuffle = False
     c.metamix.cs_layers = (1, 2, 3)
     c.metamix.cs_start_step = 2000
@@ -134,37 +147,31 @@ def default_config() -> ml_collections.ConfigDict:
     c.meta_aug = ml_collections.ConfigDict()
     c.meta_aug.offset = 1.0  # per-task target offset ~ U(-offset, offset) (Rajendran et al. 2020)
 
-    # MR-MAML-W (Yin et al. 2020): stochastic kernels, outer loss += beta * KL(q || N(0, prior_std^2))
+    # MR-MAML-W (Yin et al. 2020): stochastic kernels;
+    # outer loss += beta * KL(q || N(0, prior_std^2))
     c.mr_maml = ml_collections.ConfigDict()
     c.mr_maml.beta = 5e-5  # KL weight of the reference sinusoid notebook (its pose code: 1e-3)
-    c.mr_maml.scale_init = (
-        -50.0
-    )  # rho init mean, sigma = softplus(rho) + min_scale (sinusoid notebook; pose: -20)
+    # rho init mean, sigma = softplus(rho) + min_scale (sinusoid notebook; pose: -20)
+    c.mr_maml.scale_init = -50.0
     c.mr_maml.scale_init_std = 0.1  # rho init std (the reference's tfp random_normal initializer)
-    c.mr_maml.min_scale = (
-        1.1920929e-07  # float32 eps added to sigma, as tfp's default_loc_scale_fn does
-    )
+    # float32 eps added to sigma, as tfp's default_loc_scale_fn does
+    c.mr_maml.min_scale = 1.1920929e-07
     c.mr_maml.prior_std = 1.0  # N(0, 1) prior per weight (tfp's default kernel prior)
-    c.mr_maml.blocks = config_dict.placeholder(
-        tuple
-    )  # None: every block but the head (reference: non-adapted encoder)
-    c.mr_maml.test_weights = (
-        "sample"  # "sample": one draw per test task (tfp layers always draw) | "mean"
-    )
+    # None: every block but the head (reference: non-adapted encoder)
+    c.mr_maml.blocks = config_dict.placeholder(tuple)
+    # "sample": one draw per test task (tfp layers always draw) | "mean"
+    c.mr_maml.test_weights = "sample"
 
-    # How each outer step chooses its meta-batch (docs/design.md, "Adaptive task sampler"): "uniform" (the family's
-    # draw) | "adaptive" (TRLearner's Algorithm 1: the adaptive sampler of Wang et al. 2024, scores from its authors'
-    # code sketch; the combination into probabilities is ours)
+    # How each outer step chooses its meta-batch (docs/design.md, "Adaptive task sampler"):
+    # "uniform" (the family's draw)
+    # | "adaptive" (TRLearner's Algorithm 1: the adaptive sampler of Wang et al. 2024, scores from
+    #   its authors' code sketch; the combination into probabilities is ours)
     c.sampler = ml_collections.ConfigDict()
     c.sampler.name = "uniform"
-    c.sampler.num_candidates = (
-        0  # candidate tasks drawn per step, >= meta_batch_size; 0 = 2 x meta_batch_size
-    )
-    c.sampler.weights = (
-        1.0,
-        1.0,
-        1.0,
-    )  # weights of the standardized (diversity, entropy, difficulty) scores
+    # candidate tasks drawn per step, >= meta_batch_size; 0 = 2 x meta_batch_size
+    c.sampler.num_candidates = 0
+    # weights of the standardized (diversity, entropy, difficulty) scores
+    c.sampler.weights = (1.0, 1.0, 1.0)
     c.sampler.temperature = 1.0  # softmax temperature over the candidates (lower: greedier)
     c.sampler.sigma = 0.1  # distortion of the diversity's coding rate (the authors' sketch: 0.1)
     c.sampler.eps = 0.1  # distortion of the entropy's class coding rates (the authors' sketch: 0.1)
@@ -172,20 +179,20 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3  # MAML sinusoid outer step size
-    c.optimizer.clip_norm = (
-        0.0  # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)
-    )
+    # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)
+    c.optimizer.clip_norm = 0.0
     c.meta_batch_size = 25  # tasks per outer step (MAML sinusoid)
-    # How one device runs the meta-batch's tasks (same numbers up to rounding): 0 = one vmap over all tasks;
-    # -1 = an unrolled loop (longer compile); c > 0 = lax.map over vmapped groups of c tasks (less memory);
-    # None = picked per backend and model size (meta_step.auto_task_chunk; docs/scaling.md). With a device mesh: 0.
+    # How one device runs the meta-batch's tasks (same numbers up to rounding):
+    # 0 = one vmap over all tasks; -1 = an unrolled loop (longer compile);
+    # c > 0 = lax.map over vmapped groups of c tasks (less memory);
+    # None = picked per backend and model size (meta_step.auto_task_chunk; docs/scaling.md).
+    # With a device mesh: 0.
     c.task_chunk = config_dict.placeholder(int)
     c.num_steps = 20_000  # outer steps (methods.md's measured MAML runs use 20k)
 
     c.mesh = ml_collections.ConfigDict()
-    c.mesh.task_devices = (
-        1  # devices the meta-batch's task axis is split over (0 = all); parameters replicated
-    )
+    # devices the meta-batch's task axis is split over (0 = all); parameters replicated
+    c.mesh.task_devices = 1
 
     # Multi-host: jax.distributed.initialize before anything else. With the three fields unset JAX
     # reads them from the cluster environment (SLURM, TPU pods, ...).
@@ -203,15 +210,18 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
     c.eval.num_tasks = 600  # fresh meta-test tasks
     c.eval.inner_steps = (1, 10)  # test-time inner steps to report
-    c.eval.metric = "mse_clean"  # primary; regression: mse_clean (vs noiseless f) | mse_noisy | r2; classification: accuracy | nll
+    # primary metric; regression: mse_clean (vs noiseless f) | mse_noisy | r2;
+    # classification: accuracy | nll
+    c.eval.metric = "mse_clean"
     # Headline number: the training setting (1 step). With 10 steps, adaptation from some learned
     # initializations diverges on a few of 600 tasks (an infinite mean); it is reported beside.
     c.eval.primary_inner_steps = 1
     c.eval.batch_size = 100  # test tasks per jitted chunk
-    # Learning curves: every `every` steps (0 = off; a multiple of log_every) score two fixed task sets,
-    # `curve_tasks` meta-test tasks and as many meta-training tasks, before adaptation (0 inner steps: the
-    # memorization measure) and after the training's and the primary test step counts; the rows go to
-    # metrics.jsonl and TensorBoard under curve/test/... and curve/train/... The trajectory is unchanged.
+    # Learning curves: every `every` steps (0 = off; a multiple of log_every) score two fixed task
+    # sets, `curve_tasks` meta-test tasks and as many meta-training tasks, before adaptation
+    # (0 inner steps: the memorization measure) and after the training's and the primary test step
+    # counts; the rows go to metrics.jsonl and TensorBoard under curve/test/... and curve/train/...
+    # The trajectory is unchanged.
     c.eval.every = 0
     c.eval.curve_tasks = 100
     c.lock()
@@ -259,13 +269,15 @@ def _validate_learner(c) -> None:
     if name in GRADIENT_FREE:
         if loss != "cross_entropy":
             _fail(
-                f"learner.name = {name!r} is a classifier (class prototypes) and task {c.task.name!r} is regression; "
-                "use a gradient-based learner (maml, fomaml, anil, metasgd, tnet)"
+                f"learner.name = {name!r} is a classifier (class prototypes) and task "
+                f"{c.task.name!r} is regression; use a gradient-based learner (maml, fomaml, "
+                "anil, metasgd, tnet)"
             )
         if "metamix" in c.regularizers:
             _fail(
-                f"metamix re-runs a model's later blocks on mixed hidden states and learner {name!r} has no adapted head to "
-                "re-run; use metamix with maml, fomaml, anil, metasgd or tnet"
+                "metamix re-runs a model's later blocks on mixed hidden states and learner "
+                f"{name!r} has no adapted head to re-run; use metamix with maml, fomaml, anil, "
+                "metasgd or tnet"
             )
     if c.learner.frozen_blocks < 0:
         _fail(f"learner.frozen_blocks must be >= 0, got {c.learner.frozen_blocks}")
@@ -278,12 +290,14 @@ def _validate_sampler(c) -> None:
         return
     if s.num_candidates < 0 or (s.num_candidates and s.num_candidates < c.meta_batch_size):
         _fail(
-            f"sampler.num_candidates = {s.num_candidates}: the adaptive sampler keeps meta_batch_size = {c.meta_batch_size} of "
-            "its candidates, so it needs at least that many; raise it, or use 0 (twice the meta-batch)"
+            f"sampler.num_candidates = {s.num_candidates}: the adaptive sampler keeps "
+            f"meta_batch_size = {c.meta_batch_size} of its candidates, so it needs at least that "
+            "many; raise it, or use 0 (twice the meta-batch)"
         )
     if len(tuple(s.weights)) != len(SCORES):
         _fail(
-            f"sampler.weights must hold {len(SCORES)} numbers, the weights of {SCORES}, got {tuple(s.weights)}"
+            f"sampler.weights must hold {len(SCORES)} numbers, the weights of {SCORES}, got "
+            f"{tuple(s.weights)}"
         )
     for field in ("temperature", "sigma", "eps"):
         if not s[field] > 0:
@@ -292,9 +306,10 @@ def _validate_sampler(c) -> None:
     t = c.task
     if t.name in FAMILY_SPECS and t.pool_size and candidates > t.pool_size:
         _fail(
-            f"the adaptive sampler draws {candidates} distinct pool tasks per step (sampler.num_candidates"
-            f"{'' if s.num_candidates else ' = 0: twice meta_batch_size'}), more than task.pool_size = {t.pool_size}; "
-            "lower sampler.num_candidates (at least meta_batch_size) or raise task.pool_size"
+            f"the adaptive sampler draws {candidates} distinct pool tasks per step "
+            f"(sampler.num_candidates{'' if s.num_candidates else ' = 0: twice meta_batch_size'}), "
+            f"more than task.pool_size = {t.pool_size}; lower sampler.num_candidates (at least "
+            "meta_batch_size) or raise task.pool_size"
         )
 
 
@@ -310,7 +325,8 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         )
     if isinstance(c.regularizers, str):
         _fail(
-            f"regularizers must be a tuple of names, got the string {c.regularizers!r}; write e.g. ('trlearner',)"
+            f"regularizers must be a tuple of names, got the string {c.regularizers!r}; write "
+            "e.g. ('trlearner',)"
         )
     for name in c.regularizers:
         _choice(name, REGULARIZERS, "regularizer in `regularizers`")
@@ -323,13 +339,14 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     if t.points_per_task is not None and t.num_shots + t.num_queries > t.points_per_task:
         _fail(
             f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds "
-            f"task.points_per_task = {t.points_per_task}: an episode draws K + Q distinct points of a task; "
-            "lower the shots or queries, or raise task.points_per_task"
+            f"task.points_per_task = {t.points_per_task}: an episode draws K + Q distinct points "
+            "of a task; lower the shots or queries, or raise task.points_per_task"
         )
     if t.name in FAMILY_SPECS and t.pool_size and c.meta_batch_size > t.pool_size:
         _fail(
-            f"meta_batch_size = {c.meta_batch_size} exceeds task.pool_size = {t.pool_size}: a meta-batch draws "
-            "distinct pool tasks; lower meta_batch_size or raise task.pool_size (0 = no pool)"
+            f"meta_batch_size = {c.meta_batch_size} exceeds task.pool_size = {t.pool_size}: a "
+            "meta-batch draws distinct pool tasks; lower meta_batch_size or raise task.pool_size "
+            "(0 = no pool)"
         )
     if t.pool_size < 0:
         _fail(f"task.pool_size must be >= 0 (0 = no fixed pool), got {t.pool_size}")
@@ -339,11 +356,13 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _fail(f"learner.inner_steps must be >= 0, got {c.learner.inner_steps}")
     if c.learner.inner_lr < 0:
         _fail(
-            f"learner.inner_lr must be >= 0 (a negative step climbs the support loss), got {c.learner.inner_lr}"
+            "learner.inner_lr must be >= 0 (a negative step climbs the support loss), got "
+            f"{c.learner.inner_lr}"
         )
     if c.max_checkpoints < 1:
         _fail(
-            f"max_checkpoints must be >= 1 (0 would keep no checkpoint to resume from), got {c.max_checkpoints}"
+            "max_checkpoints must be >= 1 (0 would keep no checkpoint to resume from), got "
+            f"{c.max_checkpoints}"
         )
     if t.name == "omniglot":
         _validate_omniglot(c)
@@ -352,21 +371,25 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _choice(t.group, tuple(range(NUM_GROUPS)), "task.group (evaluation group)")
         if not 0 < t.support_fraction < 1:
             _fail(
-                f"task.support_fraction must be in (0, 1), got {t.support_fraction}; the papers use 0.75"
+                f"task.support_fraction must be in (0, 1), got {t.support_fraction}; the papers "
+                "use 0.75"
             )
         if t.min_query < 2:
             _fail(
-                f"task.min_query must be >= 2 (the R^2 of fewer query points is undefined), got {t.min_query}"
+                "task.min_query must be >= 2 (the R^2 of fewer query points is undefined), got "
+                f"{t.min_query}"
             )
     if t.name == "pose":
         if t.num_shots + (t.num_queries or t.num_shots) > NUM_VIEWS:
             _fail(
-                f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds the {NUM_VIEWS} rendered views "
-                "of an object (support and query views are distinct); lower them"
+                f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds the "
+                f"{NUM_VIEWS} rendered views of an object (support and query views are distinct); "
+                "lower them"
             )
         if t.image_size < 16:
             _fail(
-                f"task.image_size must be >= 16 (the pose encoder down-samples by 16), got {t.image_size}"
+                "task.image_size must be >= 16 (the pose encoder down-samples by 16), got "
+                f"{t.image_size}"
             )
     _validate_learner(c)
 
@@ -374,8 +397,8 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     models_for = {"omniglot": ("conv4",), "pose": ("pose_net",)}.get(c.task.name, ("mlp",))
     if c.model.name not in models_for:
         _fail(
-            f"task.name = {c.task.name!r} needs model.name in {list(models_for)} (got {c.model.name!r}): images "
-            "[B, H, W, 1] go to a conv net, vectors [B, D] to the MLP"
+            f"task.name = {c.task.name!r} needs model.name in {list(models_for)} (got "
+            f"{c.model.name!r}): images [B, H, W, 1] go to a conv net, vectors [B, D] to the MLP"
         )
     try:
         check_model_config(c.model)
@@ -386,44 +409,48 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     num_blocks = {"conv4": 5, "pose_net": 6}.get(c.model.name, len(m.hidden) + 1)
     if c.learner.frozen_blocks >= num_blocks:
         _fail(
-            f"learner.frozen_blocks = {c.learner.frozen_blocks} freezes every block of a {num_blocks}-block model: the inner "
-            f"loop would adapt nothing; use at most {num_blocks - 1}"
+            f"learner.frozen_blocks = {c.learner.frozen_blocks} freezes every block of a "
+            f"{num_blocks}-block model: the inner loop would adapt nothing; use at most "
+            f"{num_blocks - 1}"
         )
-    # Each regularizer checks its own section when built (the API gets the same words); here only what needs
-    # another section: layers and blocks against the model's depth, Channel Shuffle against the model.
+    # Each regularizer checks its own section when built (the API gets the same words); here
+    # only what needs another section: layers and blocks against the model's depth, Channel
+    # Shuffle against the model.
     if "metamix" in c.regularizers:
         bad = [layer for layer in c.metamix.layers if not 0 <= layer < num_blocks]
         if bad or not c.metamix.layers:
             _fail(
-                f"metamix.layers {tuple(c.metamix.layers)} must be non-empty and within [0, {num_blocks - 1}] for a "
-                f"model of {num_blocks} blocks (0 = input, k = after block k; never after the head)"
+                f"metamix.layers {tuple(c.metamix.layers)} must be non-empty and within [0, "
+                f"{num_blocks - 1}] for a model of {num_blocks} blocks (0 = input, k = after "
+                "block k; never after the head)"
             )
         if c.metamix.channel_shuffle:
             if c.model.name != "conv4" or c.metamix.strategy != "support_query":
                 _fail(
-                    "metamix.channel_shuffle swaps conv channels between classes: it needs model.name = 'conv4' (Omniglot) "
-                    "and metamix.strategy = 'support_query'"
+                    "metamix.channel_shuffle swaps conv channels between classes: it needs "
+                    "model.name = 'conv4' (Omniglot) and metamix.strategy = 'support_query'"
                 )
             bad = [layer for layer in c.metamix.cs_layers if not 0 < layer < num_blocks - 1]
             if bad or not c.metamix.cs_layers:
                 _fail(
-                    f"metamix.cs_layers {tuple(c.metamix.cs_layers)} must be non-empty conv block outputs within "
-                    f"[1, {num_blocks - 2}] (the reference: (1, 2, 3))"
+                    f"metamix.cs_layers {tuple(c.metamix.cs_layers)} must be non-empty conv block "
+                    f"outputs within [1, {num_blocks - 2}] (the reference: (1, 2, 3))"
                 )
     if "mr_maml" in c.regularizers:
         blocks = c.mr_maml.blocks
         if blocks is not None and any(b >= num_blocks for b in blocks):
             _fail(
-                f"mr_maml.blocks {tuple(blocks)} must be distinct block indices within [0, {num_blocks - 1}] for a model of "
-                f"{num_blocks} blocks, or None (every block but the head)"
+                f"mr_maml.blocks {tuple(blocks)} must be distinct block indices within [0, "
+                f"{num_blocks - 1}] for a model of {num_blocks} blocks, or None (every block but "
+                "the head)"
             )
         if blocks is None and num_blocks < 2:
             _fail(
-                "mr_maml.blocks = None means every block but the head, and this model has only the head; set mr_maml.blocks"
+                "mr_maml.blocks = None means every block but the head, and this model has only "
+                "the head; set mr_maml.blocks"
             )
-    if (
-        "trlearner" in c.regularizers
-    ):  # "sampler" is the config's own spelling (make_regularizers resolves it)
+    # "sampler" is the config's own spelling (make_regularizers resolves it)
+    if "trlearner" in c.regularizers:
         _choice(c.trlearner.meta_data, ("sampler", *META_DATA), "trlearner.meta_data")
     try:
         for r in make_regularizers(c, num_classes=t.ways if t.name == "omniglot" else 1):
@@ -435,18 +462,20 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
 
     if c.task_chunk is not None and c.task_chunk < -1:
         _fail(
-            f"task_chunk must be None (auto), 0 (vmap), -1 (unrolled loop) or a group size > 0, got {c.task_chunk}"
+            "task_chunk must be None (auto), 0 (vmap), -1 (unrolled loop) or a group size > 0, "
+            f"got {c.task_chunk}"
         )
     if c.task_chunk not in (None, 0) and c.mesh.task_devices != 1:
         _fail(
-            "task_chunk applies to one device; with mesh.task_devices != 1 the tasks are split over devices, set task_chunk = 0"
+            "task_chunk applies to one device; with mesh.task_devices != 1 the tasks are split "
+            "over devices, set task_chunk = 0"
         )
     if c.mesh.task_devices < 0:
         _fail(f"mesh.task_devices must be >= 0 (0 = all devices), got {c.mesh.task_devices}")
     if c.mesh.task_devices > 1 and c.meta_batch_size % c.mesh.task_devices:
         _fail(
-            f"meta_batch_size ({c.meta_batch_size}) must be a multiple of mesh.task_devices ({c.mesh.task_devices}) "
-            "so every device gets the same number of tasks"
+            f"meta_batch_size ({c.meta_batch_size}) must be a multiple of mesh.task_devices "
+            f"({c.mesh.task_devices}) so every device gets the same number of tasks"
         )
     if c.num_steps < 0:
         _fail(f"num_steps must be >= 0, got {c.num_steps}")
@@ -454,8 +483,9 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
         _fail("log_every and checkpoint_every must be >= 1")
     if c.checkpoint_every % c.log_every:
         _fail(
-            f"checkpoint_every ({c.checkpoint_every}) must be a multiple of log_every ({c.log_every}): a checkpoint "
-            "is written only after the losses since the last log were checked finite"
+            f"checkpoint_every ({c.checkpoint_every}) must be a multiple of log_every "
+            f"({c.log_every}): a checkpoint is written only after the losses since the last log "
+            "were checked finite"
         )
     e = c.eval
     _choice(
@@ -465,16 +495,18 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     )
     if e.primary_inner_steps not in tuple(e.inner_steps):
         _fail(
-            f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps {tuple(e.inner_steps)}"
+            f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps "
+            f"{tuple(e.inner_steps)}"
         )
     if e.every < 0 or (e.every and e.every % c.log_every):
         _fail(
-            f"eval.every ({e.every}) must be 0 (off) or a multiple of log_every ({c.log_every}): curve points "
-            "are written into the metric rows"
+            f"eval.every ({e.every}) must be 0 (off) or a multiple of log_every ({c.log_every}): "
+            "curve points are written into the metric rows"
         )
     if e.every and e.curve_tasks < 2:
         _fail(f"eval.curve_tasks must be >= 2 for a curve point's mean, got {e.curve_tasks}")
     if e.num_tasks < 2 and not (t.name == "chembl" and e.num_tasks == 0):
         _fail(
-            f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks} (chembl: 0 = every test assay)"
+            f"eval.num_tasks must be >= 2 for a confidence interval, got {e.num_tasks} (chembl: "
+            "0 = every test assay)"
         )

@@ -1,11 +1,11 @@
 """Curvature of the inner loss: why test-time adaptation with more steps than training can diverge.
 
-Gradient descent with step size alpha on a loss whose Hessian has largest eigenvalue L grows the error
-along that direction by |1 - alpha L| per step: with alpha L > 2 the steps overshoot and diverge. A
-learner meta-trained with one inner step never sees that: one step from theta can even profit from a
-large alpha L. `inner_sharpness` measures L at theta on a task's support set (power iteration on
-Hessian-vector products over the adapted parameters), so `alpha * L` per test task says which tasks
-will diverge at 10 steps.
+Gradient descent with step size alpha on a loss whose Hessian has largest eigenvalue L grows the
+error along that direction by |1 - alpha L| per step: with alpha L > 2 the steps overshoot and
+diverge. A learner meta-trained with one inner step never sees that: one step from theta can even
+profit from a large alpha L. `inner_sharpness` measures L at theta on a task's support set (power
+iteration on Hessian-vector products over the adapted parameters), so `alpha * L` per test task says
+which tasks will diverge at 10 steps.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def inner_sharpness(
     iters: int = 50,
     key: jax.Array | None = None,
 ) -> jax.Array:
-    """Largest Hessian eigenvalue (by magnitude) of the support loss over the parameters the inner loop
-    adapts, at theta (the learner's frozen prefix and frozen names kept fixed, as in `adapt`)."""
+    """Largest Hessian eigenvalue (by magnitude) of the support loss over the parameters the inner
+    loop adapts, at theta (the learner's frozen prefix and frozen names kept fixed, as in
+    `adapt`)."""
     theta = meta_params["model"]
     first = learner.first_adapted_block()
     adapted = {k: v for k, v in theta.items() if learner.is_adapted(k, first)}

@@ -11,10 +11,11 @@ By default every test task adapts from meta_params as stored (for MR-MAML-W: the
 each test task adapt from its own draw instead, keyed by the task's index, so the numbers do not
 depend on the chunking. With no samplers the computation is exactly the one without the option.
 
-The test tasks come as one Episode batch, or as `IndexedEpisodes` (what `sample_test_episodes` makes for the
-families that sample by index, Omniglot and pose): their indices are drawn at once and their images
-gathered one chunk at a time, so evaluation holds `batch_size` tasks' images, not all of them (1000
-pose tasks at 128 px and 15 shots are 2 GB), with the same numbers (the same indices, the same gather).
+The test tasks come as one Episode batch, or as `IndexedEpisodes` (what `sample_test_episodes` makes
+for the families that sample by index, Omniglot and pose): their indices are drawn at once and their
+images gathered one chunk at a time, so evaluation holds `batch_size` tasks' images, not all of them
+(1000 pose tasks at 128 px and 15 shots are 2 GB), with the same numbers (the same indices, the same
+gather).
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def per_task_errors(
 
 @dataclasses.dataclass(frozen=True)
 class IndexedEpisodes:
-    """T test episodes materialized chunk by chunk: `take(task_ids int32 [b])` -> their Episode batch."""
+    """T test episodes, materialized chunk by chunk.
+
+    `take(task_ids int32 [b])` -> their Episode batch."""
 
     num_tasks: int
     take: Callable[[jax.Array], Episode]
@@ -91,8 +94,9 @@ class IndexedEpisodes:
 
 
 def sample_test_episodes(family, key: jax.Array, num_tasks: int) -> Episode | IndexedEpisodes:
-    """The family's `num_tasks` meta-test episodes from `key`, as `family.sample_test(key, num_tasks)` draws
-    them; lazily (IndexedEpisodes) when the family samples indices first (a `metareg.tasks.base.IndexedTasks`)."""
+    """The family's `num_tasks` meta-test episodes from `key`, as
+    `family.sample_test(key, num_tasks)` draws them; lazily (IndexedEpisodes) when the family
+    samples indices first (a `metareg.tasks.base.IndexedTasks`)."""
     if not isinstance(family, IndexedTasks):
         return family.sample_test(key, num_tasks)
     indices = family.sample_indices(key, num_tasks, train=False)
@@ -101,7 +105,8 @@ def sample_test_episodes(family, key: jax.Array, num_tasks: int) -> Episode | In
 
 @jax.jit
 def _take_test_episodes(family, indices, task_ids: jax.Array) -> Episode:
-    # The family (a pytree: its image arrays are arguments, not constants baked into the program) gathers the chunk.
+    # The family (a pytree: its image arrays are arguments, not constants baked into the
+    # program) gathers the chunk.
     return family.episodes(*jax.tree_util.tree_map(lambda a: a[task_ids], indices), train=False)
 
 
@@ -121,8 +126,8 @@ def evaluate(
     each chunk is materialized once, for every inner-step count.
     samplers / key: test task i adapts from a draw of the meta-parameters keyed by fold_in(key, i)
     (the same draw for every inner-step count); see the module docstring. Without them a stochastic
-    regularizer's meta-parameters enter at their mean. The CLI (metareg.train) passes MR-MAML-W's sampler
-    when `mr_maml.test_weights="sample"` (its default), so to match a CLI run's numbers pass
+    regularizer's meta-parameters enter at their mean. The CLI (metareg.train) passes MR-MAML-W's
+    sampler when `mr_maml.test_weights="sample"` (its default), so to match a CLI run's numbers pass
     `samplers=tuple(r for r in objective.regularizers if r.sample_at_test)` and a key.
     """
     if isinstance(episodes, Episode):
@@ -161,7 +166,8 @@ def evaluate(
                 "ci95": ci,
                 "median": float(np.median(values)),
                 "num_tasks": int(t),
-                # adaptation can diverge on some tasks (e.g. many test steps): count them, keep the mean honest
+                # adaptation can diverge on some tasks (e.g. many test steps): count them,
+                # keep the mean honest
                 "num_nonfinite": int(np.sum(diverged)),
             }
             if name == "r2":

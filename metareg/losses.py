@@ -25,7 +25,7 @@ def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
 
 
 def example_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
-    """Mean over the examples (axis 0) of values [N, ...], over the real ones when a mask [N] is given."""
+    """Mean over the examples (axis 0) of values [N, ...]; over the real ones given a mask [N]."""
     if mask is None:
         return jnp.mean(values, axis=0)
     w = mask.astype(values.dtype) / jnp.maximum(jnp.sum(mask.astype(values.dtype)), 1.0)

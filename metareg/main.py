@@ -1,13 +1,14 @@
 """Command line: train or evaluate one experiment.
 
-    metareg train NAME[:VARIANTS] [--workdir DIR] [--config.FIELD=VALUE ...]   (workdir default: runs/NAME)
-    metareg evaluate NAME[:VARIANTS] --workdir DIR                            (the latest checkpoint again)
-    metareg list                                                              (experiments and their variants)
-    python -m metareg.main --config experiments/NAME.py[:VARIANTS] --workdir DIR [--config.FIELD=VALUE ...]
+    metareg train NAME[:VARIANTS] [--workdir DIR] [--config.FIELD=VALUE ...]  (workdir: runs/NAME)
+    metareg evaluate NAME[:VARIANTS] --workdir DIR  (the latest checkpoint again)
+    metareg list  (experiments and their variants)
+    python -m metareg.main --config experiments/NAME.py[:VARIANTS] --workdir DIR
+        [--config.FIELD=VALUE ...]
 
-VARIANTS are comma-separated tokens, e.g. omniglot_maml:5shot,me or sinusoid_trlearner:quick. Overrides
-go after the experiment, e.g. --config.seed=3 --config.num_steps=500; the config is locked, so a
-misspelt field is an error.
+VARIANTS are comma-separated tokens, e.g. omniglot_maml:5shot,me or sinusoid_trlearner:quick.
+Overrides go after the experiment, e.g. --config.seed=3 --config.num_steps=500; the config is
+locked, so a misspelt field is an error.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ def experiments_listing() -> str:
 
 
 def resolve_experiment(spec: str) -> str:
-    """--config's value as an existing file: a path as given, else relative to the project root, else a bare
-    experiment name ("sinusoid_maml[:quick]" -> PROJECT_ROOT/experiments/sinusoid_maml.py[:quick]), so the
-    command works from any directory. Exits with a one-line message for an unknown experiment or variant."""
+    """--config's value as an existing file: a path as given, else relative to the project root,
+    else a bare experiment name ("sinusoid_maml[:quick]" ->
+    PROJECT_ROOT/experiments/sinusoid_maml.py[:quick]), so the command works from any directory.
+    Exits with a one-line message for an unknown experiment or variant."""
     name, sep, variant = spec.partition(":")
     candidates = [
         Path(name),
@@ -84,13 +86,13 @@ def resolve_experiment(spec: str) -> str:
             check_variant(path, variant)
             return f"{path.resolve()}{sep}{variant}"
     sys.exit(
-        f"error: unknown experiment {Path(name).stem!r} (no file {name}); choose from {experiment_names()} "
-        "(`metareg list` shows their variants)"
+        f"error: unknown experiment {Path(name).stem!r} (no file {name}); choose from "
+        f"{experiment_names()} (`metareg list` shows their variants)"
     )
 
 
 def check_variant(path: Path, variant: str) -> None:
-    """Build the experiment's config once, so an unknown variant is a message, not absl's traceback."""
+    """Build the experiment's config once: an unknown variant is a message, not absl's traceback."""
     spec = importlib.util.spec_from_file_location(f"_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -101,7 +103,7 @@ def check_variant(path: Path, variant: str) -> None:
 
 
 def check_experiment_exists(argv: list[str]) -> None:
-    """Point --config at an existing experiment file (see `resolve_experiment`), in place in argv."""
+    """Point --config at an existing experiment file (`resolve_experiment`), in place in argv."""
     for i, a in enumerate(argv):
         if a.startswith("--config="):
             argv[i] = "--config=" + resolve_experiment(a.split("=", 1)[1])
@@ -110,16 +112,15 @@ def check_experiment_exists(argv: list[str]) -> None:
 
 
 def error_message(e: BaseException, workdir: str) -> str | None:
-    """The one-line message for a failure a user can fix, or None for a bug (which keeps its traceback)."""
+    """The one-line message for a failure a user can fix, None for a bug (traceback kept)."""
     from metareg.config import ConfigError
     from metareg.data import ChemblDataError, OmniglotArchiveError, Pascal3DFileError
     from metareg.train import NonFiniteLossError
     from metareg.workdir import WorkdirError
 
     chain, cause = [], e
-    while (
-        cause is not None and cause not in chain
-    ):  # a full disk often arrives wrapped (orbax, tensorstore)
+    # a full disk often arrives wrapped (orbax, tensorstore)
+    while cause is not None and cause not in chain:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
     if any(
@@ -127,19 +128,22 @@ def error_message(e: BaseException, workdir: str) -> str | None:
         for c in chain
     ):
         return (
-            f"error: the disk holding {workdir} is full (No space left on device). Free space and run the same "
-            "command again: the run resumes from its last checkpoint"
+            f"error: the disk holding {workdir} is full (No space left on device). Free space and "
+            "run the same command again: the run resumes from its last checkpoint"
         )
     if isinstance(e, ConfigError):
         return f"config error: {e}"
     if isinstance(e, (FileNotFoundError, OmniglotArchiveError, ChemblDataError, Pascal3DFileError)):
-        return f"error: {e}"  # missing or damaged data (the message says where the files go) or checkpoint
-    if isinstance(
-        e, (WorkdirError, NonFiniteLossError)
-    ):  # the message names the problem and the fix
+        # missing or damaged data (the message says where the files go) or checkpoint
+        return f"error: {e}"
+    # the message names the problem and the fix
+    if isinstance(e, (WorkdirError, NonFiniteLossError)):
         return f"error: {e}"
     if isinstance(e, PermissionError):
-        return f"error: {e.strerror}: {e.filename}; choose a --workdir (or data.dir) this user can write to"
+        return (
+            f"error: {e.strerror}: {e.filename}; choose a --workdir (or data.dir) this user can "
+            "write to"
+        )
     return None
 
 
@@ -159,22 +163,25 @@ def main(argv):
         message = error_message(e, _WORKDIR.value)
         if message is None:
             raise
-        # Exit without interpreter teardown: a failed orbax restore leaves coroutines and threads that print
-        # tracebacks while Python shuts down, burying the one line that matters.
+        # Exit without interpreter teardown: a failed orbax restore leaves coroutines and threads
+        # that print tracebacks while Python shuts down, burying the one line that matters.
         print(message, file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
     keys = ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")
-    summary = {
-        k: results[k] for k in keys if k in results
-    }  # a re-evaluation of a lost results.json has no timings
+    # a re-evaluation of a lost results.json has no timings
+    summary = {k: results[k] for k in keys if k in results}
     print(json.dumps(summary, indent=2))
 
 
 def cli():
-    """The `metareg` console script: `metareg train|evaluate NAME[:VARIANTS] [flags]`, `metareg list`."""
-    usage = "usage: metareg train|evaluate NAME[:VARIANTS] [--workdir DIR] [--config.FIELD=VALUE ...] | metareg list"
+    """The `metareg` console script: `metareg train|evaluate NAME[:VARIANTS] [flags]` or
+    `metareg list`."""
+    usage = (
+        "usage: metareg train|evaluate NAME[:VARIANTS] [--workdir DIR] "
+        "[--config.FIELD=VALUE ...] | metareg list"
+    )
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help", "help"):
         sys.path.insert(0, str(PROJECT_ROOT))
@@ -199,21 +206,21 @@ def run():
     from metareg.runtime import reexec_with_tuned_malloc
 
     try:
-        reexec_with_tuned_malloc()  # huge pages for XLA:CPU's step buffers (metareg/runtime.py); glibc reads them at start
+        # huge pages for XLA:CPU's step buffers (metareg/runtime.py); glibc reads them at start
+        reexec_with_tuned_malloc()
     except ValueError as e:  # a bad METAREG_CPU_MALLOC
         sys.exit(f"error: {e}")
-    # Experiment files import experiments.base: make the project root importable (from any directory).
+    # Experiment files import experiments.base: make the project root importable
+    # (from any directory).
     sys.path.insert(0, str(PROJECT_ROOT))
     check_experiment_exists(sys.argv)
-    sys.modules[
-        "__main__"
-    ].__doc__ = f"{__doc__}\nExperiments:\n{experiments_listing()}"  # what --help prints
+    # what --help prints
+    sys.modules["__main__"].__doc__ = f"{__doc__}\nExperiments:\n{experiments_listing()}"
     flags.mark_flag_as_required("config")
     try:
         app.run(main)
-    except (
-        AttributeError
-    ) as e:  # ml_collections on an override of a field the config lacks: no traceback
+    except AttributeError as e:
+        # ml_collections on an override of a field the config lacks: no traceback
         if "instead of" not in str(e):
             raise
         hint = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', str(e))

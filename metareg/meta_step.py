@@ -2,10 +2,10 @@
 
 `meta_loss` draws any stochastic meta-parameters (MR-MAML-W), adapts every task of a meta-batch
 (vmap of the learner's inner loop), scores the query sets (or MetaMix's mixed sets), and adds the
-regularizers' outer terms (TRLearner, MR-MAML's KL), all traced into one function;
-`meta_train_step` samples the step's episodes from (key, step) (uniformly, or through the objective's
-adaptive task sampler), takes the gradient of `meta_loss` and applies the optimizer. Both are pure;
-`train.py` jits the step.
+regularizers' outer terms (TRLearner, MR-MAML's KL), all traced into one function; `meta_train_step`
+samples the step's episodes from (key, step) (uniformly, or through the objective's adaptive task
+sampler), takes the gradient of `meta_loss` and applies the optimizer. Both are pure; `train.py`
+jits the step.
 """
 
 from __future__ import annotations
@@ -33,20 +33,22 @@ class MetaObjective:
 
     learner: Any
     regularizers: tuple = ()
-    # How the tasks of a meta-batch are executed: 0 = one vmap over all T tasks; c > 0 = `lax.map` over
-    # groups of c tasks, each group vmapped (smaller working set per pass; same numbers up to rounding);
-    # -1 = a Python loop over tasks unrolled into the graph (longest compile).
+    # How the tasks of a meta-batch are executed: 0 = one vmap over all T tasks; c > 0 = `lax.map`
+    # over groups of c tasks, each group vmapped (smaller working set per pass; same numbers up to
+    # rounding); -1 = a Python loop over tasks unrolled into the graph (longest compile).
     task_chunk: int = 0
     # How the meta-batch is chosen: None = uniformly by the family (the default); an AdaptiveSampler
-    # (metareg.samplers) = meta_batch_size of its num_candidates uniform draws, by their task scores.
+    # (metareg.samplers) = meta_batch_size of its num_candidates uniform draws, by their task
+    # scores.
     sampler: Any = None
 
     def __post_init__(self):
         strangers = [r for r in self.regularizers if not isinstance(r, Regularizer)]
         if strangers:
             raise TypeError(
-                f"{type(strangers[0]).__name__} is not a metareg.regularizers.Regularizer: subclass it and override "
-                "the hooks it needs (metareg/regularizers/base.py lists them)"
+                f"{type(strangers[0]).__name__} is not a metareg.regularizers.Regularizer: "
+                "subclass it and override the hooks it needs (metareg/regularizers/base.py lists "
+                "them)"
             )
         mixers = [r.name for r in self.regularizers if r.replaces_query_loss]
         if len(mixers) > 1:
@@ -74,9 +76,10 @@ class MetaObjective:
         }
 
 
-# The model's initializers as one compiled program: run eagerly, each initializer op compiles on its own (about
-# 100 small compilations for the pose network, 7 s on CPU; 3 s jitted). Its values are the eager ones, bit for bit
-# (tested); the regularizers' few init ops stay eager, where XLA would fuse their `1 + noise * normal` differently.
+# The model's initializers as one compiled program: run eagerly, each initializer op compiles on its
+# own (about 100 small compilations for the pose network, 7 s on CPU; 3 s jitted). Its values are
+# the eager ones, bit for bit (tested); the regularizers' few init ops stay eager, where XLA would
+# fuse their `1 + noise * normal` differently.
 _init_model = jax.jit(lambda model, key, x: model.init(key, x), static_argnums=0)
 
 
@@ -89,16 +92,17 @@ def meta_loss(
 ) -> tuple[jax.Array, dict]:
     """Outer loss of a meta-batch: mean_i [L(D_i^q, f_i) (or MetaMix's loss)] + sum_r w_r * R_r.
 
-    episodes: batched Episode with leading task axis T. key: randomness of the regularizers. step: the
-    outer step, for schedules (Channel Shuffle starts late; None = past every start).
+    episodes: batched Episode with leading task axis T. key: randomness of the regularizers. step:
+    the outer step, for schedules (Channel Shuffle starts late; None = past every start).
     Returns (loss, metrics), metrics being scalars (for logging).
     """
     learner = objective.learner
     for r in objective.regularizers:
         episodes = r.transform_episodes(episodes, named_key(key, f"{r.name}/episodes"))
     # Stochastic meta-parameters (MR-MAML-W): one reparameterized draw per outer step, shared by
-    # every task. The tasks adapt from the draw, and so do the penalties that read theta (TRLearner's
-    # task representations); a sampling regularizer's own penalty (the KL) gets the unsampled ones.
+    # every task. The tasks adapt from the draw, and so do the penalties that read theta
+    # (TRLearner's task representations); a sampling regularizer's own penalty (the KL) gets the
+    # unsampled ones.
     mean_params = meta_params
     for r in objective.regularizers:
         meta_params = r.sample_meta_params(meta_params, named_key(key, f"{r.name}/weights"))
@@ -136,9 +140,8 @@ def meta_loss(
     if mixer is not None:
         metrics[f"{mixer.name}_loss"] = jnp.mean(outer_losses)
     for r in objective.regularizers:
-        r.check_meta_batch(
-            episodes.num_tasks
-        )  # shapes are static: a bad meta-batch fails at trace time
+        # shapes are static: a bad meta-batch fails at trace time
+        r.check_meta_batch(episodes.num_tasks)
         params = mean_params if r.samples_meta_params else meta_params
         out = r.penalty(params, learner, episodes, phi, key=named_key(key, f"{r.name}/penalty"))
         if out is not None:
@@ -148,32 +151,33 @@ def meta_loss(
     return total, metrics
 
 
-# Models with at least this many meta-parameters run their tasks as a loop on CPU (task_chunk = None).
-# Measured loop/vmap step time on 2 cores (benchmarks/results/task_execution_cpu.json): the sinusoid MLP
-# (1.7k parameters) 1.18-1.34, i.e. vmap wins; Conv4 (113k; MAML, ProtoNet, with either regularizer)
-# 0.62-0.94, ChEMBL's MLP (1.3M) 0.81, the pose encoder-decoder (957k) 0.62-0.79. The loop costs 2-4x the
-# compile time (5-20 s more), paid once per run.
+# Models with at least this many meta-parameters run their tasks as a loop on CPU (task_chunk =
+# None): measured on 2 cores, the loop's steps are faster than one vmap's for Conv4, ChEMBL's MLP
+# and the pose network, slower for the sinusoid MLP (1.7k parameters); it costs 2-4x the compile
+# time, once per run (benchmarks/results/task_execution_cpu.json).
 LOOP_MIN_PARAMS_CPU = 10_000
 
 
 def auto_task_chunk(
     objective: MetaObjective, example: Episode, backend: str, task_devices: int = 1
 ) -> int:
-    """The task execution `task_chunk = None` stands for: an unrolled loop (-1) on CPU for models of at least
-    LOOP_MIN_PARAMS_CPU meta-parameters; one vmap (0) otherwise, on accelerators (batched kernels; a loop would
-    serialize small ones) and whenever the tasks are split over a device mesh."""
+    """The task execution `task_chunk = None` stands for.
+
+    An unrolled loop (-1) on CPU for models of at least LOOP_MIN_PARAMS_CPU meta-parameters; one
+    vmap (0) otherwise, on accelerators (batched kernels; a loop would serialize small ones) and
+    whenever the tasks are split over a device mesh."""
     if backend != "cpu" or task_devices != 1:
         return 0
-    shapes = jax.eval_shape(
-        objective.init, jax.random.key(0), example
-    )  # abstract: nothing is computed
+    # abstract: nothing is computed
+    shapes = jax.eval_shape(objective.init, jax.random.key(0), example)
     num_params = sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
     return -1 if num_params >= LOOP_MIN_PARAMS_CPU else 0
 
 
 def map_tasks(fn, episodes: Episode, task_keys: jax.Array, task_chunk: int = 0):
-    """fn(episode, key) over the leading task axis: vmap (0), lax.map over vmapped groups of c tasks (c),
-    or an unrolled loop (-1); the outputs are stacked along a new leading task axis either way."""
+    """fn(episode, key) over the leading task axis: vmap (0), lax.map over vmapped groups of c
+    tasks (c), or an unrolled loop (-1); the outputs are stacked along a new leading task axis
+    either way."""
     num_tasks = episodes.num_tasks
     if task_chunk == 0 or task_chunk >= num_tasks:
         return jax.vmap(fn)(episodes, task_keys)
@@ -198,8 +202,8 @@ def init_train_state(
     optimizer: optax.GradientTransformation,
     example: Episode,
 ) -> TrainState:
-    """Step 0: the objective's meta-parameters (model and regularizers) initialized from `key` on an example
-    episode's shapes, and the optimizer's state for them."""
+    """Step 0: the objective's meta-parameters (model and regularizers) initialized from `key` on an
+    example episode's shapes, and the optimizer's state for them."""
     meta_params = objective.init(key, example)
     return TrainState(
         step=jnp.zeros((), jnp.int32),
@@ -209,13 +213,14 @@ def init_train_state(
 
 
 def check_losses(learner, family) -> None:
-    """ValueError (at trace time) when the learner trains with another loss than the family's tasks need, e.g.
-    MAML's default "mse" on Omniglot: the CLI takes the loss from the family, the API cannot."""
+    """ValueError (at trace time) when the learner trains with another loss than the family's
+    tasks need, e.g. MAML's default "mse" on Omniglot: the CLI takes the loss from the family, the
+    API cannot."""
     wanted, got = getattr(family, "loss_name", None), getattr(learner, "loss_name", None)
     if wanted is not None and got is not None and wanted != got:
         raise ValueError(
-            f"{type(learner).__name__} trains with loss {got!r} but {type(family).__name__}'s tasks need "
-            f"{wanted!r}: build the learner with loss_name=family.loss_name"
+            f"{type(learner).__name__} trains with loss {got!r} but {type(family).__name__}'s "
+            f"tasks need {wanted!r}: build the learner with loss_name=family.loss_name"
         )
 
 
@@ -228,10 +233,12 @@ def meta_train_step(
     meta_batch_size: int,
     task_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[TrainState, dict]:
-    """One outer step. The episodes and regularizer draws of step s derive from fold_in(train_key, s),
-    so a resumed run repeats the draws of an uninterrupted one. With `objective.sampler` set, the step draws
-    the sampler's candidates from the same "tasks" key and chooses among them with the key "sampler"; its
-    diagnostics (sampler/...) join the metrics.
+    """One outer step.
+
+    The episodes and regularizer draws of step s derive from fold_in(train_key, s), so a resumed
+    run repeats the draws of an uninterrupted one. With `objective.sampler` set, the step draws the
+    sampler's candidates from the same "tasks" key and chooses among them with the key "sampler";
+    its diagnostics (sampler/...) join the metrics.
 
     task_sharding: where to place the episodes' task axis (e.g. NamedSharding(mesh, P("tasks")));
     the compiler then runs each device's tasks locally and inserts the collectives that terms

@@ -19,13 +19,13 @@ CONSTANT_TOL = 1e-5  # relative spread below which predictions (or targets) coun
 
 
 def r_squared(pred: jax.Array, y: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    """Squared Pearson correlation between pred and y over the real points of one task: float32 scalar.
+    """Squared Pearson correlation of pred and y over the real points of one task: float32 scalar.
 
-    pred, y: [Q] or [Q, 1]; mask: [Q] (None: all real). Degenerate cases give 0: fewer than 2 real points,
-    or constant predictions or targets (spread below CONSTANT_TOL relative to their magnitude, so that
-    float32 rounding of a constant, e.g. a mean, does not read as a correlation): a predictor that cannot
-    rank the points explains none of their variance. Two real points give 1 (any two non-constant pairs
-    are perfectly correlated): the drug task family keeps q >= 3.
+    pred, y: [Q] or [Q, 1]; mask: [Q] (None: all real). Degenerate cases give 0: fewer than 2 real
+    points, or constant predictions or targets (spread below CONSTANT_TOL relative to their
+    magnitude, so that float32 rounding of a constant, e.g. a mean, does not read as a correlation):
+    a predictor that cannot rank the points explains none of their variance. Two real points give 1
+    (any two non-constant pairs are perfectly correlated): the drug task family keeps q >= 3.
     """
     p, t = jnp.asarray(pred, jnp.float32).reshape(-1), jnp.asarray(y, jnp.float32).reshape(-1)
     m = jnp.ones_like(p) if mask is None else jnp.asarray(mask, jnp.float32)

@@ -1,10 +1,11 @@
 """Process-level tuning of the host runtime: transparent huge pages for XLA:CPU's step memory.
 
-XLA:CPU allocates one step's temporaries as a single buffer that glibc maps afresh each step, page-faulting it in
-4 KiB at a time; glibc's tunable `glibc.malloc.hugetlb=1` backs it with huge pages (Omniglot Conv4 step
-1.22 -> 1.01 s). glibc reads tunables only at start, so `python -m metareg.main` re-executes itself once with it
-(`METAREG_CPU_MALLOC=default` opts out); in a notebook, start Jupyter with GLIBC_TUNABLES=glibc.malloc.hugetlb=1.
-Measurements and the rejected alternative: docs/scaling.md, "Host memory".
+XLA:CPU allocates one step's temporaries as a single buffer that glibc maps afresh each step,
+page-faulting it in 4 KiB at a time; glibc's tunable `glibc.malloc.hugetlb=1` backs it with huge
+pages instead. glibc reads tunables only at start, so `python -m metareg.main` re-executes itself
+once with it (`METAREG_CPU_MALLOC=default` opts out); in a notebook, start Jupyter with
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1. Measurements and the rejected alternative: docs/scaling.md,
+"Host memory".
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ OPT_OUT_ENV = "METAREG_CPU_MALLOC"
 
 
 def tuned_malloc_env(env: Mapping[str, str] | None = None) -> dict[str, str] | None:
-    """`env` (default os.environ) with the huge-page tunable added to GLIBC_TUNABLES, or None when there is
-    nothing to add: already there, opted out (METAREG_CPU_MALLOC=default), or not a glibc system."""
+    """`env` (default os.environ) with the huge-page tunable added to GLIBC_TUNABLES.
+
+    None when there is nothing to add: already there, opted out (METAREG_CPU_MALLOC=default), or
+    not a glibc system."""
     env = dict(os.environ if env is None else env)
     setting = env.get(OPT_OUT_ENV, "tuned")
     if setting not in ("tuned", "default"):
         raise ValueError(
-            f"{OPT_OUT_ENV}={setting!r}: use 'tuned' (the default) or 'default' (leave glibc's malloc as it is)"
+            f"{OPT_OUT_ENV}={setting!r}: use 'tuned' (the default) or 'default' (leave glibc's "
+            "malloc as it is)"
         )
     if setting == "default" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None

@@ -25,8 +25,8 @@ def task_mesh(num_devices: int = 0) -> Mesh:
     n = len(devices) if num_devices == 0 else num_devices
     if n > len(devices):
         raise ConfigError(
-            f"mesh.task_devices = {n} but only {len(devices)} {jax.default_backend()} device(s) are visible; "
-            "lower mesh.task_devices (0 = all devices)"
+            f"mesh.task_devices = {n} but only {len(devices)} {jax.default_backend()} device(s) "
+            "are visible; lower mesh.task_devices (0 = all devices)"
         )
     return Mesh(np.asarray(devices[:n]), (TASK_AXIS,))
 
@@ -48,7 +48,8 @@ def replicate(tree, mesh: Mesh):
 
 
 def initialize_distributed(config) -> None:
-    """jax.distributed.initialize from config.distributed (or the cluster environment), once per process.
+    """jax.distributed.initialize, once per process, from config.distributed (or the cluster's
+    environment).
 
     On CPU the cross-process collectives use gloo, so a multi-host run can be rehearsed on one
     machine with several processes.

@@ -1,14 +1,14 @@
 """Run a grid of experiments (cells x seeds), resumable, skipping finished runs.
 
-The grid is data in an experiment-grid file (experiments/grids/NAME.py) whose `get_grid()`
-returns {"cells": {cell_name: (experiment_file, {override: value}[, seeds])}, "seeds": (...)}; a cell's
-own seeds, if given, replace the grid's. Each run
-is `python -m metareg.main` in ROOT/cell/seed_S; a run with results.json is skipped, a killed run
-resumes from its checkpoint.
+The grid is data in an experiment-grid file (experiments/grids/NAME.py) whose `get_grid()` returns
+{"cells": {cell_name: (experiment_file, {override: value}[, seeds])}, "seeds": (...)}; a cell's own
+seeds, if given, replace the grid's. Each run is `python -m metareg.main` in ROOT/cell/seed_S; a run
+with results.json is skipped, a killed run resumes from its checkpoint.
 
-    python -m metareg.sweep --grid experiments/grids/table1_sinusoid.py --root runs/table1 [--workers 2]
+    python -m metareg.sweep --grid experiments/grids/table1_sinusoid.py --root runs/table1
+        [--workers 2]
     python -m metareg.sweep ... --only "k10/*" --skip "*mr_maml*" --seeds 1,2   # a part of the grid
-    python -m metareg.sweep ... --evaluate   # evaluate every trained run again (e.g. after changing eval settings)
+    python -m metareg.sweep ... --evaluate   # evaluate every trained run again (new eval settings)
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def run_one(workdir: Path, cmd: list[str], evaluate_only: bool = False) -> str:
     workdir.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     with open(workdir / "log.txt", "a") as log:
-        # The child gets the huge-page malloc tunable up front, so it need not re-execute itself for it.
+        # The child gets the huge-page malloc tunable up front, so it need not
+        # re-execute itself for it.
         rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=tuned_malloc_env())
     status = "done" if rc == 0 else f"FAILED rc={rc} (see {workdir / 'log.txt'})"
     return f"{status} {workdir} {time.perf_counter() - t:.0f}s"

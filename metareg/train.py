@@ -57,7 +57,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-    """The outer optimizer, after global-norm clipping of the meta-gradient when optimizer.clip_norm > 0."""
+    """The outer optimizer, after global-norm clipping of the meta-gradient when clip_norm > 0."""
     o = config.optimizer
     if o.name == "adam":
         opt = optax.adam(o.learning_rate)
@@ -73,9 +73,8 @@ def build(config):
     root = root_key(config.seed)
     try:
         family = make_task_family(config, named_key(root, "tasks"))
-    except (
-        ValueError
-    ) as e:  # a request the data cannot meet (more ways than classes, ...): a config error
+    except ValueError as e:
+        # a request the data cannot meet (more ways than classes, ...): a config error
         raise ConfigError(str(e)) from e
     model = make_model(config, family.output_width)
     learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
@@ -105,12 +104,13 @@ def _checkpoint_manager(workdir: Path, config) -> ocp.CheckpointManager:
 
 
 class MetricWriter:
-    """Metrics as JSON lines (metrics.jsonl) and TensorBoard event files (tensorboardX, no TensorFlow)."""
+    """Metrics to metrics.jsonl and TensorBoard event files (tensorboardX, no TensorFlow)."""
 
     def __init__(self, workdir: Path, resume_step: int):
         self.path = workdir / "metrics.jsonl"
         rows = []
-        # On resume, drop rows logged after the checkpoint (those steps run again) and a torn last line.
+        # On resume, drop rows logged after the checkpoint (those steps run again)
+        # and a torn last line.
         if self.path.exists():
             rows = [
                 r
@@ -120,8 +120,8 @@ class MetricWriter:
             write_atomic(self.path, "".join(r + "\n" for r in rows))
         from tensorboardX import SummaryWriter
 
-        # TensorBoard's files lose the steps since their last flush on a kill, and never get them back: they
-        # are rebuilt whole from metrics.jsonl (the record) on every start.
+        # TensorBoard's files lose the steps since their last flush on a kill, and never get them
+        # back: they are rebuilt whole from metrics.jsonl (the record) on every start.
         tb_dir = workdir / "tensorboard"
         if tb_dir.exists():
             shutil.rmtree(tb_dir)
@@ -143,8 +143,9 @@ class MetricWriter:
 
 
 class _Reporter:
-    """Status lines on stderr: compiling, evaluating, and, where no progress bar shows (stdout not a terminal:
-    CI, nohup, a log file), a progress line about every `every_s` seconds (step, loss, steps/s, ETA)."""
+    """Status lines on stderr: compiling, evaluating, and, where no progress bar shows (stdout not a
+    terminal: CI, nohup, a log file), a progress line about every `every_s` seconds (step, loss,
+    steps/s, ETA)."""
 
     def __init__(self, primary: bool, progress_bar: bool, every_s: float = 30.0):
         self.on = primary
@@ -176,28 +177,33 @@ def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: i
         for name, value in row.items():
             if not math.isfinite(float(value)):
                 if last_good:
-                    kept = f"the last good checkpoint (step {last_good}) is kept in {workdir / 'checkpoints'}"
+                    kept = (
+                        f"the last good checkpoint (step {last_good}) is kept in "
+                        f"{workdir / 'checkpoints'}"
+                    )
                 else:
                     kept = "no checkpoint had been written yet"
                 raise NonFiniteLossError(
                     f"{name} is {float(value)} at step {first_step + offset}; stopping. {kept}. "
-                    "Lower optimizer.learning_rate or learner.inner_lr (or set optimizer.clip_norm) and train in a new "
-                    "--workdir: this one keeps the run as configured."
+                    "Lower optimizer.learning_rate or learner.inner_lr (or set "
+                    "optimizer.clip_norm) and train in a new --workdir: this one keeps the run "
+                    "as configured."
                 )
 
 
 def restore_or_init(
     open_manager, family, objective, optimizer, root, move_unreadable: bool = False
 ) -> tuple[ocp.CheckpointManager, TrainState, int | None]:
-    """(checkpoint manager, the newest intact checkpoint's state or a fresh one, the step restored or None).
+    """(checkpoint manager, newest intact checkpoint's state or a fresh one, step restored or None).
 
-    A checkpoint whose files differ from the digest recorded when it was saved (`workdir.checkpoint_digest`:
-    a flipped bit, a truncated file), or that has no digest and orbax cannot read (a partial save), is skipped
-    with a warning and the next older one tried; with `move_unreadable` (the training run's writer) it is also
-    moved aside, never deleted (`set_aside`), so later saves and clean-ups do not trip over it. One whose files
-    match its digest but do not restore (another model or metareg version) is a WorkdirError, never skipped.
-    `open_manager()` makes a manager: a failed restore can leave orbax's manager in a wrong state, so each
-    attempt gets a new one.
+    A checkpoint whose files differ from the digest recorded when it was saved
+    (`workdir.checkpoint_digest`: a flipped bit, a truncated file), or that has no digest and orbax
+    cannot read (a partial save), is skipped with a warning and the next older one tried; with
+    `move_unreadable` (the training run's writer) it is also moved aside, never deleted
+    (`set_aside`), so later saves and clean-ups do not trip over it. One whose files match its
+    digest but do not restore (another model or metareg version) is a WorkdirError, never skipped.
+    `open_manager()` makes a manager: a failed restore can leave orbax's manager in a wrong state,
+    so each attempt gets a new one.
     """
     state = init_train_state(
         named_key(root, "init"), objective, optimizer, family.example_episode()
@@ -210,19 +216,22 @@ def restore_or_init(
         try:
             intact = check_checkpoint_digest(step_dir)
             return manager, manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
-        except Exception as e:  # noqa: BLE001 -- orbax and tensorstore raise many types for unreadable files
-            if intact:  # whole files that do not fit: not damage but another model or version; keep them where they are
+        except Exception as e:  # noqa: BLE001 -- orbax and tensorstore raise many types
+            # whole files that do not fit: not damage but another model or version;
+            # keep them where they are
+            if intact:
                 raise WorkdirError(
-                    f"checkpoint {step} in {step_dir.parent} is intact but does not fit this run's state "
-                    f"({type(e).__name__}: {_first_line(e)}); it was written by another version of the model or of "
-                    "metareg. Use a new --workdir, or the version that wrote it"
+                    f"checkpoint {step} in {step_dir.parent} is intact but does not fit this "
+                    f"run's state ({type(e).__name__}: {_first_line(e)}); it was written by "
+                    "another version of the model or of metareg. Use a new --workdir, or the "
+                    "version that wrote it"
                 ) from None
             where = "left in place"
             if move_unreadable:
                 where = f"moved to {set_aside(step_dir)}"
             print(
-                f"warning: checkpoint {step} cannot be restored ({type(e).__name__}: {_first_line(e)}); "
-                f"{where}; trying the next older one",
+                f"warning: checkpoint {step} cannot be restored ({type(e).__name__}: "
+                f"{_first_line(e)}); {where}; trying the next older one",
                 file=sys.stderr,
             )
             manager.close()
@@ -231,7 +240,8 @@ def restore_or_init(
 
 
 def set_aside(step_dir: Path) -> Path:
-    """Move an unreadable checkpoint to <workdir>/checkpoints_unreadable/<step>[.N], out of orbax's sight."""
+    """Move an unreadable checkpoint out of orbax's sight, to
+    <workdir>/checkpoints_unreadable/<step>[.N]."""
     target_dir = step_dir.parent.parent / "checkpoints_unreadable"
     target_dir.mkdir(exist_ok=True)
     target, n = target_dir / step_dir.name, 1
@@ -266,13 +276,13 @@ def evaluate_meta_params(config, family, objective, root, meta_params) -> tuple[
 
 
 class CurveEvaluator:
-    """Evaluation during training (config.eval.every): the learning curve and the memorization measure.
+    """In-training evaluation (config.eval.every): the learning curve and the memorization measure.
 
-    Two task sets are drawn once from their own named keys: `curve_tasks` meta-test tasks and as many
-    meta-training tasks (drawn like training batches, so from the training pool or slots). Both are scored
-    before adaptation (0 inner steps: a model that memorized its training tasks solves them without the
-    support set) and after the training's and the primary test step counts. Pure reads of the
-    meta-parameters: the training trajectory is the same with or without it.
+    Two task sets are drawn once from their own named keys: `curve_tasks` meta-test tasks and as
+    many meta-training tasks (drawn like training batches, so from the training pool or slots). Both
+    are scored before adaptation (0 inner steps: a model that memorized its training tasks solves
+    them without the support set) and after the training's and the primary test step counts. Pure
+    reads of the meta-parameters: the training trajectory is the same with or without it.
     """
 
     def __init__(self, config, family, objective, root):
@@ -288,7 +298,8 @@ class CurveEvaluator:
             named_key(root, "curve_weights"),
         )
         self.test = sample_test_episodes(family, named_key(root, "curve_test"), e.curve_tasks)
-        # Training tasks in meta-batch-sized draws: every family can draw a meta-batch from its pool.
+        # Training tasks in meta-batch-sized draws: every family can draw a
+        # meta-batch from its pool.
         b, train_key = config.meta_batch_size, named_key(root, "curve_train")
         batches = [
             family.sample_train(jax.random.fold_in(train_key, i), b)
@@ -315,7 +326,7 @@ class CurveEvaluator:
 
 
 def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Evaluate the latest checkpoint of a run again (e.g. with other eval.inner_steps), without training.
+    """Evaluate a run's latest checkpoint again (e.g. other eval.inner_steps), without training.
 
     Updates the metric fields of results.json and keeps the training fields; the config's eval
     section is the one used (so `--config.eval.inner_steps="(1,4,8,16)"` gives Fig. 10's axis).
@@ -356,7 +367,8 @@ def load_run_config(workdir: str | Path) -> ml_collections.ConfigDict:
         for k, v in values.items():
             if k not in node:
                 raise ConfigError(
-                    f"{workdir}/config.json has field {prefix}{k}, unknown to this version of metareg"
+                    f"{workdir}/config.json has field {prefix}{k}, unknown to this version of "
+                    "metareg"
                 )
             if isinstance(node[k], ml_collections.ConfigDict):
                 merge(node[k], v, f"{prefix}{k}.")
@@ -376,8 +388,9 @@ def restore_run(workdir: str | Path):
 
 
 class Training(NamedTuple):
-    """A trained run, ready to go on training: `metareg.meta_train_step(state, family, train_key, objective,
-    optimizer, config.meta_batch_size)` takes the outer step the command line would take next (same draws)."""
+    """A trained run, ready to go on training: `metareg.meta_train_step(state, family, train_key,
+    objective, optimizer, config.meta_batch_size)` takes the outer step the command line would take
+    next (same draws)."""
 
     config: Any
     family: Any
@@ -388,7 +401,7 @@ class Training(NamedTuple):
 
 
 def restore_training(workdir: str | Path) -> Training:
-    """A run's latest checkpoint with everything needed to continue training it in a notebook (`Training`)."""
+    """A run's latest checkpoint, ready to go on training in a notebook (`Training`)."""
     config = load_run_config(workdir)
     validate_config(config)
     family, objective, optimizer, root = build(config)
@@ -403,14 +416,16 @@ def restore_training(workdir: str | Path) -> Training:
 
 
 def _saved_config(workdir: Path, latest: int | None) -> dict | None:
-    """The workdir's saved config as plain values (with this version's defaults for fields it predates)."""
+    """The workdir's saved config as plain values, with this version's defaults for fields it
+    predates."""
     if (workdir / "config.json").exists():
         try:
             return config_dict(load_run_config(workdir))
         except json.JSONDecodeError as e:
             raise WorkdirError(
-                f"{workdir / 'config.json'} is not valid JSON ({e}), so whose checkpoints these are cannot "
-                "be checked: restore the file (it is the run's config), or use a new --workdir"
+                f"{workdir / 'config.json'} is not valid JSON ({e}), so whose checkpoints these "
+                "are cannot be checked: restore the file (it is the run's config), or use a new "
+                "--workdir"
             ) from None
     if latest is not None:
         raise WorkdirError(
@@ -421,17 +436,18 @@ def _saved_config(workdir: Path, latest: int | None) -> dict | None:
 
 
 def _read_progress(workdir: Path, latest: int | None) -> dict:
-    """Times and resumes accumulated up to the restored checkpoint (progress.json, written with each checkpoint)."""
+    """Times and resumes accumulated up to the restored checkpoint (progress.json, written with
+    each checkpoint)."""
     path = workdir / "progress.json"
     if latest is None or not path.exists():
         return {"train_time_s": 0.0, "curve_time_s": 0.0, "num_resumes": 0}
     try:
         progress = json.loads(path.read_text())
-    except (
-        json.JSONDecodeError
-    ):  # written atomically, so only an outside hand breaks it; it holds only timings
+    except json.JSONDecodeError:
+        # written atomically, so only an outside hand breaks it; it holds only timings
         print(
-            f"warning: {path} is not valid JSON; the earlier processes' times are left out of results.json",
+            f"warning: {path} is not valid JSON; the earlier processes' times are left out of "
+            "results.json",
             file=sys.stderr,
         )
         return {"train_time_s": 0.0, "curve_time_s": 0.0, "num_resumes": 1}
@@ -441,15 +457,14 @@ def _read_progress(workdir: Path, latest: int | None) -> dict:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train (or resume) the run in `workdir`, evaluate it, write results.json, return the results.
 
-    The workdir is locked for the run (metareg.workdir): a second process is refused, a resumed run must
-    have the saved config up to `workdir.RESUMABLE` fields, and config.json is (re)written only once the
-    build and the restore have succeeded, so a failed attempt leaves the workdir as it was.
+    The workdir is locked for the run (metareg.workdir): a second process is refused, a resumed run
+    must have the saved config up to `workdir.RESUMABLE` fields, and config.json is (re)written only
+    once the build and the restore have succeeded, so a failed attempt leaves the workdir as it was.
     """
     validate_config(config)
     workdir = Path(workdir)
-    if (
-        not is_primary()
-    ):  # only process 0 writes files and holds the lock; every process runs the same steps
+    # only process 0 writes files and holds the lock; every process runs the same steps
+    if not is_primary():
         return _train_and_evaluate(config, workdir, primary_process=False)
     with exclusive(workdir):
         return _train_and_evaluate(config, workdir, primary_process=True)
@@ -469,8 +484,8 @@ class _Trained(NamedTuple):
 
 def _train(config, workdir, built, manager, state, latest, progress, say) -> _Trained:
     """Compile the outer step and run it from the restored step to num_steps: log, curve points,
-    checkpoints (each after its losses were checked finite) and progress.json beside them. `built` is
-    `build(config)`; only the primary process (`say.on`) writes files."""
+    checkpoints (each after its losses were checked finite) and progress.json beside them. `built`
+    is `build(config)`; only the primary process (`say.on`) writes files."""
     family, objective, optimizer, root = built
     primary_process = say.on
     start = int(state.step)
@@ -505,7 +520,8 @@ def _train(config, workdir, built, manager, state, latest, progress, say) -> _Tr
     compiled = step_fn.lower(state, family, train_key).compile()
     compile_time = time.perf_counter() - t0
     say(
-        f"{config.experiment}: compiled in {compile_time:.1f} s; training steps {start}..{config.num_steps}"
+        f"{config.experiment}: compiled in {compile_time:.1f} s; training steps "
+        f"{start}..{config.num_steps}"
     )
 
     curve = CurveEvaluator(config, family, objective, root) if config.eval.every else None
@@ -525,9 +541,8 @@ def _train(config, workdir, built, manager, state, latest, progress, say) -> _Tr
                 rows = jax.device_get(pending)
                 _check_finite(rows, done - len(rows) + 1, workdir, last_good)
                 means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-                if (
-                    curve and done % config.eval.every == 0
-                ):  # before the checkpoint: a kill re-runs it
+                # before the checkpoint: a kill re-runs it
+                if curve and done % config.eval.every == 0:
                     t_curve = time.perf_counter()
                     means.update(curve(state.meta_params))
                     curve_time += time.perf_counter() - t_curve
@@ -542,9 +557,8 @@ def _train(config, workdir, built, manager, state, latest, progress, say) -> _Tr
             if done % config.checkpoint_every == 0 or done == config.num_steps:
                 manager.save(done, args=ocp.args.StandardSave(state))
                 last_good = done
-                if (
-                    primary_process
-                ):  # its digest; times up to this checkpoint, for results.json after resumes
+                # its digest; times up to this checkpoint, for results.json after resumes
+                if primary_process:
                     record_checkpoint_digest(workdir / "checkpoints" / str(done))
                     elapsed = time.perf_counter() - train_start - curve_time
                     write_atomic(
@@ -600,7 +614,8 @@ def _train_and_evaluate(
 
     # Evaluate on each process's own devices from host copies of the (replicated) meta-parameters.
     say(
-        f"{config.experiment}: evaluating on {config.eval.num_tasks} test tasks, inner steps {tuple(config.eval.inner_steps)}"
+        f"{config.experiment}: evaluating on {config.eval.num_tasks} test tasks, inner steps "
+        f"{tuple(config.eval.inner_steps)}"
     )
     primary, metrics = evaluate_meta_params(
         config, family, objective, root, jax.device_get(state.meta_params)
@@ -632,7 +647,8 @@ def _train_and_evaluate(
         "config_changes_on_resume": changes,
         "step_time_s": train_time / steps_run if steps_run else None,
         "num_traces": trained.num_traces,
-        "task_chunk": objective.task_chunk,  # as run: config.task_chunk = None resolves per backend and model
+        # as run: config.task_chunk = None resolves per backend and model
+        "task_chunk": objective.task_chunk,
         "backend": jax.default_backend(),
         "num_devices": len(jax.devices()),
         "num_processes": jax.process_count(),

@@ -1,4 +1,4 @@
-"""Choose a hyper-parameter the papers do not give on a validation pool of tasks, never the test tasks.
+"""Choose a hyper-parameter the papers do not give on validation tasks, never on the test tasks.
 
 A tuning grid trains one cell per candidate value, ROOT/<column>/<value name>/seed_<s> (e.g.
 experiments/grids/anil_inner_lr.py). Each trained run is scored on its own validation tasks: fresh
@@ -8,7 +8,8 @@ Beside it, for each value: how many validation tasks diverge at the largest test
 share of tasks whose inner-loss sharpness times the inner lr exceeds 2 (metareg.curvature), the
 condition under which more inner steps diverge.
 
-    python -m metareg.tune --root runs/anil_inner_lr --field learner.inner_lr --out docs/results/anil_inner_lr.json
+    python -m metareg.tune --root runs/anil_inner_lr --field learner.inner_lr
+        --out docs/results/anil_inner_lr.json
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def validation_episodes(config, family, num_tasks: int):
 
 
 def validate_run(workdir: Path, num_tasks: int = 600) -> dict:
-    """Validation metrics of a trained run, and its inner-loss sharpness x inner lr per validation task."""
+    """Validation metrics of a trained run, and its inner-loss sharpness x inner lr per
+    validation task."""
     config, family, objective, meta_params = restore_run(workdir)
     learner = objective.learner
     episodes = validation_episodes(config, family, num_tasks)
@@ -42,9 +44,8 @@ def validate_run(workdir: Path, num_tasks: int = 600) -> dict:
         meta_params, learner, episodes, tuple(config.eval.inner_steps), config.eval.batch_size
     )
     out = {"value": None, "metrics": metrics}
-    if isinstance(
-        episodes, Episode
-    ):  # a materialized batch (the regression families), not IndexedEpisodes
+    # a materialized batch (the regression families), not IndexedEpisodes
+    if isinstance(episodes, Episode):
         sharp = jax.vmap(lambda x, y: inner_sharpness(learner, meta_params, x, y))(
             episodes.support_x, episodes.support_y
         )
@@ -115,7 +116,8 @@ def main():
     root = Path(args.root)
     if not root.is_dir():
         raise SystemExit(
-            f"error: no tuning grid at {root}: train it first (python -m metareg.sweep --grid ... --root {root})"
+            f"error: no tuning grid at {root}: train it first (python -m metareg.sweep "
+            f"--grid ... --root {root})"
         )
     result = select(root, args.field, args.metric, args.num_tasks)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -124,9 +126,10 @@ def main():
         print(f"{column}: best {args.field} = {r['best']}")
         for value, e in r["values"].items():
             print(
-                f"  {value}: validation {e['metric']} {e['mean']:.4f} over {len(e['validation'])} seeds; {e['last']} mean "
-                f"{np.round(e['last_mean'], 3).tolist()} median {np.round(e['last_median'], 3).tolist()}, non-finite "
-                f"{e['nonfinite_last']}; share of tasks with lr x sharpness > 2: {e['fraction_above_2']}"
+                f"  {value}: validation {e['metric']} {e['mean']:.4f} over {len(e['validation'])} "
+                f"seeds; {e['last']} mean {np.round(e['last_mean'], 3).tolist()} median "
+                f"{np.round(e['last_median'], 3).tolist()}, non-finite {e['nonfinite_last']}; "
+                f"share of tasks with lr x sharpness > 2: {e['fraction_above_2']}"
             )
 
 

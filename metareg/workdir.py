@@ -1,15 +1,16 @@
 """A run's directory: one run, one writer, files that are whole.
 
 - Identity: a workdir belongs to the config that first trained in it. On resume the new config is
-  compared with the saved config.json; only the fields in `RESUMABLE` may differ (the run's
-  length, evaluation, logging and checkpoint cadence, where the data lives); any other difference is
-  refused with each field's old and new value, so a result can never claim a config it was not
-  trained with. Allowed changes are recorded in results.json.
+  compared with the saved config.json; only the fields in `RESUMABLE` may differ (the run's length,
+  evaluation, logging and checkpoint cadence, where the data lives); any other difference is refused
+  with each field's old and new value, so a result can never claim a config it was not trained with.
+  Allowed changes are recorded in results.json.
 - One writer: an exclusive OS lock (flock) on `.lock` for the whole run; a second process exits at
   once naming the holder's pid.
-- Whole files: config.json and results.json are written to a temporary file and renamed. Each checkpoint's
-  files get a digest when it is saved (`record_checkpoint_digest`); a resume checks it, so a flipped bit or a
-  truncated file is found before its numbers are trusted (orbax itself reads a flipped bit without error).
+- Whole files: config.json and results.json are written to a temporary file and renamed. Each
+  checkpoint's files get a digest when it is saved (`record_checkpoint_digest`); a resume checks it,
+  so a flipped bit or a truncated file is found before its numbers are trusted (orbax itself reads a
+  flipped bit without error).
 """
 
 from __future__ import annotations
@@ -63,26 +64,26 @@ def config_changes(saved: dict, new: dict) -> list[tuple[str, object, object]]:
 
 
 def check_resume(workdir: Path, saved: dict, new: dict, checkpoint_step: int | None) -> list[dict]:
-    """The allowed changes between the saved and the new config, or WorkdirError naming the others."""
+    """The allowed changes between the saved and the new config; WorkdirError naming any others."""
     changes = config_changes(saved, new)
     refused = [c for c in changes if not c[0].startswith(RESUMABLE)]
     if refused:
         fields = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in refused)
         raise WorkdirError(
-            f"{workdir} holds a run with another config ({fields}); its checkpoints are not this run's. "
-            "Use a new --workdir for this config, or the saved config to resume that run"
+            f"{workdir} holds a run with another config ({fields}); its checkpoints are not this "
+            "run's. Use a new --workdir for this config, or the saved config to resume that run"
         )
     steps = new.get("num_steps")
     if checkpoint_step is not None and steps is not None and steps < checkpoint_step:
         raise WorkdirError(
-            f"{workdir} has a checkpoint at step {checkpoint_step}, beyond num_steps = {steps}: a run cannot be shortened; "
-            f"use num_steps >= {checkpoint_step}, or a new --workdir"
+            f"{workdir} has a checkpoint at step {checkpoint_step}, beyond num_steps = {steps}: a "
+            f"run cannot be shortened; use num_steps >= {checkpoint_step}, or a new --workdir"
         )
     return [{"field": k, "old": old, "new": new} for k, old, new in changes]
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all (temporary file in the same directory, then rename)."""
+    """Write `text` to `path` whole or not at all (a temporary file in the same folder, renamed)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
         f.write(text)
@@ -95,7 +96,7 @@ DIGEST_FILE = "digest.sha256"  # beside orbax's files in each checkpoint's step 
 
 
 def checkpoint_digest(step_dir: Path) -> str:
-    """sha256 over a checkpoint's files (relative paths and contents), the digest file itself left out."""
+    """sha256 over a checkpoint's files (relative paths and contents), except the digest file."""
     h = hashlib.sha256()
     for p in sorted(step_dir.rglob("*")):
         if p.is_file() and p.name != DIGEST_FILE:
@@ -109,8 +110,9 @@ def record_checkpoint_digest(step_dir: Path) -> None:
 
 
 def check_checkpoint_digest(step_dir: Path) -> bool:
-    """True if the checkpoint's files match the digest recorded at save time, False if it has none (killed
-    between save and digest, or written by an older version: left to orbax); ValueError if they differ."""
+    """True if the checkpoint's files match the digest recorded at save time, False if it has none
+    (killed between save and digest, or written by an older version: left to orbax); ValueError if
+    they differ."""
     path = step_dir / DIGEST_FILE
     if not path.exists():
         return False
@@ -135,7 +137,8 @@ def exclusive(workdir: Path):
             f.seek(0)
             holder = f.read().strip() or "unknown"
             raise WorkdirError(
-                f"{workdir} is in use by another process (pid {holder}); wait for it to finish, or use another --workdir"
+                f"{workdir} is in use by another process (pid {holder}); wait for it to finish, "
+                "or use another --workdir"
             ) from None
         f.seek(0)
         f.truncate()

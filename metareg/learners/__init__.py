@@ -22,7 +22,7 @@ GRADIENT_FREE = ("protonet",)  # learners without an inner loop: inner_lr / inne
 def make_learner(
     config, model, loss_name: str, num_steps: int | None = None, num_classes: int | None = None
 ):
-    """Build the learner named by `config.learner.name` (num_classes: the family's N ways, for ProtoNet)."""
+    """Build the learner named by `config.learner.name` (num_classes: N ways, for ProtoNet)."""
     c = config.learner
     if c.name not in _LEARNERS:
         raise ValueError(f"unknown learner {c.name!r}; choose from {sorted(LEARNERS)}")

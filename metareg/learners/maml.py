@@ -41,7 +41,7 @@ def block_index(name: str) -> int | None:
 
 @dataclasses.dataclass(frozen=True)
 class MAML:
-    """Model-agnostic meta-learning over the weights of `model` (all blocks from `frozen_blocks` on).
+    """Model-agnostic meta-learning over the weights of `model` (blocks `frozen_blocks`.. on).
 
     Meta-parameters are {"model": theta, "learner": {}}; `adapt` returns the task's model
     parameters phi. Hashable, so it is a static argument of the jitted step.
@@ -87,7 +87,7 @@ class MAML:
         num_steps: int | None = None,
         mask: jax.Array | None = None,
     ) -> PyTree:
-        """Task-specific parameters phi after `num_steps` inner steps (default: the training count)."""
+        """Task parameters phi after `num_steps` inner steps (default: the training count)."""
         steps = self.num_steps if num_steps is None else num_steps
         theta = meta_params["model"]
         first = self.first_adapted_block()
@@ -110,9 +110,10 @@ class MAML:
         return {**frozen, **adapted}
 
     def split_predict(self, theta: PyTree):
-        """(shared, rest) with predict(phi, x, m) == rest(phi, shared(x, m), m) for every phi adapted from theta,
-        or None. The frozen blocks are theta in every adapted model, so predictions of many tasks' models on
-        one query set (TRLearner) run them once; None when every block is adapted."""
+        """(shared, rest) with predict(phi, x, m) == rest(phi, shared(x, m), m) for every phi
+        adapted from theta, or None. The frozen blocks are theta in every adapted model, so
+        predictions of many tasks' models on one query set (TRLearner) run them once; None when
+        every block is adapted."""
         first = self.first_adapted_block()
         if first == 0:
             return None
@@ -123,5 +124,5 @@ class MAML:
     def predict(
         self, task_params: PyTree, x: jax.Array, mask: jax.Array | None = None
     ) -> jax.Array:
-        """The adapted model's output on x (mask: x's real examples, for transductive normalization)."""
+        """The adapted model's output on x (mask: x's real examples, for transductive norms)."""
         return self.model.apply(task_params, x, mask=mask)

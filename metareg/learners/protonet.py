@@ -1,4 +1,4 @@
-"""Prototypical networks (Snell et al. 2017): no gradient steps, class prototypes from the support set.
+"""Prototypical networks (Snell et al. 2017): class prototypes, no gradient steps.
 
 "Adapting" to a task computes its prototypes, the mean embedding g(x) of each class's support
 examples (g = every block of the model but the head, which ProtoNet never uses); the logits of a
@@ -26,9 +26,9 @@ PyTree = Any
 def prototypes(
     embeddings: jax.Array, labels: jax.Array, num_classes: int, mask: jax.Array | None = None
 ) -> jax.Array:
-    """Mean embedding per class [N, F] from embeddings [K, F] and integer labels [K] (masked examples excluded).
+    """Mean embedding per class [N, F] of embeddings [K, F] with integer labels [K].
 
-    A class with no (real) support example gets the zero vector.
+    Masked examples are excluded; a class with no (real) support example gets the zero vector.
     """
     onehot = jax.nn.one_hot(labels, num_classes, dtype=embeddings.dtype)  # [K, N]
     if mask is not None:
@@ -45,8 +45,8 @@ def squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
 class ProtoNet:
     """Prototypical network over `model`'s feature extractor; `num_classes` = N ways.
 
-    There is no inner loop: `adapt(..., num_steps=s)` accepts s (the learner interface) and ignores it, so "test
-    inner steps" change nothing.
+    There is no inner loop: `adapt(..., num_steps=s)` accepts s (the learner interface) and ignores
+    it, so "test inner steps" change nothing.
     """
 
     model: BlockModel
@@ -88,8 +88,9 @@ class ProtoNet:
         )
 
     def split_predict(self, theta: PyTree):
-        """(shared, rest) as MAML.split_predict: every task's embedding is theta, so many tasks' prototypes
-        score one query set from one pass of g (TRLearner's T x T cross-task predictions cost T passes, not T^2)."""
+        """(shared, rest) as MAML.split_predict: every task's embedding is theta, so many tasks'
+        prototypes score one query set from one pass of g (TRLearner's T x T cross-task predictions
+        cost T passes, not T^2)."""
         return (lambda x, m: self.model.features(theta, x, m)), (
             lambda phi, h, m: -squared_distances(h, phi["prototypes"])
         )
@@ -97,7 +98,8 @@ class ProtoNet:
     def support_loss(
         self, model_params: PyTree, x: jax.Array, y: jax.Array, mask: jax.Array | None = None
     ) -> jax.Array:
-        """Cross-entropy of the support set against its own prototypes (TRLearner's head_gradient needs a support loss)."""
+        """Cross-entropy of the support set against its own prototypes (for TRLearner's
+        head_gradient, which needs a support loss)."""
         loss, _ = get_loss(self.loss_name)
         phi = self.adapt({"model": model_params}, x, y, mask=mask)
         return loss(self.predict(phi, x, mask), y, mask)

@@ -23,7 +23,7 @@ def is_transform(name: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class TNet(MAML):
-    """MAML over the weights only; top-level `transform_*` parameters are frozen in the inner loop."""
+    """MAML over the weights only: the `transform_*` parameters stay fixed in the inner loop."""
 
     def is_adapted(self, name: str, first: int) -> bool:
         return not is_transform(name) and super().is_adapted(name, first)

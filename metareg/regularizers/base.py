@@ -1,19 +1,23 @@
 """The regularizer interface: the hooks `meta_step.meta_loss` calls, each a no-op by default.
 
-A regularizer subclasses `Regularizer` (usually as a frozen dataclass: it is a static, hashable part of the
-jitted step) and overrides the hooks it needs; `MetaObjective` refuses anything else, so the step calls
-methods instead of probing for them. Order within one outer step:
+A regularizer subclasses `Regularizer` (usually as a frozen dataclass: it is a static, hashable part
+of the jitted step) and overrides the hooks it needs; `MetaObjective` refuses anything else, so the
+step calls methods instead of probing for them. Order within one outer step:
 
-  init(key, learner, model_params, example)   own meta-parameters, stored in meta_params["regularizers"][name]
-                                              (None: it has none)
-  check_meta_batch(num_tasks)                 raise at trace time when the meta-batch cannot work
-  transform_episodes(episodes, key)           act on the data before adaptation (Meta-Aug)
-  sample_meta_params(meta_params, key)        draw stochastic meta-parameters once per step (MR-MAML-W); set
-                                              `samples_meta_params`; its own penalty then gets the mean ones
-  inner_learner / query_loss                  replace one task's adaptation and query loss (MetaMix); set
-                                              `replaces_query_loss` (at most one regularizer may)
+  init(key, learner, model_params, example)
+      own meta-parameters, stored in meta_params["regularizers"][name] (None: it has none)
+  check_meta_batch(num_tasks)
+      raise at trace time when the meta-batch cannot work
+  transform_episodes(episodes, key)
+      act on the data before adaptation (Meta-Aug)
+  sample_meta_params(meta_params, key)
+      draw stochastic meta-parameters once per step (MR-MAML-W); set `samples_meta_params`; its
+      own penalty then gets the mean ones
+  inner_learner / query_loss
+      replace one task's adaptation and query loss (MetaMix); set `replaces_query_loss` (at most
+      one regularizer may)
   penalty(meta_params, learner, episodes, task_params, key) -> (value, aux) or None
-                                              add weight * value to the outer loss (TRLearner, MR-MAML's KL)
+      add weight * value to the outer loss (TRLearner, MR-MAML's KL)
 """
 
 from __future__ import annotations
@@ -30,17 +34,14 @@ PyTree = Any
 class Regularizer:
     """Base of every meta-regularizer; see the module docstring for the hooks and their order."""
 
-    name: ClassVar[str] = (
-        "regularizer"  # subclasses declare `name` as a field; it keys their meta-parameters
-    )
-    weight: ClassVar[float] = (
-        0.0  # the penalty's factor in the outer loss (regularizers with a penalty)
-    )
+    # subclasses declare `name` as a field; it keys their meta-parameters
+    name: ClassVar[str] = "regularizer"
+    # the penalty's factor in the outer loss (regularizers with a penalty)
+    weight: ClassVar[float] = 0.0
     replaces_query_loss: ClassVar[bool] = False
     samples_meta_params: ClassVar[bool] = False
-    sample_at_test: ClassVar[bool] = (
-        False  # also drawn from at meta-test (`evaluate(..., samplers=...)`)
-    )
+    # also drawn from at meta-test (`evaluate(..., samplers=...)`)
+    sample_at_test: ClassVar[bool] = False
 
     def init(
         self, key: jax.Array, learner, model_params: PyTree, example: Episode
@@ -60,7 +61,8 @@ class Regularizer:
         return meta_params
 
     def shuffle_on(self, key: jax.Array, step: jax.Array | None) -> jax.Array | None:
-        """Per-step switch of a query-loss regularizer's extra draw (MetaMix's Channel Shuffle); None: none."""
+        """Per-step switch of a query-loss regularizer's extra draw (MetaMix's Channel Shuffle);
+        None when it has none."""
         del key, step
         return None
 

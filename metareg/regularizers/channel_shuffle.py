@@ -35,7 +35,7 @@ def channel_groups(width: int) -> tuple[int, ...]:
 
 
 class ShuffleDraw(NamedTuple):
-    """One task's draw: the layer, each class's partner class, the channel group, and whether it is on."""
+    """One task's draw: layer, each class's partner class, channel group, and whether it is on."""
 
     layer: jax.Array  # int32 []: shuffle the input of this block
     partner: jax.Array  # int32 [N]: class i takes channels from class partner[i] (one N-cycle)
@@ -44,7 +44,7 @@ class ShuffleDraw(NamedTuple):
 
 
 def draw(key: jax.Array, ways: int, layers: tuple[int, ...], on: jax.Array) -> ShuffleDraw:
-    """The reference's per-task draw: layer uniform over `layers`, a random cycle, a channel group."""
+    """The reference's per-task draw: layer uniform over `layers`, random cycle, channel group."""
     k_layer, k_cycle, k_group = jax.random.split(key, 3)
     layer = jnp.asarray(layers)[jax.random.randint(k_layer, (), 0, len(layers))]
     order = jax.random.permutation(k_cycle, ways)
@@ -55,8 +55,8 @@ def draw(key: jax.Array, ways: int, layers: tuple[int, ...], on: jax.Array) -> S
 
 
 def shuffle_channels(h: jax.Array, d: ShuffleDraw) -> jax.Array:
-    """h [B, ..., C] of a class-major set (B = N * n): sample k of class i takes the channels of group
-    `d.group` from sample k of class partner[i]; the identity when the draw is off."""
+    """h [B, ..., C] of a class-major set (B = N * n): sample k of class i takes the channels of
+    group `d.group` from sample k of class partner[i]; the identity when the draw is off."""
     bounds = jnp.asarray(channel_groups(h.shape[-1]))
     ways = d.partner.shape[0]
     per_class = h.shape[0] // ways
@@ -69,9 +69,9 @@ def shuffle_channels(h: jax.Array, d: ShuffleDraw) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ShuffledModel:
-    """A BlockModel whose forward pass shuffles channels at the input of block `d.layer`: the model an
-    inner loop runs on a task's support set under Channel Shuffle. Built inside the traced step (it
-    holds the task's draw), never a static argument."""
+    """A BlockModel whose forward pass shuffles channels at the input of block `d.layer`: the model
+    an inner loop runs on a task's support set under Channel Shuffle. Built inside the traced step
+    (it holds the task's draw), never a static argument."""
 
     base: BlockModel
     d: ShuffleDraw

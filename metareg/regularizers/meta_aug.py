@@ -33,7 +33,8 @@ class MetaAug(Regularizer):
         if jnp.issubdtype(episodes.support_y.dtype, jnp.integer):
             if self.num_classes is None:
                 raise ValueError(
-                    "MetaAug on classification tasks needs num_classes (the N of N-way) to permute labels"
+                    "MetaAug on classification tasks needs num_classes (the N of N-way) to "
+                    "permute labels"
                 )
             perms = jax.vmap(lambda k: jax.random.permutation(k, self.num_classes))(
                 jax.random.split(key, t)

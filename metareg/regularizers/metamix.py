@@ -25,8 +25,9 @@ from metareg.types import Episode
 PyTree = Any
 
 
-# The paper's mixture strategies (MetaMix Tables 3, 7, 13, 16), by the sets mixed: (scored set, partner set).
-# "concat" is D^s (+) D^q: the outer loss on the support and query sets together, no mixing.
+# The paper's mixture strategies (MetaMix Tables 3, 7, 13, 16), by the sets mixed: (scored
+# set, partner set). "concat" is D^s (+) D^q: the outer loss on the support and query sets
+# together, no mixing.
 STRATEGIES = {
     "support_query": ("query", "support"),  # Mixup(D^s, D^q): MetaMix
     "query_query": ("query", "query"),  # Mixup(D^q, D^q)
@@ -69,7 +70,9 @@ def mixup_loss(
 def mixed_target_loss(
     loss_name: str, out: jax.Array, y: jax.Array, y_partner: jax.Array, mask, lam: jax.Array
 ) -> jax.Array:
-    """Loss of the mixed points' outputs against the mixed targets (mixed point j is real iff scored point j is)."""
+    """Loss of the mixed points' outputs against the mixed targets.
+
+    Mixed point j is real iff scored point j is."""
     loss, _ = get_loss(loss_name)
     if loss_name == "mse":
         return loss(out, lam * y_partner + (1.0 - lam) * y, mask)
@@ -77,8 +80,8 @@ def mixed_target_loss(
 
 
 def concat_loss(learner, task_params: PyTree, episode: Episode) -> jax.Array:
-    """D^s (+) D^q: the loss over the support and query points together (each set through the model on its
-    own, as the reference runs them, so transductive norms see one set at a time)."""
+    """D^s (+) D^q: the loss over the support and query points together (each set through the model
+    on its own, as the reference runs them, so transductive norms see one set at a time)."""
     loss, _ = get_loss(learner.loss_name)
     sets = [_set(episode, "support"), _set(episode, "query")]
     out = jnp.concatenate([learner.predict(task_params, x, m) for x, _, m in sets])
@@ -99,26 +102,27 @@ class MetaMix(Regularizer):
     alpha: float = 0.5
     layers: tuple[int, ...] = (1, 2)
     strategy: str = "support_query"
-    # Channel Shuffle (metareg.regularizers.channel_shuffle): on from `cs_start_step`, in a `cs_prob`
-    # fraction of the outer steps, at a layer of `cs_layers` (where the mix then happens too).
+    # Channel Shuffle (metareg.regularizers.channel_shuffle): on from `cs_start_step`,
+    # in a `cs_prob` fraction of the outer steps, at a layer of `cs_layers` (where the
+    # mix then happens too).
     channel_shuffle: bool = False
     cs_layers: tuple[int, ...] = (1, 2, 3)
     cs_start_step: int = 2000
     cs_prob: float = 0.5
-    num_classes: int = (
-        0  # N of the class-major episodes Channel Shuffle permutes (set by the factory)
-    )
+    # N of the class-major episodes Channel Shuffle permutes (set by the factory)
+    num_classes: int = 0
     name: str = "metamix"
     replaces_query_loss: ClassVar[bool] = True
 
     def __post_init__(self):
-        """The section's own rules (the CLI's config check builds this object, so both say the same); the
-        config checks the layers against the model's depth."""
+        """The section's own rules (the CLI's config check builds this object, so both say the
+        same); the config checks the layers against the model's depth."""
         if self.alpha <= 0:
             raise ValueError(f"metamix.alpha must be > 0, got {self.alpha}")
         if not self.layers or min(self.layers) < 0:
             raise ValueError(
-                f"metamix.layers {tuple(self.layers)} must be non-empty and >= 0 (0 = input, k = after block k)"
+                f"metamix.layers {tuple(self.layers)} must be non-empty and >= 0 (0 = input, "
+                "k = after block k)"
             )
         if not 0 <= self.cs_prob <= 1 or self.cs_start_step < 0:
             raise ValueError(
@@ -135,11 +139,12 @@ class MetaMix(Regularizer):
             )
         if self.channel_shuffle and self.num_classes < 2:
             raise ValueError(
-                "metamix.channel_shuffle permutes classes: it needs a classification family (num_classes >= 2)"
+                "metamix.channel_shuffle permutes classes: it needs a classification family "
+                "(num_classes >= 2)"
             )
 
     def shuffle_on(self, key: jax.Array, step: jax.Array | None) -> jax.Array:
-        """This outer step's Channel Shuffle coin, shared by its tasks (False without Channel Shuffle)."""
+        """This outer step's Channel Shuffle coin, shared by its tasks (always False without it)."""
         if not self.channel_shuffle:
             return jnp.asarray(False)
         on = jax.random.bernoulli(key, self.cs_prob)
@@ -149,8 +154,9 @@ class MetaMix(Regularizer):
         return cs.draw(named_key(key, "channel_shuffle"), self.num_classes, self.cs_layers, on)
 
     def inner_learner(self, learner, episode: Episode, key: jax.Array, shuffle_on: jax.Array):
-        """The learner one task's inner loop runs: under Channel Shuffle, its model shuffles the support's
-        channels at the drawn layer in every inner step (the same draw as `query_loss`'s)."""
+        """The learner one task's inner loop runs: under Channel Shuffle, its model shuffles the
+        support's channels at the drawn layer in every inner step (the same draw as `query_loss`'s).
+        """
         if not self.channel_shuffle:
             return learner
         model = cs.ShuffledModel(learner.model, self._shuffle_draw(key, shuffle_on), self.cs_layers)
@@ -163,8 +169,8 @@ class MetaMix(Regularizer):
         num_query: int,
         support_mask: jax.Array | None = None,
     ):
-        """(lam, index into self.layers, perm) for one task: perm [num_query] picks each scored point's
-        partner among the num_support partner points.
+        """(lam, index into self.layers, perm) for one task: perm [num_query] picks each scored
+        point's partner among the num_support partner points.
 
         With a support mask, partners are real support points only: a random order of the real
         points, cycled when there are fewer of them than query points.
@@ -174,9 +180,8 @@ class MetaMix(Regularizer):
         layer_index = jax.random.randint(k_layer, (), 0, len(self.layers))
         if support_mask is not None:
             real = support_mask > 0
-            order = jnp.argsort(
-                jnp.where(real, jax.random.uniform(k_perm, (num_support,)), 2.0)
-            )  # real points first
+            # real points first
+            order = jnp.argsort(jnp.where(real, jax.random.uniform(k_perm, (num_support,)), 2.0))
             num_real = jnp.maximum(jnp.sum(real), 1)
             perm = order[jnp.arange(num_query) % num_real]
         elif num_support >= num_query:
@@ -190,10 +195,11 @@ class MetaMix(Regularizer):
     ) -> jax.Array:
         """The mixed loss of one task at a random candidate layer.
 
-        Branch-free, in one pass (under vmap a `lax.switch` would run every branch): the scored points
-        go through the blocks, and at the boundary l == chosen layer their hidden state is replaced by
-        the mix with their partners'. Equal to `mixup_loss` at that layer. With Channel Shuffle on
-        (`shuffle_on`), the layer is the shuffle's and both sets are shuffled there before the mix.
+        Branch-free, in one pass (under vmap a `lax.switch` would run every branch): the scored
+        points go through the blocks, and at the boundary l == chosen layer their hidden state is
+        replaced by the mix with their partners'. Equal to `mixup_loss` at that layer. With Channel
+        Shuffle on (`shuffle_on`), the layer is the shuffle's and both sets are shuffled there
+        before the mix.
         """
         if STRATEGIES[self.strategy] is None:
             return concat_loss(learner, task_params, episode)

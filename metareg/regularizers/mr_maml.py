@@ -1,11 +1,12 @@
 """MR-MAML, weight version (MR-MAML-W; Yin et al. 2020, "Meta-Learning without Memorization").
 
-An information bottleneck on the meta-parameters: the kernels of `blocks` (default: the feature extractor)
-become a mean-field Gaussian q(theta) = N(mu, sigma^2), sigma = softplus(rho) + float32 eps; every task of an
-outer step adapts from one reparameterized draw theta = mu + sigma * eps, and the outer loss gains
-beta * KL(q || N(0, 1)), summed over the stochastic weights. mu is meta_params["model"] itself; rho lives in
-meta_params["regularizers"]["mr_maml"]. Meta-test adapts each task from its own draw (`test_weights="sample"`)
-or from mu ("mean"). Point by point against the reference code: docs/design.md, "MR-MAML-W".
+An information bottleneck on the meta-parameters: the kernels of `blocks` (default: the feature
+extractor) become a mean-field Gaussian q(theta) = N(mu, sigma^2), sigma = softplus(rho) + float32
+eps; every task of an outer step adapts from one reparameterized draw theta = mu + sigma * eps, and
+the outer loss gains beta * KL(q || N(0, 1)), summed over the stochastic weights. mu is
+meta_params["model"] itself; rho lives in meta_params["regularizers"]["mr_maml"]. Meta-test adapts
+each task from its own draw (`test_weights="sample"`) or from mu ("mean"). Point by point against
+the reference code: docs/design.md, "MR-MAML-W".
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ def gaussian_kl(mu: jax.Array, sigma: jax.Array, prior_std: float = 1.0) -> jax.
 
 @dataclasses.dataclass(frozen=True)
 class MRMAML(Regularizer):
-    """Stochastic kernels for part of theta, and beta * KL(q || N(0, prior_std^2)) in the outer loss.
+    """Stochastic kernels for part of theta; outer loss += beta * KL(q || N(0, prior_std^2)).
 
     Fields (all config fields of `config.mr_maml`):
       weight: beta (5e-5, the reference sinusoid notebook; its pose code uses 1e-3).
-      scale_init / scale_init_std: rho ~ N(scale_init, scale_init_std^2) at init (-50 / 0.1 sinusoid).
-      min_scale: sigma = softplus(rho) + min_scale (tfp adds float32 eps; it also keeps log sigma finite).
+      scale_init / scale_init_std: rho ~ N(scale_init, scale_init_std^2) at init (-50 / 0.1
+        sinusoid).
+      min_scale: sigma = softplus(rho) + min_scale (tfp adds float32 eps; it also keeps log sigma
+        finite).
       prior_std: std of the zero-mean Gaussian prior (1, tfp's default prior).
       blocks: block indices whose kernels are stochastic; None = every block but the head.
       test_weights: "sample" (one draw per test task, as the reference's tfp layers do) or "mean".
@@ -62,36 +65,41 @@ class MRMAML(Regularizer):
     samples_meta_params: ClassVar[bool] = True
 
     def __post_init__(self):
-        """The section's own rules (the CLI's config check builds this object, so both say the same);
-        block indices against the model's depth are checked by the config and at trace time."""
+        """The section's own rules (the CLI's config check builds this object, so both say the
+        same); block indices against the model's depth are checked by the config and at trace
+        time."""
         if self.weight < 0:
             raise ValueError(
-                f"mr_maml.beta is the weight of a KL divergence and must be >= 0, got {self.weight}; 0 turns the penalty off"
+                "mr_maml.beta is the weight of a KL divergence and must be >= 0, got "
+                f"{self.weight}; 0 turns the penalty off"
             )
         if self.prior_std <= 0:
             raise ValueError(
-                f"mr_maml.prior_std must be > 0 (std of the N(0, prior_std^2) prior), got {self.prior_std}; the reference uses 1"
+                "mr_maml.prior_std must be > 0 (std of the N(0, prior_std^2) prior), got "
+                f"{self.prior_std}; the reference uses 1"
             )
         if self.min_scale < 0 or self.scale_init_std < 0:
             raise ValueError(
-                f"mr_maml.min_scale ({self.min_scale}) and mr_maml.scale_init_std ({self.scale_init_std}) must be >= 0; "
-                "the reference uses float32 eps and 0.1"
+                f"mr_maml.min_scale ({self.min_scale}) and mr_maml.scale_init_std "
+                f"({self.scale_init_std}) must be >= 0; the reference uses float32 eps and 0.1"
             )
         if self.min_scale == 0 and self.scale_init < -80:
             raise ValueError(
-                f"mr_maml.scale_init = {self.scale_init} with mr_maml.min_scale = 0 gives sigma = softplus(rho) that underflows "
-                "to 0 in float32 (log sigma = -inf in the KL); raise scale_init to >= -80 or set min_scale > 0"
+                f"mr_maml.scale_init = {self.scale_init} with mr_maml.min_scale = 0 gives "
+                "sigma = softplus(rho) that underflows to 0 in float32 (log sigma = -inf in the "
+                "KL); raise scale_init to >= -80 or set min_scale > 0"
             )
         if self.test_weights not in TEST_WEIGHTS:
             raise ValueError(
-                f"unknown mr_maml.test_weights {self.test_weights!r}; choose from {sorted(TEST_WEIGHTS)}"
+                f"unknown mr_maml.test_weights {self.test_weights!r}; choose from "
+                f"{sorted(TEST_WEIGHTS)}"
             )
         if self.blocks is not None and (
             not self.blocks or min(self.blocks) < 0 or len(set(self.blocks)) != len(self.blocks)
         ):
             raise ValueError(
-                f"mr_maml.blocks {tuple(self.blocks)} must be distinct non-negative block indices, or None "
-                "(every block but the head)"
+                f"mr_maml.blocks {tuple(self.blocks)} must be distinct non-negative block "
+                "indices, or None (every block but the head)"
             )
 
     @property
@@ -116,8 +124,8 @@ class MRMAML(Regularizer):
         ]
         if not paths:
             raise ValueError(
-                f"mr_maml found no kernel in blocks {blocks} of the model (a model of one block has no feature "
-                "extractor: set mr_maml.blocks, e.g. (0,))"
+                f"mr_maml found no kernel in blocks {blocks} of the model (a model of one block "
+                "has no feature extractor: set mr_maml.blocks, e.g. (0,))"
             )
         return sorted(paths)
 
@@ -155,7 +163,7 @@ class MRMAML(Regularizer):
         task_params: PyTree,
         key: jax.Array | None = None,
     ) -> tuple[jax.Array, dict]:
-        """KL(q || prior) summed over the stochastic kernels; meta_params must be the *unsampled* ones."""
+        """KL(q || prior) summed over the stochastic kernels, from the *unsampled* meta_params."""
         del learner, episodes, task_params, key
         sigma = traverse_util.flatten_dict(self.scales(meta_params["regularizers"][self.name]))
         mu = traverse_util.flatten_dict(meta_params["model"])

@@ -1,4 +1,6 @@
-"""TRLearner: task-relation calibration (Wang et al., "Rethinking Meta-Learning from a Learning Lens").
+"""TRLearner: task-relation calibration.
+
+Wang et al., "Rethinking Meta-Learning from a Learning Lens".
 
 Per meta-batch of T tasks (methods.md, "TRLearner"):
   z_i   task representation from the feature extractor g at theta, pooled over the support set,
@@ -90,10 +92,11 @@ class TRLearner(Regularizer):
       stop_gradient: stop gradients through z inside the relation (default; the heads still learn).
       num_related: None = exact Eq. 5 over all p != i (T^2 query passes); k = only the k most
         related tasks of each task, weights renormalized over them (T*k passes).
-      meta_data: the support examples z_i is computed from (paper Section 4.1's D-hat_i^s): "support" (all)
-        or "adaptive" (ceil(meta_data_fraction * n_j) examples of each class j, drawn by the adaptive
-        sampler's per-example scores, `AdaptiveSampler.meta_data_mask`, with meta_data_sampler's settings).
-        Adaptation and the query losses use the whole sets either way (docs/design.md).
+      meta_data: the support examples z_i is computed from (paper Section 4.1's D-hat_i^s):
+        "support" (all) or "adaptive" (ceil(meta_data_fraction * n_j) examples of each class j,
+        drawn by the adaptive sampler's per-example scores, `AdaptiveSampler.meta_data_mask`, with
+        meta_data_sampler's settings). Adaptation and the query losses use the whole sets either
+        way (docs/design.md).
     """
 
     weight: float = 0.6
@@ -112,7 +115,8 @@ class TRLearner(Regularizer):
     name: str = "trlearner"
 
     def __post_init__(self):
-        """The section's own rules (the CLI's config check builds this object, so both say the same)."""
+        """The section's own rules (the CLI's config check builds this object, so both say the
+        same)."""
         for field, choices in (
             ("relation", RELATIONS),
             ("weighting", WEIGHTINGS),
@@ -121,7 +125,8 @@ class TRLearner(Regularizer):
         ):
             if getattr(self, field) not in choices:
                 raise ValueError(
-                    f"unknown trlearner.{field} {getattr(self, field)!r}; choose from {sorted(choices)}"
+                    f"unknown trlearner.{field} {getattr(self, field)!r}; choose from "
+                    f"{sorted(choices)}"
                 )
         if self.num_related is not None and not 1 <= self.num_related:
             raise ValueError(
@@ -136,11 +141,13 @@ class TRLearner(Regularizer):
 
     @staticmethod
     def check_meta_batch(num_tasks: int) -> None:
-        """TRLearner relates the tasks of a meta-batch: one task has no other to relate to. The CLI's config
-        check and `meta_loss` both call this, so the API refuses what the CLI refuses, with the same words."""
+        """TRLearner relates the tasks of a meta-batch: one task has no other to relate to. The
+        CLI's config check and `meta_loss` both call this, so the API refuses what the CLI refuses,
+        with the same words."""
         if num_tasks < 2:
             raise ValueError(
-                f"trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2, got {num_tasks}"
+                "trlearner relates the tasks of a meta-batch: meta_batch_size must be >= 2, got "
+                f"{num_tasks}"
             )
 
     def task_representation(
@@ -151,7 +158,7 @@ class TRLearner(Regularizer):
         support_y: jax.Array,
         support_mask: jax.Array | None = None,
     ) -> jax.Array:
-        """z_i [Dz] for one task, from the meta-parameters (not the adapted ones); padded examples excluded."""
+        """z_i [Dz] of one task, from the meta-parameters (not adapted ones), padding excluded."""
         if self.representation == "label_aware":
             g = learner.model.features(model_params, support_x, support_mask)  # [K, F]
             if learner.loss_name == "cross_entropy":  # per-class mean features in label order
@@ -169,7 +176,8 @@ class TRLearner(Regularizer):
             )[head]
             return jnp.concatenate([jnp.ravel(g) for g in jax.tree_util.tree_leaves(grads)])
         raise ValueError(
-            f"unknown task representation {self.representation!r}; choose from {list(REPRESENTATIONS)}"
+            f"unknown task representation {self.representation!r}; choose from "
+            f"{list(REPRESENTATIONS)}"
         )
 
     def representation_width(self, learner, model_params: PyTree, example: Episode) -> int:
@@ -205,12 +213,14 @@ class TRLearner(Regularizer):
     def meta_data_masks(
         self, learner, meta_params: PyTree, episodes: Episode, key: jax.Array | None
     ) -> jax.Array | None:
-        """Support masks [T, K] of the tasks' meta-data (None: the whole support sets, i.e. episodes.support_mask)."""
+        """Support masks [T, K] of the tasks' meta-data (None: the whole support sets, i.e.
+        episodes.support_mask)."""
         if self.meta_data == "support":
             return episodes.support_mask
         if key is None:  # "adaptive"
             raise ValueError(
-                "trlearner meta_data='adaptive' draws its support examples at random: pass penalty(..., key=...)"
+                "trlearner meta_data='adaptive' draws its support examples at random: pass "
+                "penalty(..., key=...)"
             )
         theta = jax.lax.stop_gradient(meta_params)
         keys = jax.random.split(key, episodes.num_tasks)
@@ -222,9 +232,13 @@ class TRLearner(Regularizer):
     def relations(
         self, params: PyTree, learner, model_params: PyTree, episodes: Episode
     ) -> jax.Array:
-        """The relation matrix M [T, T] (zero diagonal) of a batch of tasks (leading task axis), z_i from each
-        task's support_mask examples. On a trained run: `tr.relations(meta_params["regularizers"]["trlearner"],
-        learner, meta_params["model"], episodes)`; `weights` normalizes it into the loss's weights."""
+        """The relation matrix M [T, T] (zero diagonal) of a batch of tasks (leading task axis), z_i
+        from each task's support_mask examples; `weights` normalizes it into the loss's weights.
+        On a trained run:
+
+            tr.relations(meta_params["regularizers"]["trlearner"], learner, meta_params["model"],
+                         episodes)
+        """
         z = jax.vmap(self.task_representation, in_axes=(None, None, 0, 0, 0))(
             learner, model_params, episodes.support_x, episodes.support_y, episodes.support_mask
         )
@@ -233,7 +247,8 @@ class TRLearner(Regularizer):
     def weights(
         self, params: PyTree, learner, model_params: PyTree, episodes: Episode
     ) -> jax.Array:
-        """Normalized weights A [T, T] for a batched episode: `relations`, made non-negative and row-normalized."""
+        """Normalized weights A [T, T] for a batched episode: `relations`, made non-negative and
+        row-normalized."""
         return relation_weights(
             self.relations(params, learner, model_params, episodes),
             self.weighting,
@@ -249,7 +264,9 @@ class TRLearner(Regularizer):
         task_params: PyTree,
         key: jax.Array | None = None,
     ) -> tuple[jax.Array, dict]:
-        """mean_i L_TR,i (paper Eq. 5) for T tasks with adapted parameters task_params (leading axis T).
+        """mean_i L_TR,i (paper Eq. 5) for T tasks with adapted parameters task_params (leading
+        axis T).
+
         key: the meta-data draw (meta_data="adaptive" only)."""
         params = meta_params["regularizers"].get(self.name, {})
         meta_data = episodes.replace(
@@ -261,8 +278,9 @@ class TRLearner(Regularizer):
         queries, predict = episodes.query_x, learner.predict
         split = learner.split_predict(meta_params["model"])
         if split is not None:
-            # The part every adapted model shares with theta (ANIL's body, a frozen encoder, ProtoNet's embedding)
-            # runs once per task's queries instead of once per (model, task) pair; the rest per pair. Exact.
+            # The part every adapted model shares with theta (ANIL's body, a frozen encoder,
+            # ProtoNet's embedding) runs once per task's queries instead of once per (model, task)
+            # pair; the rest per pair. Exact.
             shared, predict = split
             queries = jax.vmap(shared)(episodes.query_x, episodes.query_mask)
         if self.num_related is None or self.num_related >= t - 1:
@@ -280,9 +298,8 @@ class TRLearner(Regularizer):
         top_w, top_idx = jax.lax.top_k(a, self.num_related)  # [T, k]
         top_idx = jax.lax.stop_gradient(top_idx)
         top_w = top_w / jnp.maximum(jnp.sum(top_w, axis=-1, keepdims=True), self.eps)
-        related = jax.tree_util.tree_map(
-            lambda leaf: leaf[top_idx], task_params
-        )  # leaves [T, k, ...]
+        # leaves [T, k, ...]
+        related = jax.tree_util.tree_map(lambda leaf: leaf[top_idx], task_params)
         on_own_queries = jax.vmap(predict, in_axes=(0, None, None))  # k models, one task's queries
         preds = jax.vmap(on_own_queries)(related, queries, episodes.query_mask)  # [T, k, Q, O]
         per_task = jax.vmap(ensemble_loss)(preds, top_w, episodes.query_y, episodes.query_mask)
