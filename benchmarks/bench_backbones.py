@@ -57,11 +57,15 @@ def main():
             overhead[name] = r["median_step_s"] / results[backbone]["median_step_s"]
     for name, r in results.items():
         print(
-            f"{name:26s} compile {r['compile_s']:5.2f}s  median {r['median_step_s'] * 1e3:7.3f} ms  "
+            f"{name:26s} compile {r['compile_s']:5.2f}s  "
+            f"median {r['median_step_s'] * 1e3:7.3f} ms  "
             f"x{overhead.get(name, 1.0):.2f} of its backbone"
         )
     out = {
-        "config": "sinusoid MLP 1-40-40-1, meta-batch 25, 5 support + 10 query, 1 inner step, Adam; runs' own configs",
+        "config": (
+            "sinusoid MLP 1-40-40-1, meta-batch 25, 5 support + 10 query, 1 inner step, Adam; "
+            "runs' own configs"
+        ),
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),

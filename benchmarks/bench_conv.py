@@ -1,33 +1,37 @@
-"""Outer-step speed of Omniglot Conv4 MAML by convolution implementation, beside learn2learn's, written as JSON.
+"""Outer-step speed of Omniglot Conv4 MAML by convolution implementation, beside learn2learn's,
+written as JSON.
 
-Configuration (the issue's and ../shared/anchors' `l2l_maml.py omniglot`): 20-way 1-shot, 15 queries per
-class, meta-batch 16, 1 inner step (lr 0.4), second-order MAML, Adam 1e-3, Conv4 of width 64,
-transductive BatchNorm. Variants, each a jitted `metareg.meta_step.meta_train_step` (episode sampling
-from random uint8 "characters" through the real OmniglotFamily sampler included):
+Configuration (the issue's and ../shared/anchors' `l2l_maml.py omniglot`): 20-way 1-shot, 15 queries
+per class, meta-batch 16, 1 inner step (lr 0.4), second-order MAML, Adam 1e-3, Conv4 of width 64,
+transductive BatchNorm. Variants, each a jitted `metareg.meta_step.meta_train_step` (episode
+sampling from random uint8 "characters" through the real OmniglotFamily sampler included):
 
-  * conv_impl "im2col" (the CPU default) and, with --with-lax, "lax" (lax.conv_general_dilated: grouped
-    convs under vmap, ~20 s per step on a 2-core CPU, so it gets --lax-steps timed steps only);
-  * two architectures: "max" (stride-1 convs + 2x2 max-pool, flattened 2x2x64 readout: our default) and
-    "stride" (stride-2 convs, no pool, spatial-mean readout: learn2learn's OmniglotCNN and MAML's
-    Omniglot net, the like-for-like comparison with the anchor);
+  * conv_impl "im2col" (the CPU default) and, with --with-lax, "lax" (lax.conv_general_dilated:
+    grouped convs under vmap, ~20 s per step on a 2-core CPU, so it gets --lax-steps timed steps
+    only);
+  * two architectures: "max" (stride-1 convs + 2x2 max-pool, flattened 2x2x64 readout: our default)
+    and "stride" (stride-2 convs, no pool, spatial-mean readout: learn2learn's OmniglotCNN and
+    MAML's Omniglot net, the like-for-like comparison with the anchor);
   * "stride/im2col/loop": the tasks as an unrolled loop (`task_chunk=-1`) instead of vmap;
   * with --with-reduce-window, "max/im2col/reduce_window": im2col with the max-pool replaced by
-    `nn.max_pool` (lax.reduce_window, whose derivatives are select_and_scatter / select_and_gather_add),
-    to measure what the phase-max pool of metareg.models.conv saves.
+    `nn.max_pool` (lax.reduce_window, whose derivatives are select_and_scatter /
+    select_and_gather_add), to measure what the phase-max pool of metareg.models.conv saves.
 
 --malloc tuned (the default, as `python -m metareg.main` runs) re-executes the script with glibc's
-huge-page tunable (metareg.runtime); --malloc default runs it without. The tunable is read at process
-start, so the two are separate runs. learn2learn runs as shipped (GLIBC_TUNABLES empty) and also, unless
---no-l2l-tuned, with the same tunable, so each side is measured with and without the allocator change.
+huge-page tunable (metareg.runtime); --malloc default runs it without. The tunable is read at
+process start, so the two are separate runs. learn2learn runs as shipped (GLIBC_TUNABLES empty) and
+also, unless --no-l2l-tuned, with the same tunable, so each side is measured with and without the
+allocator change.
 
-For each: compile time (lower + compile), XLA's peak-memory and FLOP estimates, median / min wall time
-of one outer step (blocked until done), variants interleaved over rounds. learn2learn runs before and
-after ours (its median is the median of the two), with the python printed by
+For each: compile time (lower + compile), XLA's peak-memory and FLOP estimates, median / min wall
+time of one outer step (blocked until done), variants interleaved over rounds. learn2learn runs
+before and after ours (its median is the median of the two), with the python printed by
 ../shared/anchors/setup_learn2learn.sh and PYTHONPATH=<its venv>/stubs.
 
     python benchmarks/bench_conv.py [--malloc tuned|default] [--with-lax] [--no-l2l] [--steps 30]
         [--out benchmarks/results/omniglot_conv_step.json]
-    python benchmarks/bench_conv.py --quick    # smoke test: tiny sizes, seconds; writes ..._quick.json
+    python benchmarks/bench_conv.py --quick    # smoke test: tiny sizes, seconds;
+                                               # writes ..._quick.json
 """
 
 from __future__ import annotations
@@ -74,7 +78,8 @@ def reduce_window_pool(x):
 
 
 def random_family(ways, shots, queries, num_classes=200, seed=0):
-    """An OmniglotFamily over random uint8 images [C, 20, 28, 28] (timing does not depend on the pixels)."""
+    """An OmniglotFamily over random uint8 images [C, 20, 28, 28] (timing does not depend on the
+    pixels)."""
     rng = np.random.default_rng(seed)
     images = lambda c: rng.integers(0, 256, (c, 20, 28, 28), dtype=np.uint8)
     return make_omniglot_family(
@@ -105,7 +110,8 @@ def compile_variant(family, size, conv_impl, arch, pool_impl="phase", task_chunk
         ),
         donate_argnums=0,
     )
-    # The pool is looked up when the step is traced, so patching it around lower() swaps it for this variant only.
+    # The pool is looked up when the step is traced, so patching it around lower() swaps it for this
+    # variant only.
     patch = (
         mock.patch.object(conv, "max_pool_2x2", reduce_window_pool)
         if pool_impl == "reduce_window"
@@ -116,7 +122,8 @@ def compile_variant(family, size, conv_impl, arch, pool_impl="phase", task_chunk
 
 
 def learn2learn_step(steps: int, meta_batch: int, env_extra: dict | None = None) -> dict:
-    """learn2learn's second-order MAML on its OmniglotCNN (20-way 1-shot, 15 queries), built beside the project."""
+    """learn2learn's second-order MAML on its OmniglotCNN (20-way 1-shot, 15 queries), built beside
+    the project."""
     result = anchor_step("omniglot", steps, str(meta_batch), env_extra=env_extra)
     return result if "error" in result else {**result, "meta_batch": meta_batch}
 
@@ -207,16 +214,17 @@ def main():
     ours = {name: summary(v) for name, v in variants.items()}
     for name, r in ours.items():
         print(
-            f"{name:28s} compile {r['compile_s']:6.2f}s  median {r['median_step_s']:.3f}s  min {r['min_step_s']:.3f}s  "
-            f"({r['steps_timed']} steps)",
+            f"{name:28s} compile {r['compile_s']:6.2f}s  median {r['median_step_s']:.3f}s  "
+            f"min {r['min_step_s']:.3f}s  ({r['steps_timed']} steps)",
             flush=True,
         )
 
     result = {
         "config": (
-            f"Omniglot {size['ways']}-way {size['shots']}-shot, {size['queries']} queries/class, meta-batch "
-            f"{size['meta_batch']}, Conv4 width {size['width']}, transductive BN, 1 inner step (lr 0.4), second-order "
-            "MAML, Adam 1e-3; random images through the OmniglotFamily sampler"
+            f"Omniglot {size['ways']}-way {size['shots']}-shot, {size['queries']} queries/class, "
+            f"meta-batch {size['meta_batch']}, Conv4 width {size['width']}, transductive BN, "
+            "1 inner step (lr 0.4), second-order MAML, Adam 1e-3; "
+            "random images through the OmniglotFamily sampler"
         ),
         "quick": args.quick,
         "machine": {
@@ -232,7 +240,10 @@ def main():
         "metareg": ours,
     }
     if not args.no_l2l:
-        model = "learn2learn OmniglotCNN (stride-2 convs, BN, spatial mean), 20-way 1-shot, 15 queries/class, width 64"
+        model = (
+            "learn2learn OmniglotCNN (stride-2 convs, BN, spatial mean), 20-way 1-shot, "
+            "15 queries/class, width 64"
+        )
         runs = {"learn2learn": (l2l_before, shipped)}
         if not args.no_l2l_tuned:
             runs["learn2learn_tuned_malloc"] = (l2l_tuned_before, tuned)

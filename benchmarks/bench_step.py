@@ -1,4 +1,4 @@
-"""Outer-step speed on the sinusoid MLP, ours beside learn2learn's, written as JSON.
+r"""Outer-step speed on the sinusoid MLP, ours beside learn2learn's, written as JSON.
 
 Configuration (the issue's and ../shared/anchors' l2l_maml.py): MLP 1-40-40-1, meta-batch 25,
 10 support + 10 query points, 1 inner step, second-order MAML, Adam 1e-3. For each variant we
@@ -6,7 +6,8 @@ report compile time (lower + compile) and the median / min wall time of one jitt
 (episode sampling included, blocked until done), and the learn2learn anchor measured in the same
 run on the same machine.
 
-    python benchmarks/bench_step.py --out benchmarks/results/sinusoid_step.json [--no-l2l] [--steps 300]
+    python benchmarks/bench_step.py --out benchmarks/results/sinusoid_step.json \
+        [--no-l2l] [--steps 300]
 """
 
 from __future__ import annotations
@@ -132,7 +133,10 @@ def main():
             flush=True,
         )
     result = {
-        "config": "sinusoid MLP 1-40-40-1, meta-batch 25, 10 support + 10 query, 1 inner step, second order, Adam",
+        "config": (
+            "sinusoid MLP 1-40-40-1, meta-batch 25, 10 support + 10 query, 1 inner step, "
+            "second order, Adam"
+        ),
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
@@ -159,7 +163,8 @@ def main():
                 name: l2l["median_step_s"] / v["median_step_s"] for name, v in ours.items()
             }
             print(
-                f"learn2learn median {l2l['median_step_s'] * 1e3:.2f} ms; MAML speed-up x{result['speedup_vs_learn2learn']['maml']:.1f}"
+                f"learn2learn median {l2l['median_step_s'] * 1e3:.2f} ms; "
+                f"MAML speed-up x{result['speedup_vs_learn2learn']['maml']:.1f}"
             )
         else:
             print("learn2learn:", l2l["error"])

@@ -1,18 +1,20 @@
-"""How the outer step's cost grows (issue 6): step time, compile time, peak memory and FLOPs as
+r"""How the outer step's cost grows (issue 6): step time, compile time, peak memory and FLOPs as
 functions of the meta-batch size T and the number of inner steps, with the regularizers on or off,
 for the sinusoid MLP and the Omniglot Conv4; learn2learn's MAML beside ours in the same run
 (its sinusoid MLP and its OmniglotCNN, benchmarks/l2l_sweep.py). JSON + a plot.
 
 TRLearner's exact consistency loss evaluates every adapted model on every task's queries: O(T^2)
-model evaluations against MAML's O(T). The relation-sparse variants (top-k related tasks) are O(T k).
+model evaluations against MAML's O(T). The relation-sparse variants (top-k related tasks) are
+O(T k).
 
-    python benchmarks/bench_suite.py --out benchmarks/results/suite_sinusoid.json [--no-l2l] [--quick]
+    python benchmarks/bench_suite.py --out benchmarks/results/suite_sinusoid.json \
+        [--no-l2l] [--quick]
     python benchmarks/bench_suite.py --shape omniglot --out benchmarks/results/suite_omniglot.json
 
-The Omniglot shape is the omniglot experiments' (experiments/base.py): 20-way 1-shot, 1 query per class
-(MetaMix's reference), Conv4 with stride-2 convs, transductive BatchNorm, inner lr 0.4, on the real
-Omniglot data; T up to 16 and inner steps up to 8 (a 2-core CPU: exact TRLearner at T = 16 already
-runs 256 adapted-model passes per step).
+The Omniglot shape is the omniglot experiments' (experiments/base.py): 20-way 1-shot, 1 query per
+class (MetaMix's reference), Conv4 with stride-2 convs, transductive BatchNorm, inner lr 0.4, on the
+real Omniglot data; T up to 16 and inner steps up to 8 (a 2-core CPU: exact TRLearner at T = 16
+already runs 256 adapted-model passes per step).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ SHAPE = SHAPES["sinusoid"]
 
 
 def measure(points: dict, steps: int, rounds: int) -> dict:
-    """points: name -> config overrides; compiled one at a time (bounded memory), timed interleaved per axis value."""
+    """points: name -> config overrides; compiled one at a time (bounded memory), timed interleaved
+    per axis value."""
     variants = {name: compile_variant(configured({**SHAPE, **o})) for name, o in points.items()}
     time_interleaved(variants, steps, rounds)
     return {name: summary(v) for name, v in variants.items()}
@@ -200,9 +203,15 @@ def main():
     if args.quick:
         META_BATCH, INNER_STEPS, args.steps, args.rounds, args.l2l_steps = (2, 8), (1, 2), 4, 1, 2
     configs = {
-        "sinusoid": "sinusoid MLP 1-40-40-1, 10 support + 10 query points, second-order MAML, Adam; runs' own configs",
-        "omniglot": "Omniglot Conv4 (stride-2 convs, width 64, transductive BN), 20-way 1-shot, 1 query per class, "
-        "second-order MAML (inner lr 0.4), Adam; runs' own configs on the real data",
+        "sinusoid": (
+            "sinusoid MLP 1-40-40-1, 10 support + 10 query points, second-order MAML, Adam; "
+            "runs' own configs"
+        ),
+        "omniglot": (
+            "Omniglot Conv4 (stride-2 convs, width 64, transductive BN), 20-way 1-shot, "
+            "1 query per class, second-order MAML (inner lr 0.4), Adam; "
+            "runs' own configs on the real data"
+        ),
     }
     result = {
         "config": configs[args.shape],

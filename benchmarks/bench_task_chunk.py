@@ -1,5 +1,6 @@
-"""Outer-step time of the issue-4 Conv4 MAML step (20-way 1-shot, 15 queries, T = 16, stride-2 im2col) by
-task execution (`task_chunk`: 0 = vmap, -1 = unrolled loop, c = lax.map over groups of c), printed per variant.
+"""Outer-step time of the issue-4 Conv4 MAML step (20-way 1-shot, 15 queries, T = 16, stride-2
+im2col) by task execution (`task_chunk`: 0 = vmap, -1 = unrolled loop, c = lax.map over groups of
+c), printed per variant.
 
     taskset -c 0 python benchmarks/bench_task_chunk.py 0,1,4,-1 [timed steps, default 6]
 """

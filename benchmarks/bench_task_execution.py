@@ -1,10 +1,12 @@
-"""vmap or a loop over a meta-batch's tasks, per experiment: the outer step of each experiment's own config
-built with `task_chunk = 0` (one vmap) and `-1` (an unrolled loop), compile time and median step, timed
-interleaved in one process, with the huge-page malloc tunable a training run uses. The measurements behind
-`task_chunk = None` (auto: metareg.meta_step.auto_task_chunk).
+r"""vmap or a loop over a meta-batch's tasks, per experiment: the outer step of each experiment's
+own config built with `task_chunk = 0` (one vmap) and `-1` (an unrolled loop), compile time and
+median step, timed interleaved in one process, with the huge-page malloc tunable a training run
+uses. The measurements behind `task_chunk = None` (auto: metareg.meta_step.auto_task_chunk).
 
-    python benchmarks/bench_task_execution.py --out benchmarks/results/task_execution_cpu.json [--steps 12]
-    python benchmarks/bench_task_execution.py --experiments sinusoid_maml,omniglot_maml --steps 4   # a subset
+    python benchmarks/bench_task_execution.py \
+        --out benchmarks/results/task_execution_cpu.json [--steps 12]
+    python benchmarks/bench_task_execution.py \
+        --experiments sinusoid_maml,omniglot_maml --steps 4   # a subset
 """
 
 from __future__ import annotations

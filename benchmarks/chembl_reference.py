@@ -1,20 +1,23 @@
-"""Non-meta-learning references on the ChEMBL drug-activity groups: per-assay ridge and the support mean.
+r"""Non-meta-learning references on the ChEMBL drug-activity groups: per-assay ridge, support mean.
 
 For each fingerprint, evaluation group (0: the data's own split, 200 meta-test assays; 1..3: seeded
-re-partitions, 100 each) and seed of the meta-test split key (`named_key(root_key(seed), "test")`, as
-train.py draws its test episodes), every meta-test assay is split 75/25 (at least 3 query compounds,
-metareg.tasks.chembl) and scored with the papers' columns (mean R^2 with 95% CI, median, count and
-fraction with R^2 > 0.3), beside the chance level of the same query sizes. Methods, all fitted on
-each assay's support set only:
+re-partitions, 100 each) and seed of the meta-test split key (`named_key(root_key(seed), "test")`,
+as train.py draws its test episodes), every meta-test assay is split 75/25 (at least 3 query
+compounds, metareg.tasks.chembl) and scored with the papers' columns (mean R^2 with 95% CI, median,
+count and fraction with R^2 > 0.3), beside the chance level of the same query sizes. Methods, all
+fitted on each assay's support set only:
 
-- ridge_loo:    ridge with lam chosen per assay by leave-one-out on the support (metareg.analysis.baselines)
+- ridge_loo:    ridge with lam chosen per assay by leave-one-out on the support
+                (metareg.analysis.baselines)
 - ridge_valid:  ridge with one lam for all assays, the grid value with the best mean R^2 on the
                 group's meta-validation assays (split with the same key)
 - support_mean: predict the support mean (R^2 = 0 by definition; its MSE is the floor for ridge's)
 
-Also reported: the same columns restricted to assays with at least 5 query compounds (chance is lower).
+Also reported: the same columns restricted to assays with at least 5 query compounds (chance is
+lower).
 
-    python benchmarks/chembl_reference.py [--seeds 0 1 2] [--fingerprints given2048 morgan1024] [--time-prepare]
+    python benchmarks/chembl_reference.py [--seeds 0 1 2] \
+        [--fingerprints given2048 morgan1024] [--time-prepare]
 """
 
 from __future__ import annotations
@@ -189,14 +192,17 @@ def main() -> None:
         timing[f"evaluate_{name}_s"] = time.perf_counter() - t
         results[name] = {"runs": runs, "aggregate": _aggregate(runs)}
         print(
-            f"\n== {name}: mean over seeds {args.seeds} (R^2 mean [95% CI half-width], median, count > 0.3 / tasks; chance)"
+            f"\n== {name}: mean over seeds {args.seeds} "
+            "(R^2 mean [95% CI half-width], median, count > 0.3 / tasks; chance)"
         )
         for g, methods in results[name]["aggregate"].items():
             n = runs[[r["group"] for r in runs].index(int(g))]["num_test"]
             for m, c in methods.items():
                 print(
-                    f"group {g} {m:13s} mean {c['mean']:.3f} [{c['ci95']:.3f}] median {c['median']:.3f} "
-                    f"> 0.3: {c['count_above']:.1f}/{n}   chance mean {c['chance_mean']:.3f} count {c['chance_count_above']:.1f}   "
+                    f"group {g} {m:13s} mean {c['mean']:.3f} [{c['ci95']:.3f}] "
+                    f"median {c['median']:.3f} "
+                    f"> 0.3: {c['count_above']:.1f}/{n}   chance mean {c['chance_mean']:.3f} "
+                    f"count {c['chance_count_above']:.1f}   "
                     f"MSE {c['mse_mean']:.3f}"
                 )
     out = {

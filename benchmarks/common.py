@@ -62,7 +62,8 @@ def compile_step(step, state, family, key, warmup: int = 10) -> dict:
         "key": key,
         "compile_s": compile_s,
         "times": [],
-        # XLA's static analysis of the compiled step: buffers live at its peak (temporaries + arguments + outputs)
+        # XLA's static analysis of the compiled step: buffers live at its peak (temporaries +
+        # arguments + outputs)
         "peak_bytes": None
         if mem is None
         else int(mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes),
@@ -99,7 +100,8 @@ ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors"
 
 
 def learn2learn_python() -> tuple[str, dict] | str:
-    """(python, env) of learn2learn's venv, built beside the project by ../shared/anchors (cached), or an error."""
+    """(python, env) of learn2learn's venv, built beside the project by ../shared/anchors (cached),
+    or an error."""
     setup = ANCHORS / "setup_learn2learn.sh"
     if not setup.exists():
         return f"no anchor script at {setup}"
@@ -111,7 +113,8 @@ def learn2learn_python() -> tuple[str, dict] | str:
 
 
 def anchor_step(kind: str, steps: int, *extra: str, env_extra: dict | None = None) -> dict:
-    """learn2learn's MAML step time from ../shared/anchors/l2l_maml.py (`kind` sinusoid or omniglot)."""
+    """learn2learn's MAML step time from ../shared/anchors/l2l_maml.py (`kind` sinusoid or
+    omniglot)."""
     found = learn2learn_python()
     if isinstance(found, str):
         return {"error": found}

@@ -1,9 +1,11 @@
-"""learn2learn's second-order MAML outer step for several meta-batch sizes and inner-step counts (the
-anchor ../shared/anchors/l2l_maml.py, parameterized), on the sinusoid MLP or its Omniglot CNN. Run with
-the anchor's python (bench_suite.py does): prints one JSON line per configuration.
+r"""learn2learn's second-order MAML outer step for several meta-batch sizes and inner-step counts
+(the anchor ../shared/anchors/l2l_maml.py, parameterized), on the sinusoid MLP or its Omniglot CNN.
+Run with the anchor's python (bench_suite.py does): prints one JSON line per configuration.
 
-    PYTHONPATH=<l2lenv>/stubs <l2lenv>/bin/python benchmarks/l2l_sweep.py --meta-batch 1,8,32 --inner-steps 1 --steps 30
-    ... l2l_sweep.py --shape omniglot --queries 1 --meta-batch 1,2,4,8,16   # 20-way 1-shot, like bench_suite's shape
+    PYTHONPATH=<l2lenv>/stubs <l2lenv>/bin/python benchmarks/l2l_sweep.py \
+        --meta-batch 1,8,32 --inner-steps 1 --steps 30
+    ... l2l_sweep.py --shape omniglot --queries 1 \
+        --meta-batch 1,2,4,8,16   # 20-way 1-shot, like bench_suite's shape
 """
 
 import argparse
@@ -32,8 +34,8 @@ def sinusoid(tasks: int, shots: int = 10, queries: int = 10):
 
 
 def omniglot(tasks: int, queries: int, ways: int = 20, shots: int = 1):
-    """The anchor's Omniglot setting (OmniglotCNN, inner lr 0.4) with `queries` per class; random images
-    (the step's cost does not depend on the pixels)."""
+    """The anchor's Omniglot setting (OmniglotCNN, inner lr 0.4) with `queries` per class; random
+    images (the step's cost does not depend on the pixels)."""
     model = l2l.vision.models.OmniglotCNN(output_size=ways)
 
     def batch():

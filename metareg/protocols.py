@@ -71,8 +71,8 @@ class Learner(Protocol):
         ...
 
     def split_predict(self, theta: PyTree):
-        """(shared, rest) with predict(phi, x, m) == rest(phi, shared(x, m), m) for every phi adapted
-        from theta (the frozen prefix run once for many tasks' models), or None."""
+        """(shared, rest) with predict(phi, x, m) == rest(phi, shared(x, m), m) for every phi
+        adapted from theta (the frozen prefix run once for many tasks' models), or None."""
         ...
 
 

@@ -127,7 +127,8 @@ def test_tnet_freezes_transforms_and_adapts_weights_like_maml():
 
 def test_every_learner_and_family_follows_its_protocol():
     """meta_step and evaluate call only the methods of metareg.protocols: every registered learner
-    has them, and so does a built-in family (the check_family test covers what a custom one lacks)."""
+    has them, and so does a built-in family (the check_family test covers what a custom one
+    lacks)."""
     from metareg.config import default_config
     from metareg.learners import LEARNERS, make_learner
     from metareg.protocols import Learner, TaskFamily

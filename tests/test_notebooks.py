@@ -1,8 +1,9 @@
-"""The tutorial notebooks (notebooks/*.ipynb) run top to bottom on CPU, and are committed without outputs.
+"""The tutorial notebooks (notebooks/*.ipynb) run top to bottom on CPU, and are committed without
+outputs.
 
-Each notebook runs in a fresh python3 kernel of this environment (nbclient; ipykernel, nbclient and nbformat are
-in the `dev` extra), with a temporary directory as its working directory; a cell that raises fails the test
-with that cell's source and traceback.
+Each notebook runs in a fresh python3 kernel of this environment (nbclient; ipykernel, nbclient and
+nbformat are in the `dev` extra), with a temporary directory as its working directory; a cell that
+raises fails the test with that cell's source and traceback.
 """
 
 from __future__ import annotations

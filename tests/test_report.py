@@ -43,7 +43,8 @@ def test_paper_numbers_and_names():
 
 
 def test_one_spelling_of_a_method():
-    """Every table reads method directories through runs.method_name: "+" or "_" joins, implicit MAML."""
+    """Every table reads method directories through runs.method_name: "+" or "_" joins, implicit
+    MAML."""
     assert runs.method_name("trlearner_top1") == "maml+trlearner_top1"
     assert runs.method_name("maml_inner4") == "maml_inner4"
     assert runs.method_name("metamix") == "maml+metamix"
@@ -137,8 +138,8 @@ GRIDS = sorted(
 
 @pytest.mark.parametrize("grid_name", GRIDS)
 def test_grid_files_name_valid_configs(grid_name):
-    """Every cell names an experiment file whose config, with the cell's overrides, passes validation (a typo
-    fails here, not hours into a sweep)."""
+    """Every cell names an experiment file whose config, with the cell's overrides, passes
+    validation (a typo fails here, not hours into a sweep)."""
     from metareg.config import validate_config, with_overrides
 
     root = Path(__file__).resolve().parents[1]

@@ -32,7 +32,10 @@ f(x).block_until_ready(); f(x).block_until_ready()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(3):
     f(x).block_until_ready()
-print(os.environ.get("GLIBC_TUNABLES", "") or "-", (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 3)
+print(
+    os.environ.get("GLIBC_TUNABLES", "") or "-",
+    (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 3,
+)
 """
 
 

@@ -23,16 +23,22 @@ SHARDED_EQUALS_SINGLE = textwrap.dedent(
     from metareg.sharding import replicate, task_mesh, task_sharding
 
     assert len(jax.devices()) == 8, jax.devices()
-    regs = {"maml": (), "maml+trlearner+metamix": (metareg.TRLearner(), metareg.MetaMix())}[sys.argv[1]]
+    regs = {
+        "maml": (),
+        "maml+trlearner+metamix": (metareg.TRLearner(), metareg.MetaMix()),
+    }[sys.argv[1]]
     family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
     objective = metareg.MetaObjective(metareg.MAML(metareg.mlp(), inner_lr=0.01), regs)
     optimizer = optax.adam(1e-3)
-    state0 = metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+    state0 = metareg.init_train_state(
+        jax.random.key(1), objective, optimizer, family.example_episode()
+    )
     key = jax.random.key(2)
 
     def run(sharding, state, family):
-        step = jax.jit(functools.partial(metareg.meta_train_step, objective=objective, optimizer=optimizer,
-                                         meta_batch_size=16, task_sharding=sharding))
+        step = jax.jit(functools.partial(metareg.meta_train_step, objective=objective,
+                                         optimizer=optimizer, meta_batch_size=16,
+                                         task_sharding=sharding))
         losses = []
         for _ in range(5):
             state, m = step(state, family, key)
@@ -43,9 +49,14 @@ SHARDED_EQUALS_SINGLE = textwrap.dedent(
     mesh = task_mesh(0)
     sharded, l8 = run(task_sharding(mesh), replicate(state0, mesh), replicate(family, mesh))
     diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-               for a, b in zip(jax.tree_util.tree_leaves(single.meta_params), jax.tree_util.tree_leaves(sharded.meta_params)))
-    print(json.dumps({"losses_single": l1, "losses_sharded": l8, "max_param_diff": diff,
-                      "sharded_on": len(sharded.meta_params["model"]["blocks_0"]["kernel"].sharding.device_set)}))
+               for a, b in zip(jax.tree_util.tree_leaves(single.meta_params),
+                               jax.tree_util.tree_leaves(sharded.meta_params)))
+    print(json.dumps({
+        "losses_single": l1,
+        "losses_sharded": l8,
+        "max_param_diff": diff,
+        "sharded_on": len(sharded.meta_params["model"]["blocks_0"]["kernel"].sharding.device_set),
+    }))
     """
 )
 

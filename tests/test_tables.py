@@ -1,4 +1,5 @@
-"""The omniglot / chembl / pose tables: cells from results.json files, paired claims, the papers' numbers beside."""
+"""The omniglot / chembl / pose tables: cells from results.json files, paired claims, the papers'
+numbers beside."""
 
 import json
 
@@ -49,7 +50,8 @@ def test_chembl_claims_on_counts_and_pose_lower_is_better(tmp_path):
 
 
 def test_pooled_claims_pair_every_group_and_seed(tmp_path):
-    """Over all groups: one t-CI over the (group, seed) paired differences; a group without the backbone adds none."""
+    """Over all groups: one t-CI over the (group, seed) paired differences; a group without the
+    backbone adds none."""
     deltas = {
         ("group0", 0): -0.02,
         ("group0", 1): -0.03,
@@ -82,7 +84,8 @@ def test_omniglot_fit_rows_compare_training_loss_with_test_nll_at_the_training_i
     ]:
         d = tmp_path / "20way1shot_nme" / method / "seed_0"
         d.mkdir(parents=True)
-        # A decoy at another inner-step count: the row must use the training's own (1 for MAML, 0 for ProtoNet).
+        # A decoy at another inner-step count: the row must use the training's own (1 for MAML, 0
+        # for ProtoNet).
         metrics = {
             "accuracy@5": {"mean": 0.8, "ci95": 0.01},
             key: {"mean": test_nll},
@@ -128,8 +131,9 @@ def _write_curve(root, column, method, seed, test_error, train_before, reg_delta
 
 
 def test_nme_claims_are_judged_only_where_the_backbone_memorizes(tmp_path):
-    """k5: MAML solves training tasks without support (train@0 ~ 0.01) and fails the test (3.0): the claim is
-    judged. k10: no gap between training tasks before adaptation and test: "untested regime", whatever Δ is."""
+    """k5: MAML solves training tasks without support (train@0 ~ 0.01) and fails the test (3.0): the
+    claim is judged. k10: no gap between training tasks before adaptation and test: "untested
+    regime", whatever Δ is."""
     for s in range(3):
         _write_curve(tmp_path, "k5", "maml", s, 3.0 + 0.1 * s, 0.01)
         _write_curve(tmp_path, "k5", "maml+mr_maml", s, 3.0 + 0.1 * s, 0.5, reg_delta=-1.0)
@@ -137,17 +141,18 @@ def test_nme_claims_are_judged_only_where_the_backbone_memorizes(tmp_path):
         _write_curve(tmp_path, "k10", "maml+mr_maml", s, 1.0 + 0.1 * s, 1.0, reg_delta=-1.0)
     text = tables.nme_table(tables.collect(tmp_path))
     assert (
-        "| k5 | MAML+MR-MAML improves MAML | 3.090 ± 0.248 (seeds=3) | 3.050 ± 0.248 (seeds=3) | -1.000 ± 0.000 (seeds=3) "
-        "| supported |"
+        "| k5 | MAML+MR-MAML improves MAML | 3.090 ± 0.248 (seeds=3) | 3.050 ± 0.248 (seeds=3) "
+        "| -1.000 ± 0.000 (seeds=3) | supported |"
     ) in text
-    # k10: no memorization, and its training tasks after adaptation (0.05) beat the test tasks (1.0-1.2): overfits
+    # k10: no memorization, and its training tasks after adaptation (0.05) beat the test tasks
+    # (1.0-1.2): overfits
     assert (
-        "| k10 | MAML+MR-MAML improves MAML | 0.000 ± 0.000 (seeds=3) | 1.050 ± 0.248 (seeds=3) | -1.000 ± 0.000 (seeds=3) "
-        "| supported |"
+        "| k10 | MAML+MR-MAML improves MAML | 0.000 ± 0.000 (seeds=3) | 1.050 ± 0.248 (seeds=3) "
+        "| -1.000 ± 0.000 (seeds=3) | supported |"
     ) in text
     assert (
-        "| MAML | 3.100 ± 0.248 (n=3) | not run | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) | 3.100 ± 0.248 (n=3) |"
-        in text
+        "| MAML | 3.100 ± 0.248 (n=3) | not run | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) "
+        "| 3.100 ± 0.248 (n=3) |" in text
     )
 
 
@@ -182,8 +187,9 @@ def test_head_spread_is_zero_for_identical_heads_and_grows_with_their_difference
 
 
 def test_regime_of_an_accuracy_metric_is_judged_in_error_terms(tmp_path):
-    """Omniglot: accuracy is higher-is-better, so the backbone overfits when its training tasks' accuracy after
-    adaptation beats the test tasks', and a regularizer is supported when it raises test accuracy."""
+    """Omniglot: accuracy is higher-is-better, so the backbone overfits when its training tasks'
+    accuracy after adaptation beats the test tasks', and a regularizer is supported when it raises
+    test accuracy."""
     for s in range(3):
         for method, acc in (("maml", 0.85 + 0.01 * s), ("maml_metamix", 0.88 + 0.01 * s)):
             _write(tmp_path, "20way1shot_norot", method, s, "accuracy@5", acc)
@@ -199,16 +205,18 @@ def test_regime_of_an_accuracy_metric_is_judged_in_error_terms(tmp_path):
             }
             (d / "metrics.jsonl").write_text(json.dumps(row) + "\n")
     text = tables.regime_table(tables.collect(tmp_path), "Omniglot")
-    # memorization gap (error) = train@0 - test@k < 0: no; overfitting gap = train@k - test@k = 0.06 > 0: overfits
+    # memorization gap (error) = train@0 - test@k < 0: no; overfitting gap = train@k - test@k =
+    # 0.06 > 0: overfits
     assert (
-        "| 20way1shot_norot | MAML+MetaMix improves MAML | -0.660 ± 0.025 (seeds=3) | 0.060 ± 0.000 (seeds=3) | "
-        "0.030 ± 0.000 (seeds=3) | supported |"
+        "| 20way1shot_norot | MAML+MetaMix improves MAML | -0.660 ± 0.025 (seeds=3) "
+        "| 0.060 ± 0.000 (seeds=3) | 0.030 ± 0.000 (seeds=3) | supported |"
     ) in text
 
 
 def test_runs_stopped_before_their_final_evaluation_are_judged_at_a_curve_point(tmp_path):
-    """collect_at_step: the curve point at the step every run reached stands in for results.json, and the
-    regime columns read no later point (MAML seed 0 ran on to step 750, where it memorizes)."""
+    """collect_at_step: the curve point at the step every run reached stands in for results.json,
+    and the regime columns read no later point (MAML seed 0 ran on to step 750, where it
+    memorizes)."""
     for s in range(3):
         for method, acc in (("maml", 0.80 + 0.01 * s), ("maml_metamix", 0.70 + 0.01 * s)):
             d = tmp_path / "20way1shot_reference" / method / f"seed_{s}"

@@ -1,21 +1,21 @@
 """Non-meta-learning references for drug activity: per-assay ridge regression, and the support mean.
 
-Both see one task's support set only (no other assay), honour the padding masks, and are closed forms in
-JAX, so a whole meta-test set is one `vmap`.
+Both see one task's support set only (no other assay), honour the padding masks, and are closed
+forms in JAX, so a whole meta-test set is one `vmap`.
 
-Ridge (with an unpenalized intercept): centre x and y on the masked support means, then solve in the dual,
-because an assay has K <= a few hundred support compounds and D = 1024 or 2048 features:
+Ridge (with an unpenalized intercept): centre x and y on the masked support means, then solve in the
+dual, because an assay has K <= a few hundred support compounds and D = 1024 or 2048 features:
 
     alpha = (Xc Xc^T + lam I)^-1 yc,   w = Xc^T alpha,   pred = mean(y) + (x_query - mean(x)) w
 
-Padded support rows are zeroed after centring, so they add a decoupled lam * I block whose alpha is 0:
-they change no prediction (up to float32 rounding of the larger matrix decomposition, tested).
+Padded support rows are zeroed after centring, so they add a decoupled lam * I block whose alpha is
+0: they change no prediction (up to float32 rounding of the larger matrix decomposition, tested).
 
-lam: a float (fixed) or None (default): chosen per assay by leave-one-out on the support over the grid
-RIDGE_LAMBDAS, with the closed-form LOO residual alpha_i / [(G + lam I)^-1]_ii of kernel ridge regression
-(one eigendecomposition of the Gram matrix G serves every lam). The centring is not refitted per fold, the
-usual approximation; ties go to the smallest lam. With fewer than 2 real support points the prediction is
-the support mean.
+lam: a float (fixed) or None (default): chosen per assay by leave-one-out on the support over the
+grid RIDGE_LAMBDAS, with the closed-form LOO residual alpha_i / [(G + lam I)^-1]_ii of kernel ridge
+regression (one eigendecomposition of the Gram matrix G serves every lam). The centring is not
+refitted per fold, the usual approximation; ties go to the smallest lam. With fewer than 2 real
+support points the prediction is the support mean.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import jax.numpy as jnp
 
 from metareg.types import Array, Episode
 
-# Half-decades around the scale of the data: a binary Morgan fingerprint of a drug-like compound sets
-# about 50 of 2048 bits (the diagonal of G), so lam = 1 .. 100 is weak .. strong shrinkage.
+# Half-decades around the scale of the data: a binary Morgan fingerprint of a drug-like compound
+# sets about 50 of 2048 bits (the diagonal of G), so lam = 1 .. 100 is weak .. strong shrinkage.
 RIDGE_LAMBDAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
@@ -51,7 +51,8 @@ def _centred(support_x, support_y, support_mask):
 def ridge_lambda_loo(
     gram: Array, yc: Array, mask: Array, lambdas=RIDGE_LAMBDAS
 ) -> tuple[Array, Array]:
-    """(chosen lam, LOO mean squared error per lam [L]) for centred targets yc [K] and Gram matrix [K, K]."""
+    """(chosen lam, LOO mean squared error per lam [L]) for centred targets yc [K] and Gram matrix
+    [K, K]."""
     evals, evecs = jnp.linalg.eigh(gram)
     evals = jnp.maximum(
         evals, 0.0
@@ -82,7 +83,8 @@ def ridge_predict(
 
     support_x [K, D], support_y [K] or [K, 1], query_x [Q, D], support_mask [K] (None: all real).
     lam: fixed strength, or None for leave-one-out over `lambdas`. Returns predictions shaped like
-    support_y's layout: [Q] or [Q, 1]. Padded query rows get finite predictions (score them with the mask).
+    support_y's layout: [Q] or [Q, 1]. Padded query rows get finite predictions (score them with the
+    mask).
     """
     xc, yc, x_mean, y_mean, m, n = _centred(support_x, support_y, support_mask)
     _, keep_axis = _column(support_y)
@@ -103,7 +105,8 @@ def ridge_predict(
 def support_mean_predict(
     support_y: Array, query_x: Array, support_mask: Array | None = None
 ) -> Array:
-    """The floor: every query point gets the mean of the real support targets. [Q] or [Q, 1] like support_y.
+    """The floor: every query point gets the mean of the real support targets. [Q] or [Q, 1] like
+    support_y.
 
     Its R^2 is 0 by definition (constant predictions); its MSE is the reference for ridge's MSE.
     """
@@ -115,7 +118,8 @@ def support_mean_predict(
 
 @jax.jit
 def ridge_episodes(episodes: Episode, lam: Array | None = None) -> Array:
-    """Ridge predictions for a batched Episode: [T, Q] or [T, Q, 1] like query_y (LOO lam when lam is None)."""
+    """Ridge predictions for a batched Episode: [T, Q] or [T, Q, 1] like query_y (LOO lam when lam
+    is None)."""
     masks = (
         episodes.support_mask
         if episodes.support_mask is not None

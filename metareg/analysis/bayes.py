@@ -9,9 +9,9 @@ integral cheap: with sin(w x + b) = cos(b) sin(w x) + sin(b) cos(w x), the Gram 
 on the support set is computed once per w, and each phase on the grid costs O(1), not O(K).
 
 - sinusoid / sinusoid_w1: given (w, b), f = A sin(w x + b) with A ~ U[lo, hi]; the posterior of A
-  is a truncated normal, so p(y | w, b) and E[A | w, b, y] are closed forms (log space, through erfcx).
-  (w, b) is integrated on a midpoint grid (spectrally accurate in a periodic b; O(h^2) in w, and in
-  sinusoid_w1's b over [0, pi), from the prior's edges).
+  is a truncated normal, so p(y | w, b) and E[A | w, b, y] are closed forms (log space, through
+  erfcx). (w, b) is integrated on a midpoint grid (spectrally accurate in a periodic b; O(h^2) in w,
+  and in sinusoid_w1's b over [0, pi), from the prior's edges).
 - harmonic: given (w, b1, b2), f = a1 sin(w x + b1) + a2 sin(2 w x + b2) with (a1, a2) ~ N(0, I):
   a Gaussian posterior and a closed-form marginal likelihood; (w, b1, b2) on a 3-D midpoint grid.
   Since a_j is symmetric, (a_j, b_j) and (-a_j, b_j + pi) are the same function with the same prior
@@ -46,10 +46,12 @@ from metareg.types import Array, Episode
 
 @dataclasses.dataclass(frozen=True)
 class TaskPrior:
-    """The true task prior of a family, in the form the integration needs (mirrors tasks/regression.py).
+    """The true task prior of a family, in the form the integration needs (mirrors
+    tasks/regression.py).
 
     kind "sinusoid": A ~ U[amplitude]; kind "harmonic": a1, a2 ~ N(0, 1). phase_range is the range
-    integrated over (already reduced by the a -> -a symmetry for harmonic). w_range (lo, lo) = fixed w.
+    integrated over (already reduced by the a -> -a symmetry for harmonic). w_range (lo, lo) =
+    fixed w.
     """
 
     kind: str
@@ -76,8 +78,8 @@ class Grid:
         return Grid(self.num_w if self.num_w == 1 else 2 * self.num_w, 2 * self.num_phase)
 
 
-# Chosen so the grid spacing is at or below the posterior width in w and b of the sharpest test tasks
-# (checked by doubling: `python -m metareg.analysis.bayes` writes the change into the JSON).
+# Chosen so the grid spacing is at or below the posterior width in w and b of the sharpest test
+# tasks (checked by doubling: `python -m metareg.analysis.bayes` writes the change into the JSON).
 DEFAULT_GRIDS = {
     "sinusoid": Grid(num_w=512, num_phase=512),
     "sinusoid_w1": Grid(num_w=1, num_phase=8192),
@@ -93,8 +95,9 @@ def midpoints(lo: float, hi: float, n: int) -> np.ndarray:
 
 
 def _erfcx(x: Array) -> Array:
-    """exp(x^2) erfc(x) for x >= 0. jax's erfcx returns 0 on x in [26.54, 26.64] (float64) and [9.19, 9.42]
-    (float32); beyond a threshold below those, use the asymptotic series (relative error < 1e-13 / 1e-8)."""
+    """exp(x^2) erfc(x) for x >= 0. jax's erfcx returns 0 on x in [26.54, 26.64] (float64) and
+    [9.19, 9.42] (float32); beyond a threshold below those, use the asymptotic series (relative
+    error < 1e-13 / 1e-8)."""
     cut = 20.0 if x.dtype == jnp.float64 else 8.0
     z = jnp.maximum(x, cut)
     u = 1.0 / (2.0 * z * z)
@@ -103,7 +106,8 @@ def _erfcx(x: Array) -> Array:
 
 
 def _log_ndtr_neg(t: Array) -> Array:
-    """log Phi(t) for t <= 0 through erfcx: no underflow however deep the tail (and cheaper than log_ndtr)."""
+    """log Phi(t) for t <= 0 through erfcx: no underflow however deep the tail (and cheaper than
+    log_ndtr)."""
     return jnp.log(0.5 * _erfcx(-t / math.sqrt(2))) - 0.5 * t * t
 
 
@@ -111,7 +115,8 @@ def _log_ndtr_diff(a: Array, b: Array) -> Array:
     """log(Phi(b) - Phi(a)) for a < b without cancellation or underflow.
 
     Reflect (a, b) -> (-b, -a) so that lo + hi <= 0 (lo <= 0). If hi <= 0 both ends are in the lower
-    tail: log Phi(hi) + log(1 - Phi(lo) / Phi(hi)); otherwise 1 - Phi(-hi) - Phi(lo) >= 1 - 2 Phi(-hi) > 0.
+    tail: log Phi(hi) + log(1 - Phi(lo) / Phi(hi)); otherwise
+    1 - Phi(-hi) - Phi(lo) >= 1 - 2 Phi(-hi) > 0.
     """
     flip = a + b > 0
     lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
@@ -160,8 +165,8 @@ def _sinusoid_slices(x, y, w, phase, amplitude, noise_std):
 
 
 def _harmonic_slices(x, y, w, phase, noise_std):
-    """Per frequency w [C]: as _sinusoid_slices, over (b1, b2) on phase x phase, with the linear-Gaussian
-    posterior of (a1, a2); coefficients of (sin wx, cos wx, sin 2wx, cos 2wx)."""
+    """Per frequency w [C]: as _sinusoid_slices, over (b1, b2) on phase x phase, with the
+    linear-Gaussian posterior of (a1, a2); coefficients of (sin wx, cos wx, sin 2wx, cos 2wx)."""
     inv = 1.0 / noise_std**2
     wx = w[:, None] * x[None, :]
     basis = jnp.stack([jnp.sin(wx), jnp.cos(wx), jnp.sin(2 * wx), jnp.cos(2 * wx)], 1)  # [C, 4, K]
@@ -248,8 +253,8 @@ def harmonic_posterior_mean(
     noise_std: float,
     w_chunk: int = 16,
 ) -> Array:
-    """E[a1 sin(w x* + b1) + a2 sin(2 w x* + b2) | support] for one task: (a1, a2) ~ N(0, I) integrated
-    exactly, (w, b1, b2) over w x phase x phase with equal weights."""
+    """E[a1 sin(w x* + b1) + a2 sin(2 w x* + b2) | support] for one task: (a1, a2) ~ N(0, I)
+    integrated exactly, (w, b1, b2) over w x phase x phase with equal weights."""
     slices = _map_w(
         lambda wc: _harmonic_slices(support_x, support_y, wc, phase, noise_std), w, w_chunk
     )
@@ -309,7 +314,8 @@ def posterior_mean_predictor(
 def bayes_errors(
     episodes: Episode, family: str, grid: Grid | None = None, noise_std: float | None = None
 ) -> dict[str, np.ndarray]:
-    """Per-task errors [T] of the posterior-mean predictor: mse_clean (vs the noiseless f) and mse_noisy."""
+    """Per-task errors [T] of the posterior-mean predictor: mse_clean (vs the noiseless f) and
+    mse_noisy."""
     pred = posterior_mean_predictor(episodes, family, grid, noise_std)
     out = {
         "mse_noisy": np.mean((pred - np.asarray(episodes.query_y, np.float64)) ** 2, axis=(1, 2))
@@ -375,8 +381,9 @@ METHODS_MD_FLOORS = {
 
 
 def _convergence(episodes: Episode, family: str, grid: Grid, num_tasks: int) -> dict:
-    """Change of the predictor and of mse_clean when the grid is doubled, on the tasks whose posterior
-    is sharpest (largest mean support_y^2: large amplitudes narrow the posterior in w and b)."""
+    """Change of the predictor and of mse_clean when the grid is doubled, on the tasks whose
+    posterior is sharpest (largest mean support_y^2: large amplitudes narrow the posterior in
+    w and b)."""
     energy = np.mean(np.square(np.asarray(episodes.support_y)), axis=(1, 2))
     idx = np.sort(np.argsort(-energy)[:num_tasks])
     sub = jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], episodes)
@@ -389,7 +396,10 @@ def _convergence(episodes: Episode, family: str, grid: Grid, num_tasks: int) -> 
         np.mean((fine - clean) ** 2, axis=(1, 2)),
     )
     return {
-        "tasks": f"the {len(idx)} tasks of seed 0 with the largest mean support_y^2 (sharpest posteriors)",
+        "tasks": (
+            f"the {len(idx)} tasks of seed 0 with the largest mean support_y^2 "
+            "(sharpest posteriors)"
+        ),
         "grid": dataclasses.asdict(grid),
         "doubled_grid": dataclasses.asdict(grid.doubled()),
         "max_abs_prediction_change": float(np.abs(fine - base).max()),
@@ -413,7 +423,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     results = {
-        "what": "Bayes-optimal (posterior-mean, true prior and noise) error on the meta-test tasks of training runs",
+        "what": (
+            "Bayes-optimal (posterior-mean, true prior and noise) error on the meta-test tasks "
+            "of training runs"
+        ),
         "num_queries": 10,
         "num_tasks_per_seed": 600,
         "seeds": args.seeds,
@@ -446,7 +459,8 @@ def main(argv: list[str] | None = None) -> dict:
                 for name in pooled:
                     pooled[name].append(errors[name])
                 print(
-                    f"{family} K={k} seed={seed}: mse_clean {row['mse_clean']['mean']:.4f} +- {row['mse_clean']['ci95']:.4f}"
+                    f"{family} K={k} seed={seed}: mse_clean {row['mse_clean']['mean']:.4f} "
+                    f"+- {row['mse_clean']['ci95']:.4f}"
                     f" ({row['wall_time_s']:.1f}s)",
                     flush=True,
                 )

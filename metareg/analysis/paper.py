@@ -27,8 +27,8 @@ REGULARIZER_LABELS = {
     "mr_maml": "MR-MAML",
     "trlearner": "TRLearner",
 }
-# Variants of our grids (not the papers' methods): MetaMix's inputs mixed too, its mixture strategies
-# (MetaMix Tables 3, 7, 13, 16), MR-MAML with noise that can act.
+# Variants of our grids (not the papers' methods): MetaMix's inputs mixed too, its mixture
+# strategies (MetaMix Tables 3, 7, 13, 16), MR-MAML with noise that can act.
 VARIANT_LABELS = {
     "metamix_input": "MetaMix (input mixing too)",
     "metamix_qq": "Mixup(Dq, Dq)",
@@ -60,8 +60,9 @@ _TABLE1 = {
     "tnet+metamix": (0.498, 0.094, 0.576, 0.183),
     "tnet+trlearner": (0.443, 0.066, 0.543, 0.144),
 }
-# TRLearner paper, Table 9 (sinusoid, regularizers combined): (5-shot, 10-shot). Its single-regularizer
-# rows repeat Table 1 (MAML+MetaMix 10-shot is printed 0.085 there, 0.083 in Table 1).
+# TRLearner paper, Table 9 (sinusoid, regularizers combined): (5-shot, 10-shot). Its
+# single-regularizer rows repeat Table 1 (MAML+MetaMix 10-shot is printed 0.085 there,
+# 0.083 in Table 1).
 _TABLE9 = {
     "maml+metamix+trlearner": (0.398, 0.050),
     "anil+metamix+trlearner": (0.465, 0.070),
@@ -80,7 +81,8 @@ def paper_mse(method: str, family: str, shots: int) -> float | None:
 
 
 def backbone_of(method: str) -> str:
-    """ "anil+trlearner" -> "anil"; a backbone variant keeps its suffix ("maml_inner4+trlearner" -> "maml_inner4")."""
+    """ "anil+trlearner" -> "anil"; a backbone variant keeps its suffix ("maml_inner4+trlearner" ->
+    "maml_inner4")."""
     return method_name(method).split("+")[0]
 
 
@@ -98,7 +100,8 @@ def label(method: str) -> str:
 
 
 # Omniglot, non-mutually-exclusive, accuracy (%): {(paper, ways, shots): {method: (mean, ci95)}}.
-# TRLearner Table 2/6 (20-way); MetaMix Table 5 (20-way 1-shot, as the issue quotes it; CIs not quoted).
+# TRLearner Table 2/6 (20-way); MetaMix Table 5 (20-way 1-shot, as the issue quotes it;
+# CIs not quoted).
 OMNIGLOT = {
     ("TRLearner", 20, 1): {
         "maml": (87.15, 0.61),
@@ -124,8 +127,9 @@ OMNIGLOT = {
     ("MetaMix", 20, 1): {"maml": (87.40, None), "maml+metamix": (91.82, None)},
 }
 
-# Drug activity on the Novartis pQSAR assays (NOT our ChEMBL assays): (mean R^2, median R^2, count > 0.3 of 100).
-# TRLearner Table 3/7, its "Group 5 (average)" column; MetaMix Table 2, the mean of its four groups.
+# Drug activity on the Novartis pQSAR assays (NOT our ChEMBL assays): (mean R^2, median R^2,
+# count > 0.3 of 100). TRLearner Table 3/7, its "Group 5 (average)" column; MetaMix Table 2, the
+# mean of its four groups.
 DRUG_TRLEARNER_GROUP5 = {
     "maml": (0.341, 0.260, 45),
     "maml+trlearner": (0.378, 0.319, 56),

@@ -1,8 +1,11 @@
-"""Tables from runs' results.json files: ours (mean +- 95% CI over seeds) beside the paper.
+r"""Tables from runs' results.json files: ours (mean +- 95% CI over seeds) beside the paper.
 
-    python -m metareg.analysis.report --root runs/table1_sinusoid --out docs/results/table1_sinusoid.md          # per family
-    python -m metareg.analysis.report --root runs/table1_full --layout table1 --out docs/results/table1.md      # paper's Table 1
-    python -m metareg.analysis.report --root runs/table1_full --layout table9 --out docs/results/table9.md      # regularizers combined
+    python -m metareg.analysis.report --root runs/table1_sinusoid \
+        --out docs/results/table1_sinusoid.md                   # per family
+    python -m metareg.analysis.report --root runs/table1_full --layout table1 \
+        --out docs/results/table1.md                            # paper's Table 1
+    python -m metareg.analysis.report --root runs/table1_full --layout table9 \
+        --out docs/results/table9.md                            # regularizers combined
 
 A run directory is ROOT/<family>/k<K>/<method>/seed_<s>/results.json (the layout the grids in
 experiments/grids/ write). For each cell: the mean over seeds of the test MSE (600 fresh tasks
@@ -28,8 +31,8 @@ from metareg.analysis.runs import method_name, regression_cells
 # means the test-time adaptation blew up on some tasks.
 BLOWUP_MSE = 1e3
 
-# Bayes-optimal MSE quoted by ../shared/docs/methods.md, used only where docs/results/bayes_floor.json
-# (computed by `python -m metareg.analysis.bayes`) has no entry.
+# Bayes-optimal MSE quoted by ../shared/docs/methods.md, used only where
+# docs/results/bayes_floor.json (computed by `python -m metareg.analysis.bayes`) has no entry.
 METHODS_MD_FLOOR = {
     ("sinusoid", 5): 0.33,
     ("sinusoid", 10): 0.041,
@@ -65,7 +68,8 @@ def paired_diff(cells: dict, key: tuple, other: tuple, metric: str) -> dict | No
 
 
 def summarize(cells: dict, metric: str) -> dict:
-    """{"family/kK/method": row} with mean, CI, budget, divergences and the paired Δ vs the backbone."""
+    """{"family/kK/method": row} with mean, CI, budget, divergences and the paired Δ vs the
+    backbone."""
     out = {}
     for (family, k, method), runs in cells.items():
         seeds = sorted(runs)
@@ -107,8 +111,8 @@ def bayes_floor(family: str, shots: int) -> tuple[float, str] | None:
 def format_cell(
     r: dict | None, column_steps: int | None = None, column_seeds: int | None = None
 ) -> str:
-    """ "mean ± CI (Δ ± CI)", or a divergence note, or "not run"; the budget or seed count when it
-    differs from the column's."""
+    """ "mean ± CI (Δ ± CI)", or a divergence note, or "not run"; the budget or seed count when
+    it differs from the column's."""
     if r is None:
         return "not run"
     if r["diverged_seeds"]:
@@ -138,11 +142,13 @@ def _column_budget(summary: dict, family: str, k: int) -> tuple[int | None, int 
 
 
 LEGEND = (
-    "± is a t-based 95% CI over seeds (each seed's number is the mean over 600 fresh test tasks); Δ is the paired "
-    "difference from the same backbone without regularizers, on the same seeds and test tasks (negative = better). "
+    "± is a t-based 95% CI over seeds (each seed's number is the mean over 600 fresh test tasks); "
+    "Δ is the paired difference from the same backbone without regularizers, on the same seeds "
+    "and test tasks (negative = better). "
     '"Diverges": the test-time adaptation blew up (non-finite, or a seed\'s mean MSE above '
-    f"{BLOWUP_MSE:g}) on some test tasks in that many seeds, so no mean is meaningful; the median task MSE "
-    '(mean over seeds of each seed\'s median) is given instead. "not run": we have no run for that cell. '
+    f"{BLOWUP_MSE:g}) on some test tasks in that many seeds, so no mean is meaningful; the median "
+    "task MSE (mean over seeds of each seed's median) is given instead. "
+    '"not run": we have no run for that cell. '
     "A cell trained with another budget or seed count than its column says so in brackets."
 )
 
@@ -178,7 +184,8 @@ def by_family_markdown(summary: dict, metrics: list[str]) -> str:
         lines.append(_floor_row([(family, k) for k in (5, 10) for _ in metrics], extra=2))
         steps, seeds = _column_budget(first, family, 5)
         lines.append(
-            f"\nBudget: {steps} outer steps x meta-batch 25 (the paper does not state its length), {seeds} seeds. {LEGEND}\n"
+            f"\nBudget: {steps} outer steps x meta-batch 25 (the paper does not state its length), "
+            f"{seeds} seeds. {LEGEND}\n"
         )
     return "\n".join(lines)
 
@@ -186,7 +193,8 @@ def by_family_markdown(summary: dict, metrics: list[str]) -> str:
 def paper_markdown(
     summary: dict, metric: str, columns: list[tuple[str, int]], methods: list[str], title: str
 ) -> str:
-    """The paper's layout: rows are methods, columns (family, K); each cell ours beside the paper's."""
+    """The paper's layout: rows are methods, columns (family, K); each cell ours beside the
+    paper's."""
     first = summary[metric]
     budgets = {c: _column_budget(first, *c) for c in columns}
     head = (
@@ -220,8 +228,8 @@ def paper_markdown(
 def claims_markdown(
     cells: dict, metric: str, columns: list[tuple[str, int]], backbones=paper.BACKBONES
 ) -> str:
-    """The paper's claims, tested per backbone and column: each regularizer improves its backbone, and
-    TRLearner improves it most (paired TRLearner - other regularizer < 0)."""
+    """The paper's claims, tested per backbone and column: each regularizer improves its backbone,
+    and TRLearner improves it most (paired TRLearner - other regularizer < 0)."""
     lines = [
         f"### Claims tested ({metric})\n",
         "| backbone | column | claim | Δ ± 95% CI | our CIs |",
@@ -245,11 +253,13 @@ def claims_markdown(
                 )
                 if d is not None:
                     lines.append(
-                        f"| {paper.BACKBONE_LABELS[backbone]} | {col} | TRLearner beats {paper.REGULARIZER_LABELS[reg]} "
+                        f"| {paper.BACKBONE_LABELS[backbone]} | {col} | "
+                        f"TRLearner beats {paper.REGULARIZER_LABELS[reg]} "
                         f"| {d['mean']:+.3f} ± {d['ci95']:.3f} (n={d['n']}) | {verdict(d)} |"
                     )
     lines.append(
-        '\nΔ: paired difference over seeds (negative = the claim\'s direction). "supported": the whole CI is below 0; '
+        "\nΔ: paired difference over seeds (negative = the claim's direction). "
+        '"supported": the whole CI is below 0; '
         '"inconclusive": the CI contains 0; "contradicted": the whole CI is above 0.\n'
     )
     return "\n".join(lines)

@@ -46,8 +46,8 @@ def load_curve(workdir: str | Path, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def final_train_loss(metrics_file: Path, steps: int, window: int = 200) -> float | None:
-    """Mean training query loss (metrics.jsonl's "query_loss": the clean query loss after the training
-    inner steps) over the last `window` outer steps; None without the file."""
+    """Mean training query loss (metrics.jsonl's "query_loss": the clean query loss after the
+    training inner steps) over the last `window` outer steps; None without the file."""
     if not metrics_file.exists():
         return None
     logged_steps, values = load_curve(metrics_file.parent, "query_loss")
@@ -78,10 +78,11 @@ def collect(root: Path) -> dict:
 
 
 def collect_at_step(root: Path, step: int, metric: str = "accuracy") -> dict:
-    """Like `collect`, for runs stopped before their final evaluation (a wall-clock budget): each run's
-    curve point at `step` (metrics.jsonl, config.eval.every) stands in for results.json, its fixed test
-    tasks (config.eval.curve_tasks, the same for every method of a seed) for the fresh ones. `metric`
-    is the family's ("accuracy", "mse_clean"); the primary is it after config.eval.primary_inner_steps."""
+    """Like `collect`, for runs stopped before their final evaluation (a wall-clock budget): each
+    run's curve point at `step` (metrics.jsonl, config.eval.every) stands in for results.json, its
+    fixed test tasks (config.eval.curve_tasks, the same for every method of a seed) for the fresh
+    ones. `metric` is the family's ("accuracy", "mse_clean"); the primary is it after
+    config.eval.primary_inner_steps."""
     root = Path(root)
     cells = collections.defaultdict(dict)
     prefix = "curve/test/"

@@ -1,5 +1,5 @@
-"""The statistics every table shares: a t-based 95% CI of a mean over seeds, paired differences over the seeds
-two cells share, and the verdict on a claim from such a paired difference.
+"""The statistics every table shares: a t-based 95% CI of a mean over seeds, paired differences over
+the seeds two cells share, and the verdict on a claim from such a paired difference.
 
 Verdicts, one vocabulary for every table (report.py, tables.py, figures.py's studies):
 
@@ -7,8 +7,8 @@ Verdicts, one vocabulary for every table (report.py, tables.py, figures.py's stu
 - "contradicted": it excludes 0 against it;
 - "inconclusive": it contains 0;
 - "too few seeds": fewer than 2 shared seeds (no CI);
-- "untested regime": the claim cannot be judged in this setting (tables.regime: the backbone neither memorizes
-  nor overfits, so a regularizer has nothing to fix); decided by the table, not here.
+- "untested regime": the claim cannot be judged in this setting (tables.regime: the backbone neither
+  memorizes nor overfits, so a regularizer has nothing to fix); decided by the table, not here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-# Student-t 97.5% quantiles by degrees of freedom; between entries the next lower df is used (a wider CI).
+# Student-t 97.5% quantiles by degrees of freedom; between entries the next lower df is used
+# (a wider CI).
 T975 = {
     1: 12.706,
     2: 4.303,
@@ -67,13 +68,15 @@ def mean_ci(values) -> tuple[float, float, int]:
 
 
 def paired_differences(a: Mapping, b: Mapping, value: Callable = lambda x: x) -> list[float]:
-    """value(a[s]) - value(b[s]) for every seed s in both, in seed order: a and b are {seed: number}, or
-    {seed: run} with `value` reading the number from a run (it is called on the shared seeds only)."""
+    """value(a[s]) - value(b[s]) for every seed s in both, in seed order: a and b are
+    {seed: number}, or {seed: run} with `value` reading the number from a run (it is called on the
+    shared seeds only)."""
     return [value(a[s]) - value(b[s]) for s in sorted(set(a) & set(b))]
 
 
 def verdict(delta: tuple[float, float, int] | None, higher_is_better: bool = False) -> str:
-    """The claim "X improves its baseline" from delta = (mean, CI half-width, n) of the paired X - baseline."""
+    """The claim "X improves its baseline" from delta = (mean, CI half-width, n) of the paired
+    X - baseline."""
     if delta is None or delta[2] < 2 or not np.isfinite(delta[1]):
         return TOO_FEW_SEEDS
     mean, ci, _ = delta

@@ -1,20 +1,27 @@
-"""Tables of the classification, drug-activity and pose grids, ours beside the papers, with the claims tested.
+r"""Tables of the classification, drug-activity and pose grids, ours beside the papers, with the
+claims tested.
 
     python -m metareg.analysis.tables omniglot --root runs/omniglot --out docs/results/omniglot.md
-    python -m metareg.analysis.tables chembl --root runs/chembl --reference docs/results/chembl_reference.json --out docs/results/chembl.md
+    python -m metareg.analysis.tables chembl --root runs/chembl \
+        --reference docs/results/chembl_reference.json --out docs/results/chembl.md
     python -m metareg.analysis.tables pose --root runs/pose --out docs/results/pose.md
-    python -m metareg.analysis.tables nme --root runs/sinusoid_nme --out docs/results/sinusoid_nme.md
-    python -m metareg.analysis.tables regime --root runs/table1_budget/sinusoid_w1 --title "Table 1 at 70k steps" --out x.md
-    python -m metareg.analysis.tables regime --root results/omniglot_reference_gpu --at-step 500 --title "..." --out x.md
-    python -m metareg.analysis.tables heads --root runs/trlearner_heads --out docs/results/trlearner_heads.md
+    python -m metareg.analysis.tables nme --root runs/sinusoid_nme \
+        --out docs/results/sinusoid_nme.md
+    python -m metareg.analysis.tables regime --root runs/table1_budget/sinusoid_w1 \
+        --title "Table 1 at 70k steps" --out x.md
+    python -m metareg.analysis.tables regime --root results/omniglot_reference_gpu \
+        --at-step 500 --title "..." --out x.md
+    python -m metareg.analysis.tables heads --root runs/trlearner_heads \
+        --out docs/results/trlearner_heads.md
 
-A run is ROOT/<column>/<method>/seed_<s>/results.json (metareg/analysis/runs.py: the layout every grid
-writes); a method is a backbone with "+regularizer" or "_regularizer" parts ("anil+metamix", "maml_trlearner").
-Every cell is the mean over seeds of the run's test metric with a t-based 95% CI over seeds, the number of
-seeds and the training budget (outer steps, meta-batch); every claim "X improves its backbone" is the paired
-difference from the backbone alone on the same seeds (hence the same test tasks), with its t-CI: supported
-when the CI excludes 0 in X's favour, contradicted when it excludes 0 against X, inconclusive otherwise.
-The Omniglot table adds each cell's fit (training query loss vs test NLL) where metrics.jsonl lies beside results.json.
+A run is ROOT/<column>/<method>/seed_<s>/results.json (metareg/analysis/runs.py: the layout every
+grid writes); a method is a backbone with "+regularizer" or "_regularizer" parts ("anil+metamix",
+"maml_trlearner"). Every cell is the mean over seeds of the run's test metric with a t-based 95% CI
+over seeds, the number of seeds and the training budget (outer steps, meta-batch); every claim "X
+improves its backbone" is the paired difference from the backbone alone on the same seeds (hence the
+same test tasks), with its t-CI: supported when the CI excludes 0 in X's favour, contradicted when
+it excludes 0 against X, inconclusive otherwise. The Omniglot table adds each cell's fit (training
+query loss vs test NLL) where metrics.jsonl lies beside results.json.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ from metareg.metrics import HIGHER_IS_BETTER
 
 
 def nll_key_at_training_steps(run: dict) -> str | None:
-    """The test NLL after as many inner steps as training took ("nll@1" for 1-step MAML, "nll@0" for ProtoNet,
-    which has no inner loop), so that it and the training query loss measure the same thing on different tasks."""
+    """The test NLL after as many inner steps as training took ("nll@1" for 1-step MAML, "nll@0" for
+    ProtoNet, which has no inner loop), so that it and the training query loss measure the same
+    thing on different tasks."""
     learner = run.get("config", {}).get("learner", {})
     steps = 0 if learner.get("name") == "protonet" else learner.get("inner_steps")
     key = f"nll@{steps}"
@@ -43,8 +51,9 @@ def nll_key_at_training_steps(run: dict) -> str | None:
 
 
 def fit_rows(cells: dict) -> list[str]:
-    """Training query loss vs test NLL per cell (mean over seeds): a training loss far below the test loss is
-    the memorization that the non-mutually-exclusive setting provokes and the regularizers target."""
+    """Training query loss vs test NLL per cell (mean over seeds): a training loss far below the
+    test loss is the memorization that the non-mutually-exclusive setting provokes and the
+    regularizers target."""
     out = []
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         runs = cells[(column, method)]
@@ -56,12 +65,14 @@ def fit_rows(cells: dict) -> list[str]:
         if pairs:
             train, test = np.mean(pairs, axis=0)
             out.append(
-                f"| {column} | {paper.label(method)} | {train:.3f} | {test:.3f} | {test - train:+.3f} | {len(pairs)} |"
+                f"| {column} | {paper.label(method)} | {train:.3f} | {test:.3f} "
+                f"| {test - train:+.3f} | {len(pairs)} |"
             )
     if not out:
         return []
     head = [
-        "### Fit: training query loss (last 200 steps) vs test NLL (same inner steps), mean over seeds\n",
+        "### Fit: training query loss (last 200 steps) vs test NLL (same inner steps), "
+        "mean over seeds\n",
         "| column | method | train query loss | test NLL | gap | n |",
         "|---|---|---|---|---|---|",
     ]
@@ -69,7 +80,8 @@ def fit_rows(cells: dict) -> list[str]:
 
 
 def seed_values(runs: dict, metric: str | None, field: str = "mean") -> dict[int, float]:
-    """{seed: value}; metric None = each run's own primary metric (ProtoNet's accuracy@0 beside MAML's accuracy@5)."""
+    """{seed: value}; metric None = each run's own primary metric (ProtoNet's accuracy@0 beside
+    MAML's accuracy@5)."""
     out = {}
     for s, r in runs.items():
         name = r["metric"] if metric is None else metric
@@ -86,14 +98,18 @@ def fmt(mean: float, ci: float, n: int, scale: float = 1.0, digits: int = 3) -> 
 
 
 def cell(runs: dict, metric: str | None, scale: float = 1.0, digits: int = 3) -> str:
-    """Mean over seeds ± t-CI over seeds; with one seed, that run's CI over its test tasks instead."""
+    """Mean over seeds ± t-CI over seeds; with one seed, that run's CI over its test tasks
+    instead."""
     values = seed_values(runs, metric)
     if len(values) == 1:
         r = next(iter(runs.values()))
         entry = r["metrics"][r["metric"] if metric is None else metric]
         if not np.isfinite(entry["ci95"]):  # a curve point (collect_at_step): no per-task CI
             return f"{entry['mean'] * scale:.{digits}f} (1 seed)"
-        return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f} (1 seed; CI over tasks)"
+        return (
+            f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f} "
+            "(1 seed; CI over tasks)"
+        )
     return fmt(*mean_ci(values.values()), scale=scale, digits=digits)
 
 
@@ -142,7 +158,8 @@ def claims(
         d = paired(cells, column, method, base, metric, field)
         text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (seeds=")
         lines.append(
-            f"| {column} | {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |"
+            f"| {column} | {paper.label(method)} improves {paper.label(base)} | {text} "
+            f"| {verdict(d, higher_is_better)} |"
         )
     return lines
 
@@ -156,8 +173,9 @@ def pooled_claims(
     scale: float = 1.0,
     unit: str = "group",
 ) -> list[str]:
-    """Each claim over every (column, seed) pair at once: the paired differences of all columns pooled into one
-    t-CI (columns as replicates of one kind of task, e.g. ChEMBL's evaluation groups, pose's shot counts)."""
+    """Each claim over every (column, seed) pair at once: the paired differences of all columns
+    pooled into one t-CI (columns as replicates of one kind of task, e.g. ChEMBL's evaluation
+    groups, pose's shot counts)."""
     lines = [f"| claim | Δ vs backbone (pooled ({unit}, seed) pairs) | verdict |", "|---|---|---|"]
     for method in sorted({m for _, m in cells if "+" in m}):
         base = method.split("+")[0]
@@ -169,7 +187,8 @@ def pooled_claims(
         d = mean_ci(diffs) if diffs else None
         text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (pairs=")
         lines.append(
-            f"| {paper.label(method)} improves {paper.label(base)} | {text} | {verdict(d, higher_is_better)} |"
+            f"| {paper.label(method)} improves {paper.label(base)} | {text} "
+            f"| {verdict(d, higher_is_better)} |"
         )
     return lines
 
@@ -180,7 +199,8 @@ def omniglot_table(cells: dict) -> str:
     methods = _ordered({m for _, m in cells})
     primaries = sorted({r["metric"] for runs in cells.values() for r in runs.values()})
     out = [
-        f"## Omniglot, accuracy (%) on 600 meta-test tasks per seed ({', '.join(primaries)}; mean over seeds ± t-CI95)\n"
+        f"## Omniglot, accuracy (%) on 600 meta-test tasks per seed ({', '.join(primaries)}; "
+        "mean over seeds ± t-CI95)\n"
     ]
     for column in columns:
         ways, shots = _ways_shots(column)
@@ -211,10 +231,12 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
     columns = sorted({c for c, _ in cells})
     methods = _ordered({m for _, m in cells})
     out = [
-        f"## Drug activity on ChEMBL assays ({metric}: squared Pearson R² on each meta-test assay's query compounds)\n",
-        "Per group: mean R², median R² and the number of assays with R² > 0.3, each the mean over seeds ± t-CI95 "
-        "(n = seeds). `chance` is what predictions unrelated to the targets score in expectation on the same query "
-        "sizes (metareg.drug_metrics.chance_r_squared): these assays are small, so it is high.\n",
+        f"## Drug activity on ChEMBL assays ({metric}: squared Pearson R² on each meta-test "
+        "assay's query compounds)\n",
+        "Per group: mean R², median R² and the number of assays with R² > 0.3, each the mean "
+        "over seeds ± t-CI95 (n = seeds). `chance` is what predictions unrelated to the targets "
+        "score in expectation on the same query sizes (metareg.drug_metrics.chance_r_squared): "
+        "these assays are small, so it is high.\n",
     ]
     for column in columns:
         group = int(column.removeprefix("group"))
@@ -240,14 +262,20 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
         "### Claims tested (count of assays with R² > 0.3)\n",
         *claims(cells, metric, True, digits=1, field="num_above_0.3"),
         "",
-        "### Claims tested over all four groups (paired differences of every group and seed pooled; groups are "
-        "different assay partitions, so read these as the average effect across them)\n",
+        "### Claims tested over all four groups (paired differences of every group and seed "
+        "pooled; groups are different assay partitions, so read these as the average effect "
+        "across them)\n",
         *[
             line
             for field, digits, scale, title in (
                 ("mean", 3, 1, "mean R²"),
                 ("median", 3, 1, "median R²"),
-                ("fraction_above_0.3", 1, 100, "% of assays with R² > 0.3 (groups differ in size)"),
+                (
+                    "fraction_above_0.3",
+                    1,
+                    100,
+                    "% of assays with R² > 0.3 (groups differ in size)",
+                ),
             )
             for line in (
                 f"{title}:\n",
@@ -256,7 +284,8 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
             )
         ],
         "### The papers, on the Novartis pQSAR assays (a different dataset: context only)\n",
-        "| method | TRLearner Table 3, group 5 (average): mean / median / > 0.3 | MetaMix Table 2, mean of 4 groups |",
+        "| method | TRLearner Table 3, group 5 (average): mean / median / > 0.3 "
+        "| MetaMix Table 2, mean of 4 groups |",
         "|---|---|---|",
     ]
     for m in sorted(set(paper.DRUG_TRLEARNER_GROUP5) | set(paper.DRUG_METAMIX_MEAN)):
@@ -269,8 +298,9 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
 
 
 def _reference_rows(reference: dict | None, group: int) -> list[str]:
-    """Rows for the non-meta-learning references of benchmarks/chembl_reference.py's JSON (given 2048-bit
-    fingerprints, the same seeds' test splits), and the chance level of the group's query sizes."""
+    """Rows for the non-meta-learning references of benchmarks/chembl_reference.py's JSON (given
+    2048-bit fingerprints, the same seeds' test splits), and the chance level of the group's query
+    sizes."""
     agg = (
         (reference or {})
         .get("results", {})
@@ -289,8 +319,8 @@ def _reference_rows(reference: dict | None, group: int) -> list[str]:
         s = agg.get(name)
         if s:
             rows.append(
-                f"| {label} | {s['mean']:.3f} ± {s['ci95']:.3f} (tasks) | {s['median']:.3f} | {s['count_above']:.1f} | "
-                f"closed form, seeds {seeds} |"
+                f"| {label} | {s['mean']:.3f} ± {s['ci95']:.3f} (tasks) | {s['median']:.3f} "
+                f"| {s['count_above']:.1f} | closed form, seeds {seeds} |"
             )
     s = agg.get("ridge_loo") or next(iter(agg.values()))
     chance = f"{s['chance_mean']:.3f} | — | {s['chance_count_above']:.1f}"
@@ -308,9 +338,11 @@ def pose_table(cells: dict) -> str:
         + " | budget | TRLearner paper (10 / 15) | MetaMix paper (10 / 15) |"
     )
     out = [
-        f"## Pose regression, MSE on 1000 meta-test tasks per seed ({metric}; mean over seeds ± t-CI95)\n",
-        "Ours: 50 Pascal3D objects rendered by metareg.data.render (35 train / 15 test); the papers: 65 objects of their "
-        "own renders. Different data: the papers' numbers are context, not a target.\n",
+        f"## Pose regression, MSE on 1000 meta-test tasks per seed ({metric}; "
+        "mean over seeds ± t-CI95)\n",
+        "Ours: 50 Pascal3D objects rendered by metareg.data.render (35 train / 15 test); "
+        "the papers: 65 objects of their own renders. Different data: the papers' numbers are "
+        "context, not a target.\n",
         head,
         "|---|" + "---|" * (len(columns) + 3),
     ]
@@ -328,17 +360,17 @@ def pose_table(cells: dict) -> str:
         "### Claims tested\n",
         *claims(cells, metric, False),
         "",
-        "### Claims tested over both shot counts (paired differences of every shot count and seed pooled; the papers "
-        "claim the improvement at each, so read these as the average effect)\n",
+        "### Claims tested over both shot counts (paired differences of every shot count and seed "
+        "pooled; the papers claim the improvement at each, so read these as the average effect)\n",
         *pooled_claims(cells, metric, False, unit="shots"),
     ]
     return "\n".join(out) + "\n"
 
 
 def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
-    """Per seed, from the last curve point: the training tasks' error before adaptation (`train@0`, what a
-    model that memorized its training tasks gets right without their support sets), after the training's
-    inner steps (`train@k`), and the fixed test tasks' error after them (`test@k`)."""
+    """Per seed, from the last curve point: the training tasks' error before adaptation (`train@0`,
+    what a model that memorized its training tasks gets right without their support sets), after the
+    training's inner steps (`train@k`), and the fixed test tasks' error after them (`test@k`)."""
     out = {"train@0": {}, "train@k": {}, "test@k": {}}
     for seed, r in runs.items():
         learner = r.get("config", {}).get("learner", {})
@@ -367,11 +399,12 @@ def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
 def regime(
     runs: dict, metric: str
 ) -> tuple[str, tuple[float, float, int] | None, tuple[float, float, int] | None]:
-    """Whether the baseline has something to regularize, from its last curve point over seeds: "memorizes" when
-    test@k - train@0 has a t-CI above 0 (training tasks solved without their support sets, test tasks not);
-    else "overfits" when test@k - train@k has a t-CI above 0 (training tasks fit better than test tasks after
-    adaptation); else "untested regime". Gaps are in error terms (for accuracy: train - test). Returns (state,
-    memorization gap, overfitting gap)."""
+    """Whether the baseline has something to regularize, from its last curve point over seeds:
+    "memorizes" when test@k - train@0 has a t-CI above 0 (training tasks solved without their
+    support sets, test tasks not); else "overfits" when test@k - train@k has a t-CI above 0
+    (training tasks fit better than test tasks after adaptation); else "untested regime". Gaps are
+    in error terms (for accuracy: train - test). Returns (state, memorization gap, overfitting
+    gap)."""
     m = memorization(runs, metric)
     seeds = sorted(set(m["test@k"]) & set(m["train@0"]) & set(m["train@k"]))
     if len(seeds) < 2:
@@ -392,24 +425,26 @@ def regime(
 
 
 def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") -> str:
-    """Test error with the regime measures beside it (the last curve point: training tasks before and after
-    adaptation, test tasks after), and each claim judged only where its backbone memorizes or overfits (else
-    "untested regime")."""
+    """Test error with the regime measures beside it (the last curve point: training tasks before
+    and after adaptation, test tasks after), and each claim judged only where its backbone memorizes
+    or overfits (else "untested regime")."""
     metric = _primary(cells)
     base_metric = metric.split("@")[0]
     first = next(iter(next(iter(cells.values())).values()))
     tasks = (
-        f"{first['metrics'][metric]['num_tasks']} fixed curve tasks per seed (the curve point at step "
-        f"{first['curve_until']}; the runs stopped before their final evaluation)"
+        f"{first['metrics'][metric]['num_tasks']} fixed curve tasks per seed "
+        f"(the curve point at step {first['curve_until']}; "
+        "the runs stopped before their final evaluation)"
         if "curve_until" in first
         else "600 fresh tasks per seed"
     )
     extra = metric != base_metric + "@10"  # the @10 column, unless it is the primary already
     out = [
         f"## {title}: test {metric} on {tasks} (mean over seeds ± t-CI95)\n",
-        "Regime columns: the last curve point (config.eval.every) on fixed training tasks and fixed test tasks; "
-        "`train@0` is the training tasks' error *before* adaptation: near the noise-free floor 0 when a model "
-        "solves its training tasks from the input alone; `train@k` and `test@k` after the training's inner steps.\n",
+        "Regime columns: the last curve point (config.eval.every) on fixed training tasks and "
+        "fixed test tasks; `train@0` is the training tasks' error *before* adaptation: near the "
+        "noise-free floor 0 when a model solves its training tasks from the input alone; "
+        "`train@k` and `test@k` after the training's inner steps.\n",
     ]
     for column in sorted({c for c, _ in cells}):
         out += [
@@ -433,9 +468,11 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
             )
         out.append("")
     out += [
-        "### Claims tested (paired over seeds; judged only where the backbone memorizes or overfits)\n",
-        "| column | claim | backbone's memorization gap test@k - train@0 (error) | its overfitting gap test@k - train@k "
-        "(error) | Δ test metric vs backbone (its primary metric) | verdict |",
+        "### Claims tested (paired over seeds; judged only where the backbone memorizes "
+        "or overfits)\n",
+        "| column | claim | backbone's memorization gap test@k - train@0 (error) "
+        "| its overfitting gap test@k - train@k (error) "
+        "| Δ test metric vs backbone (its primary metric) | verdict |",
         "|---|---|---|---|---|---|",
     ]
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
@@ -454,7 +491,8 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
         )
         gaps = ["—" if g is None else fmt(*g).replace(" (n=", " (seeds=") for g in (memo, fit)]
         out.append(
-            f"| {column} | {paper.label(method)} improves {paper.label(base)} | {gaps[0]} | {gaps[1]} | {text} | {v} |"
+            f"| {column} | {paper.label(method)} improves {paper.label(base)} "
+            f"| {gaps[0]} | {gaps[1]} | {text} | {v} |"
         )
     return "\n".join(out) + "\n"
 
@@ -463,9 +501,10 @@ nme_table = regime_table
 
 
 def head_spread(heads: np.ndarray, z: np.ndarray) -> dict[str, float]:
-    """How different TRLearner's H relation heads [H, D] are: their mean pairwise distance relative to their
-    mean norm, and the mean pairwise difference of their relation matrices cos(w_h z_i, w_h z_j) on task
-    representations z [T, D], relative to the matrices' mean magnitude (0 = the heads act as one)."""
+    """How different TRLearner's H relation heads [H, D] are: their mean pairwise distance relative
+    to their mean norm, and the mean pairwise difference of their relation matrices
+    cos(w_h z_i, w_h z_j) on task representations z [T, D], relative to the matrices' mean magnitude
+    (0 = the heads act as one)."""
     from metareg.regularizers.trlearner import cosine_matrix
 
     h = len(heads)
@@ -489,8 +528,8 @@ def head_spread(heads: np.ndarray, z: np.ndarray) -> dict[str, float]:
 
 
 def heads_table(root: Path, num_tasks: int = 25) -> str:
-    """Per cell (mean over seeds): the heads' spread at the end of training, and the test error; the task
-    representations are those of `num_tasks` fresh tasks drawn from each run's seed."""
+    """Per cell (mean over seeds): the heads' spread at the end of training, and the test error; the
+    task representations are those of `num_tasks` fresh tasks drawn from each run's seed."""
     import jax
 
     from metareg.rng import named_key, root_key
@@ -529,8 +568,8 @@ def heads_table(root: Path, num_tasks: int = 25) -> str:
         if rows:
             w, r, m = (np.mean([row[i] for row in rows]) for i in range(3))
             out.append(
-                f"| {cell_dir.relative_to(root)} | {rows[0][3]:g} | {w:.3f} | {r:.3f} | {rows[0][4]} {m:.3f} | "
-                f"{len(rows)} |"
+                f"| {cell_dir.relative_to(root)} | {rows[0][3]:g} | {w:.3f} | {r:.3f} "
+                f"| {rows[0][4]} {m:.3f} | {len(rows)} |"
             )
     return "\n".join(out) + "\n"
 
@@ -571,7 +610,10 @@ def main():
     p.add_argument(
         "--at-step",
         type=int,
-        help="regime: judge runs at this curve point (e.g. runs stopped before their final evaluation)",
+        help=(
+            "regime: judge runs at this curve point "
+            "(e.g. runs stopped before their final evaluation)"
+        ),
     )
     p.add_argument("--metric", default="accuracy", help="--at-step: the family's metric")
     args = p.parse_args()

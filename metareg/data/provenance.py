@@ -208,9 +208,14 @@ def check_sources(
     )
     if not current["files"]:
         names = _names([f["name"] for f in stored["files"]])
+        fix = _fix(
+            prepared,
+            folder,
+            f"the original files ({built_from})",
+            f"other files, put them in {folder} and",
+        )
         raise SourcesMissingError(
-            f"{head} holds none of its {len(stored['files'])} source files ({names}). "
-            f"{_fix(prepared, folder, f'the original files ({built_from})', f'other files, put them in {folder} and')}"
+            f"{head} holds none of its {len(stored['files'])} source files ({names}). {fix}"
         )
     parts = "; ".join(
         f"{kind} {_names(diff[key])}"
@@ -365,10 +370,15 @@ def verify_prepared(
     # Prepared by an older metareg: nothing says what it was built from. Record the files found now.
     if missing or not files:
         lacks = f"lacks {_names(missing)}" if files else "holds none of its source files"
+        fix = _fix(
+            prepared,
+            folder,
+            "the files it was prepared from",
+            f"other files, put all of them in {folder} and",
+        )
         raise SourcesMissingError(
             f"prepared {label} {prepared} was prepared by an older metareg, which did not record "
-            f"its source files, and {_where(data_dir, folder)} {lacks}. "
-            f"{_fix(prepared, folder, 'the files it was prepared from', f'other files, put all of them in {folder} and')}"
+            f"its source files, and {_where(data_dir, folder)} {lacks}. {fix}"
         )
     validate()
     try:

@@ -32,15 +32,16 @@ FAMILY_METHODS, FAMILY_ATTRIBUTES = (tuple(names) for names in members(TaskFamil
 
 
 def check_family(family) -> None:
-    """TypeError naming what keeps `family` from being a task family: a missing method or attribute, or a
-    non-pytree (the outer step is jitted with the family as an argument, so its leaves must be arrays;
-    a plain class fails inside jax.jit with a bare "not a valid JAX type" error instead)."""
+    """TypeError naming what keeps `family` from being a task family: a missing method or attribute,
+    or a non-pytree (the outer step is jitted with the family as an argument, so its leaves must be
+    arrays; a plain class fails inside jax.jit with a bare "not a valid JAX type" error instead)."""
     name = type(family).__name__
     missing = [m for m in FAMILY_METHODS if not callable(getattr(family, m, None))]
     missing += [a for a in FAMILY_ATTRIBUTES if not hasattr(family, a)]
     if missing:
         raise TypeError(
-            f"{name} is not a task family: it lacks {missing} (a family has the methods {list(FAMILY_METHODS)} "
+            f"{name} is not a task family: it lacks {missing} "
+            f"(a family has the methods {list(FAMILY_METHODS)} "
             f"and the attributes {list(FAMILY_ATTRIBUTES)}; notebooks/02_custom_task_family.ipynb)"
         )
     bad = [
@@ -50,8 +51,9 @@ def check_family(family) -> None:
     ]
     if bad:
         raise TypeError(
-            f"{name} is not a pytree of arrays (leaves of type {sorted(set(bad))}): the outer step is jitted "
-            "with the family as an argument. Write it as a @flax.struct.dataclass whose arrays are fields and "
+            f"{name} is not a pytree of arrays (leaves of type {sorted(set(bad))}): "
+            "the outer step is jitted with the family as an argument. "
+            "Write it as a @flax.struct.dataclass whose arrays are fields and "
             "whose sizes and names are flax.struct.field(pytree_node=False)"
         )
 
@@ -72,7 +74,8 @@ def builder_arguments(builder) -> tuple[str, ...]:
 
 
 def make_task_family(config, key):
-    """Build the family named by `config.task.name`; its pool (or slot partition) derives from `key`."""
+    """Build the family named by `config.task.name`; its pool (or slot partition) derives from
+    `key`."""
     t = config.task
     if t.name not in _BUILDERS:
         raise ValueError(f"unknown task family {t.name!r}; choose from {list(TASK_FAMILIES)}")
