@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
 from metareg.data import provenance
 from metareg.data.paths import DEFAULT_DATA_DIR, data_root, resolve_prepared_dir
@@ -249,13 +248,6 @@ class ChemblBuilder(
         "(ersilia-os/few-shot-bioassays, dataset/min_size_04) in the manual_dir; metareg reads "
         "them from ../shared/data/chembl_fewshot by default."
     )
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # As OmniglotBuilder: TFDS 4.9.10 would need `importlib_resources` to find this file;
-        # nothing is downloaded.
-        return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(

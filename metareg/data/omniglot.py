@@ -33,7 +33,6 @@ from typing import NamedTuple
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 from PIL import Image
 
 from metareg.data import provenance
@@ -204,15 +203,6 @@ class OmniglotBuilder(
         "github.com/brendenlake/omniglot) in the manual_dir; metareg reads them from "
         "../shared/data/omniglot by default."
     )
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # TFDS 4.9.10 finds a packaged builder's file through `importlib_resources`, which it only
-        # declares as a dependency for Python < 3.9 (ModuleNotFoundError here); the file is simply
-        # this module. TFDS looks for an optional checksums.tsv next to it, which we do not need:
-        # nothing is downloaded.
-        return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         # DatasetInfo directly: dataset_info_from_configs would look for metadata files beside

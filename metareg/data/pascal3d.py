@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 import tensorflow_datasets as tfds
-from etils import epath
 
 from metareg.data import provenance, render
 from metareg.data.images import model_input
@@ -294,12 +293,6 @@ class Pascal3DPoseBuilder(
         "bus, chair, diningtable, sofa, tvmonitor) in the manual_dir; metareg reads them from "
         "../shared/data/pascal3d_cad by default."
     )
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # As OmniglotBuilder: TFDS 4.9.10 would need importlib_resources to find this file.
-        return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         s = self.builder_config.image_size

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import tensorflow_datasets as tfds
+from etils import epath
 from tensorflow_datasets.core.utils import tqdm_utils
 
 RECORD_FILE = "sources.json"
@@ -287,6 +288,15 @@ class LocalFilesBuilder:
     """Mix into a TFDS builder (before GeneratorBasedBuilder) that prepares from local files:
     replaces TFDS's "Downloading and preparing dataset ..." / "... downloaded and prepared" prints
     (stdout) by nothing; `prepare_from_local_files` announces the preparation itself."""
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # The builder's own module. TFDS 4.9.10 finds a packaged builder's file through
+        # `importlib_resources`, which it only declares as a dependency for Python < 3.9
+        # (ModuleNotFoundError here); it looks beside that file for an optional checksums.tsv,
+        # which we do not need: nothing is downloaded.
+        return epath.Path(sys.modules[cls.__module__].__file__)
 
     def _log_download_bytes(self) -> None:
         pass
