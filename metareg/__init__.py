@@ -31,6 +31,7 @@ from metareg.meta_step import (
     meta_train_step,
 )
 from metareg.models import BlockModel, mlp
+from metareg.protocols import Learner, TaskFamily
 from metareg.regularizers import MRMAML, MetaMix, Regularizer, TRLearner, mixup_loss
 from metareg.samplers import AdaptiveSampler
 from metareg.tasks import RegressionFamily, check_family, regression_family
@@ -43,12 +44,14 @@ __all__ = [
     "check_family",
     "Episode",
     "IndexedEpisodes",
+    "Learner",
     "MAML",
     "MetaMix",
     "MetaObjective",
     "MRMAML",
     "BlockModel",
     "RegressionFamily",
+    "TaskFamily",
     "TRLearner",
     "TrainState",
     "default_config",

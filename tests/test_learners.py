@@ -131,7 +131,7 @@ def test_every_learner_and_family_follows_its_protocol():
     lacks)."""
     from metareg.config import default_config
     from metareg.learners import LEARNERS, make_learner
-    from metareg.protocols import Learner, TaskFamily
+    from metareg import Learner, TaskFamily  # the public names
 
     config = default_config()
     for name in LEARNERS:
