@@ -38,9 +38,20 @@ def _cmd(workdir):
     ]
 
 
-# No shared compilation cache here (tests/conftest.py sets one): every restart compiles, so
-# "compiling" is a real stage to kill in, as it is for a user's run.
-ENV = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+# Not the suite's shared compilation cache (tests/conftest.py): a run killed while compiling
+# compiles cold, without any cache, so "compiling" is a real stage to kill in, as for a user's run.
+COLD = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+
+
+def _warm(cache):
+    """The environment of every other run: a cache of its own, written only by the uninterrupted
+    run (a kill mid-write cannot leave a torn entry), read by the restarts not killed while
+    compiling."""
+    return {
+        **COLD,
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
 
 
 def _steps_on_disk(ckpt):
@@ -57,13 +68,13 @@ def _wait_for(proc, condition, timeout=120):
     return False
 
 
-def _start(workdir):
+def _start(workdir, env):
     """The run as a process, and its stderr lines as they come (status lines:
     compiling, evaluating)."""
     proc = subprocess.Popen(
         _cmd(workdir),
         cwd=ROOT,
-        env=ENV,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -107,10 +118,17 @@ def _kill_at(moment, proc, lines, workdir, rng):
 
 @pytest.mark.slow
 def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
+    warm = _warm(tmp_path / "jax-cache")
     subprocess.run(
-        _cmd(tmp_path / "straight"), cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=600
+        _cmd(tmp_path / "straight"),
+        cwd=ROOT,
+        env=warm,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
+    cached = sorted(p.name for p in (tmp_path / "jax-cache").iterdir())
 
     workdir, rng = tmp_path / "killed", random.Random(0)
     kills = []
@@ -126,8 +144,8 @@ def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
             assert not (workdir / "results.json").exists(), (
                 f"the run finished before the kills were done: {kills}"
             )
-            proc, lines = _start(workdir)
             moment = moments[attempt % len(moments)]
+            proc, lines = _start(workdir, COLD if moment == "compiling" else warm)
             kills.append((moment, _kill_at(moment, proc, lines, workdir, rng)))
     print("kills (moment, process still running):", kills)
     assert sum(alive for _, alive in kills) >= MIN_KILLS, kills
@@ -140,7 +158,7 @@ def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
     }, kills
 
     out = subprocess.run(
-        _cmd(workdir), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600
+        _cmd(workdir), cwd=ROOT, env=warm, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr[-2000:]
     resumed = json.loads((workdir / "results.json").read_text())
@@ -148,3 +166,5 @@ def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
     assert (workdir / "metrics.jsonl").read_text() == (
         tmp_path / "straight" / "metrics.jsonl"
     ).read_text()
+    # The restarts read the cache and compiled nothing new into it: no entry a kill could tear.
+    assert sorted(p.name for p in (tmp_path / "jax-cache").iterdir()) == cached
