@@ -213,3 +213,16 @@ def test_make_task_family_passes_the_config_fields():
     config.task.name, config.task.num_shots, config.task.pool_size = "sinusoid_w1", 7, 33
     family = metareg.tasks.make_task_family(config, jax.random.key(0))
     assert family.num_shots == 7 and family.pool_size == 33 and family.name == "sinusoid_w1"
+
+
+def test_centered_harmonic_shows_the_same_tasks_around_the_support_mean():
+    kwargs = dict(key=jax.random.key(0), num_shots=5, num_queries=10, pool_size=50)
+    raw = metareg.regression_family("harmonic_local", **kwargs)
+    centered = metareg.regression_family("harmonic_local_centered", **kwargs)
+    for sample in ("sample_train", "sample_test"):
+        a = getattr(raw, sample)(jax.random.key(1), 20)
+        b = getattr(centered, sample)(jax.random.key(1), 20)
+        np.testing.assert_array_equal(np.asarray(a.query_y), np.asarray(b.query_y))
+        shift = np.asarray(a.support_x).mean(axis=1, keepdims=True)
+        np.testing.assert_allclose(np.asarray(b.support_x).mean(axis=1), 0.0, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(b.query_x), np.asarray(a.query_x) - shift, atol=1e-5)
