@@ -73,3 +73,18 @@ def test_committed_table_regenerates(table, tmp_path, monkeypatch, capsys):
         f"docs/results/{table} differs from what its results give: "
         f"python -m {module.__name__} {' '.join(args)} --out docs/results/{table}"
     )
+
+
+def test_committed_trlearner_studies_regenerate(tmp_path, monkeypatch):
+    from metareg.analysis import figures
+
+    monkeypatch.chdir(ROOT)
+    args = ["studies", "--root", "results/trlearner_studies", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", ["metareg.analysis.figures", *args])
+    figures.main()
+    for name in ("trlearner_studies.md", "trlearner_studies.json"):
+        assert (tmp_path / name).read_text() == (RESULTS / name).read_text(), (
+            f"docs/results/{name} differs from what its results give: "
+            f"python -m metareg.analysis.figures studies --root results/trlearner_studies "
+            "--out docs/results"
+        )

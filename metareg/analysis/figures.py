@@ -328,7 +328,7 @@ def trlearner_studies(root: Path, out_dir: Path):
     )
     text += (
         '\nΔ verdicts: "supported" = CI below 0 (TRLearner variant better than MAML), '
-        '"contradicted" = CI above 0.\n'
+        '"contradicted" = CI above 0, "inconclusive" = the CI holds 0.\n'
     )
     (out_dir / "trlearner_studies.md").write_text(text)
     numbers = {"ablation": ablation, "lambda": lambdas, "inner_steps": inner}
