@@ -129,9 +129,9 @@ def test_every_learner_and_family_follows_its_protocol():
     """meta_step and evaluate call only the methods of metareg.protocols: every registered learner
     has them, and so does a built-in family (the check_family test covers what a custom one
     lacks)."""
+    from metareg import Learner, TaskFamily  # the public names
     from metareg.config import default_config
     from metareg.learners import LEARNERS, make_learner
-    from metareg import Learner, TaskFamily  # the public names
 
     config = default_config()
     for name in LEARNERS:
