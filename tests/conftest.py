@@ -32,6 +32,10 @@ import flax.linen as nn
 import jax
 import pytest
 
+# For a process whose time goes into running programs rather than compiling them (a notebook that
+# trains, a benchmark-like probe): the full pipeline, set in that process's environment.
+FULL_PIPELINE = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "0"}
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # experiments/ imports as a package from the project root
     sys.path.insert(0, str(ROOT))

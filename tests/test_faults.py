@@ -44,16 +44,21 @@ def _cmd(workdir):
 COLD = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
 
 
+def _cached(cache):
+    """The environment of a run that reads and writes every program in the cache folder `cache`."""
+    return {
+        **COLD,
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
+
+
 def _warm(cache, copy_to):
     """The environment of every other run: a private copy of the compilation cache the uninterrupted
     run wrote, so that a kill while a restart writes a new entry (a resumed run compiles a few
     programs of its own) tears only that copy."""
     shutil.copytree(cache, copy_to)
-    return {
-        **COLD,
-        "JAX_COMPILATION_CACHE_DIR": str(copy_to),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    }
+    return _cached(copy_to)
 
 
 def _steps_on_disk(ckpt):
@@ -121,15 +126,10 @@ def _kill_at(moment, proc, lines, workdir, rng):
 @pytest.mark.slow
 def test_twenty_kills_at_every_stage_end_bit_identical(tmp_path):
     cache = tmp_path / "jax-cache"
-    warm = {
-        **COLD,
-        "JAX_COMPILATION_CACHE_DIR": str(cache),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    }
     subprocess.run(
         _cmd(tmp_path / "straight"),
         cwd=ROOT,
-        env=warm,
+        env=_cached(cache),
         check=True,
         capture_output=True,
         timeout=600,

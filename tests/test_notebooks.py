@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import FULL_PIPELINE, ROOT
 
 NOTEBOOKS = (
     "01_sinusoid_trlearner_metamix.ipynb",
@@ -48,7 +48,8 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     from nbclient.exceptions import CellExecutionError
 
     if name in RUN_BOUND:  # the kernel inherits this process's environment
-        monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "0")
+        for name_, value in FULL_PIPELINE.items():
+            monkeypatch.setenv(name_, value)
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     client = NotebookClient(
         nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}

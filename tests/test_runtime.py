@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from metareg.runtime import HUGETLB_TUNABLE, tuned_malloc_env
-from tests.conftest import ROOT
+from tests.conftest import FULL_PIPELINE, ROOT
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -47,7 +47,7 @@ def _probe(setting: str) -> tuple[str, int]:
         {
             "METAREG_CPU_MALLOC": setting,
             "JAX_PLATFORMS": "cpu",
-            "JAX_DISABLE_MOST_OPTIMIZATIONS": "0",
+            **FULL_PIPELINE,
         }
     )
     out = subprocess.run(
