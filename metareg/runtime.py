@@ -1,4 +1,7 @@
-"""Process-level tuning of the host runtime: transparent huge pages for XLA:CPU's step memory.
+"""The host runtime: what machine a run is on, and huge pages for XLA:CPU's step memory.
+
+`machine_info` goes into every results.json: XLA compiles for the host CPU, so runs are
+bit-identical only on the same CPU features and JAX build; the record says which.
 
 XLA:CPU allocates one step's temporaries as a single buffer that glibc maps afresh each step,
 page-faulting it in 4 KiB at a time; glibc's tunable `glibc.malloc.hugetlb=1` backs it with huge
@@ -10,13 +13,44 @@ GLIBC_TUNABLES=glibc.malloc.hugetlb=1. Measurements and the rejected alternative
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 HUGETLB_TUNABLE = "glibc.malloc.hugetlb=1"
 OPT_OUT_ENV = "METAREG_CPU_MALLOC"
+
+
+def machine_info() -> dict[str, str]:
+    """The CPU model, OS, Python and JAX builds and the accelerator kind of this process."""
+    import jax  # here, not at module level: the malloc re-exec runs before JAX is imported
+    import jaxlib
+
+    cpu, flags = platform.processor() or platform.machine(), ""
+    try:  # Linux; the flags (AVX-512 etc.) are what XLA's CPU code generation depends on
+        info = dict(
+            line.split(":", 1)
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if ":" in line
+        )
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        cpu, flags = info.get("model name", cpu), info.get("flags", "")
+    except OSError:
+        pass
+    digest = hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()
+    return {
+        "cpu": cpu,
+        "cpu_flags_sha256": digest[:16],
+        "cpu_count": str(os.cpu_count()),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "device_kind": jax.devices()[0].device_kind,
+    }
 
 
 def tuned_malloc_env(env: Mapping[str, str] | None = None) -> dict[str, str] | None:

@@ -38,6 +38,7 @@ from metareg.meta_step import (
 from metareg.models import make_model
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key, root_key
+from metareg.runtime import machine_info
 from metareg.samplers import make_sampler
 from metareg.sharding import is_primary, replicate, task_mesh, task_sharding
 from metareg.tasks import make_task_family
@@ -652,6 +653,7 @@ def _train_and_evaluate(
         "backend": jax.default_backend(),
         "num_devices": len(jax.devices()),
         "num_processes": jax.process_count(),
+        "machine": machine_info(),
     }
     if primary_process:
         write_atomic(workdir / "results.json", json.dumps(results, indent=2) + "\n")

@@ -30,6 +30,12 @@ def test_quick_run_writes_results_and_config(tmp_path, quick_config):
     assert [r["step"] for r in rows] == [20, 40, 60]
     assert list((tmp_path / "tensorboard").iterdir())
     assert results["mean"] == on_disk["mean"]
+    # the machine it ran on: bit-identity holds only on the same CPU features and JAX build
+    machine = on_disk["machine"]
+    assert (
+        machine["jax"] == jax.__version__ and machine["device_kind"] == jax.devices()[0].device_kind
+    )
+    assert machine["cpu"] and len(machine["cpu_flags_sha256"]) == 16
 
 
 def test_same_seed_same_numbers_and_other_seed_differs(tmp_path, quick_config):
