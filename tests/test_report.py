@@ -79,7 +79,25 @@ def test_paired_differences_and_claim_verdicts(tmp_path):
     text = report.layout_markdown(cells, "table1", [METRIC])
     assert "| ANIL+TRLearner | " in text and "0.471" in text  # the paper's number beside ours
     assert "not run" in text  # harmonic columns and the missing regularizers
-    assert "TRLearner beats MetaMix" in text and "supported" in text
+    # no curve points: nothing says the backbone overfits, so no claim is judged
+    row = "| ANIL | Sin (w=1), 5-shot | TRLearner improves ANIL | -0.120 ± 0.020 (n=5) |"
+    assert f"{row} untested regime (no curve) | untested regime (no curve) |" in text
+
+    def curve(method, seed, train_after, test_after):
+        d = tmp_path / "sinusoid_w1" / "k5" / method / f"seed_{seed}"
+        rows = [{"step": 100, "curve/train/mse_clean@0": 3.0}]
+        rows[0] |= {"curve/train/mse_clean@1": train_after, "curve/test/mse_clean@1": test_after}
+        d.joinpath("metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    for s in range(5):  # ANIL overfits (test 0.3 above training): the CI decides
+        curve("anil", s, 0.5 + 0.01 * s, 0.8 + 0.01 * s)
+    text = report.layout_markdown(report.collect(tmp_path), "table1", [METRIC])
+    assert f"{row} overfits (+0.300 ± 0.000) | supported |" in text
+    assert "| TRLearner beats MetaMix | " in text
+    for s in range(5):  # the same test error as training: an untested regime, whatever Δ is
+        curve("anil", s, 0.8, 0.8 + 0.001 * (s % 2))
+    text = report.layout_markdown(report.collect(tmp_path), "table1", [METRIC])
+    assert f"{row} untested regime (+0.000 ± 0.001) | untested regime |" in text
 
 
 def test_budget_and_seed_count_marked_when_a_cell_differs(tmp_path):
