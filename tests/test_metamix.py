@@ -8,7 +8,7 @@ import pytest
 
 import metareg
 from metareg.regularizers.metamix import mixup_loss
-from tests.conftest import random_episodes
+from tests.conftest import ROOT, random_episodes
 
 
 def _setup(k=5, q=6):
@@ -119,3 +119,20 @@ def test_mixture_strategies_mix_the_sets_they_name():
 def test_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="metamix.strategy"):
         metareg.MetaMix(strategy="mixup_sq")
+
+
+def test_mlp_mixes_hidden_layers_by_default_and_input_mixing_is_a_variant():
+    """The MLP experiments mix at hidden layers (MetaMix's drug MLP, its Table 11: C = (1, 2));
+    mixing at the input is the variant Table 1 reports beside it (grid `table1_budget`)."""
+    import runpy
+
+    from experiments import sinusoid_metamix
+    from metareg.config import validate_config
+
+    config = sinusoid_metamix.get_config()
+    assert tuple(config.metamix.layers) == (1, 2) and 0 not in config.metamix.layers
+    grid = runpy.run_path(str(ROOT / "experiments/grids/table1_budget.py"))["get_grid"]()
+    experiment, overrides = grid["cells"]["sinusoid_w1/k5/maml+metamix_input"][:2]
+    assert overrides["metamix.layers"] == (0, 1, 2) and experiment.endswith("sinusoid_maml.py")
+    config.metamix.layers = overrides["metamix.layers"]
+    validate_config(config)  # a legal choice for the 1-40-40-1 MLP
