@@ -258,7 +258,7 @@ def claims_markdown(
             for claim, method, other in pairs:
                 d = paired_diff(cells, (f, k, method), (f, k, other), metric)
                 if d is not None:
-                    v = verdict(d) if state in ("memorizes", "overfits") else state
+                    v = tables.judged_verdict(state, (d["mean"], d["ci95"], d["n"]))
                     lines.append(
                         f"| {name} | {col} | {claim} "
                         f"| {d['mean']:+.3f} ± {d['ci95']:.3f} (n={d['n']}) | {regime} | {v} |"

@@ -424,6 +424,14 @@ def regime(
     return state, memo, fit
 
 
+def judged_verdict(
+    state: str, delta: tuple[float, float, int] | None, higher_is_better: bool = False
+) -> str:
+    """A claim's verdict: the CI's (`stats.verdict`) where the backbone memorizes or overfits (a
+    `regime` state), else the state itself ("untested regime"): one rule for every table."""
+    return verdict(delta, higher_is_better) if state in ("memorizes", "overfits") else state
+
+
 def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") -> str:
     """Test error with the regime measures beside it (the last curve point: training tasks before
     and after adaptation, test tasks after), and each claim judged only where its backbone memorizes
@@ -484,11 +492,7 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
             cells, column, method, base, _own_metric(cells.get((column, base), {})) or metric
         )
         text = "—" if d is None else fmt(*d).replace(" (n=", " (seeds=")
-        v = (
-            verdict(d, base_metric in HIGHER_IS_BETTER)
-            if state in ("memorizes", "overfits")
-            else state
-        )
+        v = judged_verdict(state, d, base_metric in HIGHER_IS_BETTER)
         gaps = ["—" if g is None else fmt(*g).replace(" (n=", " (seeds=") for g in (memo, fit)]
         out.append(
             f"| {column} | {paper.label(method)} improves {paper.label(base)} "
