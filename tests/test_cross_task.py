@@ -1,5 +1,7 @@
 """metareg.analysis.cross_task: entry [p, i] is task p's adapted model on task i's queries."""
 
+from pathlib import Path
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -49,3 +51,13 @@ def test_identical_tasks_give_equal_own_and_other_scores():
     chex.assert_trees_all_close(got["nll"], jnp.full((T, T), got["nll"][0, 0]), rtol=1e-5)
     s = summarize(got)
     np.testing.assert_allclose(s["own/nll"], s["other/nll"], rtol=1e-5)
+
+
+def test_a_runs_item_without_label_names_the_form():
+    import pytest
+
+    from metareg.analysis.runs import labeled_workdirs
+
+    assert labeled_workdirs("a=runs/x,b=r=y") == {"a": Path("runs/x"), "b": Path("r=y")}
+    with pytest.raises(SystemExit, match="not LABEL=WORKDIR"):
+        labeled_workdirs("runs/x")

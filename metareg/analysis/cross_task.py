@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from metareg.analysis.runs import labeled_workdirs
 from metareg.metrics import task_metrics
 
 
@@ -47,7 +48,7 @@ def summarize(matrices: dict) -> dict:
     return out
 
 
-def measure_run(workdir: str, num_tasks: int, seed: int) -> dict:
+def measure_run(workdir: str | Path, num_tasks: int, seed: int) -> dict:
     """Cross-task summary of a trained run's latest checkpoint on `num_tasks` training tasks,
     drawn in meta-batches from jax.random.key(seed) (the same tasks for every run of one
     config)."""
@@ -76,9 +77,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     results = {}
-    for item in args.runs.split(","):
-        label, workdir = item.split("=", 1)
-        results[label] = {"workdir": workdir} | measure_run(workdir, args.tasks, args.seed)
+    for label, workdir in labeled_workdirs(args.runs).items():
+        results[label] = {"workdir": str(workdir)} | measure_run(workdir, args.tasks, args.seed)
         print(label, json.dumps(results[label]))
     if args.out:
         args.out.write_text(json.dumps(results, indent=1) + "\n")

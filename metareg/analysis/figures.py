@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from metareg.analysis import paper, report  # noqa: E402
-from metareg.analysis.runs import load_curve  # noqa: E402
+from metareg.analysis.runs import labeled_workdirs, load_curve  # noqa: E402
 from metareg.metrics import HIGHER_IS_BETTER  # noqa: E402
 
 
@@ -426,8 +426,7 @@ def main():
     elif args.kind == "curves":
         training_curves(Path(args.root), args.cells.split(","), Path(args.out), args.key)
     elif args.kind == "predictions":
-        runs = dict(item.split("=", 1) for item in args.runs.split(","))
-        prediction_curves({k: Path(v) for k, v in runs.items()}, Path(args.out))
+        prediction_curves(labeled_workdirs(args.runs), Path(args.out))
     elif args.kind == "relations":
         relation_heatmaps(Path(args.run), Path(args.out))
     else:

@@ -18,6 +18,20 @@ import numpy as np
 from metareg.regularizers import REGULARIZERS
 
 
+def labeled_workdirs(text: str) -> dict[str, Path]:
+    """{label: workdir} from the command lines' "LABEL=WORKDIR,LABEL=WORKDIR" argument."""
+    out = {}
+    for item in text.split(","):
+        label, sep, workdir = item.partition("=")
+        if not sep or not label or not workdir:
+            raise SystemExit(
+                f"--runs item {item!r} is not LABEL=WORKDIR: write e.g. "
+                "--runs maml=runs/maml,trl=runs/maml_trlearner"
+            )
+        out[label] = Path(workdir)
+    return out
+
+
 def method_name(directory: str) -> str:
     """The canonical name of a method directory: regularizers joined to the backbone by "+", the
     backbone explicit ("maml_trlearner" and "trlearner" -> "maml+trlearner"; "anil+metamix" stays;
