@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metareg.confidence import task_ci95
 from metareg.metrics import HIGHER_IS_BETTER, R2_RELIABLE, task_metrics
 from metareg.rng import named_key
 from metareg.tasks.base import IndexedTasks
@@ -37,15 +37,8 @@ from metareg.types import Episode
 
 PyTree = Any
 
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
-
-
-def mean_ci95(values) -> tuple[float, float]:
-    """Mean and the half-width of its normal-approximation 95% confidence interval."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size < 2:
-        return float(v.mean()), float("nan")
-    return float(v.mean()), float(Z95 * v.std(ddof=1) / math.sqrt(v.size))
+# the CI over test tasks (metareg.confidence says which CI is meant where); the public name
+mean_ci95 = task_ci95
 
 
 @functools.partial(jax.jit, static_argnames=("learner", "num_steps", "samplers"))

@@ -66,22 +66,24 @@ def test_paired_differences_and_claim_verdicts(tmp_path):
         )  # noise
     cells = report.collect(tmp_path)
     summary = report.summarize(cells, METRIC)
-    d = summary["sinusoid_w1/k5/anil+trlearner"]["diff_vs_backbone"]
-    np.testing.assert_allclose(d["mean"], -0.12, atol=1e-9)
-    assert d["n"] == 5 and report.verdict(d) == "supported"
-    assert (
-        report.verdict(summary["sinusoid_w1/k5/anil+metamix"]["diff_vs_backbone"]) == "inconclusive"
-    )
-    assert report.verdict({"mean": 0.3, "ci95": 0.1, "n": 5}) == "contradicted"
+    d = summary["sinusoid_w1/k5/anil+trlearner"]["vs_backbone"]
+    np.testing.assert_allclose(d["delta"]["mean"], -0.12, atol=1e-9)
+    assert d["delta"]["n"] == 5 and d["verdict"] == "supported"
+    assert summary["sinusoid_w1/k5/anil+metamix"]["vs_backbone"]["verdict"] == "inconclusive"
     np.testing.assert_allclose(
-        summary["sinusoid_w1/k5/anil"]["ci95"], 2.776 * np.std(base, ddof=1) / np.sqrt(5)
+        summary["sinusoid_w1/k5/anil"]["ci95"], 2.776445 * np.std(base, ddof=1) / np.sqrt(5)
     )
     text = report.layout_markdown(cells, "table1", [METRIC])
     assert "| ANIL+TRLearner | " in text and "0.471" in text  # the paper's number beside ours
     assert "not run" in text  # harmonic columns and the missing regularizers
-    # no curve points: nothing says the backbone overfits, so no claim is judged
-    row = "| ANIL | Sin (w=1), 5-shot | TRLearner improves ANIL | -0.120 ± 0.020 (n=5) |"
-    assert f"{row} untested regime (no curve) | untested regime (no curve) |" in text
+    # no curve points: the regime says so, and the verdict is the CI's all the same
+    row = "| ANIL | Sin (w=1), 5-shot | TRLearner improves ANIL | -0.120 ± 0.020 (seeds=5) "
+    # the paper's -0.070 lies outside [-0.140, -0.100]: ruled out; its ANIL 0.541 is outside ours
+    assert (
+        f"{row}| supported | -0.070: ruled out | differs by +0.499 (paper 0.541) "
+        "| no curve | no curve |" in text
+    )
+    assert "| ANIL | Sin (w=1), 5-shot | TRLearner beats MetaMix | " in text
 
     def curve(method, seed, train_after, test_after):
         d = tmp_path / "sinusoid_w1" / "k5" / method / f"seed_{seed}"
@@ -89,15 +91,18 @@ def test_paired_differences_and_claim_verdicts(tmp_path):
         rows[0] |= {"curve/train/mse_clean@1": train_after, "curve/test/mse_clean@1": test_after}
         d.joinpath("metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
-    for s in range(5):  # ANIL overfits (test 0.3 above training): the CI decides
+    for s in range(5):  # ANIL overfits (test 0.3 above training): shown beside the same verdict
         curve("anil", s, 0.5 + 0.01 * s, 0.8 + 0.01 * s)
     text = report.layout_markdown(report.collect(tmp_path), "table1", [METRIC])
-    assert f"{row} overfits (+0.300 ± 0.000) | supported |" in text
-    assert "| TRLearner beats MetaMix | " in text
-    for s in range(5):  # the same test error as training: an untested regime, whatever Δ is
+    assert (
+        f"{row}| supported | -0.070: ruled out | differs by +0.499 (paper 0.541) | +0.300" in text
+    )
+    for s in range(5):  # no gap at all: still the CI's verdict
         curve("anil", s, 0.8, 0.8 + 0.001 * (s % 2))
     text = report.layout_markdown(report.collect(tmp_path), "table1", [METRIC])
-    assert f"{row} untested regime (+0.000 ± 0.001) | untested regime |" in text
+    assert (
+        f"{row}| supported | -0.070: ruled out | differs by +0.499 (paper 0.541) | +0.000" in text
+    )
 
 
 def test_budget_and_seed_count_marked_when_a_cell_differs(tmp_path):

@@ -26,10 +26,13 @@ def test_omniglot_table_and_claims(tmp_path):
     text = tables.omniglot_table(tables.collect(tmp_path))
     assert "| MAML | 81.00 ± 2.48 (n=3) | 2000 steps, T=8 | 87.15 ± 0.61 | 87.40 |" in text
     assert (
-        "| 20way1shot_nme | MAML+TRLearner improves MAML | 5.00 ± 2.48 (seeds=3) | supported |"
-        in text
+        "| 20way1shot_nme | MAML+TRLearner improves MAML | +5.00 ± 2.48 (seeds=3) | supported "
+        "| TRLearner +7.08: consistent | TRLearner: differs by -6.15 (paper 87.15) |" in text
     )
-    assert "MAML+MetaMix improves MAML | -11.00 ± 2.48 (seeds=3) | contradicted |" in text
+    assert (
+        "MAML+MetaMix improves MAML | -11.00 ± 2.48 (seeds=3) | contradicted "
+        "| TRLearner +4.82: ruled out; MetaMix +4.42: ruled out |" in text
+    )
 
 
 def test_chembl_claims_on_counts_and_pose_lower_is_better(tmp_path):
@@ -45,34 +48,45 @@ def test_chembl_claims_on_counts_and_pose_lower_is_better(tmp_path):
     assert "| k10 | MAML+MetaMix improves MAML | -1.000 ± 0.000 (seeds=3) | supported |" in pose
     assert "3.113 / 2.496" in pose  # the TRLearner paper's MAML row beside ours
     assert (
-        "| MAML+MetaMix improves MAML | -1.000 ± 0.000 (pairs=3) | supported |" in pose
+        "| MAML+MetaMix improves MAML | k10 | -1.000 ± 0.000 (seeds=3) | supported |" in pose
     )  # pooled over shot counts (one here)
 
 
-def test_pooled_claims_pair_every_group_and_seed(tmp_path):
-    """Over all groups: one t-CI over the (group, seed) paired differences; a group without the
-    backbone adds none."""
+def test_pooled_claims_keep_the_seed_as_the_unit(tmp_path):
+    """Over all groups: each seed's difference is its mean over the groups (df = seeds - 1, not
+    groups x seeds - 1); a group without the backbone adds nothing, and a seed that misses a group
+    is left out."""
     deltas = {
         ("group0", 0): -0.02,
         ("group0", 1): -0.03,
+        ("group0", 2): -0.01,
         ("group1", 0): -0.01,
         ("group1", 1): -0.02,
+        ("group1", 2): -0.03,
     }
     for (group, seed), delta in deltas.items():
         _write(tmp_path, group, "maml", seed, "r2@5", 0.4 + 0.05 * seed)
         _write(tmp_path, group, "maml+trlearner", seed, "r2@5", 0.4 + 0.05 * seed + delta)
     _write(tmp_path, "group2", "maml+trlearner", 0, "r2@5", 0.9)
+    _write(tmp_path, "group0", "maml", 3, "r2@5", 0.5)  # seed 3 ran group 0 only
+    _write(tmp_path, "group0", "maml+trlearner", 3, "r2@5", 0.1)
     lines = tables.pooled_claims(tables.collect(tmp_path), "r2@5", True)
-    # mean -0.02, sd 0.008165, t(3) = 3.182: half-width 0.013
-    assert lines[2] == "| MAML+TRLearner improves MAML | -0.020 ± 0.013 (pairs=4) | contradicted |"
+    # per seed: -0.015, -0.025, -0.020: mean -0.020, sd 0.005, t(2) = 4.303: half-width 0.012
+    assert lines[2] == (
+        "| MAML+TRLearner improves MAML | group0, group1 | -0.020 ± 0.012 (seeds=3) "
+        "| contradicted |"
+    )
 
 
-def test_t_ci95_uses_student_t_beyond_ten_seeds():
+def test_t_ci95_uses_the_exact_student_t_quantile():
     from metareg.analysis.stats import t_ci95
 
     values = [0.0, 1.0] * 6  # n = 12, sd 0.522: t(11) = 2.201, not the normal 1.96
-    assert abs(t_ci95(values) - 2.201 * 0.5222329678670935 / 12**0.5) < 1e-9
-    assert abs(t_ci95([0.0, 1.0] * 200) - 1.96 * 0.5006261743217588 / 400**0.5) < 1e-9
+    assert abs(t_ci95(values) - 2.2010 * 0.5222329678670935 / 12**0.5) < 1e-4
+    # n = 22 (df 21): 2.0796, between a table's 20 (2.086) and 25 (2.060) entries
+    values = [0.0, 1.0] * 11
+    assert abs(t_ci95(values) - 2.0796 * 0.511766315719159 / 22**0.5) < 1e-4
+    assert abs(t_ci95([0.0, 1.0] * 200) - 1.9659 * 0.5006261743217588 / 400**0.5) < 1e-4
 
 
 def test_omniglot_fit_rows_compare_training_loss_with_test_nll_at_the_training_inner_steps(
@@ -130,10 +144,10 @@ def _write_curve(root, column, method, seed, test_error, train_before, reg_delta
     (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
-def test_nme_claims_are_judged_only_where_the_backbone_memorizes(tmp_path):
-    """k5: MAML solves training tasks without support (train@0 ~ 0.01) and fails the test (3.0): the
-    claim is judged. k10: no gap between training tasks before adaptation and test: "untested
-    regime", whatever Δ is."""
+def test_nme_claims_carry_the_regime_beside_the_verdict(tmp_path):
+    """k5: MAML solves training tasks without support (train@0 ~ 0.01) and fails the test (3.0):
+    it memorizes. k10: no memorization, but it overfits. Either way the verdict is the CI's, and
+    the regime stands beside it."""
     for s in range(3):
         _write_curve(tmp_path, "k5", "maml", s, 3.0 + 0.1 * s, 0.01)
         _write_curve(tmp_path, "k5", "maml+mr_maml", s, 3.0 + 0.1 * s, 0.5, reg_delta=-1.0)
@@ -141,14 +155,14 @@ def test_nme_claims_are_judged_only_where_the_backbone_memorizes(tmp_path):
         _write_curve(tmp_path, "k10", "maml+mr_maml", s, 1.0 + 0.1 * s, 1.0, reg_delta=-1.0)
     text = tables.nme_table(tables.collect(tmp_path))
     assert (
-        "| k5 | MAML+MR-MAML improves MAML | 3.090 ± 0.248 (seeds=3) | 3.050 ± 0.248 (seeds=3) "
-        "| -1.000 ± 0.000 (seeds=3) | supported |"
+        "| k5 | MAML+MR-MAML improves MAML | -1.000 ± 0.000 (seeds=3) | supported "
+        "| +3.090 ± 0.248 (seeds=3) | +3.050 ± 0.248 (seeds=3) |"
     ) in text
     # k10: no memorization, and its training tasks after adaptation (0.05) beat the test tasks
     # (1.0-1.2): overfits
     assert (
-        "| k10 | MAML+MR-MAML improves MAML | 0.000 ± 0.000 (seeds=3) | 1.050 ± 0.248 (seeds=3) "
-        "| -1.000 ± 0.000 (seeds=3) | supported |"
+        "| k10 | MAML+MR-MAML improves MAML | -1.000 ± 0.000 (seeds=3) | supported "
+        "| +0.000 ± 0.000 (seeds=3) | +1.050 ± 0.248 (seeds=3) |"
     ) in text
     assert (
         "| MAML | 3.100 ± 0.248 (n=3) | not run | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) "
@@ -156,15 +170,17 @@ def test_nme_claims_are_judged_only_where_the_backbone_memorizes(tmp_path):
     )
 
 
-def test_claims_in_a_regime_without_memorization_or_overfitting_are_untested(tmp_path):
-    for s in range(
-        3
-    ):  # test after adaptation == training tasks after adaptation, far below before-adaptation
+def test_claims_where_the_backbone_neither_memorizes_nor_overfits_are_still_judged(tmp_path):
+    """No regime gate: a backbone with no gap gets the CI's verdict like any other."""
+    for s in range(3):  # test after adaptation == training tasks after adaptation
         _write_curve(tmp_path, "k5", "maml", s, 0.05 + 0.01 * s, 2.0)
         _write_curve(tmp_path, "k5", "maml+trlearner", s, 0.05 + 0.01 * s, 2.0, reg_delta=0.5)
     text = tables.regime_table(tables.collect(tmp_path), "Table 1")
     assert text.startswith("## Table 1: test mse_clean@1")
-    assert text.rstrip().endswith("| 0.500 ± 0.000 (seeds=3) | untested regime |")
+    assert "| k5 | MAML+TRLearner improves MAML | +0.500 ± 0.000 (seeds=3) | contradicted |" in text
+    assert tables.regime(tables.collect(tmp_path)[("k5", "maml")], "mse_clean").state == (
+        "no gap shown"
+    )
 
 
 def test_learning_curves_figure_from_curve_rows(tmp_path):
@@ -208,8 +224,8 @@ def test_regime_of_an_accuracy_metric_is_judged_in_error_terms(tmp_path):
     # memorization gap (error) = train@0 - test@k < 0: no; overfitting gap = train@k - test@k =
     # 0.06 > 0: overfits
     assert (
-        "| 20way1shot_norot | MAML+MetaMix improves MAML | -0.660 ± 0.025 (seeds=3) "
-        "| 0.060 ± 0.000 (seeds=3) | 0.030 ± 0.000 (seeds=3) | supported |"
+        "| 20way1shot_norot | MAML+MetaMix improves MAML | +0.030 ± 0.000 (seeds=3) | supported "
+        "| -0.660 ± 0.025 (seeds=3) | +0.060 ± 0.000 (seeds=3) |"
     ) in text
 
 
@@ -247,5 +263,5 @@ def test_runs_stopped_before_their_final_evaluation_are_judged_at_a_curve_point(
     assert (
         "| MAML | 0.820 ± 0.025 (n=3) | 0.050 ± 0.000 (n=3) |" in text
     )  # train@0 of step 500, not 750
-    assert "| -0.100 ± 0.000 (seeds=3) | untested regime |" in text
+    assert "| -0.100 ± 0.000 (seeds=3) | contradicted | -0.760 ± 0.025 (seeds=3, 100 curve" in text
     assert not tables.collect_at_step(tmp_path, 750).get(("20way1shot_reference", "maml_metamix"))

@@ -47,4 +47,4 @@ def get_grid():
                         **overrides,
                     },
                 )
-    return {"cells": cells, "seeds": (0, 1, 2)}
+    return {"cells": cells, "seeds": (0, 1, 2, 3, 4)}

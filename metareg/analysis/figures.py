@@ -185,7 +185,7 @@ def _study_rows(cells: dict, names: list[str], family="sinusoid_w1", k=5) -> lis
         if name.startswith("maml+trlearner_inner"):
             base = "maml" + name.split("trlearner", 1)[1]
         diff = (
-            report.paired_diff(cells, (family, k, name), (family, k, base), metric)
+            report.judgement(cells, (family, k, name), (family, k, base), metric).as_dict()
             if name != base
             else None
         )
@@ -312,7 +312,11 @@ def trlearner_studies(root: Path, out_dir: Path):
         ]
         for r in rows:
             d = r["diff_vs_maml"]
-            ds = f"{d['mean']:+.3f} ± {d['ci95']:.3f} ({report.verdict(d)})" if d else "—"
+            ds = (
+                f"{d['delta']['mean']:+.3f} ± {d['delta']['ci95']:.3f} ({d['verdict']})"
+                if d and d["delta"]
+                else (d["verdict"] if d else "—")
+            )
             lines.append(
                 f"| {r['method']} | {r['metric']} | {r['mean']:.3f} ± {r['ci95']:.3f} | {ds} "
                 f"| {len(r['seeds'])} | {r['steps']} |"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from metareg.analysis.runs import method_name
 
 BACKBONES = ("maml", "anil", "metasgd", "tnet")
-REGULARIZER_ORDER = ("meta_aug", "metamix", "mr_maml", "trlearner")
+REGULARIZER_ORDER = ("meta_aug", "metamix", "mr_maml", "dropout_bins", "metacrl", "trlearner")
 BACKBONE_LABELS = {
     "maml": "MAML",
     "fomaml": "FOMAML",
@@ -25,6 +25,8 @@ REGULARIZER_LABELS = {
     "meta_aug": "Meta-Aug",
     "metamix": "MetaMix",
     "mr_maml": "MR-MAML",
+    "dropout_bins": "Dropout-Bins",
+    "metacrl": "MetaCRL",
     "trlearner": "TRLearner",
 }
 # Variants of our grids (not the papers' methods): MetaMix's inputs mixed too, its mixture
@@ -46,18 +48,26 @@ _TABLE1 = {
     "maml": (0.593, 0.166, 0.622, 0.256),
     "maml+meta_aug": (0.531, 0.103, 0.596, 0.247),
     "maml+metamix": (0.476, 0.083, 0.576, 0.236),
+    "maml+dropout_bins": (0.452, 0.062, 0.561, 0.235),
+    "maml+metacrl": (0.440, 0.054, 0.548, 0.211),
     "maml+trlearner": (0.400, 0.052, 0.539, 0.204),
     "anil": (0.541, 0.103, 0.573, 0.205),
     "anil+meta_aug": (0.536, 0.097, 0.561, 0.197),
     "anil+metamix": (0.514, 0.083, 0.554, 0.184),
+    "anil+dropout_bins": (0.487, 0.088, 0.541, 0.179),
+    "anil+metacrl": (0.468, 0.081, 0.533, 0.153),
     "anil+trlearner": (0.471, 0.075, 0.517, 0.134),
     "metasgd": (0.577, 0.152, 0.612, 0.248),
     "metasgd+meta_aug": (0.524, 0.138, 0.608, 0.231),
     "metasgd+metamix": (0.468, 0.072, 0.595, 0.226),
+    "metasgd+dropout_bins": (0.435, 0.040, 0.578, 0.213),
+    "metasgd+metacrl": (0.408, 0.038, 0.551, 0.195),
     "metasgd+trlearner": (0.391, 0.024, 0.532, 0.176),
     "tnet": (0.564, 0.111, 0.597, 0.214),
     "tnet+meta_aug": (0.521, 0.105, 0.584, 0.207),
     "tnet+metamix": (0.498, 0.094, 0.576, 0.183),
+    "tnet+dropout_bins": (0.470, 0.077, 0.559, 0.174),
+    "tnet+metacrl": (0.462, 0.071, 0.554, 0.158),
     "tnet+trlearner": (0.443, 0.066, 0.543, 0.144),
 }
 # TRLearner paper, Table 9 (sinusoid, regularizers combined): (5-shot, 10-shot). Its
@@ -107,25 +117,45 @@ OMNIGLOT = {
         "maml": (87.15, 0.61),
         "maml+meta_aug": (89.77, 0.62),
         "maml+metamix": (91.97, 0.51),
+        "maml+dropout_bins": (92.89, 0.46),
+        "maml+metacrl": (93.00, 0.42),
         "maml+trlearner": (94.23, 0.56),
         "protonet": (89.15, 0.46),
         "protonet+meta_aug": (90.87, 0.52),
         "protonet+metamix": (91.08, 0.51),
+        "protonet+dropout_bins": (92.13, 0.48),
+        "protonet+metacrl": (93.09, 0.25),
         "protonet+trlearner": (94.56, 0.39),
-        "mr_maml": (89.28, 0.59),
+        "maml+mr_maml": (89.28, 0.59),  # the paper's "MR-MAML" row
     },
     ("TRLearner", 20, 5): {
         "maml": (93.51, 0.25),
         "maml+meta_aug": (94.56, 0.20),
         "maml+metamix": (97.95, 0.17),
+        "maml+dropout_bins": (98.03, 0.15),
+        "maml+metacrl": (98.39, 0.18),
         "maml+trlearner": (98.74, 0.24),
         "protonet": (94.01, 0.19),
         "protonet+meta_aug": (94.17, 0.25),
         "protonet+metamix": (94.32, 0.29),
+        "protonet+dropout_bins": (94.89, 0.23),
+        "protonet+metacrl": (95.34, 0.18),
         "protonet+trlearner": (96.76, 0.24),
+        "maml+mr_maml": (95.01, 0.23),
     },
     ("MetaMix", 20, 1): {"maml": (87.40, None), "maml+metamix": (91.82, None)},
 }
+
+
+def omniglot_pair(
+    source: str, ways: int, shots: int, method: str, base: str
+) -> tuple[float, float] | None:
+    """A paper's (X, B) Omniglot accuracies (%) for the claim "method improves base", None where
+    it lacks either. Variants of our grids (e.g. MetaMix + CS) are not the papers' methods."""
+    table = OMNIGLOT.get((source, ways, shots), {})
+    x, b = table.get(method_name(method)), table.get(method_name(base))
+    return (x[0], b[0]) if x and b else None
+
 
 # Drug activity on the Novartis pQSAR assays (NOT our ChEMBL assays): (mean R^2, median R^2,
 # count > 0.3 of 100). TRLearner Table 3/7, its "Group 5 (average)" column; MetaMix Table 2, the

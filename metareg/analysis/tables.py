@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import numpy as np
 
 from metareg.analysis import paper, stats
 from metareg.analysis.runs import collect, collect_at_step
-from metareg.analysis.stats import UNTESTED_REGIME, mean_ci, verdict
+from metareg.analysis.stats import mean_ci
 from metareg.learners import GRADIENT_FREE
 from metareg.metrics import HIGHER_IS_BETTER
 
@@ -90,27 +91,42 @@ def seed_values(runs: dict, metric: str | None, field: str = "mean") -> dict[int
     return out
 
 
+def family_of(run: dict) -> str | None:
+    """The task family a run was trained on (results.json "task", else its config's)."""
+    return run.get("task") or run.get("config", {}).get("task", {}).get("name")
+
+
+def diverged_seeds(runs: dict, metric: str | None) -> set[int]:
+    """The seeds whose metric diverged (stats.diverged: non-finite test tasks, or an error above
+    the documented multiple of the family's function variance)."""
+    out = set()
+    for s, r in runs.items():
+        name = r["metric"] if metric is None else metric
+        if name in r["metrics"] and stats.diverged(r["metrics"][name], name, family_of(r)):
+            out.add(s)
+    return out
+
+
 def fmt(mean: float, ci: float, n: int, scale: float = 1.0, digits: int = 3) -> str:
     if n == 0:
         return "not run"
-    ci_text = "" if not np.isfinite(ci) else f" ± {ci * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f}{ci_text} (n={n})"
+    return stats.Estimate(mean, ci, n).text(digits, scale)
 
 
 def cell(runs: dict, metric: str | None, scale: float = 1.0, digits: int = 3) -> str:
-    """Mean over seeds ± t-CI over seeds; with one seed, that run's CI over its test tasks
-    instead."""
+    """Mean over seeds ± t-CI over seeds (n = seeds); one seed: its mean, no CI (a CI over test
+    tasks would be another quantity); a diverged seed: the median over seeds and the count."""
     values = seed_values(runs, metric)
-    if len(values) == 1:
-        r = next(iter(runs.values()))
-        entry = r["metrics"][r["metric"] if metric is None else metric]
-        if not np.isfinite(entry["ci95"]):  # a curve point (collect_at_step): no per-task CI
-            return f"{entry['mean'] * scale:.{digits}f} (1 seed)"
+    if not values:
+        return "not run"
+    bad = diverged_seeds(runs, metric)
+    if bad:
+        median = float(np.median(list(values.values())))
         return (
-            f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f} "
-            "(1 seed; CI over tasks)"
+            f"diverged in {len(bad)}/{len(values)} seeds "
+            f"(median over seeds {median * scale:.{digits}f})"
         )
-    return fmt(*mean_ci(values.values()), scale=scale, digits=digits)
+    return stats.estimate(values.values()).text(digits, scale)
 
 
 def budget(runs: dict) -> str:
@@ -122,46 +138,132 @@ def budget(runs: dict) -> str:
     return ", ".join(parts)
 
 
-def paired_differences(
-    cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean"
-) -> list[float]:
-    """method - base in one column, per seed that both ran (the same test tasks)."""
-    a, b = cells.get((column, method)), cells.get((column, base))
-    if not a or not b:
-        return []
-    return stats.paired_differences(seed_values(a, metric, field), seed_values(b, metric, field))
+def judge_cells(
+    cells: dict,
+    column: str,
+    method: str,
+    base: str,
+    metric: str | None,
+    higher_is_better: bool,
+    field: str = "mean",
+    paper_pair: tuple[float | None, float | None] | None = None,
+) -> stats.Judgement:
+    """stats.judge of "method improves base" in one column, per seed (the same test tasks)."""
+    a, b = cells.get((column, method), {}), cells.get((column, base), {})
+    return stats.judge(
+        seed_values(a, metric, field),
+        seed_values(b, metric, field),
+        higher_is_better=higher_is_better,
+        method_diverged=diverged_seeds(a, metric),
+        base_diverged=diverged_seeds(b, metric),
+        paper=paper_pair,
+    )
 
 
-def paired(
-    cells: dict, column: str, method: str, base: str, metric: str, field: str = "mean"
-) -> tuple[float, float, int] | None:
-    diffs = paired_differences(cells, column, method, base, metric, field)
-    return mean_ci(diffs) if diffs else None
+def delta_text(j: stats.Judgement, scale: float = 1.0, digits: int = 3) -> str:
+    """The paired difference as a table shows it, or why there is none."""
+    if j.delta is None:
+        return "— (no difference from a diverged cell)" if j.verdict == stats.DIVERGED else "—"
+    return j.delta.text(digits, scale, signed=True).replace(" (n=", " (seeds=")
+
+
+def paper_text(j: stats.Judgement, scale: float = 1.0, digits: int = 3) -> str:
+    """The paper's difference and whether our CI rules it out."""
+    if j.paper_delta is None:
+        return "—"
+    effect = j.paper_effect or "no CI"
+    return f"{j.paper_delta * scale:+.{digits}f}: {effect}"
+
+
+CLAIM_LEGEND = (
+    "Verdicts (metareg.analysis.stats.judge, one rule everywhere): the seed is the unit; Δ is the "
+    "paired difference over the seeds both cells ran, with its t-CI95 (df = seeds - 1); "
+    "supported / contradicted when the CI excludes 0 for / against the claim, inconclusive when it "
+    "holds 0, too few seeds below 2; diverged when a seed of either cell diverged (no difference "
+    'is computed). Paper Δ: the paper\'s own difference, "ruled out" when it lies outside our '
+    'CI of Δ, "consistent" inside. Baseline: the paper\'s backbone number against our CI.\n'
+)
 
 
 def claims(
     cells: dict,
-    metric: str,
+    metric: str | None,
     higher_is_better: bool,
     scale: float = 1.0,
     digits: int = 3,
     field: str = "mean",
+    paper_pairs=None,
 ) -> list[str]:
-    lines = [
-        "| column | claim | Δ vs backbone (paired, same seeds) | verdict |",
-        "|---|---|---|---|",
-    ]
+    """One row per claim "X improves its backbone" in each column. paper_pairs(column, method,
+    base) -> [(source, paper X, paper B)]: the papers' numbers for it (none: no paper column)."""
+    head = "| column | claim | Δ vs backbone (paired, same seeds) | verdict |"
+    sep = "|---|---|---|---|"
+    if paper_pairs:
+        head += " paper Δ: ruled out / consistent | baseline vs paper |"
+        sep += "---|---|"
+    lines = [head, sep]
     for column, method in sorted(cells):
         if "+" not in method:
             continue
         base = method.split("+")[0]
-        d = paired(cells, column, method, base, metric, field)
-        text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (seeds=")
-        lines.append(
-            f"| {column} | {paper.label(method)} improves {paper.label(base)} | {text} "
-            f"| {verdict(d, higher_is_better)} |"
+        sources = paper_pairs(column, method, base) if paper_pairs else []
+        j = judge_cells(cells, column, method, base, metric, higher_is_better, field)
+        row = (
+            f"| {column} | {paper.label(method)} improves {paper.label(base)} "
+            f"| {delta_text(j, scale, digits)} | {j.verdict_text()} |"
         )
+        if paper_pairs:
+            js = [
+                (
+                    src,
+                    judge_cells(
+                        cells, column, method, base, metric, higher_is_better, field, (pm, pb)
+                    ),
+                )
+                for src, pm, pb in sources
+            ]
+            row += (
+                " "
+                + ("; ".join(f"{src} {paper_text(x, scale, 2)}" for src, x in js) or "—")
+                + " | "
+                + ("; ".join(f"{src}: {x.baseline_text(2, scale)}" for src, x in js) or "—")
+                + " |"
+            )
+        lines.append(row)
     return lines
+
+
+def pooled_judgement(
+    cells: dict,
+    method: str,
+    base: str,
+    metric: str | None,
+    higher_is_better: bool,
+    field: str = "mean",
+    columns: list[str] | None = None,
+    paper_pair: tuple[float | None, float | None] | None = None,
+) -> tuple[stats.Judgement, list[str]]:
+    """A claim over several columns (groups, shot settings) with the seed as the unit: each
+    seed's number is its mean over the columns (only seeds that ran every column), and a seed
+    diverged if it diverged in any column. Returns the judgement and the columns pooled."""
+    columns = columns or sorted({c for c, m in cells if m == method and (c, base) in cells})
+    per = {
+        side: [seed_values(cells.get((c, name), {}), metric, field) for c in columns]
+        for side, name in (("x", method), ("b", base))
+    }
+    bad = {
+        side: set().union(*(diverged_seeds(cells.get((c, name), {}), metric) for c in columns))
+        for side, name in (("x", method), ("b", base))
+    }
+    j = stats.judge(
+        stats.pool(per["x"]),
+        stats.pool(per["b"]),
+        higher_is_better=higher_is_better,
+        method_diverged=bad["x"],
+        base_diverged=bad["b"],
+        paper=paper_pair,
+    )
+    return j, columns
 
 
 def pooled_claims(
@@ -173,22 +275,20 @@ def pooled_claims(
     scale: float = 1.0,
     unit: str = "group",
 ) -> list[str]:
-    """Each claim over every (column, seed) pair at once: the paired differences of all columns
-    pooled into one t-CI (columns as replicates of one kind of task, e.g. ChEMBL's evaluation
-    groups, pose's shot counts)."""
-    lines = [f"| claim | Δ vs backbone (pooled ({unit}, seed) pairs) | verdict |", "|---|---|---|"]
+    """Each claim over every column at once (columns as replicates of one kind of task, e.g.
+    ChEMBL's evaluation groups, pose's shot counts), the seed as the unit: a seed's difference is
+    the mean over the columns of its per-column differences, for the seeds that ran every column
+    (`pooled_judgement`)."""
+    lines = [
+        f"| claim | {unit}s pooled | Δ vs backbone (per-seed mean over {unit}s) | verdict |",
+        "|---|---|---|---|",
+    ]
     for method in sorted({m for _, m in cells if "+" in m}):
         base = method.split("+")[0]
-        diffs = [
-            d
-            for column in sorted({c for c, _ in cells})
-            for d in paired_differences(cells, column, method, base, metric, field)
-        ]
-        d = mean_ci(diffs) if diffs else None
-        text = "—" if d is None else fmt(*d, scale=scale, digits=digits).replace(" (n=", " (pairs=")
+        j, columns = pooled_judgement(cells, method, base, metric, higher_is_better, field)
         lines.append(
-            f"| {paper.label(method)} improves {paper.label(base)} | {text} "
-            f"| {verdict(d, higher_is_better)} |"
+            f"| {paper.label(method)} improves {paper.label(base)} | {', '.join(columns)} "
+            f"| {delta_text(j, scale, digits)} | {j.verdict_text()} |"
         )
     return lines
 
@@ -221,9 +321,24 @@ def omniglot_table(cells: dict) -> str:
             )
             out.append(f"| {paper.label(m)} | {ours} | {budget(runs)} | {cite(tr)} | {cite(mm)} |")
         out.append("")
-    out += ["### Claims tested\n", *claims(cells, metric, True, scale=100, digits=2), ""]
+    out += [
+        "### Claims tested\n",
+        *claims(cells, metric, True, scale=100, digits=2, paper_pairs=_omniglot_pairs),
+        "\n" + CLAIM_LEGEND,
+    ]
     out += fit_rows(cells)
     return "\n".join(out)
+
+
+def _omniglot_pairs(column: str, method: str, base: str) -> list[tuple[str, float, float]]:
+    """Both papers' (X, B) accuracies for a claim, as fractions (our units)."""
+    ways, shots = _ways_shots(column)
+    out = []
+    for source in ("TRLearner", "MetaMix"):
+        pair = paper.omniglot_pair(source, ways, shots, method, base)
+        if pair:
+            out.append((source, pair[0] / 100, pair[1] / 100))
+    return out
 
 
 def chembl_table(cells: dict, reference: dict | None) -> str:
@@ -396,46 +511,57 @@ def memorization(runs: dict, metric: str) -> dict[str, dict[int, float]]:
     return out
 
 
-def regime(
-    runs: dict, metric: str
-) -> tuple[str, tuple[float, float, int] | None, tuple[float, float, int] | None]:
-    """Whether the baseline has something to regularize, from its last curve point over seeds:
-    "memorizes" when test@k - train@0 has a t-CI above 0 (training tasks solved without their
-    support sets, test tasks not); else "overfits" when test@k - train@k has a t-CI above 0
-    (training tasks fit better than test tasks after adaptation); else "untested regime". Gaps are
-    in error terms (for accuracy: train - test). Returns (state, memorization gap, overfitting
-    gap)."""
+@dataclasses.dataclass(frozen=True)
+class Regime:
+    """What a backbone's last curve point says, over seeds: the memorization gap test@k - train@0
+    and the overfitting gap test@k - train@k (error terms; for accuracy train - test), each with
+    its t-CI over seeds, and how many fixed curve tasks each seed's point averages. An
+    explanation beside a verdict, never a gate on it."""
+
+    memo: stats.Estimate | None
+    fit: stats.Estimate | None
+    curve_tasks: int | None
+
+    @property
+    def state(self) -> str:
+        """ "memorizes" / "overfits" when that gap's CI is above 0, else "no gap shown"; "no
+        curve" without curve points on 2 seeds."""
+        if self.memo is None or self.fit is None:
+            return "no curve"
+        if self.memo.has_ci and self.memo.mean - self.memo.ci > 0:
+            return "memorizes"
+        if self.fit.has_ci and self.fit.mean - self.fit.ci > 0:
+            return "overfits"
+        return "no gap shown"
+
+    def gap_text(self, which: str, digits: int = 3) -> str:
+        gap = getattr(self, which)
+        if gap is None:
+            return "no curve"
+        tasks = f", {self.curve_tasks} curve tasks" if self.curve_tasks else ""
+        return gap.text(digits, signed=True).replace(f" (n={gap.n})", f" (seeds={gap.n}{tasks})")
+
+
+def regime(runs: dict, metric: str) -> Regime:
+    """The backbone's regime from its last curve point (`memorization`), over the seeds with all
+    three points."""
     m = memorization(runs, metric)
     seeds = sorted(set(m["test@k"]) & set(m["train@0"]) & set(m["train@k"]))
     if len(seeds) < 2:
-        return f"{UNTESTED_REGIME} (no curve)", None, None
+        return Regime(None, None, None)
     sign = (
         -1.0 if metric in HIGHER_IS_BETTER else 1.0
-    )  # gaps in error terms: accuracy's gap is train - test
-    memo = mean_ci([sign * (m["test@k"][s] - m["train@0"][s]) for s in seeds])
-    fit = mean_ci([sign * (m["test@k"][s] - m["train@k"][s]) for s in seeds])
-    state = (
-        "memorizes"
-        if memo[0] - memo[1] > 0
-        else "overfits"
-        if fit[0] - fit[1] > 0
-        else UNTESTED_REGIME
-    )
-    return state, memo, fit
-
-
-def judged_verdict(
-    state: str, delta: tuple[float, float, int] | None, higher_is_better: bool = False
-) -> str:
-    """A claim's verdict: the CI's (`stats.verdict`) where the backbone memorizes or overfits (a
-    `regime` state), else the state itself ("untested regime"): one rule for every table."""
-    return verdict(delta, higher_is_better) if state in ("memorizes", "overfits") else state
+    )  # error terms: accuracy's gap is train - test
+    memo = stats.estimate(sign * (m["test@k"][s] - m["train@0"][s]) for s in seeds)
+    fit = stats.estimate(sign * (m["test@k"][s] - m["train@k"][s]) for s in seeds)
+    tasks = {runs[s].get("config", {}).get("eval", {}).get("curve_tasks") for s in seeds}
+    return Regime(memo, fit, tasks.pop() if len(tasks) == 1 else None)
 
 
 def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") -> str:
     """Test error with the regime measures beside it (the last curve point: training tasks before
-    and after adaptation, test tasks after), and each claim judged only where its backbone memorizes
-    or overfits (else "untested regime")."""
+    and after adaptation, test tasks after), and every claim judged by `stats.judge`, its
+    backbone's regime beside the verdict as an explanation."""
     metric = _primary(cells)
     base_metric = metric.split("@")[0]
     first = next(iter(next(iter(cells.values())).values()))
@@ -447,6 +573,7 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
         else "600 fresh tasks per seed"
     )
     extra = metric != base_metric + "@10"  # the @10 column, unless it is the primary already
+    higher = base_metric in HIGHER_IS_BETTER
     out = [
         f"## {title}: test {metric} on {tasks} (mean over seeds ± t-CI95)\n",
         "Regime columns: the last curve point (config.eval.every) on fixed training tasks and "
@@ -476,28 +603,25 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
             )
         out.append("")
     out += [
-        "### Claims tested (paired over seeds; judged only where the backbone memorizes "
-        "or overfits)\n",
-        "| column | claim | backbone's memorization gap test@k - train@0 (error) "
-        "| its overfitting gap test@k - train@k (error) "
-        "| Δ test metric vs backbone (its primary metric) | verdict |",
+        "### Claims tested (paired over seeds; the backbone's regime beside each verdict)\n",
+        "| column | claim | Δ test metric vs backbone (its primary metric) | verdict "
+        "| backbone's memorization gap test@k - train@0 (error) "
+        "| its overfitting gap test@k - train@k (error) |",
         "|---|---|---|---|---|---|",
     ]
     for column, method in sorted(cells, key=lambda cm: (cm[0], _rank(cm[1]))):
         if "+" not in method:
             continue
         base = method.split("+")[0]
-        state, memo, fit = regime(cells.get((column, base), {}), base_metric)
-        d = paired(
-            cells, column, method, base, _own_metric(cells.get((column, base), {})) or metric
-        )
-        text = "—" if d is None else fmt(*d).replace(" (n=", " (seeds=")
-        v = judged_verdict(state, d, base_metric in HIGHER_IS_BETTER)
-        gaps = ["—" if g is None else fmt(*g).replace(" (n=", " (seeds=") for g in (memo, fit)]
+        r = regime(cells.get((column, base), {}), base_metric)
+        own = _own_metric(cells.get((column, base), {})) or metric
+        j = judge_cells(cells, column, method, base, own, higher)
         out.append(
             f"| {column} | {paper.label(method)} improves {paper.label(base)} "
-            f"| {gaps[0]} | {gaps[1]} | {text} | {v} |"
+            f"| {delta_text(j)} | {j.verdict_text()} | {r.gap_text('memo')} "
+            f"| {r.gap_text('fit')} |"
         )
+    out.append("\n" + CLAIM_LEGEND)
     return "\n".join(out) + "\n"
 
 
