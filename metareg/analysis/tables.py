@@ -280,7 +280,7 @@ def pooled_claims(
     the mean over the columns of its per-column differences, for the seeds that ran every column
     (`pooled_judgement`)."""
     lines = [
-        f"| claim | {unit}s pooled | Δ vs backbone (per-seed mean over {unit}s) | verdict |",
+        f"| claim | {unit}s pooled | Δ vs backbone (per-seed mean over the {unit}s) | verdict |",
         "|---|---|---|---|",
     ]
     for method in sorted({m for _, m in cells if "+" in m}):
@@ -377,9 +377,9 @@ def chembl_table(cells: dict, reference: dict | None) -> str:
         "### Claims tested (count of assays with R² > 0.3)\n",
         *claims(cells, metric, True, digits=1, field="num_above_0.3"),
         "",
-        "### Claims tested over all four groups (paired differences of every group and seed "
-        "pooled; groups are different assay partitions, so read these as the average effect "
-        "across them)\n",
+        "### Claims tested over all four groups (the seed is the unit: each seed's difference is "
+        "its mean over the groups, for the seeds that ran every group; groups are different assay "
+        "partitions, so read these as the average effect across them)\n",
         *[
             line
             for field, digits, scale, title in (
@@ -475,9 +475,10 @@ def pose_table(cells: dict) -> str:
         "### Claims tested\n",
         *claims(cells, metric, False),
         "",
-        "### Claims tested over both shot counts (paired differences of every shot count and seed "
-        "pooled; the papers claim the improvement at each, so read these as the average effect)\n",
-        *pooled_claims(cells, metric, False, unit="shots"),
+        "### Claims tested over both shot counts (the seed is the unit: each seed's difference is "
+        "its mean over the shot counts, for the seeds that ran both; the papers claim the "
+        "improvement at each, so read these as the average effect)\n",
+        *pooled_claims(cells, metric, False, unit="shot count"),
     ]
     return "\n".join(out) + "\n"
 
