@@ -118,6 +118,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.trlearner.stop_gradient = True  # no gradient through z inside the relation
     # None: exact Eq. 5; k: top-k related tasks only
     c.trlearner.num_related = config_dict.placeholder(int)
+    # exact Eq. 5 this many tasks' query sets at a time, rematerialized under the gradient (bounded
+    # memory, same loss and meta-gradient); None = from the shapes, 0 = all at once
+    c.trlearner.query_chunk = config_dict.placeholder(int)
     # The support examples z_i is computed from (Section 4.1's meta-data):
     # "sampler" (follow sampler.name: the adaptive sampler's choice when it is on, so
     #   sampler.name=adaptive alone runs the full Algorithm 1)

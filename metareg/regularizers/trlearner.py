@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import jax
@@ -34,6 +35,13 @@ RELATIONS = ("learned", "fixed", "ones")
 WEIGHTINGS = ("relu", "softmax")
 REPRESENTATIONS = ("label_aware", "head_gradient")
 META_DATA = ("support", "adaptive")
+# exact Eq. 5 runs unchunked while its T * T * Q query inputs have at most this many elements
+AUTO_CHUNK_ELEMENTS = 2**20
+
+
+def _largest_divisor_at_most(n: int, k: int) -> int:
+    """The largest divisor of n that is <= k (>= 1)."""
+    return max(d for d in range(1, max(1, min(n, k)) + 1) if n % d == 0)
 
 
 def cosine_matrix(u: jax.Array, eps: float = 1e-8) -> jax.Array:
@@ -92,6 +100,10 @@ class TRLearner(Regularizer):
       stop_gradient: stop gradients through z inside the relation (default; the heads still learn).
       num_related: None = exact Eq. 5 over all p != i (T^2 query passes); k = only the k most
         related tasks of each task, weights renormalized over them (T*k passes).
+      query_chunk: exact Eq. 5 computed for this many tasks' query sets at a time (all T models
+        on them), each chunk rematerialized under the outer gradient, so only one chunk's T*chunk
+        query passes are held at once: the same loss and meta-gradient in bounded memory
+        (`chunk_size`). None = chosen from the shapes; 0 = all T at once.
       meta_data: the support examples z_i is computed from (paper Section 4.1's D-hat_i^s):
         "support" (all) or "adaptive" (ceil(meta_data_fraction * n_j) examples of each class j,
         drawn by the adaptive sampler's per-example scores, `AdaptiveSampler.meta_data_mask`, with
@@ -108,6 +120,7 @@ class TRLearner(Regularizer):
     representation: str = "label_aware"
     stop_gradient: bool = True
     num_related: int | None = None
+    query_chunk: int | None = None
     meta_data: str = "support"
     meta_data_fraction: float = 0.5
     meta_data_sampler: AdaptiveSampler = AdaptiveSampler()
@@ -131,6 +144,11 @@ class TRLearner(Regularizer):
         if self.num_related is not None and not 1 <= self.num_related:
             raise ValueError(
                 f"trlearner.num_related must be None (all tasks) or >= 1, got {self.num_related}"
+            )
+        if self.query_chunk is not None and self.query_chunk < 0:
+            raise ValueError(
+                f"trlearner.query_chunk must be None (chosen from the shapes), 0 (no chunks) or "
+                f">= 1 tasks per chunk, got {self.query_chunk}"
             )
         if not 0 < self.meta_data_fraction <= 1:
             raise ValueError(
@@ -256,6 +274,25 @@ class TRLearner(Regularizer):
             self.eps,
         )
 
+    def chunk_size(self, num_tasks: int, support_shape, query_shape) -> int:
+        """Tasks' query sets per chunk of exact Eq. 5 (num_tasks = no chunking).
+
+        Chosen from the shapes when query_chunk is None: no chunking while all T^2 query passes'
+        inputs are small (T * T * Q * feature size <= AUTO_CHUNK_ELEMENTS: the sinusoid, where
+        chunks would only serialize tiny work); else the largest divisor b of T with
+        b * Q <= K + Q, so that one chunk's b * T query passes hold no more examples than the T
+        tasks' own support and query passes (MAML's step): peak memory near MAML's, not T^2/T
+        times it. support_shape / query_shape: one task's [K, ...] and [Q, ...]."""
+        t, k, q = num_tasks, support_shape[0], query_shape[0]
+        if self.query_chunk == 0:
+            return t
+        if self.query_chunk is not None:
+            return _largest_divisor_at_most(t, self.query_chunk)
+        feature = int(math.prod(query_shape[1:]))
+        if t * t * q * feature <= AUTO_CHUNK_ELEMENTS:
+            return t
+        return _largest_divisor_at_most(t, max(1, (k + q) // max(q, 1)))
+
     def penalty(
         self,
         meta_params: PyTree,
@@ -286,12 +323,24 @@ class TRLearner(Regularizer):
         if self.num_related is None or self.num_related >= t - 1:
             # Exact: preds[p, i] = f_p(query_x_i), every adapted model on every task's queries.
             on_all_queries = jax.vmap(predict, in_axes=(None, 0, 0))
-            preds = jax.vmap(on_all_queries, in_axes=(0, None, None))(
-                task_params, queries, episodes.query_mask
-            )  # [T, T, Q, O]
-            per_task = jax.vmap(ensemble_loss, in_axes=(1, 0, 0, 0))(
-                preds, a, episodes.query_y, episodes.query_mask
-            )  # [T]
+
+            def chunk_losses(q_x, q_mask, q_y, a_rows):  # b tasks' queries: [b] losses
+                preds = jax.vmap(on_all_queries, in_axes=(0, None, None))(
+                    task_params, q_x, q_mask
+                )  # [T, b, Q, O]
+                return jax.vmap(ensemble_loss, in_axes=(1, 0, 0, 0))(preds, a_rows, q_y, q_mask)
+
+            b = self.chunk_size(t, episodes.support_x.shape[1:], queries.shape[1:])
+            parts = (queries, episodes.query_mask, episodes.query_y, a)
+            if b >= t:
+                per_task = chunk_losses(*parts)  # [T]
+            else:  # b tasks at a time, each chunk recomputed under the gradient (jax.checkpoint)
+                chunked = jax.tree_util.tree_map(
+                    lambda x: x.reshape(t // b, b, *x.shape[1:]), parts
+                )
+                per_task = jax.lax.map(jax.checkpoint(lambda c: chunk_losses(*c)), chunked).reshape(
+                    t
+                )
             return jnp.mean(per_task), {"relation_weights": a}
         # Relation-sparse: only the k most related tasks of each task i (weights renormalized
         # over them), k/(T-1) of the exact cost; the choice of the k is not differentiated.
