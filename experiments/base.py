@@ -266,8 +266,66 @@ def _pose_quick(c, learner):
     c.eval.num_tasks, c.eval.batch_size = 20, 20
 
 
+# --------------------------------------------------------------- MR-MAML's sinusoid notebook
+
+# Yin et al. 2020, google-research/meta_learning_without_memorization/sinusoid/MR_MAML.ipynb,
+# cited as "cell ID, line N" of the cell's source (docs/sources/mr_maml_sinusoid_notebook.md).
+MR_MAML_NOTEBOOK_TOKENS = {"mrw": None}  # mrw: the notebook's MR-MAML-W cell, point by point
+
+
+def _mr_maml_notebook_setup(c, tokens, learner):
+    """The notebook's MAML cell (NPbj4ge1KGR4) and test cell (KAIcBZspRPEu); `mrw`: its
+    MR-MAML-W cell (dr1j1BSVL14X) instead.
+
+    Departures: the notebook's persistent Keras Adam has eps 1e-7 added after the bias correction,
+    optax's 1e-8 before it (equal once |g| >> 1e-7); our MR-MAML-W draws its weights once per outer
+    step for support and query, the notebook once per encoder call (at sigma = softplus(-50) +
+    float32 eps both are the mean to 1e-7).
+    """
+    c.task.num_shots, c.task.num_queries = 10, 10  # n_context; n_obs - n_context (Df53q7, l. 2-3)
+    c.task.test_shots = 5  # n_context = 5 at test (KAIcBZspRPEu, line 3)
+    # not read: the family's 16 training tasks are fixed (fosHnP6GwFZ-, line 15)
+    c.task.pool_size = 16
+    c.model.hidden = (40, 40)  # SineModel 21-40-40-1, ReLU (jYAoMD0rwQ28, lines 6-13)
+    c.model.mlp_init = ("glorot_uniform",)  # keras.layers.Dense's default initializers
+    c.learner.inner_lr, c.learner.inner_steps = 0.01, 1  # lr_inner (Df53q7, line 8); one step
+    c.optimizer.name, c.optimizer.learning_rate = "adam", 1e-3  # keras Adam() (NPbj4ge1, line 7)
+    c.meta_batch_size = 1  # one task per outer step (NPbj4ge1, lines 12-32)
+    c.num_steps = 15_000  # n_iter (NPbj4ge1, line 9; dr1j1BSVL14X, line 9)
+    c.log_every, c.checkpoint_every = 100, 1000
+    c.eval.num_tasks = 100  # n_test_task (KAIcBZspRPEu, line 4)
+    # errors after 0, 1, 5, 100 SGD steps of lr 0.01 on the 5 context points; the reported one is
+    # the last, inner_record[-1] (KAIcBZspRPEu, lines 10-11), on the noisy targets (4McD728ixTbm,
+    # line 49)
+    c.eval.inner_steps, c.eval.primary_inner_steps = (0, 1, 5, 100), 100
+    c.eval.metric = "mse_noisy"
+    c.eval.every = 1000  # curve points: the memorization measure (training tasks, 0 steps)
+    if "mrw" in tokens:
+        c.regularizers = ("mr_maml",)
+        # encoder_w: DenseReparameterization(100, relu) -> DenseReparameterization(dim_w = 5),
+        # linear, then SineModel built on dim_w inputs (dr1j1BSVL14X, lines 10, 15-18; Df53q7, l. 9)
+        c.model.hidden = (100, 5, 40, 40)
+        c.model.mlp_linear_blocks = (1,)
+        # tfp posterior loc (kernel) and deterministic bias ~ N(0, 0.1^2); Keras Dense after
+        c.model.mlp_init = ("normal_0.1", "normal_0.1", *("glorot_uniform",) * 3)
+        c.learner.frozen_blocks = 2  # the inner step differentiates model's variables only (l. 37)
+        c.mr_maml.blocks = (0, 1)  # the encoder's kernels are stochastic; biases deterministic
+        c.mr_maml.beta = 5e-5  # Beta (dr1j1BSVL14X, line 7)
+        c.mr_maml.scale_init, c.mr_maml.scale_init_std = -50.0, 0.1  # lines 12-13
+        # keras.optimizers.Adam(learning_rate=1e-3) built anew every step (lines 8, 54)
+        c.optimizer.name, c.optimizer.learning_rate = "adam_fresh", 1e-3
+
+
+def _mr_maml_notebook_quick(c, learner):
+    _regression_quick(c, learner)
+    c.eval.every = c.log_every  # the curve path runs too
+
+
 FAMILIES = {
     "regression": Family({}, _regression_setup, _regression_quick),
+    "sinusoid_mr_maml": Family(
+        MR_MAML_NOTEBOOK_TOKENS, _mr_maml_notebook_setup, _mr_maml_notebook_quick
+    ),
     "omniglot": Family(OMNIGLOT_TOKENS, _omniglot_setup, _omniglot_quick, _omniglot_defaults),
     "chembl": Family(CHEMBL_TOKENS, _chembl_setup, _chembl_quick),
     "pose": Family(POSE_TOKENS, _pose_setup, _pose_quick, _pose_defaults),
@@ -275,6 +333,9 @@ FAMILIES = {
 
 
 def variants(experiment: str) -> list[str]:
-    """The variant tokens an experiment takes after ":" (by its family, the name's first word)."""
-    family = FAMILIES.get(experiment.split("_")[0], FAMILIES["regression"])
+    """The variant tokens an experiment takes after ":" (by its family: the experiment's own name
+    if it names one, else the name's first word)."""
+    family = FAMILIES.get(experiment) or FAMILIES.get(
+        experiment.split("_")[0], FAMILIES["regression"]
+    )
     return [*family.tokens, "quick"]

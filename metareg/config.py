@@ -23,7 +23,7 @@ from metareg.samplers import SAMPLERS, SCORES
 from metareg.tasks import FAMILY_SPECS, TASK_FAMILIES, TASK_LOSSES
 from metareg.tasks.omniglot import check_request as check_omniglot_request
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "adam_fresh")
 
 
 class ConfigError(ValueError):
@@ -40,6 +40,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.task.name = "sinusoid"  # one of metareg.tasks.TASK_FAMILIES
     c.task.num_shots = 5  # K support points per task (Table 1: 5 or 10)
     c.task.num_queries = 10  # Q query points per task (methods.md)
+    # support points of a meta-test task where a family tests with another K than it trains
+    # (None: the family's default; sinusoid_mr_maml: 5, MR-MAML's sinusoid notebook)
+    c.task.test_shots = config_dict.placeholder(int)
     c.task.pool_size = 480  # fixed pool of meta-training tasks (Table 1); 0 = fresh tasks each step
     # None: fresh x per episode; n: n fixed points per pool task
     c.task.points_per_task = config_dict.placeholder(int)
@@ -97,6 +100,11 @@ def default_config() -> ml_collections.ConfigDict:
     # mlp hidden blocks: "none" (sinusoid MLP) | "transductive" (BatchNorm, the drug MLP) | "layer"
     c.model.mlp_norm = "none"
     c.model.mlp_activation = "relu"  # mlp: "relu" | "leaky_relu" (slope 0.01, the drug MLP)
+    # mlp initializers (metareg.models.mlp.INITS), one for every block or one per block:
+    # () = "lecun_normal" (nn.Dense) | "glorot_uniform" (Keras Dense) | "normal_0.1" (tfp layers)
+    c.model.mlp_init = ()
+    # mlp hidden blocks without activation (MR-MAML-W's linear encoder output w)
+    c.model.mlp_linear_blocks = ()
 
     c.learner = ml_collections.ConfigDict()
     # "maml" (second order), "fomaml", "anil" (head-only inner loop), "metasgd", "tnet"
@@ -180,6 +188,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.sampler.eps = 0.1  # distortion of the entropy's class coding rates (the authors' sketch: 0.1)
 
     c.optimizer = ml_collections.ConfigDict()
+    # "adam" | "sgd" | "adam_fresh" (a new Keras Adam every step, as MR-MAML's sinusoid notebook
+    # trains MR-MAML-W: no moment state, each coordinate moves lr * g / (|g| + 3.16e-6))
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3  # MAML sinusoid outer step size
     # > 0: clip the meta-gradient to this global norm before the optimizer (0: off)

@@ -57,6 +57,26 @@ class NonFiniteLossError(FloatingPointError):
     """Raised when a logged loss is NaN or infinite; the last good checkpoint is kept."""
 
 
+def fresh_keras_adam(
+    learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7
+) -> optax.GradientTransformation:
+    """The first step of a new Keras Adam, every step (no state): MR-MAML's sinusoid notebook builds
+    `keras.optimizers.Adam(learning_rate=1e-3)` anew in each MR-MAML-W outer step. Keras (TF 2.0)
+    adds eps to sqrt(v) after folding the bias correction into the step size ("epsilon hat"), so
+    from m = v = 0 the update is lr * g / (|g| + eps / sqrt(1 - b2)): about lr * sign(g) wherever
+    |g| >> 3.2e-6, and lr * g / 3.2e-6 below (docs/sources/mr_maml_sinusoid_notebook.md)."""
+    lr_t = learning_rate * (1.0 - b2) ** 0.5 / (1.0 - b1)
+
+    def update(updates, params=None):
+        del params
+        return jax.tree_util.tree_map(
+            lambda g: -lr_t * ((1.0 - b1) * g) / (jnp.sqrt((1.0 - b2) * jnp.square(g)) + eps),
+            updates,
+        )
+
+    return optax.stateless(update)
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
     """The outer optimizer, after global-norm clipping of the meta-gradient when clip_norm > 0."""
     o = config.optimizer
@@ -64,8 +84,10 @@ def make_optimizer(config) -> optax.GradientTransformation:
         opt = optax.adam(o.learning_rate)
     elif o.name == "sgd":
         opt = optax.sgd(o.learning_rate)
+    elif o.name == "adam_fresh":
+        opt = fresh_keras_adam(o.learning_rate)
     else:
-        raise ValueError(f"unknown optimizer {o.name!r}; choose from ['adam', 'sgd']")
+        raise ValueError(f"unknown optimizer {o.name!r}; choose from ['adam', 'adam_fresh', 'sgd']")
     return optax.chain(optax.clip_by_global_norm(o.clip_norm), opt) if o.clip_norm > 0 else opt
 
 

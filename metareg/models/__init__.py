@@ -14,7 +14,9 @@ def check_model_config(m) -> None:
     """`config.model`'s own rules for the model it names (raises ValueError naming the field); the
     same functions check the modules' fields when they are built."""
     if m.name == "mlp":
-        check_mlp_fields(m.mlp_norm, m.mlp_activation)
+        check_mlp_fields(
+            m.mlp_norm, m.mlp_activation, m.mlp_init, m.mlp_linear_blocks, len(m.hidden) + 1
+        )
     elif m.name == "conv4":
         check_conv_fields("Conv4", m.conv_impl, m.norm, m.width, m.pool, m.readout)
     elif m.name == "pose_net":
@@ -36,6 +38,8 @@ def make_model(config, output_width: int) -> BlockModel:
             transforms=transforms,
             norm=m.mlp_norm,
             activation=m.mlp_activation,
+            inits=tuple(m.mlp_init),
+            linear_blocks=tuple(m.mlp_linear_blocks),
         )
     if name == "conv4":
         m = config.model

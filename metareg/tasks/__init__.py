@@ -12,6 +12,7 @@ import numpy as np
 from metareg.protocols import TaskFamily, members
 from metareg.rng import named_key
 from metareg.tasks.chembl import ChemblFamily, chembl_family, make_chembl_family
+from metareg.tasks.mr_maml_sinusoid import MRMAMLSinusoidFamily, sinusoid_mr_maml_family
 from metareg.tasks.omniglot import SETTINGS as OMNIGLOT_SETTINGS
 from metareg.tasks.omniglot import OmniglotFamily, make_omniglot_family, omniglot_family
 from metareg.tasks.pose import PoseFamily, make_pose_family, pose_family
@@ -20,6 +21,7 @@ from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_
 # task name -> the loss its learners train with (and hence its metrics, metareg.metrics.METRICS)
 TASK_LOSSES = {
     **{name: "mse" for name in FAMILY_SPECS},
+    "sinusoid_mr_maml": "mse",  # MR-MAML's sinusoid notebook (metareg.tasks.mr_maml_sinusoid)
     "omniglot": "cross_entropy",
     "chembl": "mse",
     "pose": "mse",
@@ -62,6 +64,7 @@ def check_family(family) -> None:
 # fields (and data_dir, prepared_dir, key), so make_task_family passes the fields it asks for
 _BUILDERS = {
     **{name: regression_family for name in FAMILY_SPECS},
+    "sinusoid_mr_maml": sinusoid_mr_maml_family,
     "omniglot": omniglot_family,
     "chembl": chembl_family,
     "pose": pose_family,
@@ -96,6 +99,8 @@ __all__ = [
     "chembl_family",
     "make_chembl_family",
     "make_pose_family",
+    "MRMAMLSinusoidFamily",
+    "sinusoid_mr_maml_family",
     "pose_family",
     "FAMILY_SPECS",
     "OMNIGLOT_SETTINGS",
