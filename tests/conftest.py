@@ -49,6 +49,27 @@ jax.config.update(
 )
 
 
+def needs_data(present, what: str):
+    """Decorator: run the test only if `present()` holds *when the test runs*; otherwise skip it
+    with a warning that says what is missing (`what`). A `skipif` evaluated when the module is
+    imported decides before any fixture or earlier test could prepare the data, and its skip is
+    silent in the default report; the warning shows in pytest's warnings summary."""
+    import functools
+    import warnings
+
+    def decorate(test):
+        @functools.wraps(test)  # pytest reads the fixtures from the wrapped signature
+        def run(*args, **kwargs):
+            if not present():
+                warnings.warn(f"skipped {test.__name__}: {what}", stacklevel=2)
+                pytest.skip(what)
+            return test(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
 class Linear(nn.Module):
     """f(x) = x @ w, one block without bias: the closed-form MAML model."""
 

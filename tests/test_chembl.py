@@ -29,6 +29,7 @@ from metareg.analysis import baselines
 from metareg.data import chembl as ch
 from metareg.tasks.chembl import ChemblFamily, make_chembl_family, split_sizes
 from metareg.types import task
+from tests.conftest import needs_data
 
 SMILES = (
     "CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCC", "CC(C)O", "c1ccncc1", "CCOC",
@@ -296,9 +297,9 @@ def test_groups_one_to_three_are_pinned_seeded_repartitions():
         ch.assay_partition(ids[:150], folders[:150], 1)
 
 
-needs_real = pytest.mark.skipif(
-    not (ch.chembl_dir() / "test").is_dir(),
-    reason="real ChEMBL data not in ../shared/data/chembl_fewshot",
+needs_real = needs_data(
+    lambda: (ch.chembl_dir() / "test").is_dir(),
+    "real ChEMBL data not in ../shared/data/chembl_fewshot",
 )
 
 

@@ -29,6 +29,7 @@ from metareg.tasks.omniglot import (
     omniglot_family,
     slot_partition,
 )
+from tests.conftest import needs_data
 
 # Synthetic archives: alphabets -> number of characters, per archive.
 SYNTHETIC = {"background": {"Alpha": 3, "Beta": 2}, "evaluation": {"Gamma": 2}}
@@ -445,9 +446,9 @@ def test_non_mutually_exclusive_needs_a_key():
 # ---------------------------------------------------------------- the real archives
 
 REAL_DATA = og.omniglot_dir(None)
-needs_real = pytest.mark.skipif(
-    not all((REAL_DATA / f).exists() for f in og.ARCHIVE_FILES.values()),
-    reason=f"Omniglot archives not in {REAL_DATA}",
+needs_real = needs_data(
+    lambda: all((REAL_DATA / f).exists() for f in og.ARCHIVE_FILES.values()),
+    f"Omniglot archives not in {REAL_DATA}",
 )
 
 # sha256 of the newline-joined Vinyals meta-test character names: the split
@@ -456,6 +457,7 @@ VINYALS_TEST_SHA256 = "b5e2529eb0b0f4188d86b70e4d397bf5c10c6de366c17b0f49f96d3e3
 
 
 @pytest.fixture(scope="session")
+@needs_real  # checked when the fixture is first set up, before it loads anything
 def real_characters():
     return (
         og.load_characters()

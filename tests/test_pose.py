@@ -23,6 +23,7 @@ import scipy.io
 from metareg.data import pascal3d as p3d
 from metareg.data import render
 from metareg.tasks.pose import NUM_SHOTS, PoseFamily, make_pose_family, pose_family
+from tests.conftest import needs_data
 
 # ---------------------------------------------------------------- the object list and split
 
@@ -517,9 +518,9 @@ def test_pose_family_from_prepared_synthetic_data(synthetic):
 # ---------------------------------------------------------------- the real files
 
 REAL = p3d.pascal3d_dir(None)
-needs_real = pytest.mark.skipif(
-    not all((REAL / f"{c}.mat").exists() for c in p3d.CATEGORIES),
-    reason=f"Pascal3D+ CAD files not in {REAL}",
+needs_real = needs_data(
+    lambda: all((REAL / f"{c}.mat").exists() for c in p3d.CATEGORIES),
+    f"Pascal3D+ CAD files not in {REAL}",
 )
 
 
