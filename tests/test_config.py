@@ -16,8 +16,49 @@ def _cfg(**changes):
     return with_overrides(default_config(), changes)
 
 
-def test_default_config_is_valid():
-    validate_config(default_config())
+def test_default_config_is_valid_and_holds_the_documented_defaults():
+    """validate_config accepts the defaults (it raises otherwise), which are methods.md's (MAML
+    sinusoid: inner lr 0.01, one step, Adam 1e-3, meta-batch 25, 480-task pool, 600 test tasks;
+    TRLearner lambda = 0.6; MetaMix Beta(0.5, 0.5) at hidden layers (1, 2); Meta-Aug U(-1, 1);
+    MR-MAML beta 5e-5, rho -50), and every regularizer and learner built from the API without
+    arguments has the CLI's values: a notebook and a CLI run train the same thing."""
+    from metareg import regularizers as r
+
+    c = default_config()
+    assert validate_config(c) is None
+    assert (c.learner.name, c.learner.inner_lr, c.learner.inner_steps) == ("maml", 0.01, 1)
+    assert (c.optimizer.name, c.optimizer.learning_rate, c.meta_batch_size) == ("adam", 1e-3, 25)
+    assert (c.task.name, c.task.num_shots, c.task.num_queries, c.task.pool_size) == (
+        "sinusoid",
+        5,
+        10,
+        480,
+    )
+    assert c.eval.num_tasks == 600 and tuple(c.regularizers) == ()
+    assert (c.trlearner.weight, c.metamix.alpha, tuple(c.metamix.layers)) == (0.6, 0.5, (1, 2))
+    assert (c.meta_aug.offset, c.mr_maml.beta, c.mr_maml.scale_init) == (1.0, 5e-5, -50.0)
+    plain = lambda v: tuple(v) if isinstance(v, list | tuple) else v  # noqa: E731
+    shared = {
+        "trlearner": (
+            r.TRLearner(),
+            "weight num_heads init_noise relation weighting temperature representation "
+            "stop_gradient meta_data_fraction",
+        ),
+        "metamix": (
+            r.MetaMix(),
+            "alpha layers strategy channel_shuffle cs_layers cs_start_step cs_prob",
+        ),
+        "meta_aug": (r.MetaAug(), "offset"),
+        "mr_maml": (r.MRMAML(), "scale_init scale_init_std min_scale prior_std test_weights"),
+    }
+    for section, (api, fields) in shared.items():
+        for field in fields.split():
+            want = plain(c[section][field])  # the config rounds float32 eps to 8 digits
+            want = pytest.approx(want, rel=1e-7) if isinstance(want, float) else want
+            assert plain(getattr(api, field)) == want, (section, field)
+    assert r.MRMAML().weight == c.mr_maml.beta
+    learner = metareg.MAML(metareg.mlp())
+    assert (learner.inner_lr, learner.num_steps) == (c.learner.inner_lr, c.learner.inner_steps)
 
 
 @pytest.mark.parametrize(

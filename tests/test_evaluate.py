@@ -28,13 +28,45 @@ def test_chunking_does_not_change_numbers():
     for k in a:
         np.testing.assert_allclose(a[k]["mean"], b[k]["mean"], rtol=1e-6)
         assert a[k]["num_tasks"] == b[k]["num_tasks"] == 37
-        assert a[k]["num_nonfinite"] == 0 and a[k]["median"] <= a[k]["mean"] * 10
+        assert a[k]["num_nonfinite"] == 0
+        for stat in ("median", "ci95"):  # pinned against NumPy in the test below
+            np.testing.assert_allclose(a[k][stat], b[k][stat], rtol=1e-6)
     # zero inner steps: the prediction of theta itself; noisy MSE exceeds clean
     # by about sigma^2 = 0.09
     pred = jax.vmap(lambda x: learner.predict(params["model"], x))(episodes.query_x)
     np.testing.assert_allclose(
         a["mse_clean@0"]["mean"], float(np.mean((pred - episodes.query_y_clean) ** 2)), rtol=1e-5
     )
+
+
+def test_evaluate_reports_the_normal_ci_and_the_median_over_test_tasks():
+    """mean, ci95 and median of evaluate() against per-task errors computed in NumPy (0 inner steps:
+    theta's own predictions), the CI being the normal approximation 1.96 sd / sqrt(T) over test
+    tasks (metareg.confidence.task_ci95), not the t-based CI over seeds (at T = 37 that would be
+    3.5% wider); one task has no CI."""
+    from tests.test_independent import _np_mlp
+
+    family = metareg.regression_family("sinusoid", jax.random.key(0), num_shots=5)
+    learner = metareg.MAML(metareg.mlp((8, 8)), inner_lr=0.01)
+    params = metareg.MetaObjective(learner).init(jax.random.key(1), family.example_episode())
+    episodes = family.sample_test(jax.random.key(2), 37)
+    got = metareg.evaluate(params, learner, episodes, (0,), batch_size=10)
+    clean, noisy = (np.asarray(a, np.float64) for a in (episodes.query_y_clean, episodes.query_y))
+    pred = np.stack([_np_mlp(params["model"], x) for x in np.asarray(episodes.query_x)])
+    for name, target in (("mse_clean@0", clean), ("mse_noisy@0", noisy)):
+        errors = np.mean((pred - target) ** 2, axis=(1, 2))
+        entry = got[name]
+        assert entry["num_tasks"] == 37 and entry["num_nonfinite"] == 0
+        np.testing.assert_allclose(entry["mean"], errors.mean(), rtol=1e-5)
+        np.testing.assert_allclose(
+            entry["ci95"], 1.959963984540054 * errors.std(ddof=1) / np.sqrt(37), rtol=1e-4
+        )
+        np.testing.assert_allclose(entry["median"], np.median(errors), rtol=1e-5)
+    one = metareg.evaluate(
+        params, learner, jax.tree_util.tree_map(lambda a: a[:1], episodes), (0,), batch_size=10
+    )["mse_clean@0"]
+    assert one["num_tasks"] == 1 and np.isnan(one["ci95"])
+    np.testing.assert_allclose(one["mean"], np.mean((pred[0] - clean[0]) ** 2), rtol=1e-5)
 
 
 def test_lazy_test_episodes_are_the_same_tasks_with_the_same_numbers():

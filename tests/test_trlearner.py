@@ -137,33 +137,55 @@ def test_top_k_with_all_other_tasks_equals_exact():
 
 
 @pytest.mark.parametrize("representation", ["label_aware", "head_gradient"])
-def test_learned_heads_receive_gradient(representation):
-    learner = metareg.MAML(metareg.mlp((8, 8)), inner_lr=0.05)
-    reg = metareg.TRLearner(representation=representation)
-    objective = metareg.MetaObjective(learner, (reg,))
-    episodes = random_episodes(jax.random.key(10), num_tasks=8, d=1)
-    params = objective.init(jax.random.key(11), metareg.types.task(episodes, 0))
-    # (with a single positive relation per row the normalized weight is 1 whatever m is)
-    grads = jax.grad(lambda p: metareg.meta_loss(p, episodes, jax.random.key(0), objective)[0])(
-        params
-    )
-    assert float(jnp.linalg.norm(grads["regularizers"]["trlearner"]["heads"])) > 0
+def test_learned_heads_gradient_equals_float64_finite_differences(representation):
+    """The heads are meta-learned by the outer loss through Eq. 4 -> A -> Eq. 5: the gradient of
+    the meta-loss w.r.t. them, along random directions, equals float64 central differences, and it
+    is not zero (8 tasks: with a single positive relation per row the normalized weight would be 1
+    whatever m is)."""
+    from tests.test_independent import _as64
+
+    with jax.enable_x64(True):
+        learner = metareg.MAML(metareg.mlp((8, 8)), inner_lr=0.05)
+        reg = metareg.TRLearner(representation=representation, init_noise=0.2)
+        objective = metareg.MetaObjective(learner, (reg,))
+        episodes = _as64(random_episodes(jax.random.key(10), num_tasks=8, d=1))
+        params = _as64(objective.init(jax.random.key(11), metareg.types.task(episodes, 0)))
+
+        @jax.jit
+        def loss(heads):
+            p = {**params, "regularizers": {"trlearner": {"heads": heads}}}
+            return metareg.meta_loss(p, episodes, jax.random.key(0), objective)[0]
+
+        heads = params["regularizers"]["trlearner"]["heads"]
+        grad = np.asarray(jax.grad(loss)(heads))
+        assert np.linalg.norm(grad) > 1e-4
+        for seed in range(3):
+            d = np.random.default_rng(seed).normal(size=heads.shape)
+            d /= np.linalg.norm(d)
+            fd = (float(loss(heads + 1e-6 * d)) - float(loss(heads - 1e-6 * d))) / 2e-6
+            assert abs(float(np.sum(grad * d)) - fd) <= 1e-6 * max(abs(fd), 1e-2), (grad, fd)
 
 
 def test_zero_representation_gives_finite_gradients():
-    """A task whose features are all zero (dead ReLUs) must not turn the gradient into NaN."""
+    """A task whose features are all zero (dead ReLUs) must not turn the gradient into NaN. Its
+    relations are 0 and its weights 0 both ways, so the heads' gradient is that of the same sum
+    over the other three tasks alone; the gradient w.r.t. the zero row itself is of order 1/eps
+    (the guarded norm's slope at 0) and is only required to be finite."""
     z = jax.random.normal(jax.random.key(12), (4, 6)).at[2].set(0.0)
     heads = 1.0 + 0.1 * jax.random.normal(jax.random.key(13), (3, 6))
+    c = jnp.arange(16.0).reshape(4, 4)
 
-    def f(heads, z):
-        return jnp.sum(
-            relation_weights(multihead_relation(z, heads)) * jnp.arange(16.0).reshape(4, 4)
-        )
+    def f(heads, z, c):
+        return jnp.sum(relation_weights(multihead_relation(z, heads)) * c)
 
-    g_heads, g_z = jax.grad(f, argnums=(0, 1))(heads, z)
-    assert np.all(np.isfinite(np.asarray(g_heads))) and np.all(np.isfinite(np.asarray(g_z)))
+    g_heads, g_z = jax.grad(f, argnums=(0, 1))(heads, z, c)
+    assert np.all(np.isfinite(np.asarray(g_z)))
+    keep = jnp.array([0, 1, 3])
+    want = jax.grad(f)(heads, z[keep], c[keep][:, keep])
+    np.testing.assert_allclose(np.asarray(g_heads), np.asarray(want), rtol=1e-5, atol=1e-7)
     m = multihead_relation(z, heads)
     np.testing.assert_array_equal(np.asarray(m)[2], 0.0)
+    np.testing.assert_array_equal(np.asarray(m)[:, 2], 0.0)
 
 
 def test_api_refuses_one_task_per_meta_batch_as_the_cli_does():
