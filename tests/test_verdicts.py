@@ -24,6 +24,24 @@ def test_t_quantiles_and_the_seed_ci_by_hand():
     assert np.isnan(seed_ci95([0.3]))
 
 
+def test_one_shared_seed_is_too_few_and_two_get_the_t_quantile_at_one_df():
+    """The t rule at its edges: with one seed both ran, no CI and the verdict "too few seeds" (the
+    other seeds of each side do not pair); with two, the CI is t(0.975, df=1) = 12.7062 times
+    sd / sqrt(2), i.e. 12.7062 |d1 - d2| / 2, wide enough here to leave the claim inconclusive
+    (with df = 2, 4.3027, it would read supported)."""
+    j = stats.judge({0: 0.5, 1: 0.4}, {0: 0.6, 2: 0.7}, higher_is_better=False)
+    assert j.verdict == "too few seeds" and j.delta.n == 1 and np.isnan(j.delta.ci)
+    assert abs(j.delta.mean + 0.1) < 1e-12 and j.delta.text() == "-0.100 (1 seed, no CI)"
+    assert j.method.n == 2 and j.base.n == 2  # each side's own estimate keeps all its seeds
+    j = stats.judge({0: 0.5, 1: 0.45}, {0: 0.6, 1: 0.6}, higher_is_better=False)
+    assert j.delta.n == 2 and abs(j.delta.mean + 0.125) < 1e-12
+    assert abs(j.delta.ci - 12.7062 * 0.05 / 2) < 1e-4
+    assert j.verdict == "inconclusive"
+    assert (
+        abs(stats.estimate([1.0, 2.0, 4.0]).ci - 4.3027 * np.std([1, 2, 4], ddof=1) / 3**0.5) < 1e-3
+    )
+
+
 def test_verdicts_from_the_paired_difference():
     base = {0: 1.0, 1: 1.2, 2: 0.9}
     better = {s: v - 0.1 - 0.01 * s for s, v in base.items()}  # Δ -0.11 ± 0.025

@@ -119,6 +119,48 @@ def test_check_resume_allows_only_the_listed_fields():
     assert {c["field"] for c in ok} == {"num_steps", "eval.num_tasks"}
     with pytest.raises(WorkdirError, match=r"model.hidden: \[40, 40\] -> \[40\]"):
         check_resume(ROOT, saved, {**saved, "model": {"hidden": [40]}}, 10)
+    # the run's length: the checkpoint's own step is a resume (nothing left to train is fine),
+    # one step fewer is a shortening
+    assert check_resume(ROOT, saved, saved, 10) == []
+    with pytest.raises(WorkdirError, match="beyond num_steps = 9: a run cannot be shortened"):
+        check_resume(ROOT, saved, {**saved, "num_steps": 9}, 10)
+    assert check_resume(ROOT, saved, {**saved, "num_steps": 9}, None) == [
+        {"field": "num_steps", "old": 10, "new": 9}
+    ]  # no checkpoint yet: nothing to shorten
+
+
+def test_checkpoint_digest_by_hand_covers_names_and_bytes(tmp_path):
+    """sha256 over (relative path, NUL, bytes) of every file in sorted order, the digest file left
+    out: a renamed file or a flipped byte changes it, and the check then fails."""
+    import hashlib
+
+    from metareg.workdir import (
+        DIGEST_FILE,
+        check_checkpoint_digest,
+        checkpoint_digest,
+        record_checkpoint_digest,
+    )
+
+    step = tmp_path / "100"
+    (step / "state").mkdir(parents=True)
+    (step / "state" / "a.bin").write_bytes(b"alpha")
+    (step / "meta.json").write_bytes(b"{}")
+    h = hashlib.sha256()
+    for rel, data in (("meta.json", b"{}"), ("state/a.bin", b"alpha")):
+        h.update(rel.encode() + b"\0")
+        h.update(data)
+    assert checkpoint_digest(step) == h.hexdigest()
+    assert check_checkpoint_digest(step) is False  # no digest recorded: left to orbax
+    record_checkpoint_digest(step)
+    assert (step / DIGEST_FILE).read_text() == h.hexdigest() + "\n"
+    assert checkpoint_digest(step) == h.hexdigest() and check_checkpoint_digest(step) is True
+    (step / "state" / "a.bin").rename(step / "state" / "b.bin")  # same bytes, another name
+    with pytest.raises(ValueError, match="differ from the digest"):
+        check_checkpoint_digest(step)
+    (step / "state" / "b.bin").rename(step / "state" / "a.bin")
+    (step / "state" / "a.bin").write_bytes(b"alphA")
+    with pytest.raises(ValueError, match="differ from the digest"):
+        check_checkpoint_digest(step)
 
 
 def test_cli_works_from_any_directory_by_experiment_name_and_reports_progress(tmp_path):
