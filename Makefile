@@ -7,7 +7,7 @@ WORKDIR ?= runs/$(subst :,_,$(EXP))
 GRID ?= table1_sinusoid
 ARGS ?=
 
-.PHONY: install train test test-fast test-optimized lint bench sweep table1 table1-5k table1-sinusoid tables scorecard figures docs clean
+.PHONY: install train test test-fast test-optimized lint mutants bench sweep table1 table1-5k table1-sinusoid tables scorecard figures docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test-optimized: install  # the suite under XLA's full optimization pipeline (tes
 lint: install
 	$(PY) -m ruff format --check metareg tests experiments benchmarks
 	$(PY) -m ruff check metareg tests experiments benchmarks
+
+# Mutation testing: each plausible bug of benchmarks/mutants.py, applied alone to a scratch copy, must
+# fail the tests listed for it (exit 1 if one survives, 2 if one no longer applies); JSON in
+# benchmarks/results/mutants.json. Needs no data and no network; ARGS="--only NAME,..." for a few
+mutants: install
+	$(PY) benchmarks/mutants.py $(ARGS)
 
 # Outer-step speed vs learn2learn (builds it beside the project with ../shared/anchors), JSON in benchmarks/results/
 bench: install
