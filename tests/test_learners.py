@@ -117,7 +117,8 @@ def test_tnet_freezes_transforms_and_adapts_weights_like_maml():
             for k, v in p.items()
         }
     chex.assert_trees_all_close(phi, p, rtol=1e-5, atol=1e-6)
-    # the transforms are meta-learned: the outer gradient reaches them
+    # the transforms are meta-learned: the outer gradient reaches them (its value is checked
+    # against float64 finite differences in tests/test_independent.py)
     episodes = jax.tree_util.tree_map(lambda a: a[None], ep)
     grads = jax.grad(
         lambda q: meta_loss(q, episodes, jax.random.key(0), metareg.MetaObjective(tnet))[0]
