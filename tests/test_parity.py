@@ -153,6 +153,9 @@ def test_estimate_sums_core_hours():
     e = compare.estimate(c, steps=2000, seeds=3)
     assert e["core_hours"]["ref_maml_train"] == pytest.approx(2000 * 3 / 3600, abs=0.01)
     assert e["core_hours"]["ref_metamix_test"] == pytest.approx(4 * 601 * 0.5 * 3 / 3600, abs=0.01)
+    assert e["ref_core_hours"] == pytest.approx(
+        2000 * 3 * 3 / 3600 + 2 * 4 * 601 * 0.5 * 3 / 3600, abs=0.1
+    )
     assert "ours_metamix_train" not in e["core_hours"]
 
 
@@ -192,8 +195,8 @@ REAL_DATA = REPO.parent / "shared" / "data" / "omniglot" / "images_background.zi
 @pytest.mark.skipif(not REAL_DATA.exists(), reason=f"Omniglot archives not in {REAL_DATA.parent}")
 def test_reference_files_hold_our_training_split_and_slots(tmp_path):
     """The pickles the reference reads hold the classes and the slot partition our training
-    builds for that seed (metareg.train.build)."""
-    from metareg.train import build
+    builds for that seed (metareg.assemble.build)."""
+    from metareg.assemble import build
 
     make_data.build(tmp_path, [1], None)
     folder = tmp_path / "seed_1" / "Omniglot"

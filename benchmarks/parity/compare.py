@@ -502,6 +502,9 @@ def cmd_bench(a) -> None:
         "steps_requested": a.steps,
         "cpu_s": "this process's CPU time per step (all threads): the cost on one core whatever "
         "else the machine runs",
+        "wall_s": "wall clock per step (median_s, mean_s): includes the time the process waited "
+        "for its core, so on a loaded machine (machine.load) it overstates the cost; the "
+        "estimates use the CPU times",
         "machine": {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
@@ -552,17 +555,35 @@ def cmd_bench(a) -> None:
                 for k in ("median_s", "mean_s", "cpu_median_s", "cpu_mean_s", "count")
             }
         if len(c) > 1:
-            c["estimate"] = estimate(c, steps=a.grid_steps, seeds=a.grid_seeds)
+            c["estimate"] = estimate(
+                c,
+                steps=a.grid_steps,
+                seeds=a.grid_seeds,
+                test_tasks=a.test_tasks,
+                curve_tasks=a.curve_tasks,
+            )
             out["configs"][config] = c
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: v.get("estimate") for k, v in out["configs"].items()}, indent=1))
 
 
-def estimate(c: dict, steps: int, seeds: int, every: int = 500, test_tasks: int = 601) -> dict:
-    """Core-hours of the grid from CPU times per step and per test task (None where unmeasured)."""
+def estimate(
+    c: dict, steps: int, seeds: int, every: int = 500, test_tasks: int = 600, curve_tasks: int = 100
+) -> dict:
+    """Core-hours of the grid from CPU times per step and per test task (None where unmeasured).
+
+    The reference tests test_tasks + 1 fresh tasks at each of steps // every checkpoints; ours
+    scores curve_tasks test and as many training tasks at each curve point, then test_tasks fresh
+    ones once at the end."""
     points = steps // every
-    e: dict = {"steps": steps, "seeds": seeds, "test_points": points}
+    e: dict = {
+        "steps": steps,
+        "seeds": seeds,
+        "test_points": points,
+        "test_tasks": test_tasks,
+        "curve_tasks": curve_tasks,
+    }
 
     def cpu(x):
         return None if x is None else (x.get("cpu_median_s") or x.get("median_s"))
@@ -573,22 +594,24 @@ def estimate(c: dict, steps: int, seeds: int, every: int = 500, test_tasks: int 
         if cpu(ref.get(m)) is not None:
             h[f"ref_{m}_train"] = steps * cpu(ref[m]) * seeds / 3600
         if cpu(ref.get("test_task")) is not None:
-            h[f"ref_{m}_test"] = points * test_tasks * cpu(ref["test_task"]) * seeds / 3600
+            h[f"ref_{m}_test"] = points * (test_tasks + 1) * cpu(ref["test_task"]) * seeds / 3600
         if cpu(ours.get(m)) is not None:
             h[f"ours_{m}_train"] = steps * cpu(ours[m]) * seeds / 3600
         curve, final = ours.get("curve"), ours.get("final_eval")
         if curve and final:
-            per_point = curve["point_cpu_s"] * 600 / curve["tasks"]  # 600 test + 600 train tasks
-            per_final = final["eval_cpu_s"] * 600 / final["tasks"]
+            per_point = curve["point_cpu_s"] * curve_tasks / curve["tasks"]
+            per_final = final["eval_cpu_s"] * test_tasks / final["tasks"]
             h[f"ours_{m}_test"] = (points * per_point + per_final) * seeds / 3600
     e["core_hours"] = {k: round(v, 2) for k, v in h.items()}
     e["total_core_hours"] = round(sum(h.values()), 1) if h else None
+    for impl in ("ref", "ours"):
+        part = [v for k, v in h.items() if k.startswith(impl + "_")]
+        e[f"{impl}_core_hours"] = round(sum(part), 1) if part else None
     e["note"] = (
-        "CPU time on one core per step / test task x steps x seeds; ours' test = a curve point "
-        "on 600 test + 600 training tasks every 500 steps + the final 600-task evaluation; "
-        "compile (ours, ~1.5-2 min per run) and start-up (reference, ~20 s per process) not "
-        "included; Channel Shuffle starts at step 2000 in both, so it costs nothing within 2000 "
-        "steps"
+        "CPU time on one core per step / test task (median over the timed steps) x steps x "
+        "seeds; compile (ours, 1.5-5 min per run) and start-up (reference, ~20 s per process) "
+        "not included; Channel Shuffle starts at step 2000 in both, so it costs nothing within "
+        "2000 steps"
     )
     return e
 
@@ -605,6 +628,8 @@ def main(argv=None) -> None:
     b.add_argument("--steps", type=int, default=None, help="steps the bench was asked to time")
     b.add_argument("--grid-steps", type=int, default=2000)
     b.add_argument("--grid-seeds", type=int, default=3)
+    b.add_argument("--test-tasks", type=int, default=600)
+    b.add_argument("--curve-tasks", type=int, default=100)
     b.add_argument("--out", default="benchmarks/results/parity_step_times.json")
     a = p.parse_args(argv)
     {"report": cmd_report, "bench": cmd_bench}[a.cmd](a)

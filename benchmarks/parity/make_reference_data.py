@@ -55,7 +55,7 @@ def reference_config(seed: int, data_dir: str | None):
 
 
 def reference_family(seed: int, data_dir: str | None):
-    """The task family our training builds for `seed` (the same call as metareg.train.build)."""
+    """The task family our training builds for `seed` (the same call as metareg.assemble.build)."""
     from metareg.rng import named_key, root_key
     from metareg.tasks import make_task_family
 

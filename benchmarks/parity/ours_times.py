@@ -97,9 +97,10 @@ def main() -> None:
     p.add_argument("--out", required=True)
     a = p.parse_args()
 
+    from metareg.assemble import build
     from metareg.meta_step import init_train_state
     from metareg.rng import named_key
-    from metareg.train import CurveEvaluator, build, evaluate_meta_params
+    from metareg.train import CurveEvaluator, evaluate_meta_params
 
     c = load_config(a.config, a.overrides)
     result = {"config": a.config, "overrides": a.overrides}
