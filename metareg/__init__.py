@@ -77,10 +77,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # restore_run / restore_training live with the training loop (Orbax, TensorBoard):
-    # imported on first use.
+    # restore_run / restore_training live with the workdir (Orbax): imported on first use.
     if name in ("restore_run", "restore_training"):
-        from metareg import train
+        from metareg import workdir
 
-        return getattr(train, name)
+        return getattr(workdir, name)
     raise AttributeError(f"module 'metareg' has no attribute {name!r}")

@@ -1,13 +1,14 @@
-"""The training loop: build from a config, restore-or-init, step, log, checkpoint, evaluate.
+"""The training loop: restore-or-init, step, log, checkpoint, evaluate, results.json.
 
-This is the only module with I/O. Everything it runs is pure (meta_step, evaluate); the
-randomness of step s is a function of (seed, s), so a run killed at any moment and restarted
-with the same workdir resumes from its last checkpoint and ends with the same numbers.
+The run is assembled by `metareg.assemble.build`, its checkpoints are `metareg.checkpoints`', and
+the workdir's identity, lock and files `metareg.workdir`'s; this module drives them. Everything it
+runs is pure (meta_step, evaluate); the randomness of step s is a function of (seed, s), so a run
+killed at any moment and restarted with the same workdir resumes from its last checkpoint and ends
+with the same numbers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -21,33 +22,26 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 import orbax.checkpoint as ocp
 from tqdm import tqdm
 
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.assemble import build
+from metareg.checkpoints import checkpoint_manager, restore_or_init
+from metareg.config import validate_config
 from metareg.evaluate import IndexedEpisodes, evaluate, sample_test_episodes
-from metareg.learners import GRADIENT_FREE, make_learner
+from metareg.learners import GRADIENT_FREE
 from metareg.meta_step import (
-    MetaObjective,
-    TrainState,
-    auto_task_chunk,
-    init_train_state,
     meta_train_step,
 )
-from metareg.models import make_model
-from metareg.regularizers import make_regularizers
-from metareg.rng import named_key, root_key
+from metareg.rng import named_key
 from metareg.runtime import machine_info
-from metareg.samplers import make_sampler
 from metareg.sharding import is_primary, replicate, task_mesh, task_sharding
-from metareg.tasks import make_task_family
 from metareg.workdir import (
     WorkdirError,
-    check_checkpoint_digest,
     check_resume,
     config_dict,
     exclusive,
+    load_run_config,
     record_checkpoint_digest,
     write_atomic,
 )
@@ -55,75 +49,6 @@ from metareg.workdir import (
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when a logged loss is NaN or infinite; the last good checkpoint is kept."""
-
-
-def fresh_keras_adam(
-    learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7
-) -> optax.GradientTransformation:
-    """The first step of a new Keras Adam, every step (no state): MR-MAML's sinusoid notebook builds
-    `keras.optimizers.Adam(learning_rate=1e-3)` anew in each MR-MAML-W outer step. Keras (TF 2.0)
-    adds eps to sqrt(v) after folding the bias correction into the step size ("epsilon hat"), so
-    from m = v = 0 the update is lr * g / (|g| + eps / sqrt(1 - b2)): about lr * sign(g) wherever
-    |g| >> 3.2e-6, and lr * g / 3.2e-6 below (docs/sources/mr_maml_sinusoid_notebook.md)."""
-    lr_t = learning_rate * (1.0 - b2) ** 0.5 / (1.0 - b1)
-
-    def update(updates, params=None):
-        del params
-        return jax.tree_util.tree_map(
-            lambda g: -lr_t * ((1.0 - b1) * g) / (jnp.sqrt((1.0 - b2) * jnp.square(g)) + eps),
-            updates,
-        )
-
-    return optax.stateless(update)
-
-
-def make_optimizer(config) -> optax.GradientTransformation:
-    """The outer optimizer, after global-norm clipping of the meta-gradient when clip_norm > 0."""
-    o = config.optimizer
-    if o.name == "adam":
-        opt = optax.adam(o.learning_rate)
-    elif o.name == "sgd":
-        opt = optax.sgd(o.learning_rate)
-    elif o.name == "adam_fresh":
-        opt = fresh_keras_adam(o.learning_rate)
-    else:
-        raise ValueError(f"unknown optimizer {o.name!r}; choose from ['adam', 'adam_fresh', 'sgd']")
-    return optax.chain(optax.clip_by_global_norm(o.clip_norm), opt) if o.clip_norm > 0 else opt
-
-
-def build(config):
-    """(family, objective, optimizer, root key) for a validated config."""
-    root = root_key(config.seed)
-    try:
-        family = make_task_family(config, named_key(root, "tasks"))
-    except ValueError as e:
-        # a request the data cannot meet (more ways than classes, ...): a config error
-        raise ConfigError(str(e)) from e
-    model = make_model(config, family.output_width)
-    learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
-    objective = MetaObjective(
-        learner,
-        make_regularizers(config, num_classes=family.output_width),
-        sampler=make_sampler(config),
-    )
-    task_chunk = config.task_chunk
-    if task_chunk is None:
-        task_chunk = auto_task_chunk(
-            objective, family.example_episode(), jax.default_backend(), config.mesh.task_devices
-        )
-    return (
-        family,
-        dataclasses.replace(objective, task_chunk=task_chunk),
-        make_optimizer(config),
-        root,
-    )
-
-
-def _checkpoint_manager(workdir: Path, config) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=config.max_checkpoints, enable_async_checkpointing=False, create=True
-    )
-    return ocp.CheckpointManager((workdir / "checkpoints").absolute(), options=options)
 
 
 class MetricWriter:
@@ -214,70 +139,6 @@ def _check_finite(rows: list[dict], first_step: int, workdir: Path, last_good: i
                 )
 
 
-def restore_or_init(
-    open_manager, family, objective, optimizer, root, move_unreadable: bool = False
-) -> tuple[ocp.CheckpointManager, TrainState, int | None]:
-    """(checkpoint manager, newest intact checkpoint's state or a fresh one, step restored or None).
-
-    A checkpoint whose files differ from the digest recorded when it was saved
-    (`workdir.checkpoint_digest`: a flipped bit, a truncated file), or that has no digest and orbax
-    cannot read (a partial save), is skipped with a warning and the next older one tried; with
-    `move_unreadable` (the training run's writer) it is also moved aside, never deleted
-    (`set_aside`), so later saves and clean-ups do not trip over it. One whose files match its
-    digest but do not restore (another model or metareg version) is a WorkdirError, never skipped.
-    `open_manager()` makes a manager: a failed restore can leave orbax's manager in a wrong state,
-    so each attempt gets a new one.
-    """
-    state = init_train_state(
-        named_key(root, "init"), objective, optimizer, family.example_episode()
-    )
-    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
-    manager = open_manager()
-    for step in sorted(manager.all_steps(), reverse=True):
-        step_dir = Path(str(manager.directory)) / str(step)
-        intact = False
-        try:
-            intact = check_checkpoint_digest(step_dir)
-            return manager, manager.restore(step, args=ocp.args.StandardRestore(abstract)), step
-        except Exception as e:  # noqa: BLE001 -- orbax and tensorstore raise many types
-            # whole files that do not fit: not damage but another model or version;
-            # keep them where they are
-            if intact:
-                raise WorkdirError(
-                    f"checkpoint {step} in {step_dir.parent} is intact but does not fit this "
-                    f"run's state ({type(e).__name__}: {_first_line(e)}); it was written by "
-                    "another version of the model or of metareg. Use a new --workdir, or the "
-                    "version that wrote it"
-                ) from None
-            where = "left in place"
-            if move_unreadable:
-                where = f"moved to {set_aside(step_dir)}"
-            print(
-                f"warning: checkpoint {step} cannot be restored ({type(e).__name__}: "
-                f"{_first_line(e)}); {where}; trying the next older one",
-                file=sys.stderr,
-            )
-            manager.close()
-            manager = open_manager()
-    return manager, state, None
-
-
-def set_aside(step_dir: Path) -> Path:
-    """Move an unreadable checkpoint out of orbax's sight, to
-    <workdir>/checkpoints_unreadable/<step>[.N]."""
-    target_dir = step_dir.parent.parent / "checkpoints_unreadable"
-    target_dir.mkdir(exist_ok=True)
-    target, n = target_dir / step_dir.name, 1
-    while target.exists():
-        target, n = target_dir / f"{step_dir.name}.{n}", n + 1
-    step_dir.rename(target)
-    return target
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [""])[0][:200]
-
-
 def _test_samplers(objective) -> tuple:
     # MR-MAML-W with test_weights="sample": each test task adapts from its own draw of the weights.
     return tuple(r for r in objective.regularizers if r.sample_at_test)
@@ -358,7 +219,7 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     workdir = Path(workdir)
     family, objective, optimizer, root = build(config)
     _, state, latest = restore_or_init(
-        lambda: _checkpoint_manager(workdir, config), family, objective, optimizer, root
+        lambda: checkpoint_manager(workdir, config), family, objective, optimizer, root
     )
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
@@ -378,64 +239,6 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     )
     write_atomic(path, json.dumps(results, indent=2) + "\n")
     return results
-
-
-def load_run_config(workdir: str | Path) -> ml_collections.ConfigDict:
-    """The config a run was trained with, from its config.json (lists back to tuples; fields this
-    version added since keep their defaults)."""
-    saved = json.loads((Path(workdir) / "config.json").read_text())
-    config = default_config()
-
-    def merge(node, values, prefix=""):
-        for k, v in values.items():
-            if k not in node:
-                raise ConfigError(
-                    f"{workdir}/config.json has field {prefix}{k}, unknown to this version of "
-                    "metareg"
-                )
-            if isinstance(node[k], ml_collections.ConfigDict):
-                merge(node[k], v, f"{prefix}{k}.")
-            else:
-                with node.ignore_type():
-                    node[k] = tuple(v) if isinstance(v, list) else v
-
-    merge(config, saved)
-    return config
-
-
-def restore_run(workdir: str | Path):
-    """(config, family, objective, meta-parameters) of a trained run's latest checkpoint: for
-    figures and notebooks that look inside a trained model."""
-    run = restore_training(workdir)
-    return run.config, run.family, run.objective, run.state.meta_params
-
-
-class Training(NamedTuple):
-    """A trained run, ready to go on training: `metareg.meta_train_step(state, family, train_key,
-    objective, optimizer, config.meta_batch_size)` takes the outer step the command line would take
-    next (same draws)."""
-
-    config: Any
-    family: Any
-    objective: MetaObjective
-    optimizer: Any
-    state: TrainState
-    train_key: jax.Array
-
-
-def restore_training(workdir: str | Path) -> Training:
-    """A run's latest checkpoint, ready to go on training in a notebook (`Training`)."""
-    config = load_run_config(workdir)
-    validate_config(config)
-    family, objective, optimizer, root = build(config)
-    _, state, latest = restore_or_init(
-        lambda: _checkpoint_manager(Path(workdir), config), family, objective, optimizer, root
-    )
-    if latest is None:
-        raise FileNotFoundError(
-            f"no checkpoint in {Path(workdir) / 'checkpoints'}: train the run first"
-        )
-    return Training(config, family, objective, optimizer, state, named_key(root, "train"))
 
 
 def _saved_config(workdir: Path, latest: int | None) -> dict | None:
@@ -609,7 +412,7 @@ def _train_and_evaluate(
 ) -> dict:
     built = build(config)
     family, objective, optimizer, root = built
-    probe = _checkpoint_manager(workdir, config)
+    probe = checkpoint_manager(workdir, config)
     latest_on_disk = probe.latest_step()
     probe.close()  # restore_or_init opens its own (a new one per attempt)
     saved = _saved_config(workdir, latest_on_disk)
@@ -617,7 +420,7 @@ def _train_and_evaluate(
         [] if saved is None else check_resume(workdir, saved, config_dict(config), latest_on_disk)
     )
     manager, state, latest = restore_or_init(
-        lambda: _checkpoint_manager(workdir, config),
+        lambda: checkpoint_manager(workdir, config),
         family,
         objective,
         optimizer,

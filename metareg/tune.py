@@ -25,8 +25,8 @@ from metareg.curvature import inner_sharpness
 from metareg.evaluate import evaluate, sample_test_episodes
 from metareg.metrics import HIGHER_IS_BETTER
 from metareg.rng import named_key, root_key
-from metareg.train import restore_run
 from metareg.types import Episode
+from metareg.workdir import restore_run
 
 
 def validation_episodes(config, family, num_tasks: int):

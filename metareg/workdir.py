@@ -7,6 +7,9 @@
   Allowed changes are recorded in results.json.
 - One writer: an exclusive OS lock (flock) on `.lock` for the whole run; a second process exits at
   once naming the holder's pid.
+- Reading a run back: `load_run_config` (its config.json), `restore_run` / `restore_training` (its
+  latest checkpoint, rebuilt through `metareg.assemble.build`), for notebooks and the analysis
+  without the training loop.
 - Whole files: config.json and results.json are written to a temporary file and renamed. Each
   checkpoint's files get a digest when it is saved (`record_checkpoint_digest`); a resume checks it,
   so a flipped bit or a truncated file is found before its numbers are trusted (orbax itself reads a
@@ -21,6 +24,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any, NamedTuple
+
+import ml_collections
 
 # Fields a resumed run may change: they do not change what the checkpointed model is or how it was
 # trained up to its step. num_steps only upwards of the checkpoint (checked in `check_resume`).
@@ -147,3 +153,70 @@ def exclusive(workdir: Path):
         yield
     finally:
         f.close()  # releases the lock
+
+
+def load_run_config(workdir: str | Path) -> ml_collections.ConfigDict:
+    """The config a run was trained with, from its config.json (lists back to tuples; fields this
+    version added since keep their defaults)."""
+    saved = json.loads((Path(workdir) / "config.json").read_text())
+    from metareg.config import default_config
+
+    config = default_config()
+
+    def merge(node, values, prefix=""):
+        for k, v in values.items():
+            if k not in node:
+                from metareg.config import ConfigError
+
+                raise ConfigError(
+                    f"{workdir}/config.json has field {prefix}{k}, unknown to this version of "
+                    "metareg"
+                )
+            if isinstance(node[k], ml_collections.ConfigDict):
+                merge(node[k], v, f"{prefix}{k}.")
+            else:
+                with node.ignore_type():
+                    node[k] = tuple(v) if isinstance(v, list) else v
+
+    merge(config, saved)
+    return config
+
+
+def restore_run(workdir: str | Path):
+    """(config, family, objective, meta-parameters) of a trained run's latest checkpoint: for
+    figures and notebooks that look inside a trained model."""
+    run = restore_training(workdir)
+    return run.config, run.family, run.objective, run.state.meta_params
+
+
+class Training(NamedTuple):
+    """A trained run, ready to go on training: `metareg.meta_train_step(state, family, train_key,
+    objective, optimizer, config.meta_batch_size)` takes the outer step the command line would take
+    next (same draws)."""
+
+    config: Any
+    family: Any
+    objective: Any  # metareg.MetaObjective
+    optimizer: Any
+    state: Any  # metareg.TrainState
+    train_key: Any  # jax.Array: the run's training key
+
+
+def restore_training(workdir: str | Path) -> Training:
+    """A run's latest checkpoint, ready to go on training in a notebook (`Training`)."""
+    from metareg.assemble import build
+    from metareg.checkpoints import checkpoint_manager, restore_or_init
+    from metareg.config import validate_config
+    from metareg.rng import named_key
+
+    config = load_run_config(workdir)
+    validate_config(config)
+    family, objective, optimizer, root = build(config)
+    _, state, latest = restore_or_init(
+        lambda: checkpoint_manager(Path(workdir), config), family, objective, optimizer, root
+    )
+    if latest is None:
+        raise FileNotFoundError(
+            f"no checkpoint in {Path(workdir) / 'checkpoints'}: train the run first"
+        )
+    return Training(config, family, objective, optimizer, state, named_key(root, "train"))

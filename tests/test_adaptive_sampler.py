@@ -310,7 +310,7 @@ def test_quick_omniglot_trlearner_steps_with_the_adaptive_sampler():
     steps (no evaluation). A smoke test of the wiring on real images: the metrics are only
     required to be finite (their pieces are pinned on synthetic tasks above)."""
     from experiments import omniglot_maml
-    from metareg.train import build
+    from metareg.assemble import build
 
     c = omniglot_maml.get_config("quick")
     c.regularizers, c.sampler.name = ("trlearner",), "adaptive"

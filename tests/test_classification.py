@@ -268,8 +268,8 @@ def test_classification_and_new_task_config_errors(config, message):
 
 
 def test_more_ways_than_classes_is_a_config_error(tmp_path):
+    from metareg.assemble import build
     from metareg.data import omniglot
-    from metareg.train import build
 
     if not all((omniglot.omniglot_dir() / f).is_file() for f in omniglot.ARCHIVE_FILES.values()):
         pytest.skip("the Omniglot zips are not in ../shared/data")

@@ -159,8 +159,8 @@ def test_auto_task_chunk_loops_on_cpu_for_large_models_only():
 
 
 def test_build_resolves_auto_task_chunk():
+    from metareg.assemble import build
     from metareg.config import default_config
-    from metareg.train import build
 
     config = default_config()
     assert config.task_chunk is None

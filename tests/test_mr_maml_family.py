@@ -13,6 +13,7 @@ from flax import traverse_util
 
 import metareg
 from experiments import sinusoid_mr_maml
+from metareg.assemble import build, fresh_keras_adam
 from metareg.config import ConfigError, default_config, validate_config
 from metareg.meta_step import init_train_state, meta_train_step
 from metareg.models.mlp import check_fields
@@ -24,7 +25,6 @@ from metareg.tasks.mr_maml_sinusoid import (
     NUM_TRAIN_TASKS,
     sinusoid_mr_maml_family,
 )
-from metareg.train import build, fresh_keras_adam
 
 NOTEBOOK_AMPS = np.linspace(0.1, 4, 20)  # cell Df53q7-VwI2P, line 7
 

@@ -11,7 +11,8 @@ import pytest
 from metareg import sweep
 from metareg.analysis import paper, report, runs
 from metareg.analysis.figures import relation_heatmaps
-from metareg.train import load_run_config, restore_run, train_and_evaluate
+from metareg.train import train_and_evaluate
+from metareg.workdir import load_run_config, restore_run
 
 METRIC = "mse_clean@1"
 

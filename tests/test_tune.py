@@ -8,7 +8,8 @@ import numpy as np
 from metareg import tune
 from metareg.evaluate import sample_test_episodes
 from metareg.rng import named_key, root_key
-from metareg.train import restore_run, train_and_evaluate
+from metareg.train import train_and_evaluate
+from metareg.workdir import restore_run
 
 
 def test_selection_uses_validation_tasks_only(tmp_path, quick_config):

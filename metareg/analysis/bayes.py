@@ -357,9 +357,9 @@ def meta_test_episodes(
 ) -> Episode:
     """The meta-test episodes a training run with this task, K and seed evaluates on (the default
     config otherwise): the same family build and the same named key as metareg.train."""
+    from metareg.assemble import build
     from metareg.config import default_config
     from metareg.rng import named_key
-    from metareg.train import build
 
     config = default_config()
     config.task.name, config.task.num_shots, config.seed = task, num_shots, seed

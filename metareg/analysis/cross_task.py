@@ -52,7 +52,7 @@ def measure_run(workdir: str | Path, num_tasks: int, seed: int) -> dict:
     """Cross-task summary of a trained run's latest checkpoint on `num_tasks` training tasks,
     drawn in meta-batches from jax.random.key(seed) (the same tasks for every run of one
     config)."""
-    from metareg.train import restore_run
+    from metareg.workdir import restore_run
 
     config, family, objective, meta_params = restore_run(workdir)
     learner, b = objective.learner, config.meta_batch_size

@@ -74,7 +74,7 @@ def prediction_curves(runs: dict[str, Path], out: Path, num_tasks: int = 4, seed
     import jax.numpy as jnp
 
     from metareg.rng import named_key, root_key
-    from metareg.train import restore_run
+    from metareg.workdir import restore_run
 
     loaded = {name: restore_run(w) for name, w in runs.items()}
     _, family, _, _ = next(iter(loaded.values()))
@@ -123,7 +123,7 @@ def relation_heatmaps(run: Path, out: Path, num_tasks: int = 25, seed: int = 0):
     import jax.numpy as jnp
 
     from metareg.rng import named_key, root_key
-    from metareg.train import restore_run
+    from metareg.workdir import restore_run
 
     config, family, objective, meta_params = restore_run(run)
     tr = next(r for r in objective.regularizers if r.name == "trlearner")

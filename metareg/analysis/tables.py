@@ -662,7 +662,7 @@ def heads_table(root: Path, num_tasks: int = 25) -> str:
     import jax
 
     from metareg.rng import named_key, root_key
-    from metareg.train import restore_run
+    from metareg.workdir import restore_run
 
     out = [
         "## TRLearner's relation heads after training (mean over seeds)\n",

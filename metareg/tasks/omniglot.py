@@ -17,9 +17,9 @@ Settings (`setting`; meta-test tasks follow `test_setting`, by default the same)
   (memorization). A character's rotations share its slot, as the MAML code those papers build on
   rotates each task's characters. The meta-test classes get their own slots (a second key), so a
   memorizing model cannot reuse its training mapping.
-- "within_alphabet" (random within-alphabet tasks, not Lake et al. 2015's 20 fixed one-shot runs): a
-  task's N characters come from one alphabet, harder to tell apart than characters from across alphabets; it needs the class names
-  that `omniglot_family` passes.
+- "within_alphabet" (random within-alphabet tasks, not Lake et al. 2015's 20 fixed one-shot
+  runs): a task's N characters come from one alphabet, harder to tell apart than characters from
+  across alphabets; it needs the class names that `omniglot_family` passes.
 """
 
 from __future__ import annotations
