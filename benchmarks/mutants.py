@@ -552,11 +552,14 @@ def main(argv=None) -> int:
             return 2
         union = list(dict.fromkeys(t for m in mutants for t in m.tests))
         print(f"baseline: {len(union)} test selections on the unmutated copy ...", flush=True)
-        rc, out, secs, cpu = run_pytest(src, union, env, args.timeout * 2)
+        # every selection once: as long as all the mutants' runs together, at most
+        limit = args.timeout * max(2, len(union))
+        rc, out, secs, cpu = run_pytest(src, union, env, limit)
         if rc != 0:
             print(out[-6000:], file=sys.stderr)
+            why = f"timed out after {limit:.0f} s" if rc is None else f"pytest exited {rc}"
             print(
-                f"the baseline fails (rc {rc}, first failure {first_failure(out)}): fix the tests "
+                f"the baseline fails ({why}, first failure {first_failure(out)}): fix the tests "
                 "before judging mutants",
                 file=sys.stderr,
             )
