@@ -513,6 +513,7 @@ def cmd_bench(a) -> None:
         "commands": (d / "commands.txt").read_text().splitlines()
         if (d / "commands.txt").exists()
         else [],
+        "notes": (d / "notes.txt").read_text().splitlines() if (d / "notes.txt").exists() else [],
         "configs": {},
     }
     for config in CONFIGS:
