@@ -97,6 +97,9 @@ def default_config() -> ml_collections.ConfigDict:
     # conv4 features before the head: "flatten" [B, 4*width]
     # | "mean" over space [B, width] (MAML, MetaMix)
     c.model.readout = "flatten"
+    # conv4 initialization: "glorot" (Glorot-uniform kernels, zero biases, a LeCun-normal head)
+    # | "pytorch" (PyTorch's Conv2d / Linear defaults, U(+-1/sqrt(fan_in)): the MetaMix reference's)
+    c.model.conv_init = "glorot"
     # mlp hidden blocks: "none" (sinusoid MLP) | "transductive" (BatchNorm, the drug MLP) | "layer"
     c.model.mlp_norm = "none"
     c.model.mlp_activation = "relu"  # mlp: "relu" | "leaky_relu" (slope 0.01, the drug MLP)

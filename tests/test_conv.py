@@ -448,3 +448,26 @@ def test_config_rejects_conv4_on_regression_tasks():
     c.model.name = "conv4"
     with pytest.raises(ConfigError, match=r"task.name = .sinusoid. needs model.name in \[.mlp.\]"):
         validate_config(c)
+
+
+def test_pytorch_init_draws_every_conv_and_head_parameter_from_its_fan_in():
+    """model.conv_init="pytorch": U(+-1/sqrt(fan_in)) for conv kernels and biases (fan_in = 9 C_in)
+    and for the head's kernel and bias (fan_in = the readout's width), as PyTorch's Conv2d and
+    Linear defaults (the MetaMix reference's network); the default stays Glorot / zero."""
+
+    model = conv4(20, width=32, pool="none", readout="mean", conv_impl="im2col", init="pytorch")
+    params = model.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
+    for i, c_in in enumerate((1, 32, 32, 32)):
+        bound = 1 / np.sqrt(9 * c_in)
+        for name in ("kernel", "bias"):
+            w = np.asarray(params[f"blocks_{i}"][name])
+            assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
+            assert abs(w.std() - bound / np.sqrt(3)) < 0.2 * bound  # uniform's std
+    head = params["blocks_4"]
+    for name, near in (("kernel", 0.95), ("bias", 0.5)):  # 640 and 20 draws
+        w = np.asarray(head[name])
+        assert np.abs(w).max() <= 1 / np.sqrt(32) and np.abs(w).max() > near / np.sqrt(32)
+    glorot = conv4(20, width=32, pool="none", readout="mean", conv_impl="im2col")
+    default = glorot.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
+    assert not np.asarray(default["blocks_0"]["bias"]).any()
+    assert not np.asarray(default["blocks_4"]["bias"]).any()

@@ -1,7 +1,7 @@
 """Models as sequences of blocks, and the registry that builds them from a config."""
 
 from metareg.models.base import BlockModel
-from metareg.models.conv import Conv4, conv4
+from metareg.models.conv import CONV_INITS, Conv4, conv4
 from metareg.models.conv import check_fields as check_conv_fields
 from metareg.models.mlp import MLP, mlp
 from metareg.models.mlp import check_fields as check_mlp_fields
@@ -19,6 +19,10 @@ def check_model_config(m) -> None:
         )
     elif m.name == "conv4":
         check_conv_fields("Conv4", m.conv_impl, m.norm, m.width, m.pool, m.readout)
+        if m.conv_init not in CONV_INITS:
+            raise ValueError(
+                f"unknown model.conv_init {m.conv_init!r}; choose from {list(CONV_INITS)}"
+            )
     elif m.name == "pose_net":
         check_conv_fields("PoseNet", m.conv_impl, m.norm, m.width)
 
@@ -51,6 +55,7 @@ def make_model(config, output_width: int) -> BlockModel:
             pool=m.pool,
             transforms=transforms,
             readout=m.readout,
+            init=m.conv_init,
         )
     if name == "pose_net":
         m = config.model

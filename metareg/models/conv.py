@@ -151,11 +151,27 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     return jnp.maximum(top, bottom)
 
 
+CONV_INITS = ("glorot", "pytorch")
+
+
+def pytorch_uniform(fan_in: int):
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for Conv2d and Linear weights
+    (kaiming_uniform with a = sqrt(5)) and biases."""
+    bound = 1.0 / fan_in**0.5
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
 class ConvBlock(nn.Module):
     """conv -> [T-Net transform] -> norm -> ReLU -> [2x2 max-pool].
 
     Parameters: kernel [3, 3, C_in, features] and bias [features] (the conv; "kernel" is the name
-    MR-MAML looks for), norm_scale and norm_bias [features] (absent with norm="none").
+    MR-MAML looks for), norm_scale and norm_bias [features] (absent with norm="none"). `init`:
+    "glorot" (Glorot-uniform kernel, zero bias) or "pytorch" (both U(+-1/sqrt(9 C_in)), PyTorch's
+    defaults: the MetaMix reference code's network). (Not `init`: that is nn.Module's method.)
     """
 
     features: int
@@ -163,6 +179,7 @@ class ConvBlock(nn.Module):
     norm: str = "transductive"
     pool: str = "max"
     eps: float = 1e-5
+    weight_init: str = "glorot"
 
     @nn.compact
     def __call__(
@@ -172,10 +189,18 @@ class ConvBlock(nn.Module):
 
         `transform`: [features, features] or None; mask: [B] or None.
         """
+        fan_in = 9 * x.shape[-1]
+        torch_like = self.weight_init == "pytorch"
         kernel = self.param(
-            "kernel", nn.initializers.glorot_uniform(), (3, 3, x.shape[-1], self.features)
+            "kernel",
+            pytorch_uniform(fan_in) if torch_like else nn.initializers.glorot_uniform(),
+            (3, 3, x.shape[-1], self.features),
         )
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        bias = self.param(
+            "bias",
+            pytorch_uniform(fan_in) if torch_like else nn.initializers.zeros,
+            (self.features,),
+        )
         x = conv2d(x, kernel, 2 if self.pool == "stride" else 1, self.conv_impl)
         if (
             self.norm != "transductive"
@@ -210,21 +235,54 @@ class Conv4(nn.Module):
     readout: str = "flatten"
     transforms: bool = False
     eps: float = 1e-5
+    weight_init: str = "glorot"
 
     def setup(self):
         check_fields("Conv4", self.conv_impl, self.norm, self.width, self.pool, self.readout)
+        if self.weight_init not in CONV_INITS:
+            raise ValueError(
+                f"unknown conv4 init {self.weight_init!r}; choose from {list(CONV_INITS)} "
+                "(model.conv_init)"
+            )
         self.blocks = [
             ConvBlock(
-                self.width, self.conv_impl, self.norm, self.pool, self.eps, name=f"blocks_{i}"
+                self.width,
+                self.conv_impl,
+                self.norm,
+                self.pool,
+                self.eps,
+                self.weight_init,
+                name=f"blocks_{i}",
             )
             for i in range(self.depth)
-        ] + [nn.Dense(self.num_outputs, name=f"blocks_{self.depth}")]
+        ] + [self._head()]
         if self.transforms:
             widths = [self.width] * self.depth + [self.num_outputs]
             self.transform_mats = [
                 self.param(f"transform_{i}", lambda _, n: jnp.eye(n), w)
                 for i, w in enumerate(widths)
             ]
+
+    def _head(self) -> nn.Dense:
+        """The linear head: LeCun-normal kernel and zero bias (flax's), or PyTorch's Linear
+        defaults, U(+-1/sqrt(F)) for both, F the readout's width."""
+        name = f"blocks_{self.depth}"
+        if self.weight_init != "pytorch":
+            return nn.Dense(self.num_outputs, name=name)
+        features = self.width * (4 if self.readout == "flatten" else 1)
+        if self.readout == "flatten" and self.pool == "none":
+            features = None  # the spatial size is unknown here; use the kernel's own fan-in
+        init = (
+            pytorch_uniform(features)
+            if features
+            else nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+        )
+        return nn.Dense(
+            self.num_outputs,
+            kernel_init=init,
+            bias_init=pytorch_uniform(features) if features else nn.initializers.zeros,
+            name=name,
+        )
 
     def __call__(
         self, x: jax.Array, start: int = 0, end: int | None = None, mask: jax.Array | None = None
@@ -256,12 +314,14 @@ def conv4(
     transforms: bool = False,
     readout: str = "flatten",
     depth: int = 4,
+    init: str = "glorot",
 ) -> BlockModel:
     """A BlockModel Conv4 (depth conv blocks + head, num_blocks = depth + 1).
 
-    The fields are described in the module docstring.
+    The fields are described in the module docstring; `init` in ConvBlock's.
     """
     module = Conv4(
+        weight_init=init,
         num_outputs=num_outputs,
         width=width,
         depth=depth,
