@@ -183,6 +183,9 @@ ours_args() {  # CONFIG METHOD SEED STEPS EVERY
   a="$a --config.log_every=$log --config.checkpoint_every=$5 --config.max_checkpoints=1"
   a="$a --config.eval.every=$5 --config.eval.curve_tasks=$CURVE_TASKS --config.progress_bar=False"
   a="$a --config.eval.num_tasks=$TEST_TASKS"
+  # the reference's initialization (PyTorch's defaults), so that initialization is not a
+  # difference between the two (docs/parity.md, "Differences that remain")
+  a="$a --config.model.conv_init=pytorch"
   case "$1" in
     published) ;;
     reduced) a="$a --config.model.width=32 --config.learner.inner_steps=1" ;;
