@@ -32,7 +32,15 @@ from metareg.meta_step import (
 )
 from metareg.models import BlockModel, mlp
 from metareg.protocols import Learner, TaskFamily
-from metareg.regularizers import MRMAML, MetaMix, Regularizer, TRLearner, mixup_loss
+from metareg.regularizers import (
+    MRMAML,
+    DropoutBins,
+    MetaCRL,
+    MetaMix,
+    Regularizer,
+    TRLearner,
+    mixup_loss,
+)
 from metareg.samplers import AdaptiveSampler
 from metareg.tasks import RegressionFamily, check_family, regression_family
 from metareg.types import Episode
@@ -40,12 +48,14 @@ from metareg.types import Episode
 __all__ = [
     "AdaptiveSampler",
     "ConfigError",
+    "DropoutBins",
     "Regularizer",
     "check_family",
     "Episode",
     "IndexedEpisodes",
     "Learner",
     "MAML",
+    "MetaCRL",
     "MetaMix",
     "MetaObjective",
     "MRMAML",

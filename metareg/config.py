@@ -17,7 +17,7 @@ from metareg.data.pascal3d import NUM_VIEWS
 from metareg.learners import GRADIENT_FREE, LEARNERS
 from metareg.metrics import METRICS
 from metareg.models import MODELS, check_model_config
-from metareg.regularizers import REGULARIZERS, make_regularizers
+from metareg.regularizers import REGULARIZERS, check_composition, make_regularizers
 from metareg.regularizers.trlearner import META_DATA
 from metareg.samplers import SAMPLERS, SCORES
 from metareg.tasks import FAMILY_SPECS, TASK_FAMILIES, TASK_LOSSES
@@ -117,7 +117,9 @@ def default_config() -> ml_collections.ConfigDict:
     # leading model blocks kept at theta in the inner loop (pose: the encoder); ANIL: all but head
     c.learner.frozen_blocks = 0
 
-    c.regularizers = ()  # any of ("meta_aug", "metamix", "mr_maml", "trlearner"), composed
+    # any of ("meta_aug", "metamix", "mr_maml", "trlearner", "dropout_bins", "metacrl"), composed
+    # (metamix not with dropout_bins / metacrl, which change the forward pass)
+    c.regularizers = ()
     c.trlearner = ml_collections.ConfigDict()
     c.trlearner.weight = 0.6  # lambda, paper's best (Fig. 5: stable over [0.3, 0.8])
     c.trlearner.num_heads = 4  # H heads of Eq. 4; the paper does not say, our choice
@@ -175,6 +177,27 @@ def default_config() -> ml_collections.ConfigDict:
     c.mr_maml.blocks = config_dict.placeholder(tuple)
     # "sample": one draw per test task (tfp layers always draw) | "mean"
     c.mr_maml.test_weights = "sample"
+
+    # Dropout-Bins (Jiang et al. 2022): front-door deconfounding, the prediction averaged over
+    # versions of the meta-knowledge (unit masks on the hidden blocks' outputs); docs/design.md
+    c.dropout_bins = ml_collections.ConfigDict()
+    # "dropout" (MAML-Dropout: TRLearner's "Dropout-Bins" row) | "bins" (MAML-Bins)
+    c.dropout_bins.mode = "dropout"
+    c.dropout_bins.p = 0.1  # dropout probability of a unit (ours; the paper's value unread)
+    c.dropout_bins.num_versions = 2  # dropout versions per task (ours)
+    c.dropout_bins.num_bins = 2  # "bins": unit u in bin u mod num_bins, one version per bin (ours)
+    # masked block outputs; None: every hidden block with more than one unit
+    c.dropout_bins.layers = config_dict.placeholder(tuple)
+
+    # MetaCRL (Wang et al. 2024): factor matrix Xi and selector f_gr between features and head;
+    # outer loss += lambda_1 orthogonality + lambda_2 selection + lambda_3 invariance (IRMv1)
+    c.metacrl = ml_collections.ConfigDict()
+    c.metacrl.lambda_1 = 1e-3  # orthogonality of Xi's columns (code's lambda_1, no value: ours)
+    c.metacrl.lambda_2 = 1e-3  # |s|_1 - H(s) of the task gates (code's lambda_2, no value: ours)
+    c.metacrl.lambda_3 = 1e-2  # IRMv1 invariance over the meta-batch's tasks (ours)
+    c.metacrl.hidden = 64  # f_gr's hidden width (code's hidden_dim, no value: ours)
+    c.metacrl.xi_init = "kaiming_uniform"  # (the code's) | "identity" (ours)
+    c.metacrl.eps = 1e-10  # inside the entropy's log (the code's)
 
     # How each outer step chooses its meta-batch (docs/design.md, "Adaptive task sampler"):
     # "uniform" (the family's draw)
@@ -465,12 +488,22 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
                 "mr_maml.blocks = None means every block but the head, and this model has only "
                 "the head; set mr_maml.blocks"
             )
+    layers = c.dropout_bins.layers
+    if "dropout_bins" in c.regularizers and layers is not None:
+        if any(not 0 <= b < num_blocks - 1 for b in layers):
+            _fail(
+                f"dropout_bins.layers {tuple(layers)} must be hidden block outputs within [0, "
+                f"{num_blocks - 2}] for a model of {num_blocks} blocks (the head is never masked), "
+                "or None (every hidden block)"
+            )
     # "sampler" is the config's own spelling (make_regularizers resolves it)
     if "trlearner" in c.regularizers:
         _choice(c.trlearner.meta_data, ("sampler", *META_DATA), "trlearner.meta_data")
     try:
-        for r in make_regularizers(c, num_classes=t.ways if t.name == "omniglot" else 1):
+        regs = make_regularizers(c, num_classes=t.ways if t.name == "omniglot" else 1)
+        for r in regs:
             r.check_meta_batch(c.meta_batch_size)
+        check_composition(regs)
     except ValueError as e:
         _fail(str(e))
 

@@ -3,11 +3,16 @@
 Every regularizer subclasses `Regularizer` (metareg/regularizers/base.py: the hooks
 `meta_step.meta_loss` calls, in order, each a no-op by default): Meta-Aug transforms the episodes,
 MR-MAML-W samples the meta-parameters and adds a KL penalty, MetaMix replaces the query loss,
-TRLearner adds its consistency penalty (methods.md, "Comparison regularizers"); any subset composes.
+TRLearner adds its consistency penalty (methods.md, "Comparison regularizers"); Dropout-Bins and
+MetaCRL change the learner's forward pass (`wrap_learner`: versions of the meta-knowledge, a factor
+layer before the head), MetaCRL adds its disentangling and invariance terms. Any subset composes,
+except MetaMix with a regularizer that wraps the learner (`check_composition`).
 """
 
-from metareg.regularizers.base import Regularizer
+from metareg.regularizers.base import Regularizer, check_composition
+from metareg.regularizers.dropout_bins import DropoutBins
 from metareg.regularizers.meta_aug import MetaAug
+from metareg.regularizers.metacrl import MetaCRL
 from metareg.regularizers.metamix import MetaMix, mixup_loss
 from metareg.regularizers.mr_maml import MRMAML, gaussian_kl
 from metareg.regularizers.trlearner import (
@@ -18,7 +23,7 @@ from metareg.regularizers.trlearner import (
 )
 from metareg.samplers.adaptive import AdaptiveSampler
 
-REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner")
+REGULARIZERS = ("meta_aug", "metamix", "mr_maml", "trlearner", "dropout_bins", "metacrl")
 
 
 def config_fields(section) -> dict:
@@ -54,13 +59,19 @@ def make_regularizers(config, num_classes: int | None = None) -> tuple:
             fields = config_fields(config.mr_maml)
             # beta: the KL weight's name in both papers
             regs.append(MRMAML(weight=fields.pop("beta"), **fields))
+        elif name == "dropout_bins":
+            regs.append(DropoutBins(**config_fields(config.dropout_bins)))
+        elif name == "metacrl":
+            regs.append(MetaCRL(**config_fields(config.metacrl)))
         else:
             raise ValueError(f"unknown regularizer {name!r}; choose from {list(REGULARIZERS)}")
     return tuple(regs)
 
 
 __all__ = [
+    "DropoutBins",
     "MetaAug",
+    "MetaCRL",
     "MetaMix",
     "MRMAML",
     "Regularizer",
@@ -72,4 +83,5 @@ __all__ = [
     "relation_weights",
     "REGULARIZERS",
     "make_regularizers",
+    "check_composition",
 ]
