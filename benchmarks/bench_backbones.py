@@ -3,14 +3,17 @@
 The sinusoid setup of the runs (MLP 1-40-40-1, meta-batch 25, K = 5 + Q = 10 points, 1 inner
 step, Adam), each variant built from the config exactly as `metareg.main` builds a run. For each
 backbone: the plain step, + TRLearner (exact Eq. 5), + TRLearner top-1 / top-2 related tasks,
-+ MetaMix, + MR-MAML when available; median of single jitted steps, variants interleaved in rounds.
++ MetaMix, + MR-MAML, + Dropout-Bins (dropout and bins), + MetaCRL when available; median of single
+jitted steps, variants interleaved in rounds. `--only GLOB` keeps the variants whose name matches.
 
     python benchmarks/bench_backbones.py --out benchmarks/results/sinusoid_backbones.json
+    python benchmarks/bench_backbones.py --only 'maml*' --out /tmp/maml_variants.json
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import platform
@@ -29,6 +32,9 @@ VARIANTS = {  # name suffix -> config overrides
     "+trlearner(top2)": {"regularizers": ("trlearner",), "trlearner.num_related": 2},
     "+metamix": {"regularizers": ("metamix",)},
     "+mr_maml": {"regularizers": ("mr_maml",)},
+    "+dropout_bins": {"regularizers": ("dropout_bins",)},
+    "+dropout_bins(bins)": {"regularizers": ("dropout_bins",), "dropout_bins.mode": "bins"},
+    "+metacrl": {"regularizers": ("metacrl",)},
 }
 
 
@@ -39,11 +45,16 @@ def main():
         "--steps", type=int, default=300, help="timed steps per variant, spread over the rounds"
     )
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--only", default="*", help="glob over variant names, e.g. 'maml*' (MAML and its variants)"
+    )
     args = parser.parse_args()
     variants = {}
     for backbone in BACKBONES:
         for suffix, overrides in VARIANTS.items():
             if not set(overrides.get("regularizers", ())) <= set(REGULARIZERS):
+                continue
+            if not fnmatch.fnmatchcase(backbone + suffix, args.only):
                 continue
             variants[backbone + suffix] = compile_variant(
                 configured({"learner.name": backbone, **overrides})
@@ -53,7 +64,7 @@ def main():
     overhead = {}
     for name, r in results.items():
         backbone = name.split("+")[0]
-        if name != backbone:
+        if name != backbone and backbone in results:
             overhead[name] = r["median_step_s"] / results[backbone]["median_step_s"]
     for name, r in results.items():
         print(
