@@ -12,6 +12,7 @@ settings (which may read the tokens), then the quick shrink.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 
 from metareg.config import default_config
@@ -53,10 +54,14 @@ def variant_tokens(arg: str | None, allowed: dict) -> list[str]:
     tokens = [t for t in (arg or "").split(",") if t]
     unknown = [t for t in tokens if t not in allowed and t != "quick"]
     if unknown:
+        close = difflib.get_close_matches(unknown[0], [*allowed, "quick"], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         if not allowed:
-            raise ValueError(f"unknown config variant {unknown[0]!r}; use NAME.py or NAME.py:quick")
+            raise ValueError(
+                f"unknown config variant {unknown[0]!r}{hint}; use NAME.py or NAME.py:quick"
+            )
         raise ValueError(
-            f"unknown config variant {unknown[0]!r}; use comma-separated tokens from "
+            f"unknown config variant {unknown[0]!r}{hint}; use comma-separated tokens from "
             f"{sorted(allowed)} and quick"
         )
     return tokens

@@ -17,6 +17,9 @@ The public API, as plain functions and frozen dataclasses for notebooks:
     config, family, objective, meta_params = metareg.restore_run("runs/sinusoid_trlearner")
     # ... or go on training it (run.state, run.train_key):
     run = metareg.restore_training("runs/sinusoid_trlearner")
+    # a state (or parameters) trained here, saved and loaded in the CLI's Orbax format:
+    metareg.save("my_run", state, config=config)
+    state = metareg.load("my_run").tree
 """
 
 from metareg import learners, losses, models, regularizers, samplers, tasks
@@ -79,6 +82,8 @@ __all__ = [
     "regularizers",
     "restore_run",
     "restore_training",
+    "save",
+    "load",
     "sample_test_episodes",
     "samplers",
     "tasks",
@@ -87,9 +92,14 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # restore_run / restore_training live with the workdir (Orbax): imported on first use.
+    # restore_run / restore_training live with the workdir, save / load with the checkpoints
+    # (Orbax): imported on first use.
     if name in ("restore_run", "restore_training"):
         from metareg import workdir
 
         return getattr(workdir, name)
+    if name in ("save", "load"):
+        from metareg import checkpoints
+
+        return getattr(checkpoints, name)
     raise AttributeError(f"module 'metareg' has no attribute {name!r}")

@@ -1,11 +1,14 @@
-"""Checkpoints of a run: the Orbax manager of a workdir, and restore-or-init that skips (and sets
-aside) damaged checkpoints and refuses ones written for another model.
+"""Checkpoints: the Orbax manager of a workdir, restore-or-init that skips (and sets aside)
+damaged checkpoints and refuses ones written for another model, and `save` / `load` for a state or
+parameters trained through the Python API (the same Orbax format).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import orbax.checkpoint as ocp
@@ -84,3 +87,64 @@ def set_aside(step_dir: Path) -> Path:
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [""])[0][:200]
+
+
+class Saved(NamedTuple):
+    """What `load` returns: the saved tree (a TrainState, meta-parameters or any pytree) and the
+    config saved beside it (None without one)."""
+
+    tree: Any
+    config: Any
+
+
+def save(path: str | Path, tree: Any, config=None) -> Path:
+    """Save a TrainState or any pytree of arrays (e.g. meta-parameters) to a new directory `path`
+    in Orbax's format, the one the command line's checkpoints use, with `config` (a run's
+    ConfigDict) beside it as config.json. Refuses an existing non-empty directory."""
+    path = Path(path).absolute()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{path} exists and is not empty: save to a new path")
+    path.mkdir(parents=True, exist_ok=True)
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(path / "tree", tree)
+    checkpointer.wait_until_finished()
+    kind = "train_state" if isinstance(tree, TrainState) else "tree"
+    (path / "saved.json").write_text(json.dumps({"kind": kind, "format": "orbax"}) + "\n")
+    if config is not None:
+        (path / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+    return path
+
+
+def load(path: str | Path, like: Any = None) -> Saved:
+    """Load what `save` wrote. `like`: a tree of the same structure to restore into (e.g. a fresh
+    TrainState); without one, a saved TrainState with a config is rebuilt as the config's run
+    builds it (so `load(p).tree` is a TrainState), anything else comes back as nested dicts."""
+    path = Path(path).absolute()
+    meta_path = path / "saved.json"
+    if not meta_path.exists():
+        hint = (
+            " (a command-line workdir: use metareg.restore_run / restore_training)"
+            if (path / "checkpoints").exists()
+            else ""
+        )
+        raise FileNotFoundError(f"{path} holds nothing metareg.save wrote{hint}")
+    meta = json.loads(meta_path.read_text())
+    config = None
+    if (path / "config.json").exists():
+        from metareg.workdir import load_run_config
+
+        config = load_run_config(path)
+    if like is None and meta["kind"] == "train_state" and config is not None:
+        from metareg.assemble import build
+
+        family, objective, optimizer, root = build(config)
+        like = init_train_state(
+            named_key(root, "init"), objective, optimizer, family.example_episode()
+        )
+    checkpointer = ocp.StandardCheckpointer()
+    if like is None:
+        tree = checkpointer.restore(path / "tree")
+    else:
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+        tree = checkpointer.restore(path / "tree", abstract)
+    return Saved(tree, config)

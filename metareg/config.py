@@ -82,7 +82,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.prepared_dir = config_dict.placeholder(str)
 
     c.model = ml_collections.ConfigDict()
-    c.model.name = "mlp"
+    c.model.name = "mlp"  # the network: "mlp" (vectors), "conv4" (images), "pose_net" (pose)
     c.model.hidden = (40, 40)  # MLP 1-40-40-1 (Finn et al. 2017)
     c.model.width = 64  # conv4: filters per conv block (Finn et al. 2017; Vinyals et al. 2016)
     # conv4: "im2col" (fast under vmap on CPU) | "lax" (cuDNN on GPU)
@@ -141,7 +141,7 @@ def default_config() -> ml_collections.ConfigDict:
     # | "adaptive" (ceil(meta_data_fraction * n_j) per class j by the sampler's per-example scores;
     #   docs/design.md)
     c.trlearner.meta_data = "sampler"
-    c.trlearner.meta_data_fraction = 0.5
+    c.trlearner.meta_data_fraction = 0.5  # "adaptive": the share of each class's support drawn
     c.metamix = ml_collections.ConfigDict()
     c.metamix.alpha = 0.5  # Beta(alpha, alpha); 0.5 for regression (MetaMix reference code)
     # candidate mix layers: 0 = input, k = after block k (never the last). Hidden layers only for
@@ -156,9 +156,9 @@ def default_config() -> ml_collections.ConfigDict:
     # of the outer steps, one of six channel groups swapped between classes at a layer of cs_layers
     # (reference code)
     c.metamix.channel_shuffle = False
-    c.metamix.cs_layers = (1, 2, 3)
-    c.metamix.cs_start_step = 2000
-    c.metamix.cs_prob = 0.5
+    c.metamix.cs_layers = (1, 2, 3)  # conv blocks whose outputs a shuffle may swap (reference)
+    c.metamix.cs_start_step = 2000  # no shuffle before this outer step (reference)
+    c.metamix.cs_prob = 0.5  # share of outer steps with a shuffle from cs_start_step (reference)
 
     c.meta_aug = ml_collections.ConfigDict()
     c.meta_aug.offset = 1.0  # per-task target offset ~ U(-offset, offset) (Rajendran et al. 2020)
@@ -204,7 +204,7 @@ def default_config() -> ml_collections.ConfigDict:
     # | "adaptive" (TRLearner's Algorithm 1: the adaptive sampler of Wang et al. 2024, scores from
     #   its authors' code sketch; the combination into probabilities is ours)
     c.sampler = ml_collections.ConfigDict()
-    c.sampler.name = "uniform"
+    c.sampler.name = "uniform"  # "uniform" (the papers' MAML) | "adaptive" (TRLearner's sampler)
     # candidate tasks drawn per step, >= meta_batch_size; 0 = 2 x meta_batch_size
     c.sampler.num_candidates = 0
     # weights of the standardized (diversity, entropy, difficulty) scores
@@ -236,14 +236,14 @@ def default_config() -> ml_collections.ConfigDict:
     # Multi-host: jax.distributed.initialize before anything else. With the three fields unset JAX
     # reads them from the cluster environment (SLURM, TPU pods, ...).
     c.distributed = ml_collections.ConfigDict()
-    c.distributed.enabled = False
+    c.distributed.enabled = False  # jax.distributed over several hosts (docs/scaling.md)
     c.distributed.coordinator_address = config_dict.placeholder(str)  # "host:port" of process 0
-    c.distributed.num_processes = config_dict.placeholder(int)
-    c.distributed.process_id = config_dict.placeholder(int)
+    c.distributed.num_processes = config_dict.placeholder(int)  # hosts in all (None: from env)
+    c.distributed.process_id = config_dict.placeholder(int)  # this host's rank (None: from env)
 
     c.log_every = 100  # steps between metric rows (and the non-finite check)
     c.checkpoint_every = 1_000  # must be a multiple of log_every
-    c.max_checkpoints = 2
+    c.max_checkpoints = 2  # newest checkpoints kept; an older one is the fallback if one is damaged
     c.progress_bar = True  # shown on a terminal only
 
     c.eval = ml_collections.ConfigDict()
@@ -262,7 +262,7 @@ def default_config() -> ml_collections.ConfigDict:
     # counts; the rows go to metrics.jsonl and TensorBoard under curve/test/... and curve/train/...
     # The trajectory is unchanged.
     c.eval.every = 0
-    c.eval.curve_tasks = 100
+    c.eval.curve_tasks = 100  # fixed test (and as many training) tasks per curve point
     c.lock()
     return c
 

@@ -33,7 +33,7 @@ from metareg.confidence import task_ci95
 from metareg.metrics import HIGHER_IS_BETTER, R2_RELIABLE, task_metrics
 from metareg.rng import named_key
 from metareg.tasks.base import IndexedTasks
-from metareg.types import Episode
+from metareg.types import Episode, check_episode
 
 PyTree = Any
 
@@ -124,6 +124,8 @@ def evaluate(
     `samplers=tuple(r for r in objective.regularizers if r.sample_at_test)` and a key.
     """
     if isinstance(episodes, Episode):
+        # flat targets [T, K] would broadcast against [T, K, 1] predictions: refuse at the door
+        check_episode(episodes, learner.loss_name, None, batched=True)
         episodes = IndexedEpisodes.from_batch(episodes)
     t = episodes.num_tasks
     b = min(batch_size, t)

@@ -1,14 +1,19 @@
 """Command line: train or evaluate one experiment.
 
     metareg train NAME[:VARIANTS] [--workdir DIR] [--config.FIELD=VALUE ...]  (workdir: runs/NAME)
-    metareg evaluate NAME[:VARIANTS] --workdir DIR  (the latest checkpoint again)
+    metareg train --workdir DIR [--config.num_steps=N]  (resume DIR with the config it trained with)
+    metareg evaluate --workdir DIR [--config.eval.FIELD=VALUE ...] [--eval_name NAME]
+        (the latest checkpoint again, into DIR/eval/NAME.json; results.json is never replaced)
+    metareg config NAME[:VARIANTS] [--config.FIELD=VALUE ...]  (every field, its value and why)
     metareg list  (experiments and their variants)
     python -m metareg.main --config experiments/NAME.py[:VARIANTS] --workdir DIR
         [--config.FIELD=VALUE ...]
 
 VARIANTS are comma-separated tokens, e.g. omniglot_maml:5shot,me or sinusoid_trlearner:quick.
 Overrides go after the experiment, e.g. --config.seed=3 --config.num_steps=500; the config is
-locked, so a misspelt field is an error.
+locked, so a misspelt field is an error. A workdir is one run: a command that names an experiment
+for an existing workdir must agree with the saved config.json in every field that names the run.
+Ctrl-C (or SIGTERM) stops after the current step; the same command resumes.
 """
 
 from __future__ import annotations
@@ -39,12 +44,20 @@ _WORKDIR = flags.DEFINE_string(
 _MODE = flags.DEFINE_enum(
     "mode",
     "train",
-    ["train", "evaluate"],
-    "train: train (or resume) then evaluate; evaluate: evaluate the latest checkpoint again",
+    ["train", "evaluate", "config"],
+    "train: train (or resume) then evaluate; evaluate: evaluate the latest checkpoint again; "
+    "config: print every field of the config with its value and why",
+)
+_EVAL_NAME = flags.DEFINE_string(
+    "eval_name",
+    None,
+    "evaluate: the name of the evaluation's file, WORKDIR/eval/NAME.json (default: the "
+    "checkpoint's step and the time)",
 )
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # holds experiments/ in a source checkout
+SAVED_CONFIG = Path(__file__).resolve().parent / "saved_config.py"  # a workdir's config.json
 
 
 def experiment_names() -> list[str]:
@@ -76,6 +89,12 @@ def resolve_experiment(spec: str) -> str:
     PROJECT_ROOT/experiments/sinusoid_maml.py[:quick]), so the command works from any directory.
     Exits with a one-line message for an unknown experiment or variant."""
     name, sep, variant = spec.partition(":")
+    if Path(name).resolve() == SAVED_CONFIG:  # a run's own config: checked when it is read
+        return spec
+    if name.endswith(".json"):  # a run's config.json (metareg train W/config.json --workdir W)
+        if not Path(name).is_file():
+            sys.exit(f"error: no config file {name}")
+        return f"{SAVED_CONFIG}:{Path(name).resolve()}"
     candidates = [
         Path(name),
         PROJECT_ROOT / name,
@@ -102,6 +121,39 @@ def check_variant(path: Path, variant: str) -> None:
         sys.exit(f"error: experiment {path.stem!r}: {e}")
 
 
+def experiment_preset(spec: str):
+    """The config an experiment file gives before any --config.* override (None for a saved run's
+    config)."""
+    name, _, variant = spec.partition(":")
+    if Path(name).resolve() == SAVED_CONFIG:
+        return None
+    module_spec = importlib.util.spec_from_file_location(f"_preset_{Path(name).stem}", name)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(variant or None)
+
+
+def run_spec(config) -> dict:
+    """What the command line ran: the experiment (file and variants) and every field it set beyond
+    the experiment's preset, for results.json (a table must not read "sinusoid_maml" for a run whose
+    learner and regularizers were overridden)."""
+    from metareg.workdir import config_changes, config_dict
+
+    spec = next(
+        (a.split("=", 1)[1] for a in sys.argv if a.startswith("--config=")),
+        None,
+    )
+    preset = experiment_preset(spec) if spec else None
+    if preset is None:
+        return {"experiment": spec, "overrides": None}
+    changes = config_changes(config_dict(preset), config_dict(config))
+    return {
+        "experiment": f"{Path(spec.split(':')[0]).stem}"
+        + (f":{spec.split(':', 1)[1]}" if ":" in spec else ""),
+        "overrides": {k: new for k, _, new in changes},
+    }
+
+
 def check_experiment_exists(argv: list[str]) -> None:
     """Point --config at an existing experiment file (`resolve_experiment`), in place in argv."""
     for i, a in enumerate(argv):
@@ -115,7 +167,7 @@ def error_message(e: BaseException, workdir: str) -> str | None:
     """The one-line message for a failure a user can fix, None for a bug (traceback kept)."""
     from metareg.config import ConfigError
     from metareg.data import ChemblDataError, OmniglotArchiveError, Pascal3DFileError
-    from metareg.train import NonFiniteLossError
+    from metareg.train import NonFiniteLossError, TrainingInterrupted
     from metareg.workdir import WorkdirError
 
     chain, cause = [], e
@@ -131,6 +183,8 @@ def error_message(e: BaseException, workdir: str) -> str | None:
             f"error: the disk holding {workdir} is full (No space left on device). Free space and "
             "run the same command again: the run resumes from its last checkpoint"
         )
+    if isinstance(e, TrainingInterrupted):
+        return str(e)
     if isinstance(e, ConfigError):
         return f"config error: {e}"
     if isinstance(e, (FileNotFoundError, OmniglotArchiveError, ChemblDataError, Pascal3DFileError)):
@@ -150,15 +204,24 @@ def error_message(e: BaseException, workdir: str) -> str | None:
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    if _MODE.value == "config":
+        from metareg.config_reference import text
+
+        print(text(_CONFIG.value), end="")
+        return
     from metareg.sharding import initialize_distributed
-    from metareg.train import reevaluate, train_and_evaluate
+    from metareg.train import TrainingInterrupted, reevaluate, train_and_evaluate
 
     initialize_distributed(_CONFIG.value)  # before any other JAX call
     if _WORKDIR.value is None:
         sys.exit("error: --workdir is required (a directory for checkpoints and results)")
     try:
-        run = train_and_evaluate if _MODE.value == "train" else reevaluate
-        results = run(_CONFIG.value, _WORKDIR.value)
+        if _MODE.value == "train":
+            results = train_and_evaluate(
+                _CONFIG.value, _WORKDIR.value, spec=run_spec(_CONFIG.value)
+            )
+        else:
+            results = reevaluate(_CONFIG.value, _WORKDIR.value, name=_EVAL_NAME.value)
     except Exception as e:
         message = error_message(e, _WORKDIR.value)
         if message is None:
@@ -168,9 +231,9 @@ def main(argv):
         print(message, file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(1)
+        os._exit(e.exit_code if isinstance(e, TrainingInterrupted) else 1)
     keys = ("experiment", "metric", "mean", "ci95", "num_tasks", "seed", "steps", "wall_time_s")
-    # a re-evaluation of a lost results.json has no timings
+    keys += ("written_to",)  # an evaluation says which file it wrote
     summary = {k: results[k] for k in keys if k in results}
     print(json.dumps(summary, indent=2))
 
@@ -179,8 +242,9 @@ def cli():
     """The `metareg` console script: `metareg train|evaluate NAME[:VARIANTS] [flags]` or
     `metareg list`."""
     usage = (
-        "usage: metareg train|evaluate NAME[:VARIANTS] [--workdir DIR] "
-        "[--config.FIELD=VALUE ...] | metareg list"
+        "usage: metareg train|evaluate NAME[:VARIANTS] [--workdir DIR] [--config.FIELD=VALUE ...]"
+        " | metareg train|evaluate --workdir DIR [--config.FIELD=VALUE ...]"
+        " | metareg config NAME[:VARIANTS] | metareg list"
     )
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help", "help"):
@@ -191,15 +255,36 @@ def cli():
         sys.path.insert(0, str(PROJECT_ROOT))
         print(experiments_listing())
         return
-    if args[0] not in ("train", "evaluate") or len(args) < 2 or args[1].startswith("-"):
+    if args[0] not in ("train", "evaluate", "config") or len(args) < 2:
         sys.exit(f"error: {usage}")
-    command, experiment, rest = args[0], args[1], args[2:]
-    if not any(a.startswith("--workdir") for a in rest):
+    command = args[0]
+    if args[1].startswith("-"):  # no experiment: the workdir's own config
+        rest = args[1:]
+        workdir = _workdir_argument(rest)
+        if command == "config" or workdir is None:
+            sys.exit(
+                f"error: metareg {command} without an experiment needs --workdir DIR (a run to "
+                f"{'resume' if command == 'train' else 'read'}); {usage}"
+            )
+        experiment = f"{SAVED_CONFIG}:{workdir}"
+    else:
+        experiment, rest = args[1], args[2:]
+    if command != "config" and _workdir_argument(rest) is None:
         if command == "evaluate":
             sys.exit("error: metareg evaluate needs --workdir DIR (the run to evaluate again)")
         rest.append(f"--workdir=runs/{experiment.replace(':', '_')}")
     sys.argv = [sys.argv[0], f"--config={experiment}", f"--mode={command}", *rest]
     run()
+
+
+def _workdir_argument(args: list[str]) -> str | None:
+    """The value of --workdir DIR / --workdir=DIR among args, None if absent."""
+    for i, a in enumerate(args):
+        if a.startswith("--workdir="):
+            return a.split("=", 1)[1]
+        if a == "--workdir" and i + 1 < len(args):
+            return args[i + 1]
+    return None
 
 
 def run():

@@ -8,7 +8,8 @@ with results.json is skipped, a killed run resumes from its checkpoint.
     python -m metareg.sweep --grid experiments/grids/table1_sinusoid.py --root runs/table1
         [--workers 2]
     python -m metareg.sweep ... --only "k10/*" --skip "*mr_maml*" --seeds 1,2   # a part of the grid
-    python -m metareg.sweep ... --evaluate   # evaluate every trained run again (new eval settings)
+    python -m metareg.sweep ... --evaluate --eval-name steps16   # every trained run evaluated
+        again (new eval settings) into its eval/steps16.json; results.json stays the training's
 """
 
 from __future__ import annotations
@@ -74,11 +75,13 @@ def runs_of(
             yield workdir, cmd
 
 
-def run_one(workdir: Path, cmd: list[str], evaluate_only: bool = False) -> str:
+def run_one(
+    workdir: Path, cmd: list[str], evaluate_only: bool = False, eval_name: str | None = None
+) -> str:
     if evaluate_only:
         if not (workdir / "checkpoints").exists():
             return f"skip (not trained) {workdir}"
-        cmd = cmd + ["--mode=evaluate"]
+        cmd = cmd + ["--mode=evaluate"] + ([f"--eval_name={eval_name}"] if eval_name else [])
     elif (workdir / "results.json").exists():
         return f"skip {workdir}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,14 +124,21 @@ def main():
     parser.add_argument(
         "--evaluate",
         action="store_true",
-        help="re-evaluate trained runs (latest checkpoint), no training",
+        help="re-evaluate trained runs (latest checkpoint) into eval/NAME.json, no training",
+    )
+    parser.add_argument(
+        "--eval-name",
+        default=None,
+        help="--evaluate: the evaluation's name (its file eval/NAME.json in every run; tables "
+        "read it with --evaluation NAME)",
     )
     args = parser.parse_args()
     seeds = None if args.seeds is None else parse_seeds(args.seeds, parser)
     runs = list(runs_of(load_grid(args.grid), Path(args.root), args.only, args.skip, seeds))
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
-        for line in pool.map(lambda r: run_one(*r, evaluate_only=args.evaluate), runs):
+        evaluate = lambda r: run_one(*r, evaluate_only=args.evaluate, eval_name=args.eval_name)  # noqa: E731
+        for line in pool.map(evaluate, runs):
             print(line, flush=True)
             failed += "FAILED" in line
     sys.exit(1 if failed else 0)

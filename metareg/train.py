@@ -13,7 +13,9 @@ import functools
 import json
 import math
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,7 +29,7 @@ from tqdm import tqdm
 
 from metareg.assemble import build
 from metareg.checkpoints import checkpoint_manager, restore_or_init
-from metareg.config import validate_config
+from metareg.config import ConfigError, validate_config
 from metareg.evaluate import IndexedEpisodes, evaluate, sample_test_episodes
 from metareg.learners import GRADIENT_FREE
 from metareg.meta_step import (
@@ -49,6 +51,59 @@ from metareg.workdir import (
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when a logged loss is NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM: the run stopped after a whole step; the message is the one line a user
+    needs (where it stopped, where it resumes). exit_code: 128 + the signal's number."""
+
+    def __init__(self, signum: int, step: int | None, checkpoint: int | None, workdir: Path):
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        where = f"at step {step}" if step is not None else "before training"
+        resume = (
+            f"the last checkpoint is step {checkpoint}"
+            if checkpoint is not None
+            else "no checkpoint yet, it starts again"
+        )
+        super().__init__(
+            f"interrupted ({name}) {where} in {workdir}; {resume}; run the same command to resume"
+        )
+
+
+class _StopOnSignal:
+    """SIGINT / SIGTERM while training set a flag the loop reads after each whole step (so a
+    checkpoint is never half-written); outside the loop (compiling, evaluating) they stop at
+    once. Installed only in the main thread; the previous handlers come back afterwards."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.in_loop = False
+        self._previous = {}
+
+    def _handler(self, signum, frame):
+        del frame
+        self.signum = signum
+        if not self.in_loop:
+            raise _Stop(signum)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class _Stop(BaseException):
+    """A signal outside the training loop (BaseException: no `except Exception` swallows it)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
 
 
 class MetricWriter:
@@ -209,14 +264,28 @@ class CurveEvaluator:
         return scalars
 
 
-def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+def reevaluate(
+    config: ml_collections.ConfigDict, workdir: str | Path, name: str | None = None
+) -> dict:
     """Evaluate a run's latest checkpoint again (e.g. other eval.inner_steps), without training.
 
-    Updates the metric fields of results.json and keeps the training fields; the config's eval
-    section is the one used (so `--config.eval.inner_steps="(1,4,8,16)"` gives Fig. 10's axis).
+    The run's identity comes first: `config` must agree with the workdir's config.json in every
+    field that names the run (the same check, and the same message, as a resumed training; only
+    `workdir.RESUMABLE` fields such as eval.* may differ). The evaluation goes to its own file,
+    WORKDIR/eval/NAME.json (NAME: `name`, else the checkpoint's step and the time), with the
+    evaluation's settings; results.json, the training's result, is never replaced. The one
+    exception: a run whose results.json is missing (killed during its final evaluation) gets it
+    back when this evaluation is the training's own (same eval settings, the final checkpoint).
     """
     validate_config(config)
     workdir = Path(workdir)
+    probe = checkpoint_manager(workdir, config)
+    latest_on_disk = probe.latest_step()
+    probe.close()
+    if latest_on_disk is None:
+        raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
+    saved = _saved_config(workdir, latest_on_disk)
+    changes = [] if saved is None else check_resume(workdir, saved, config_dict(config), None)
     family, objective, optimizer, root = build(config)
     _, state, latest = restore_or_init(
         lambda: checkpoint_manager(workdir, config), family, objective, optimizer, root
@@ -224,21 +293,38 @@ def reevaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
     primary, metrics = evaluate_meta_params(config, family, objective, root, state.meta_params)
-    path = workdir / "results.json"
-    results = {"experiment": config.experiment, "seed": config.seed}
-    if path.exists() and _parses(path.read_text()):  # an unreadable one is replaced whole
-        results = json.loads(path.read_text())
-    results.update(
-        metric=primary,
-        mean=metrics[primary]["mean"],
-        ci95=metrics[primary]["ci95"],
-        num_tasks=metrics[primary]["num_tasks"],
-        metrics=metrics,
-        evaluated_step=int(latest),
-        steps=int(latest),
-    )
-    write_atomic(path, json.dumps(results, indent=2) + "\n")
-    return results
+    evaluation = {
+        "experiment": config.experiment,
+        "seed": config.seed,
+        "metric": primary,
+        "mean": metrics[primary]["mean"],
+        "ci95": metrics[primary]["ci95"],
+        "num_tasks": metrics[primary]["num_tasks"],
+        "metrics": metrics,
+        "evaluated_step": int(latest),
+        "eval": config.eval.to_dict(),
+        "config_changes": changes,  # vs config.json: what this evaluation changed (eval.*)
+    }
+    results_path = workdir / "results.json"
+    own = saved is not None and saved.get("eval") == config_dict(config)["eval"]
+    if own and not results_path.exists() and int(latest) == saved.get("num_steps"):
+        evaluation["steps"] = int(latest)
+        write_atomic(results_path, json.dumps(evaluation, indent=2) + "\n")
+        return {**evaluation, "written_to": str(results_path)}
+    if name is not None and (not name or "/" in name or name.startswith(".")):
+        raise ConfigError(f"--eval_name {name!r} must be a plain file name, e.g. steps16")
+    name = name or f"step{int(latest)}_{time.strftime('%Y%m%d-%H%M%S')}"
+    path = workdir / "eval" / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
+    write_atomic(path, json.dumps(evaluation, indent=2) + "\n")
+    return {**evaluation, "written_to": str(path)}
+
+
+def _run_record(workdir: Path) -> dict | None:
+    """run.json: the experiment and overrides the command line started this run with (None for a
+    run started from the API)."""
+    path = workdir / "run.json"
+    return json.loads(path.read_text()) if path.exists() and _parses(path.read_text()) else None
 
 
 def _saved_config(workdir: Path, latest: int | None) -> dict | None:
@@ -280,20 +366,29 @@ def _read_progress(workdir: Path, latest: int | None) -> dict:
     return {**progress, "num_resumes": progress.get("num_resumes", 0) + 1}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str | Path, spec: dict | None = None
+) -> dict:
     """Train (or resume) the run in `workdir`, evaluate it, write results.json, return the results.
 
     The workdir is locked for the run (metareg.workdir): a second process is refused, a resumed run
     must have the saved config up to `workdir.RESUMABLE` fields, and config.json is (re)written only
     once the build and the restore have succeeded, so a failed attempt leaves the workdir as it was.
+    Ctrl-C / SIGTERM stop after the current step (`TrainingInterrupted`); the same call resumes.
+    `spec`: what the command line ran (its experiment and overrides, `main.run_spec`), kept in
+    run.json from the run's first start and copied into results.json.
     """
     validate_config(config)
     workdir = Path(workdir)
-    # only process 0 writes files and holds the lock; every process runs the same steps
-    if not is_primary():
-        return _train_and_evaluate(config, workdir, primary_process=False)
-    with exclusive(workdir):
-        return _train_and_evaluate(config, workdir, primary_process=True)
+    with _StopOnSignal() as stop:
+        try:
+            # only process 0 writes files and holds the lock; every process runs the same steps
+            if not is_primary():
+                return _train_and_evaluate(config, workdir, False, stop, spec)
+            with exclusive(workdir):
+                return _train_and_evaluate(config, workdir, True, stop, spec)
+        except _Stop as e:
+            raise TrainingInterrupted(e.signum, None, None, workdir) from None
 
 
 class _Trained(NamedTuple):
@@ -308,7 +403,7 @@ class _Trained(NamedTuple):
     num_traces: int
 
 
-def _train(config, workdir, built, manager, state, latest, progress, say) -> _Trained:
+def _train(config, workdir, built, manager, state, latest, progress, say, stop) -> _Trained:
     """Compile the outer step and run it from the restored step to num_steps: log, curve points,
     checkpoints (each after its losses were checked finite) and progress.json beside them. `built`
     is `build(config)`; only the primary process (`say.on`) writes files."""
@@ -358,6 +453,7 @@ def _train(config, workdir, built, manager, state, latest, progress, say) -> _Tr
     bar = tqdm(total=config.num_steps, initial=start, disable=show_bar, desc=config.experiment)
     train_start = time.perf_counter()
     last_good = latest
+    stop.in_loop = True
     try:
         for step in range(start, config.num_steps):
             state, metrics = compiled(state, family, train_key)
@@ -398,7 +494,10 @@ def _train(config, workdir, built, manager, state, latest, progress, say) -> _Tr
                             }
                         ),
                     )
+            if stop.signum is not None:
+                raise TrainingInterrupted(stop.signum, done, last_good, workdir)
     finally:
+        stop.in_loop = False
         bar.close()
         if writer:
             writer.close()
@@ -408,7 +507,7 @@ def _train(config, workdir, built, manager, state, latest, progress, say) -> _Tr
 
 
 def _train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: Path, primary_process: bool
+    config: ml_collections.ConfigDict, workdir: Path, primary_process: bool, stop, spec
 ) -> dict:
     built = build(config)
     family, objective, optimizer, root = built
@@ -432,9 +531,11 @@ def _train_and_evaluate(
         write_atomic(
             workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
         )
+        if spec is not None and not (workdir / "run.json").exists():  # the run's first start
+            write_atomic(workdir / "run.json", json.dumps(spec, indent=2) + "\n")
     start = int(state.step)
     say = _Reporter(primary_process, config.progress_bar)
-    trained = _train(config, workdir, built, manager, state, latest, progress, say)
+    trained = _train(config, workdir, built, manager, state, latest, progress, say, stop)
     state, family, t0 = trained.state, trained.family, trained.t0
     compile_time, train_time, curve_time = trained[3:6]
 
@@ -462,6 +563,10 @@ def _train_and_evaluate(
         "task_config": config.task.to_dict(),
         "learner": config.learner.name,
         "regularizers": list(config.regularizers),
+        # what ran, not only the experiment's name: learner and regularizers, and the command
+        # line's experiment and overrides (run.json, from the run's first start)
+        "method": "+".join([config.learner.name, *config.regularizers]),
+        "run": _run_record(workdir),
         "resumed_from_step": start,
         "compile_time_s": compile_time,
         "train_time_s": progress["train_time_s"]

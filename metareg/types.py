@@ -49,3 +49,52 @@ class Episode:
 def task(episodes: Episode, i: int) -> Episode:
     """Task i of a batched episode (a Python-side helper for tests and plots)."""
     return jax.tree_util.tree_map(lambda a: a[i], episodes)
+
+
+def check_episode(
+    episode: Episode, loss_name: str, output_width: int | None, batched: bool = False
+) -> None:
+    """ValueError naming the fix when an episode's arrays do not fit the family's declared loss
+    and output width: targets [K, O] for "mse" (a flat [K] would broadcast against [K, O]
+    predictions into a silently wrong loss), integer labels [K] for "cross_entropy", masks the
+    length of their sets. `batched`: the arrays carry a leading task axis T. output_width None:
+    any width (only the rank and dtype are checked)."""
+    lead = 1 if batched else 0
+    where = "[T, K, ...]" if batched else "[K, ...]"
+    for part in ("support", "query"):
+        x, y = getattr(episode, f"{part}_x"), getattr(episode, f"{part}_y")
+        shape = tuple(y.shape)
+        if loss_name == "mse":
+            width = shape[-1] if output_width is None and len(shape) == lead + 2 else output_width
+            want = (*x.shape[: lead + 1], width)
+            if shape != want:
+                fix = (
+                    " add the output axis: y[..., None]"
+                    if shape == want[:-1]
+                    else f" give every target {width} value(s)"
+                )
+                raise ValueError(
+                    f"{part}_y has shape {shape}; a regression family with output_width "
+                    f"{width or 'O'} needs {part} targets {list(want)} ({where[:-4]}output_width]):"
+                    f"{fix}"
+                )
+        elif loss_name == "cross_entropy":
+            want = tuple(x.shape[: lead + 1])
+            if shape != want or not jax.numpy.issubdtype(y.dtype, jax.numpy.integer):
+                raise ValueError(
+                    f"{part}_y has shape {shape} and dtype {y.dtype}; a classification family "
+                    f"needs integer class labels of shape {list(want)} (one per example, in "
+                    f"[0, {output_width or 'N'})): use y.astype(jnp.int32), not one-hot vectors"
+                )
+        mask = getattr(episode, f"{part}_mask")
+        if mask is not None and tuple(mask.shape) != tuple(x.shape[: lead + 1]):
+            raise ValueError(
+                f"{part}_mask has shape {tuple(mask.shape)}; it marks each {part} example real "
+                f"(1) or padding (0), so it must be {list(x.shape[: lead + 1])}"
+            )
+    if episode.query_y_clean is not None and episode.query_y_clean.shape != episode.query_y.shape:
+        raise ValueError(
+            f"query_y_clean has shape {tuple(episode.query_y_clean.shape)}; it holds the "
+            f"noiseless query targets, so it must be the shape of query_y "
+            f"{tuple(episode.query_y.shape)}"
+        )

@@ -77,7 +77,9 @@ def check_resume(workdir: Path, saved: dict, new: dict, checkpoint_step: int | N
         fields = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in refused)
         raise WorkdirError(
             f"{workdir} holds a run with another config ({fields}); its checkpoints are not this "
-            "run's. Use a new --workdir for this config, or the saved config to resume that run"
+            f"run's. Use a new --workdir for this config, or the run's own config: `metareg "
+            f"train --workdir {workdir}` resumes it, `metareg evaluate --workdir {workdir}` "
+            "evaluates it"
         )
     steps = new.get("num_steps")
     if checkpoint_step is not None and steps is not None and steps < checkpoint_step:

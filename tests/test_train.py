@@ -101,7 +101,9 @@ def test_reevaluate_a_finished_run_with_other_test_steps(tmp_path, quick_config)
     again = reevaluate(quick_config, tmp_path)
     assert again["metrics"]["mse_clean@1"] == first["metrics"]["mse_clean@1"]
     assert "mse_clean@4" in again["metrics"] and again["metric"] == "mse_clean@4"
-    assert again["train_time_s"] == first["train_time_s"] and again["evaluated_step"] == 60
+    assert again["evaluated_step"] == 60 and again["written_to"].startswith(str(tmp_path / "eval"))
+    # the training's results are its own: untouched by a later evaluation
+    assert json.loads((tmp_path / "results.json").read_text())["metric"] == "mse_clean@1"
 
 
 def test_clip_norm_clips_the_meta_gradient_before_the_optimizer():

@@ -74,14 +74,23 @@ def _run_dirs(root: Path, file: str) -> list[Path]:
     return sorted(f.parent for f in root.glob(f"**/seed_*/{file}") if f.parents[2] != root)
 
 
-def collect(root: Path) -> dict:
+def collect(root: Path, evaluation: str | None = None) -> dict:
     """{(column, method): {seed: run}} of every finished run under root: its results.json, with its
     config.json as "config", the training query loss at the end as "train_query_loss" and its
-    directory as "_dir"."""
+    directory as "_dir". `evaluation`: a later evaluation's name (`metareg evaluate ...
+    --eval_name NAME`, the run's eval/NAME.json): its metrics stand in for the training's, for the
+    runs that have it (the others are left out)."""
     root = Path(root)
     cells = collections.defaultdict(dict)
     for run_dir in _run_dirs(root, "results.json"):
         run = json.loads((run_dir / "results.json").read_text())
+        if evaluation is not None:
+            path = run_dir / "eval" / f"{evaluation}.json"
+            if not path.exists():
+                continue
+            later = json.loads(path.read_text())
+            run.update({k: later[k] for k in ("metric", "mean", "ci95", "num_tasks", "metrics")})
+            run["evaluated_step"] = later["evaluated_step"]
         config = run_dir / "config.json"
         run["config"] = json.loads(config.read_text()) if config.exists() else {}
         run["train_query_loss"] = final_train_loss(run_dir / "metrics.jsonl", run.get("steps", 0))

@@ -145,6 +145,11 @@ class TRLearner(Regularizer):
             raise ValueError(
                 f"trlearner.num_related must be None (all tasks) or >= 1, got {self.num_related}"
             )
+        if not self.weight >= 0:
+            raise ValueError(
+                f"trlearner.weight is lambda, the consistency loss's weight in Eq. 6, and must be "
+                f">= 0, got {self.weight}; the paper's best is 0.6 (0 turns the term off)"
+            )
         if self.query_chunk is not None and self.query_chunk < 0:
             raise ValueError(
                 f"trlearner.query_chunk must be None (chosen from the shapes), 0 (no chunks) or "

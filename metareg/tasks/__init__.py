@@ -17,6 +17,7 @@ from metareg.tasks.omniglot import SETTINGS as OMNIGLOT_SETTINGS
 from metareg.tasks.omniglot import OmniglotFamily, make_omniglot_family, omniglot_family
 from metareg.tasks.pose import PoseFamily, make_pose_family, pose_family
 from metareg.tasks.regression import FAMILY_SPECS, RegressionFamily, regression_family
+from metareg.types import check_episode
 
 # task name -> the loss its learners train with (and hence its metrics, metareg.metrics.METRICS)
 TASK_LOSSES = {
@@ -58,6 +59,13 @@ def check_family(family) -> None:
             "Write it as a @flax.struct.dataclass whose arrays are fields and "
             "whose sizes and names are flax.struct.field(pytree_node=False)"
         )
+    # the arrays' shapes against the declared loss and output width (no compute: eval_shape)
+    try:
+        check_episode(family.example_episode(), family.loss_name, family.output_width)
+        batch = jax.eval_shape(lambda f, k: f.sample_train(k, 2), family, jax.random.key(0))
+        check_episode(batch, family.loss_name, family.output_width, batched=True)
+    except ValueError as e:
+        raise TypeError(f"{name}'s episodes do not fit its loss_name / output_width: {e}") from None
 
 
 # task name -> the function that builds it; each names its arguments like the config's `task`
