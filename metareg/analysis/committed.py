@@ -61,6 +61,10 @@ TABLES = {
             "2000",
         ),
     ),
+    "sinusoid_mr_maml.md": (
+        "tables",
+        lambda: _regime("results/sinusoid_mr_maml", "sinusoid_mr_maml.md"),
+    ),
     "table1.md": ("report", ["--root", "results/table1_budget", "--layout", "table1"]),
     "table1_5k.md": ("report", ["--root", "results/table1_full", "--layout", "table1"]),
     "table9.md": ("report", ["--root", "results/table1_full", "--layout", "table9"]),

@@ -38,6 +38,9 @@ VARIANT_LABELS = {
     "metamix_concat": "Ds ⊕ Dq",
     "metamix_cs": "MetaMix + CS",
     "mr_maml_noisy": "MR-MAML (rho init -5, beta 1e-3)",
+    "mr_maml_adam": "MR-MAML-W with a persistent Adam",
+    "mr_maml_beta0": "MR-MAML-W's encoder without the KL (beta 0)",
+    "mr_maml_ours": "MR-MAML (the library's pre-issue-33 defaults)",
     "asr": "adaptive sampler",
     "md": "meta-data by the sampler",
 }

@@ -571,9 +571,10 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
         f"(the curve point at step {first['curve_until']}; "
         "the runs stopped before their final evaluation)"
         if "curve_until" in first
-        else "600 fresh tasks per seed"
+        else f"{first['metrics'][metric]['num_tasks']} fresh tasks per seed"
     )
-    extra = metric != base_metric + "@10"  # the @10 column, unless it is the primary already
+    # the @10 column, unless it is the primary already or the runs did not report it
+    extra = metric != base_metric + "@10" and base_metric + "@10" in first["metrics"]
     higher = base_metric in HIGHER_IS_BETTER
     out = [
         f"## {title}: test {metric} on {tasks} (mean over seeds ± t-CI95)\n",
