@@ -126,6 +126,9 @@ class DropoutBinsLearner(LearnerWrapper):
 class DropoutBins(Regularizer):
     """Front-door deconfounding by versions of the meta-knowledge (Jiang et al. 2022).
 
+    It changes the forward pass: `MetaObjective(learner, (DropoutBins(),)).learner` is the wrapped
+    learner (`DropoutBinsLearner`) that training uses; evaluate with it, not with `learner`.
+
     Fields (all config fields of `config.dropout_bins`):
       mode: "dropout" (MAML-Dropout; what TRLearner's "Dropout-Bins" row is, see
         docs/sources/dropout_bins.md) or "bins" (MAML-Bins).

@@ -161,6 +161,8 @@ class MetaCRLLearner(LearnerWrapper):
 class MetaCRL(Regularizer):
     """Disentangling module (Xi, f_gr) in the forward pass and its outer terms; see the module
     docstring. meta_params["regularizers"]["metacrl"] = {"xi": [F, F], "f_gr": {w1, b1, w2, b2}}.
+    It changes the forward pass: `MetaObjective(learner, (MetaCRL(),)).learner` is the wrapped
+    learner (`MetaCRLLearner`) that training uses; evaluate with it, not with `learner`.
 
     Fields (all config fields of `config.metacrl`):
       lambda_1: weight of the orthogonality loss (learnerCRL.py `config['lambda_1']`; no value is
