@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import metareg
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.assemble import validate_config
+from metareg.config import ConfigError, default_config
 from metareg.learners import ANIL, MetaSGD, ProtoNet, TNet
 from metareg.meta_step import meta_loss
 from metareg.models import conv4
@@ -226,6 +227,22 @@ def test_conv4_classification_and_protonet(name):
     assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree_util.tree_leaves(grads))
     acc = metareg.evaluate(params, objective.learner, episodes, (1,), batch_size=2)
     assert 0.0 <= acc["accuracy@1"]["mean"] <= 1.0
+
+
+@pytest.mark.parametrize("mode", ["dropout", "bins"])
+def test_padding_changes_nothing(mode):
+    """Drug-like padded tasks (transductive BatchNorm MLP): junk rows with mask 0 change neither
+    the loss nor the meta-gradient."""
+    from tests.test_masks import _drug_like_episodes, _padded
+
+    episodes = _drug_like_episodes(jax.random.key(0))
+    padded = _padded(episodes, 9, 8)
+    learner = ANIL(metareg.mlp((16, 16), norm="transductive"), inner_lr=0.05)
+    objective = metareg.MetaObjective(learner, (DropoutBins(mode=mode),))
+    params = objective.init(jax.random.key(1), metareg.types.task(padded, 0))
+    key = jax.random.key(2)
+    grad = lambda e: jax.value_and_grad(lambda p: meta_loss(p, e, key, objective)[0])(params)  # noqa: E731
+    chex.assert_trees_all_close(grad(episodes), grad(padded), rtol=1e-5, atol=1e-6)
 
 
 def test_api_defaults_are_the_config_defaults():

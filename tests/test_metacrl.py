@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import metareg
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.assemble import validate_config
+from metareg.config import ConfigError, default_config
 from metareg.learners import ANIL, MetaSGD, ProtoNet, TNet
 from metareg.meta_step import meta_loss
 from metareg.models import conv4
@@ -279,6 +280,21 @@ def test_the_factor_layer_does_not_tip_the_sinusoid_mlp_into_a_task_loop():
     for learner in (MetaSGD(metareg.mlp()), TNet(metareg.mlp(transforms=True))):
         objective = metareg.MetaObjective(learner, (MetaCRL(),))
         assert auto_task_chunk(objective, example, "cpu") == 0
+
+
+def test_padding_changes_nothing():
+    """Drug-like padded tasks (transductive BatchNorm MLP): junk rows with mask 0 change neither
+    the loss nor the meta-gradient."""
+    from tests.test_masks import _drug_like_episodes, _padded
+
+    episodes = _drug_like_episodes(jax.random.key(0))
+    padded = _padded(episodes, 9, 8)
+    learner = ANIL(metareg.mlp((16, 16), norm="transductive"), inner_lr=0.05)
+    objective = metareg.MetaObjective(learner, (MetaCRL(),))
+    params = objective.init(jax.random.key(1), metareg.types.task(padded, 0))
+    key = jax.random.key(2)
+    grad = lambda e: jax.value_and_grad(lambda p: meta_loss(p, e, key, objective)[0])(params)  # noqa: E731
+    chex.assert_trees_all_close(grad(episodes), grad(padded), rtol=1e-5, atol=1e-6)
 
 
 def test_api_defaults_are_the_config_defaults():
