@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import metareg
-from metareg.assemble import validate_config
+from metareg import validate_config  # metareg.config's, or metareg.assemble's after its move
 from metareg.config import ConfigError, default_config
 from metareg.learners import ANIL, MetaSGD, ProtoNet, TNet
 from metareg.meta_step import meta_loss
