@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 from common import compile_variant, summary, time_interleaved
 
-from metareg.config import validate_config
+from metareg.assemble import validate_config
 from metareg.runtime import reexec_with_tuned_malloc
 
 ROOT = Path(__file__).resolve().parents[1]

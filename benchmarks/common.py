@@ -12,8 +12,8 @@ from pathlib import Path
 
 import jax
 
-from metareg.assemble import build
-from metareg.config import default_config, validate_config, with_overrides
+from metareg.assemble import build, validate_config
+from metareg.config import default_config, with_overrides
 from metareg.meta_step import init_train_state, meta_train_step
 from metareg.rng import named_key
 

@@ -23,7 +23,8 @@ The public API, as plain functions and frozen dataclasses for notebooks:
 """
 
 from metareg import learners, losses, models, regularizers, samplers, tasks
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.assemble import validate_config
+from metareg.config import ConfigError, default_config
 from metareg.evaluate import IndexedEpisodes, evaluate, mean_ci95, sample_test_episodes
 from metareg.learners import MAML
 from metareg.meta_step import (

@@ -1,25 +1,30 @@
 """Assemble a run from a config: its task family, learner, regularizers, sampler and optimizer.
 
-`build(config)` is the one place a config becomes objects: the CLI, the trainer, `restore_run`
-and the analysis all build a run here (no training loop, no I/O).
+`validate_config(config)` is the complete check of a config: the schema's rules
+(`metareg.config.check_schema`) and each section's own, written once where the section lives
+(`tasks.check_task_config`, `models.check_model_config`, `learners.check_learner_config`,
+`samplers.check_sampler_config`, and each regularizer's constructor, so the regularizers are built
+here, once). `build(config)` runs it and then builds the rest: the one place a config becomes
+objects for the CLI, the trainer, `restore_run` and the analysis (no training loop, no I/O).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from metareg.config import ConfigError
-from metareg.learners import make_learner
+from metareg.config import ConfigError, check_schema
+from metareg.learners import check_learner_config, make_learner
 from metareg.meta_step import MetaObjective, auto_task_chunk
-from metareg.models import make_model
-from metareg.regularizers import make_regularizers
+from metareg.models import check_model_config, make_model
+from metareg.regularizers import check_composition, make_regularizers
 from metareg.rng import named_key, root_key
-from metareg.samplers import make_sampler
-from metareg.tasks import make_task_family
+from metareg.samplers import check_sampler_config, make_sampler
+from metareg.tasks import TASK_LOSSES, check_task_config, make_task_family
 
 
 def fresh_keras_adam(
@@ -56,8 +61,38 @@ def make_optimizer(config) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(o.clip_norm), opt) if o.clip_norm > 0 else opt
 
 
-def build(config):
-    """(family, objective, optimizer, root key) for a validated config."""
+class Checked(NamedTuple):
+    """What checking a config built (the cheap objects, built once): the regularizers and the
+    task sampler (None: uniform)."""
+
+    regularizers: tuple
+    sampler: Any
+
+
+def validate_config(config) -> Checked:
+    """Raise ConfigError naming the field and the fix for any config that cannot run; return the
+    regularizers and sampler it built on the way. No data is loaded."""
+    check_schema(config)
+    try:
+        check_task_config(config)
+        check_model_config(config.model)
+        check_learner_config(config, TASK_LOSSES[config.task.name])
+        check_sampler_config(config)
+        t = config.task
+        regularizers = make_regularizers(config, num_classes=t.ways if t.name == "omniglot" else 1)
+        for r in regularizers:
+            r.check_meta_batch(config.meta_batch_size)
+        check_composition(regularizers)
+        sampler = make_sampler(config)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return Checked(regularizers, sampler)
+
+
+def build(config, checked: Checked | None = None):
+    """(family, objective, optimizer, root key) of a config, checked first (`validate_config`,
+    unless `checked` is what it returned for this config)."""
+    checked = validate_config(config) if checked is None else checked
     root = root_key(config.seed)
     try:
         family = make_task_family(config, named_key(root, "tasks"))
@@ -66,11 +101,9 @@ def build(config):
         raise ConfigError(str(e)) from e
     model = make_model(config, family.output_width)
     learner = make_learner(config, model, family.loss_name, num_classes=family.output_width)
-    objective = MetaObjective(
-        learner,
-        make_regularizers(config, num_classes=family.output_width),
-        sampler=make_sampler(config),
-    )
+    # the regularizers were built for the class count the config gives (validate_config)
+    assert family.output_width == (config.task.ways if config.task.name == "omniglot" else 1)
+    objective = MetaObjective(learner, checked.regularizers, sampler=checked.sampler)
     task_chunk = config.task_chunk
     if task_chunk is None:
         task_chunk = auto_task_chunk(

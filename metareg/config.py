@@ -1,27 +1,17 @@
-"""The config schema (every field, with why) and its validation at start-up.
+"""The config schema (every field, with why) and the rules that need the config alone.
 
 Experiments in experiments/ derive from `default_config()` and change only what differs;
 the returned config is locked, so a typo in an experiment file or a `--config.x=...` override
-is an error, not a silently ignored field. `validate_config` then rejects names and shapes
-that cannot work, with a message that says what to change.
+is an error, not a silently ignored field. `check_schema` rejects values and combinations of
+sections that cannot work, with a message that says what to change. A section's own rules (a task
+family's, a model's, a regularizer's) live with its registry; `metareg.assemble.validate_config`
+runs them all, building each cheap object once (`metareg config NAME` prints the fields).
 """
 
 from __future__ import annotations
 
 import ml_collections
 from ml_collections import config_dict
-
-from metareg.data.chembl import FINGERPRINTS, NUM_GROUPS
-from metareg.data.omniglot import NUM_DRAWERS, OMNIGLOT_SPLITS
-from metareg.data.pascal3d import NUM_VIEWS
-from metareg.learners import GRADIENT_FREE, LEARNERS
-from metareg.metrics import METRICS
-from metareg.models import MODELS, check_model_config
-from metareg.regularizers import REGULARIZERS, check_composition, make_regularizers
-from metareg.regularizers.trlearner import META_DATA
-from metareg.samplers import SAMPLERS, SCORES
-from metareg.tasks import FAMILY_SPECS, TASK_FAMILIES, TASK_LOSSES
-from metareg.tasks.omniglot import check_request as check_omniglot_request
 
 OPTIMIZERS = ("adam", "sgd", "adam_fresh")
 
@@ -292,71 +282,11 @@ def _choice(value, choices, field):
         _fail(f"unknown {field} {value!r}; choose from {sorted(choices)}")
 
 
-def _validate_omniglot(c) -> None:
-    t = c.task
-    _choice(t.split, OMNIGLOT_SPLITS, "task.split (Omniglot split)")
-    try:  # the family builder's own rules, without loading the data
-        check_omniglot_request(
-            t.ways, t.num_shots, t.num_queries, t.setting, t.test_setting, NUM_DRAWERS
-        )
-    except ValueError as e:
-        _fail(str(e))
-
-
-def _validate_learner(c) -> None:
-    name, loss = c.learner.name, TASK_LOSSES[c.task.name]
-    if name in GRADIENT_FREE:
-        if loss != "cross_entropy":
-            _fail(
-                f"learner.name = {name!r} is a classifier (class prototypes) and task "
-                f"{c.task.name!r} is regression; use a gradient-based learner (maml, fomaml, "
-                "anil, metasgd, tnet)"
-            )
-        if "metamix" in c.regularizers:
-            _fail(
-                "metamix re-runs a model's later blocks on mixed hidden states and learner "
-                f"{name!r} has no adapted head to re-run; use metamix with maml, fomaml, anil, "
-                "metasgd or tnet"
-            )
-    if c.learner.frozen_blocks < 0:
-        _fail(f"learner.frozen_blocks must be >= 0, got {c.learner.frozen_blocks}")
-
-
-def _validate_sampler(c) -> None:
-    s = c.sampler
-    _choice(s.name, SAMPLERS, "sampler.name (task sampler)")
-    if s.name == "uniform":
-        return
-    if s.num_candidates < 0 or (s.num_candidates and s.num_candidates < c.meta_batch_size):
-        _fail(
-            f"sampler.num_candidates = {s.num_candidates}: the adaptive sampler keeps "
-            f"meta_batch_size = {c.meta_batch_size} of its candidates, so it needs at least that "
-            "many; raise it, or use 0 (twice the meta-batch)"
-        )
-    if len(tuple(s.weights)) != len(SCORES):
-        _fail(
-            f"sampler.weights must hold {len(SCORES)} numbers, the weights of {SCORES}, got "
-            f"{tuple(s.weights)}"
-        )
-    for field in ("temperature", "sigma", "eps"):
-        if not s[field] > 0:
-            _fail(f"sampler.{field} must be > 0, got {s[field]}")
-    candidates = s.num_candidates or 2 * c.meta_batch_size
-    t = c.task
-    if t.name in FAMILY_SPECS and t.pool_size and candidates > t.pool_size:
-        _fail(
-            f"the adaptive sampler draws {candidates} distinct pool tasks per step "
-            f"(sampler.num_candidates{'' if s.num_candidates else ' = 0: twice meta_batch_size'}), "
-            f"more than task.pool_size = {t.pool_size}; lower sampler.num_candidates (at least "
-            "meta_batch_size) or raise task.pool_size"
-        )
-
-
-def validate_config(c: ml_collections.ConfigDict) -> None:
-    """Raise ConfigError naming the field and the fix for any config that cannot run."""
-    _choice(c.task.name, TASK_FAMILIES, "task.name (task family)")
-    _choice(c.model.name, MODELS, "model.name")
-    _choice(c.learner.name, LEARNERS, "learner.name (learner)")
+def check_schema(c: ml_collections.ConfigDict) -> None:
+    """The rules that need the config alone: each field's range, and the rules between sections
+    (regularizer layers against the model's depth, checkpoints against logging, ...). A section's
+    own rules live with its registry and run when the run is assembled
+    (`metareg.assemble.validate_config`, the complete check)."""
     _choice(c.optimizer.name, OPTIMIZERS, "optimizer.name")
     if c.optimizer.clip_norm < 0:
         _fail(
@@ -367,8 +297,6 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             f"regularizers must be a tuple of names, got the string {c.regularizers!r}; write "
             "e.g. ('trlearner',)"
         )
-    for name in c.regularizers:
-        _choice(name, REGULARIZERS, "regularizer in `regularizers`")
     if len(set(c.regularizers)) != len(c.regularizers):
         _fail(f"regularizers {tuple(c.regularizers)} lists a name twice; list each once")
 
@@ -380,12 +308,6 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds "
             f"task.points_per_task = {t.points_per_task}: an episode draws K + Q distinct points "
             "of a task; lower the shots or queries, or raise task.points_per_task"
-        )
-    if t.name in FAMILY_SPECS and t.pool_size and c.meta_batch_size > t.pool_size:
-        _fail(
-            f"meta_batch_size = {c.meta_batch_size} exceeds task.pool_size = {t.pool_size}: a "
-            "meta-batch draws distinct pool tasks; lower meta_batch_size or raise task.pool_size "
-            "(0 = no pool)"
         )
     if t.pool_size < 0:
         _fail(f"task.pool_size must be >= 0 (0 = no fixed pool), got {t.pool_size}")
@@ -403,46 +325,6 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             "max_checkpoints must be >= 1 (0 would keep no checkpoint to resume from), got "
             f"{c.max_checkpoints}"
         )
-    if t.name == "omniglot":
-        _validate_omniglot(c)
-    if t.name == "chembl":
-        _choice(t.fingerprint, FINGERPRINTS, "task.fingerprint")
-        _choice(t.group, tuple(range(NUM_GROUPS)), "task.group (evaluation group)")
-        if not 0 < t.support_fraction < 1:
-            _fail(
-                f"task.support_fraction must be in (0, 1), got {t.support_fraction}; the papers "
-                "use 0.75"
-            )
-        if t.min_query < 2:
-            _fail(
-                "task.min_query must be >= 2 (the R^2 of fewer query points is undefined), got "
-                f"{t.min_query}"
-            )
-    if t.name == "pose":
-        if t.num_shots + (t.num_queries or t.num_shots) > NUM_VIEWS:
-            _fail(
-                f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds the "
-                f"{NUM_VIEWS} rendered views of an object (support and query views are distinct); "
-                "lower them"
-            )
-        if t.image_size < 16:
-            _fail(
-                "task.image_size must be >= 16 (the pose encoder down-samples by 16), got "
-                f"{t.image_size}"
-            )
-    _validate_learner(c)
-
-    # which models each kind of task can feed: images [B, H, W, 1] need a conv net, vectors an MLP
-    models_for = {"omniglot": ("conv4",), "pose": ("pose_net",)}.get(c.task.name, ("mlp",))
-    if c.model.name not in models_for:
-        _fail(
-            f"task.name = {c.task.name!r} needs model.name in {list(models_for)} (got "
-            f"{c.model.name!r}): images [B, H, W, 1] go to a conv net, vectors [B, D] to the MLP"
-        )
-    try:
-        check_model_config(c.model)
-    except ValueError as e:
-        _fail(str(e))
     m = c.model
     # conv4: 4 conv blocks + the head; pose_net: encoder + 4 decoder blocks + the head
     num_blocks = {"conv4": 5, "pose_net": 6}.get(c.model.name, len(m.hidden) + 1)
@@ -496,19 +378,6 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
                 f"{num_blocks - 2}] for a model of {num_blocks} blocks (the head is never masked), "
                 "or None (every hidden block)"
             )
-    # "sampler" is the config's own spelling (make_regularizers resolves it)
-    if "trlearner" in c.regularizers:
-        _choice(c.trlearner.meta_data, ("sampler", *META_DATA), "trlearner.meta_data")
-    try:
-        regs = make_regularizers(c, num_classes=t.ways if t.name == "omniglot" else 1)
-        for r in regs:
-            r.check_meta_batch(c.meta_batch_size)
-        check_composition(regs)
-    except ValueError as e:
-        _fail(str(e))
-
-    _validate_sampler(c)
-
     if c.task_chunk is not None and c.task_chunk < -1:
         _fail(
             "task_chunk must be None (auto), 0 (vmap), -1 (unrolled loop) or a group size > 0, "
@@ -537,11 +406,6 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
             "were checked finite"
         )
     e = c.eval
-    _choice(
-        e.metric,
-        METRICS[TASK_LOSSES[t.name]],
-        f"eval.metric (for the {TASK_LOSSES[t.name]} task {t.name!r})",
-    )
     if e.primary_inner_steps not in tuple(e.inner_steps):
         _fail(
             f"eval.primary_inner_steps ({e.primary_inner_steps}) must be one of eval.inner_steps "

@@ -27,9 +27,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm import tqdm
 
-from metareg.assemble import build
+from metareg.assemble import build, validate_config
 from metareg.checkpoints import checkpoint_manager, restore_or_init
-from metareg.config import ConfigError, validate_config
+from metareg.config import ConfigError
 from metareg.evaluate import IndexedEpisodes, evaluate, sample_test_episodes
 from metareg.learners import GRADIENT_FREE
 from metareg.meta_step import (
@@ -277,7 +277,7 @@ def reevaluate(
     exception: a run whose results.json is missing (killed during its final evaluation) gets it
     back when this evaluation is the training's own (same eval settings, the final checkpoint).
     """
-    validate_config(config)
+    checked = validate_config(config)
     workdir = Path(workdir)
     probe = checkpoint_manager(workdir, config)
     latest_on_disk = probe.latest_step()
@@ -286,7 +286,7 @@ def reevaluate(
         raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train the run first")
     saved = _saved_config(workdir, latest_on_disk)
     changes = [] if saved is None else check_resume(workdir, saved, config_dict(config), None)
-    family, objective, optimizer, root = build(config)
+    family, objective, optimizer, root = build(config, checked)
     _, state, latest = restore_or_init(
         lambda: checkpoint_manager(workdir, config), family, objective, optimizer, root
     )
@@ -378,15 +378,15 @@ def train_and_evaluate(
     `spec`: what the command line ran (its experiment and overrides, `main.run_spec`), kept in
     run.json from the run's first start and copied into results.json.
     """
-    validate_config(config)
+    checked = validate_config(config)  # before the workdir is touched
     workdir = Path(workdir)
     with _StopOnSignal() as stop:
         try:
             # only process 0 writes files and holds the lock; every process runs the same steps
             if not is_primary():
-                return _train_and_evaluate(config, workdir, False, stop, spec)
+                return _train_and_evaluate(config, checked, workdir, False, stop, spec)
             with exclusive(workdir):
-                return _train_and_evaluate(config, workdir, True, stop, spec)
+                return _train_and_evaluate(config, checked, workdir, True, stop, spec)
         except _Stop as e:
             raise TrainingInterrupted(e.signum, None, None, workdir) from None
 
@@ -507,9 +507,9 @@ def _train(config, workdir, built, manager, state, latest, progress, say, stop) 
 
 
 def _train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: Path, primary_process: bool, stop, spec
+    config: ml_collections.ConfigDict, checked, workdir: Path, primary_process: bool, stop, spec
 ) -> dict:
-    built = build(config)
+    built = build(config, checked)
     family, objective, optimizer, root = built
     probe = checkpoint_manager(workdir, config)
     latest_on_disk = probe.latest_step()

@@ -208,12 +208,10 @@ def restore_training(workdir: str | Path) -> Training:
     """A run's latest checkpoint, ready to go on training in a notebook (`Training`)."""
     from metareg.assemble import build
     from metareg.checkpoints import checkpoint_manager, restore_or_init
-    from metareg.config import validate_config
     from metareg.rng import named_key
 
     config = load_run_config(workdir)
-    validate_config(config)
-    family, objective, optimizer, root = build(config)
+    family, objective, optimizer, root = build(config)  # checked first
     _, state, latest = restore_or_init(
         lambda: checkpoint_manager(Path(workdir), config), family, objective, optimizer, root
     )

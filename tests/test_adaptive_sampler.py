@@ -15,7 +15,8 @@ import optax
 import pytest
 
 import metareg
-from metareg.config import ConfigError, default_config, validate_config, with_overrides
+from metareg.assemble import validate_config
+from metareg.config import ConfigError, default_config, with_overrides
 from metareg.regularizers import make_regularizers
 from metareg.rng import named_key
 from metareg.samplers import (

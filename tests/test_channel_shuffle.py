@@ -190,7 +190,8 @@ def test_meta_loss_with_channel_shuffle_is_the_hand_composition():
 
 def test_channel_shuffle_config_rules():
     from experiments import omniglot_maml_metamix, sinusoid_metamix
-    from metareg.config import ConfigError, validate_config
+    from metareg.assemble import validate_config
+    from metareg.config import ConfigError
 
     c = omniglot_maml_metamix.get_config("quick")
     c.metamix.channel_shuffle = True

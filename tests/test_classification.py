@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import metareg
-from metareg.config import ConfigError, default_config, validate_config, with_overrides
+from metareg.assemble import validate_config
+from metareg.config import ConfigError, default_config, with_overrides
 from metareg.learners import ProtoNet
 from metareg.learners.protonet import prototypes, squared_distances
 from metareg.models import conv4

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.assemble import validate_config
+from metareg.config import ConfigError, default_config
 from metareg.learners import MAML, TNet
 from metareg.losses import cross_entropy
 from metareg.meta_step import MetaObjective, meta_loss

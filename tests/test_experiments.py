@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from metareg.config import validate_config
+from metareg.assemble import validate_config
 from metareg.train import train_and_evaluate
 from tests.conftest import ROOT
 

@@ -127,7 +127,7 @@ def test_mlp_mixes_hidden_layers_by_default_and_input_mixing_is_a_variant():
     import runpy
 
     from experiments import sinusoid_metamix
-    from metareg.config import validate_config
+    from metareg.assemble import validate_config
 
     config = sinusoid_metamix.get_config()
     assert tuple(config.metamix.layers) == (1, 2) and 0 not in config.metamix.layers

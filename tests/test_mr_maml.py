@@ -11,7 +11,8 @@ import pytest
 from flax import traverse_util
 
 import metareg
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.assemble import validate_config
+from metareg.config import ConfigError, default_config
 from metareg.learners import ANIL, MetaSGD, TNet
 from metareg.meta_step import meta_loss
 from metareg.regularizers import MRMAML, gaussian_kl

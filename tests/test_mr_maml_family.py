@@ -13,8 +13,8 @@ from flax import traverse_util
 
 import metareg
 from experiments import sinusoid_mr_maml
-from metareg.assemble import build, fresh_keras_adam
-from metareg.config import ConfigError, default_config, validate_config
+from metareg.assemble import build, fresh_keras_adam, validate_config
+from metareg.config import ConfigError, default_config
 from metareg.meta_step import init_train_state, meta_train_step
 from metareg.models.mlp import check_fields
 from metareg.rng import named_key

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from metareg.config import validate_config
+from metareg.assemble import validate_config
 from metareg.data import omniglot as og
 from metareg.tasks.omniglot import (
     OmniglotFamily,

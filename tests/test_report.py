@@ -164,7 +164,8 @@ GRIDS = sorted(
 def test_grid_files_name_valid_configs(grid_name):
     """Every cell names an experiment file whose config, with the cell's overrides, passes
     validation (a typo fails here, not hours into a sweep)."""
-    from metareg.config import validate_config, with_overrides
+    from metareg.assemble import validate_config
+    from metareg.config import with_overrides
 
     root = Path(__file__).resolve().parents[1]
     grid = sweep.load_grid(str(root / "experiments" / "grids" / f"{grid_name}.py"))

@@ -147,7 +147,8 @@ def test_curve_evaluation_changes_nothing_and_logs_both_task_sets(tmp_path, quic
 
 
 def test_curve_requires_a_multiple_of_log_every(quick_config):
-    from metareg.config import ConfigError, validate_config
+    from metareg.assemble import validate_config
+    from metareg.config import ConfigError
 
     quick_config.eval.every = 30  # log_every is 20
     with pytest.raises(ConfigError, match="eval.every"):

@@ -190,7 +190,8 @@ def test_zero_representation_gives_finite_gradients():
 
 def test_api_refuses_one_task_per_meta_batch_as_the_cli_does():
     """The same rule and words for `meta_train_step` as for the CLI's config check."""
-    from metareg.config import ConfigError, validate_config
+    from metareg.assemble import validate_config
+    from metareg.config import ConfigError
     from tests.conftest import linear_model, random_episodes
 
     learner = metareg.MAML(linear_model(), inner_lr=0.1)

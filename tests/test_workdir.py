@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from metareg.config import ConfigError, validate_config
+from metareg.assemble import validate_config
+from metareg.config import ConfigError
 from metareg.train import train_and_evaluate
 from metareg.workdir import WorkdirError, check_resume, exclusive
 from tests.conftest import ROOT

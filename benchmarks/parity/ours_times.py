@@ -30,7 +30,8 @@ for path in (REPO, REPO / "benchmarks"):
 
 
 def load_config(spec: str, overrides: list[str]):
-    from metareg.config import validate_config, with_overrides
+    from metareg.assemble import validate_config
+    from metareg.config import with_overrides
 
     path, _, arg = spec.partition(":")
     module_spec = importlib.util.spec_from_file_location("parity_experiment", REPO / path)

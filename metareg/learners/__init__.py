@@ -19,6 +19,29 @@ LEARNERS = tuple(_LEARNERS)
 GRADIENT_FREE = ("protonet",)  # learners without an inner loop: inner_lr / inner_steps unused
 
 
+def check_learner_config(config, loss_name: str) -> None:
+    """The learner section's own rules, and what it needs of the task's loss and the
+    regularizers (ValueError naming the field and the fix)."""
+    name = config.learner.name
+    if name not in _LEARNERS:
+        raise ValueError(f"unknown learner.name (learner) {name!r}; choose from {sorted(LEARNERS)}")
+    if name in GRADIENT_FREE:
+        if loss_name != "cross_entropy":
+            raise ValueError(
+                f"learner.name = {name!r} is a classifier (class prototypes) and task "
+                f"{config.task.name!r} is regression; use a gradient-based learner (maml, fomaml, "
+                "anil, metasgd, tnet)"
+            )
+        if "metamix" in config.regularizers:
+            raise ValueError(
+                "metamix re-runs a model's later blocks on mixed hidden states and learner "
+                f"{name!r} has no adapted head to re-run; use metamix with maml, fomaml, anil, "
+                "metasgd or tnet"
+            )
+    if config.learner.frozen_blocks < 0:
+        raise ValueError(f"learner.frozen_blocks must be >= 0, got {config.learner.frozen_blocks}")
+
+
 def make_learner(
     config, model, loss_name: str, num_steps: int | None = None, num_classes: int | None = None
 ):

@@ -13,6 +13,8 @@ MODELS = {"mlp": mlp, "conv4": conv4, "pose_net": pose_net}
 def check_model_config(m) -> None:
     """`config.model`'s own rules for the model it names (raises ValueError naming the field); the
     same functions check the modules' fields when they are built."""
+    if m.name not in MODELS:
+        raise ValueError(f"unknown model.name {m.name!r}; choose from {sorted(MODELS)}")
     if m.name == "mlp":
         check_mlp_fields(
             m.mlp_norm, m.mlp_activation, m.mlp_init, m.mlp_linear_blocks, len(m.hidden) + 1

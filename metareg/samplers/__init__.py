@@ -24,6 +24,31 @@ from metareg.samplers.adaptive import (
 SAMPLERS = ("uniform", "adaptive")
 
 
+def check_sampler_config(config) -> None:
+    """The sampler section's own rules (ValueError naming the field and the fix)."""
+    s = config.sampler
+    if s.name not in SAMPLERS:
+        raise ValueError(
+            f"unknown sampler.name (task sampler) {s.name!r}; choose from {sorted(SAMPLERS)}"
+        )
+    if s.name == "uniform":
+        return
+    if s.num_candidates < 0 or (s.num_candidates and s.num_candidates < config.meta_batch_size):
+        raise ValueError(
+            f"sampler.num_candidates = {s.num_candidates}: the adaptive sampler keeps "
+            f"meta_batch_size = {config.meta_batch_size} of its candidates, so it needs at least "
+            "that many; raise it, or use 0 (twice the meta-batch)"
+        )
+    if len(tuple(s.weights)) != len(SCORES):
+        raise ValueError(
+            f"sampler.weights must hold {len(SCORES)} numbers, the weights of {SCORES}, got "
+            f"{tuple(s.weights)}"
+        )
+    for field in ("temperature", "sigma", "eps"):
+        if not s[field] > 0:
+            raise ValueError(f"sampler.{field} must be > 0, got {s[field]}")
+
+
 def make_sampler(config) -> AdaptiveSampler | None:
     """The sampler named by `config.sampler.name`: None for "uniform" (the family's own draw), else
     an AdaptiveSampler with num_candidates resolved (0 = 2 x meta_batch_size)."""
@@ -44,6 +69,7 @@ def make_sampler(config) -> AdaptiveSampler | None:
 __all__ = [
     "SAMPLERS",
     "SCORES",
+    "check_sampler_config",
     "AdaptiveSampler",
     "logdet_gram",
     "make_sampler",

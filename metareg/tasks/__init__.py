@@ -84,6 +84,83 @@ def builder_arguments(builder) -> tuple[str, ...]:
     return tuple(inspect.signature(builder).parameters)
 
 
+def check_task_config(config) -> None:
+    """The task section's own rules, and the family's demands on the others (the model it feeds,
+    the metrics of its loss, the distinct pool tasks a meta-batch draws), without loading data.
+    ValueError naming the field and the fix; run by `metareg.assemble.validate_config`."""
+    from metareg.data.chembl import FINGERPRINTS, NUM_GROUPS
+    from metareg.data.omniglot import NUM_DRAWERS, OMNIGLOT_SPLITS
+    from metareg.data.pascal3d import NUM_VIEWS
+    from metareg.metrics import METRICS
+    from metareg.tasks.omniglot import check_request as check_omniglot_request
+
+    t = config.task
+    _choice(t.name, TASK_FAMILIES, "task.name (task family)")
+    if t.name == "omniglot":
+        _choice(t.split, OMNIGLOT_SPLITS, "task.split (Omniglot split)")
+        check_omniglot_request(
+            t.ways, t.num_shots, t.num_queries, t.setting, t.test_setting, NUM_DRAWERS
+        )
+    if t.name == "chembl":
+        _choice(t.fingerprint, FINGERPRINTS, "task.fingerprint")
+        _choice(t.group, tuple(range(NUM_GROUPS)), "task.group (evaluation group)")
+        if not 0 < t.support_fraction < 1:
+            raise ValueError(
+                f"task.support_fraction must be in (0, 1), got {t.support_fraction}; the papers "
+                "use 0.75"
+            )
+        if t.min_query < 2:
+            raise ValueError(
+                "task.min_query must be >= 2 (the R^2 of fewer query points is undefined), got "
+                f"{t.min_query}"
+            )
+    if t.name == "pose":
+        if t.num_shots + (t.num_queries or t.num_shots) > NUM_VIEWS:
+            raise ValueError(
+                f"task.num_shots + task.num_queries = {t.num_shots} + {t.num_queries} exceeds the "
+                f"{NUM_VIEWS} rendered views of an object (support and query views are distinct); "
+                "lower them"
+            )
+        if t.image_size < 16:
+            raise ValueError(
+                "task.image_size must be >= 16 (the pose encoder down-samples by 16), got "
+                f"{t.image_size}"
+            )
+    # which models each kind of task can feed: images [B, H, W, 1] need a conv net, vectors an MLP
+    models_for = {"omniglot": ("conv4",), "pose": ("pose_net",)}.get(t.name, ("mlp",))
+    if config.model.name not in models_for:
+        raise ValueError(
+            f"task.name = {t.name!r} needs model.name in {list(models_for)} (got "
+            f"{config.model.name!r}): images [B, H, W, 1] go to a conv net, vectors [B, D] to the "
+            "MLP"
+        )
+    loss = TASK_LOSSES[t.name]
+    _choice(config.eval.metric, METRICS[loss], f"eval.metric (for the {loss} task {t.name!r})")
+    # a meta-batch (and the adaptive sampler's candidates) draws distinct pool tasks
+    if t.name in FAMILY_SPECS and t.pool_size:
+        if config.meta_batch_size > t.pool_size:
+            raise ValueError(
+                f"meta_batch_size = {config.meta_batch_size} exceeds task.pool_size = "
+                f"{t.pool_size}: a meta-batch draws distinct pool tasks; lower meta_batch_size or "
+                "raise task.pool_size (0 = no pool)"
+            )
+        s = config.sampler
+        candidates = s.num_candidates or 2 * config.meta_batch_size
+        if s.name == "adaptive" and candidates > t.pool_size:
+            raise ValueError(
+                f"the adaptive sampler draws {candidates} distinct pool tasks per step "
+                f"(sampler.num_candidates"
+                f"{'' if s.num_candidates else ' = 0: twice meta_batch_size'}), more than "
+                f"task.pool_size = {t.pool_size}; lower sampler.num_candidates (at least "
+                "meta_batch_size) or raise task.pool_size"
+            )
+
+
+def _choice(value, choices, field):
+    if value not in choices:
+        raise ValueError(f"unknown {field} {value!r}; choose from {sorted(choices)}")
+
+
 def make_task_family(config, key):
     """Build the family named by `config.task.name`; its pool (or slot partition) derives from
     `key`."""
@@ -115,6 +192,7 @@ __all__ = [
     "OmniglotFamily",
     "RegressionFamily",
     "TASK_FAMILIES",
+    "check_task_config",
     "TASK_LOSSES",
     "make_omniglot_family",
     "make_task_family",
