@@ -21,7 +21,8 @@ def test_default_config_is_valid_and_holds_the_documented_defaults():
     """validate_config accepts the defaults (it raises otherwise), which are methods.md's (MAML
     sinusoid: inner lr 0.01, one step, Adam 1e-3, meta-batch 25, 480-task pool, 600 test tasks;
     TRLearner lambda = 0.6; MetaMix Beta(0.5, 0.5) at hidden layers (1, 2); Meta-Aug U(-1, 1);
-    MR-MAML beta 5e-5, rho -50), and every regularizer and learner built from the API without
+    MR-MAML beta 1e-5, rho -5: chosen on validation tasks, docs/results/mr_maml_beta.json), and
+    every regularizer and learner built from the API without
     arguments has the CLI's values: a notebook and a CLI run train the same thing."""
     from metareg import regularizers as r
 
@@ -37,7 +38,7 @@ def test_default_config_is_valid_and_holds_the_documented_defaults():
     )
     assert c.eval.num_tasks == 600 and tuple(c.regularizers) == ()
     assert (c.trlearner.weight, c.metamix.alpha, tuple(c.metamix.layers)) == (0.6, 0.5, (1, 2))
-    assert (c.meta_aug.offset, c.mr_maml.beta, c.mr_maml.scale_init) == (1.0, 5e-5, -50.0)
+    assert (c.meta_aug.offset, c.mr_maml.beta, c.mr_maml.scale_init) == (1.0, 1e-5, -5.0)
     plain = lambda v: tuple(v) if isinstance(v, list | tuple) else v  # noqa: E731
     shared = {
         "trlearner": (

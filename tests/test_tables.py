@@ -165,7 +165,7 @@ def test_nme_claims_carry_the_regime_beside_the_verdict(tmp_path):
         "| +0.000 ± 0.000 (seeds=3) | +1.050 ± 0.248 (seeds=3) |"
     ) in text
     assert (
-        "| MAML | 3.100 ± 0.248 (n=3) | not run | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) "
+        "| MAML | 3.100 ± 0.248 (n=3) | 0.010 ± 0.000 (n=3) | 0.050 ± 0.000 (n=3) "
         "| 3.100 ± 0.248 (n=3) |" in text
     )
 

@@ -23,13 +23,13 @@ COLUMNS = {  # column -> (experiment, overrides, betas, seeds)
     "nme_k5": (
         "experiments/sinusoid_nme.py",
         {"task.num_shots": 5, "num_steps": 10_000},
-        (1e-5, 1e-4, 1e-3, 1e-2),
+        (1e-6, 1e-5, 1e-4, 1e-3, 1e-2),
         (0, 1, 2),
     ),
     "sinusoid_w1_k5": (
         "experiments/sinusoid_maml.py",
         {"task.name": "sinusoid_w1", "task.num_shots": 5, "num_steps": 20_000},
-        (1e-5, 1e-4, 1e-3, 1e-2),
+        (1e-6, 1e-5, 1e-4, 1e-3, 1e-2),
         (0, 1),
     ),
     "omniglot_norot": (

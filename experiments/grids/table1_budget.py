@@ -23,7 +23,9 @@ REGULARIZERS = {  # method suffix -> overrides
     "+meta_aug": {"regularizers": ("meta_aug",)},
     "+metamix": {"regularizers": ("metamix",)},
     "+metamix_input": {"regularizers": ("metamix",), "metamix.layers": (0, 1, 2)},
-    "+mr_maml": {"regularizers": ("mr_maml",)},
+    # the settings this row ran with (the reference notebook's scales, the library's defaults
+    # before issue 33): sigma stays at float32 eps, MR-MAML acts as weight decay on the means
+    "+mr_maml": {"regularizers": ("mr_maml",), "mr_maml.beta": 5e-5, "mr_maml.scale_init": -50.0},
     "+trlearner": {"regularizers": ("trlearner",)},
 }
 

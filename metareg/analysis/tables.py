@@ -566,12 +566,17 @@ def regime_table(cells: dict, title: str = "Non-mutually-exclusive sinusoid") ->
     metric = _primary(cells)
     base_metric = metric.split("@")[0]
     first = next(iter(next(iter(cells.values())).values()))
+    count = (
+        f"{first['metrics'][metric]['num_tasks']} "
+        if "num_tasks" in first["metrics"][metric]
+        else ""
+    )
     tasks = (
-        f"{first['metrics'][metric]['num_tasks']} fixed curve tasks per seed "
+        f"{count}fixed curve tasks per seed "
         f"(the curve point at step {first['curve_until']}; "
         "the runs stopped before their final evaluation)"
         if "curve_until" in first
-        else f"{first['metrics'][metric]['num_tasks']} fresh tasks per seed"
+        else f"{count}fresh tasks per seed"
     )
     # the @10 column, unless it is the primary already or the runs did not report it
     extra = metric != base_metric + "@10" and base_metric + "@10" in first["metrics"]
