@@ -18,8 +18,13 @@ REGULARIZERS = {  # method suffix -> overrides
         "regularizers": ("metamix",),
         "metamix.layers": (0, 1, 2),
     },  # with input mixing
+    # the library's defaults (issue 33: rho -5, beta 1e-5 chosen on this family's validation tasks)
     "+mr_maml": {"regularizers": ("mr_maml",)},
+    # the reference notebook's scales (the defaults before issue 33): sigma stays at float32 eps
+    "+mr_maml_ref": {"regularizers": ("mr_maml",), "mr_maml.beta": 5e-5, "mr_maml.scale_init": -50.0},
     "+trlearner": {"regularizers": ("trlearner",)},
+    "+dropout_bins": {"regularizers": ("dropout_bins",)},  # issue 35
+    "+metacrl": {"regularizers": ("metacrl",)},
 }
 # K = 5 only: MetaMix's mixture strategies (its Tables 3, 7, 13, 16), and MR-MAML with noise that
 # can act (the reference's sigma = softplus(-50) ~ 1e-22 leaves only an L2 penalty on the means;

@@ -27,6 +27,9 @@ REGULARIZERS = {  # method suffix -> overrides
     # before issue 33): sigma stays at float32 eps, MR-MAML acts as weight decay on the means
     "+mr_maml": {"regularizers": ("mr_maml",), "mr_maml.beta": 5e-5, "mr_maml.scale_init": -50.0},
     "+trlearner": {"regularizers": ("trlearner",)},
+    # issue 35; their defaults are literal readings, marked "ours" in docs/sources/*.md
+    "+dropout_bins": {"regularizers": ("dropout_bins",)},
+    "+metacrl": {"regularizers": ("metacrl",)},
 }
 
 

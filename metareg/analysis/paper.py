@@ -38,6 +38,7 @@ VARIANT_LABELS = {
     "metamix_concat": "Ds ⊕ Dq",
     "metamix_cs": "MetaMix + CS",
     "mr_maml_noisy": "MR-MAML (rho init -5, beta 1e-3)",
+    "mr_maml_ref": "MR-MAML (the reference notebook's scales: rho -50, beta 5e-5)",
     "mr_maml_adam": "MR-MAML-W with a persistent Adam",
     "mr_maml_beta0": "MR-MAML-W's encoder without the KL (beta 0)",
     "mr_maml_ours": "MR-MAML (the library's pre-issue-33 defaults)",
