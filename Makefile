@@ -9,13 +9,19 @@ ARGS ?=
 
 .PHONY: install train test test-fast test-optimized lint mutants bench sweep table1 table1-5k table1-sinusoid tables scorecard figures docs clean
 
-$(VENV)/.installed: pyproject.toml
+# GPU=1: also JAX's CUDA 12 build (the `cuda12` extra); the same commands then run on the GPU
+GPU ?=
+comma := ,
+EXTRAS := dev,chem$(if $(filter 1,$(GPU)),$(comma)cuda12)
+STAMP := $(VENV)/.installed$(if $(filter 1,$(GPU)),-cuda12)
+
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev,chem]"
+	$(PY) -m pip install -e ".[$(EXTRAS)]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(STAMP)
 
 # EXP=NAME or NAME:quick (experiments/NAME.py); ARGS for overrides, e.g. ARGS="--config.seed=1"
 train: install
@@ -95,7 +101,7 @@ figures: install
 	  --cells sinusoid_w1/k5/maml,sinusoid_w1/k5/maml+meta_aug,sinusoid_w1/k5/maml+metamix,sinusoid_w1/k5/maml+mr_maml,sinusoid_w1/k5/maml+trlearner
 
 # The docs site (MkDocs: README, reports, the notebooks executed, API from docstrings) into site/; warnings fail it
-$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+$(VENV)/.docs-installed: $(STAMP) pyproject.toml
 	$(PY) -m pip install -e ".[docs]"
 	touch $@
 

@@ -22,7 +22,7 @@ import optax
 from metareg.losses import get_loss
 from metareg.regularizers.base import Regularizer, check_composition
 from metareg.rng import named_key
-from metareg.types import Episode
+from metareg.types import Episode, check_episode
 
 PyTree = Any
 
@@ -217,7 +217,10 @@ def init_train_state(
     example: Episode,
 ) -> TrainState:
     """Step 0: the objective's meta-parameters (model and regularizers) initialized from `key` on an
-    example episode's shapes, and the optimizer's state for them."""
+    example episode's shapes, and the optimizer's state for them. The example is checked against
+    the learner's loss first (`types.check_episode`: a flat [K] regression target would broadcast
+    into a wrong loss), with the fix named."""
+    check_episode(example, getattr(objective.learner, "loss_name", None), None)
     meta_params = objective.init(key, example)
     return TrainState(
         step=jnp.zeros((), jnp.int32),

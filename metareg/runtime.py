@@ -8,12 +8,15 @@ page-faulting it in 4 KiB at a time; glibc's tunable `glibc.malloc.hugetlb=1` ba
 pages instead. glibc reads tunables only at start, so `python -m metareg.main` re-executes itself
 once with it (`METAREG_CPU_MALLOC=default` opts out); in a notebook, start Jupyter with
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1. Measurements and the rejected alternative: docs/scaling.md,
-"Host memory".
+"Host memory". On a GPU the step's buffers live on the device, so the re-exec is skipped there
+(`accelerator_expected`, decided before JAX is imported); `backend_choices` says, for the run's log
+and results.json, which per-backend choice each "auto" setting resolved to.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import platform
 import sys
@@ -53,11 +56,30 @@ def machine_info() -> dict[str, str]:
     }
 
 
+ACCELERATOR_PLATFORMS = ("cuda", "gpu", "rocm", "tpu")
+
+
+def accelerator_expected(env: Mapping[str, str] | None = None) -> bool:
+    """Whether JAX will pick an accelerator, decided without importing it (the malloc re-exec must
+    happen first): JAX_PLATFORMS's first entry when set, otherwise a CUDA plugin installed
+    (`make install GPU=1`) and an NVIDIA driver present."""
+    env = os.environ if env is None else env
+    platforms = env.get("JAX_PLATFORMS", "").strip()
+    if platforms:
+        return platforms.split(",")[0].strip().lower() in ACCELERATOR_PLATFORMS
+    plugin = any(
+        importlib.util.find_spec(name) is not None
+        for name in ("jax_cuda12_plugin", "jax_cuda13_plugin")
+    )
+    return plugin and Path("/dev/nvidiactl").exists()
+
+
 def tuned_malloc_env(env: Mapping[str, str] | None = None) -> dict[str, str] | None:
     """`env` (default os.environ) with the huge-page tunable added to GLIBC_TUNABLES.
 
-    None when there is nothing to add: already there, opted out (METAREG_CPU_MALLOC=default), or
-    not a glibc system."""
+    None when there is nothing to add: already there, opted out (METAREG_CPU_MALLOC=default), not
+    a glibc system, or an accelerator run (`accelerator_expected`: the buffers it is for are on
+    the device)."""
     env = dict(os.environ if env is None else env)
     setting = env.get(OPT_OUT_ENV, "tuned")
     if setting not in ("tuned", "default"):
@@ -66,6 +88,8 @@ def tuned_malloc_env(env: Mapping[str, str] | None = None) -> dict[str, str] | N
             "malloc as it is)"
         )
     if setting == "default" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    if accelerator_expected(env):
         return None
     tunables = env.get("GLIBC_TUNABLES", "")
     if "glibc.malloc.hugetlb=" in tunables:  # set by the user (any value) or by an earlier re-exec
@@ -82,3 +106,28 @@ def reexec_with_tuned_malloc() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, sys.orig_argv, env)
+
+
+def host_malloc() -> str:
+    """ "hugetlb" when this process runs with the huge-page tunable, else "default"."""
+    return "hugetlb" if HUGETLB_TUNABLE in os.environ.get("GLIBC_TUNABLES", "") else "default"
+
+
+def backend_choices(model_name: str, conv_impl: str, task_chunk: int) -> dict[str, str]:
+    """What this run's per-backend settings resolved to: the backend and device, the convolution
+    (`model.conv_impl="auto"`: im2col on CPU, XLA's convolution elsewhere), the task axis
+    (`task_chunk`: 0 vmap, -1 an unrolled loop, n > 0 groups of n) and the host malloc."""
+    import jax
+
+    from metareg.models.conv import resolve_conv_impl
+
+    conv = conv_impl if model_name != "mlp" else None
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+        "conv_impl": (
+            f"{resolve_conv_impl(conv)} ({conv})" if conv is not None else "no convolution"
+        ),
+        "task_axis": {0: "vmap", -1: "unrolled loop"}.get(task_chunk, f"groups of {task_chunk}"),
+        "host_malloc": host_malloc(),
+    }

@@ -36,7 +36,7 @@ from metareg.meta_step import (
     meta_train_step,
 )
 from metareg.rng import named_key
-from metareg.runtime import machine_info
+from metareg.runtime import backend_choices, machine_info
 from metareg.sharding import is_primary, replicate, task_mesh, task_sharding
 from metareg.workdir import (
     WorkdirError,
@@ -440,9 +440,10 @@ def _train(config, workdir, built, manager, state, latest, progress, say, stop) 
     )
     compiled = step_fn.lower(state, family, train_key).compile()
     compile_time = time.perf_counter() - t0
+    choices = backend_choices(config.model.name, config.model.conv_impl, objective.task_chunk)
     say(
         f"{config.experiment}: compiled in {compile_time:.1f} s; training steps "
-        f"{start}..{config.num_steps}"
+        f"{start}..{config.num_steps}; " + ", ".join(f"{k} {v}" for k, v in choices.items())
     )
 
     curve = CurveEvaluator(config, family, objective, root) if config.eval.every else None
@@ -581,6 +582,10 @@ def _train_and_evaluate(
         # as run: config.task_chunk = None resolves per backend and model
         "task_chunk": objective.task_chunk,
         "backend": jax.default_backend(),
+        # what each per-backend "auto" setting resolved to (metareg.runtime.backend_choices)
+        "backend_choices": backend_choices(
+            config.model.name, config.model.conv_impl, objective.task_chunk
+        ),
         "num_devices": len(jax.devices()),
         "num_processes": jax.process_count(),
         "machine": machine_info(),

@@ -73,9 +73,10 @@ def check_episode(
                     if shape == want[:-1]
                     else f" give every target {width} value(s)"
                 )
+                shown = ", ".join(str(d) for d in (*want[:-1], "O" if width is None else width))
                 raise ValueError(
                     f"{part}_y has shape {shape}; a regression family with output_width "
-                    f"{width or 'O'} needs {part} targets {list(want)} ({where[:-4]}output_width]):"
+                    f"{width or 'O'} needs {part} targets [{shown}] ({where[:-4]}output_width]):"
                     f"{fix}"
                 )
         elif loss_name == "cross_entropy":

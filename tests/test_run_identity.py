@@ -14,6 +14,7 @@ import time
 import chex
 import jax
 import jax.numpy as jnp
+import optax
 import pytest
 
 import metareg
@@ -89,6 +90,15 @@ def test_flat_targets_are_refused_with_the_fix_named():
     episodes = family.sample_test(jax.random.key(2), 4)
     with pytest.raises(ValueError, match="y\\[\\.\\.\\., None\\]"):
         metareg.evaluate(params, learner, episodes.replace(query_y=episodes.query_y[..., 0]))
+    # init_train_state refuses a flat example before any parameter is built
+    example = family.example_episode()
+    with pytest.raises(ValueError, match=r"support targets \[5, O\].*y\[\.\.\., None\]"):
+        metareg.init_train_state(
+            jax.random.key(1),
+            metareg.MetaObjective(learner),
+            optax.adam(1e-3),
+            example.replace(support_y=example.support_y[:, 0]),
+        )
 
 
 def test_check_family_refuses_a_family_whose_episodes_do_not_fit_its_declared_loss():

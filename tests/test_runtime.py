@@ -10,7 +10,12 @@ import sys
 
 import pytest
 
-from metareg.runtime import HUGETLB_TUNABLE, tuned_malloc_env
+from metareg.runtime import (
+    HUGETLB_TUNABLE,
+    accelerator_expected,
+    backend_choices,
+    tuned_malloc_env,
+)
 from tests.conftest import FULL_PIPELINE, ROOT
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
@@ -78,15 +83,39 @@ def test_reexec_adds_the_tunable_and_removes_the_per_call_page_faults():
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc tunables")
 def test_tuned_env_appends_to_the_users_tunables_and_respects_theirs():
     users = "glibc.malloc.arena_max=2"
+    cpu = {"JAX_PLATFORMS": "cpu"}  # on a GPU machine the tunable is skipped (next test)
     assert (
-        tuned_malloc_env({"GLIBC_TUNABLES": users})["GLIBC_TUNABLES"]
+        tuned_malloc_env({**cpu, "GLIBC_TUNABLES": users})["GLIBC_TUNABLES"]
         == f"{users}:{HUGETLB_TUNABLE}"
     )
     assert (
-        tuned_malloc_env({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None
+        tuned_malloc_env({**cpu, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None
     )  # the user's choice stands
-    assert tuned_malloc_env({"METAREG_CPU_MALLOC": "default"}) is None
-    assert tuned_malloc_env({})["GLIBC_TUNABLES"] == HUGETLB_TUNABLE
+    assert tuned_malloc_env({**cpu, "METAREG_CPU_MALLOC": "default"}) is None
+    assert tuned_malloc_env(cpu)["GLIBC_TUNABLES"] == HUGETLB_TUNABLE
+
+
+def test_an_accelerator_run_keeps_glibcs_malloc():
+    """The huge-page tunable is for XLA:CPU's step buffers; a GPU or TPU run keeps them on the
+    device, so `metareg.main` does not re-execute itself there (decided before JAX is imported)."""
+    for platforms, expected in (("cuda", True), ("gpu,cpu", True), ("tpu", True), ("cpu", False)):
+        assert accelerator_expected({"JAX_PLATFORMS": platforms}) is expected, platforms
+    assert tuned_malloc_env({"JAX_PLATFORMS": "cuda"}) is None
+
+
+def test_backend_choices_name_what_auto_resolved_to():
+    import jax
+
+    on_cpu = jax.default_backend() == "cpu"
+    conv = backend_choices("conv4", "auto", 0)
+    assert conv["backend"] == jax.default_backend()
+    assert conv["conv_impl"] == ("im2col (auto)" if on_cpu else "lax (auto)")
+    assert backend_choices("conv4", "lax", -1)["conv_impl"] == "lax (lax)"
+    mlp = backend_choices("mlp", "auto", 4)
+    assert mlp["conv_impl"] == "no convolution" and mlp["task_axis"] == "groups of 4"
+    assert backend_choices("mlp", "auto", -1)["task_axis"] == "unrolled loop"
+    assert backend_choices("mlp", "auto", 0)["task_axis"] == "vmap"
+    assert mlp["host_malloc"] in ("hugetlb", "default")
 
 
 def test_bad_setting_is_rejected_with_the_choices():

@@ -21,7 +21,11 @@ REGULARIZERS = {  # method suffix -> overrides
     # the library's defaults (issue 33: rho -5, beta 1e-5 chosen on this family's validation tasks)
     "+mr_maml": {"regularizers": ("mr_maml",)},
     # the reference notebook's scales (the defaults before issue 33): sigma stays at float32 eps
-    "+mr_maml_ref": {"regularizers": ("mr_maml",), "mr_maml.beta": 5e-5, "mr_maml.scale_init": -50.0},
+    "+mr_maml_ref": {
+        "regularizers": ("mr_maml",),
+        "mr_maml.beta": 5e-5,
+        "mr_maml.scale_init": -50.0,
+    },
     "+trlearner": {"regularizers": ("trlearner",)},
     "+dropout_bins": {"regularizers": ("dropout_bins",)},  # issue 35
     "+metacrl": {"regularizers": ("metacrl",)},
