@@ -220,7 +220,14 @@ def init_train_state(
     example episode's shapes, and the optimizer's state for them. The example is checked against
     the learner's loss first (`types.check_episode`: a flat [K] regression target would broadcast
     into a wrong loss), with the fix named."""
-    check_episode(example, getattr(objective.learner, "loss_name", None), None)
+    loss_name = getattr(objective.learner, "loss_name", None)
+    try:
+        check_episode(example, loss_name, None)
+    except ValueError as e:
+        raise ValueError(
+            f"{e}; or, if the family's tasks need another loss than {loss_name!r}, build "
+            f"{type(objective.learner).__name__} with loss_name=family.loss_name"
+        ) from None
     meta_params = objective.init(key, example)
     return TrainState(
         step=jnp.zeros((), jnp.int32),

@@ -228,7 +228,7 @@ def test_transductive_conv_block_equals_the_unfused_reference_float64():
 
 @pytest.mark.parametrize("pool", ["max", "stride"])
 def test_conv4_shapes_28_to_2x2x64(pool):
-    model = conv4(20, pool=pool)
+    model = conv4(20, pool=pool, readout="flatten")
     x = jnp.zeros((3, 28, 28, 1))
     params = model.init(jax.random.key(0), x)
     assert model.num_blocks == 5 and model.head_name == "blocks_4"
@@ -242,6 +242,16 @@ def test_conv4_shapes_28_to_2x2x64(pool):
     assert params["blocks_0"]["kernel"].shape == (3, 3, 1, 64) and params["blocks_4"][
         "kernel"
     ].shape == (256, 20)
+
+
+def test_conv4_defaults_to_the_fast_maml_omniglot_net():
+    """conv4() builds MAML's Omniglot net (stride-2 convs, spatial mean: 64 features), not the
+    max-pool net whose step costs 6x more on a CPU (metareg/models/conv.py)."""
+    model = conv4(20)
+    x = jnp.zeros((3, 28, 28, 1))
+    params = model.init(jax.random.key(0), x)
+    assert model.features(params, x).shape == (3, 64)
+    assert params["blocks_4"]["kernel"].shape == (64, 20)
 
 
 def test_conv4_mean_readout_and_no_pool():

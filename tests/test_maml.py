@@ -178,9 +178,12 @@ def test_a_learner_with_another_loss_than_the_family_is_refused_when_the_step_tr
     learner = metareg.MAML(metareg.mlp(), loss_name="cross_entropy")
     objective = metareg.MetaObjective(learner, ())
     optimizer = optax.sgd(0.1)
-    state = metareg.init_train_state(
-        jax.random.key(1), objective, optimizer, family.example_episode()
-    )
+    # init_train_state sees the example's float targets and names both fixes
+    with pytest.raises(ValueError, match="integer class labels.*loss_name=family.loss_name"):
+        metareg.init_train_state(jax.random.key(1), objective, optimizer, family.example_episode())
+    # a state built with the right loss, then stepped with the wrong one: refused at trace time
+    right = metareg.MetaObjective(metareg.MAML(metareg.mlp()), ())
+    state = metareg.init_train_state(jax.random.key(1), right, optimizer, family.example_episode())
     with pytest.raises(
         ValueError,
         match="MAML trains with loss 'cross_entropy' but RegressionFamily's tasks need 'mse'",

@@ -8,8 +8,12 @@ then a Dense head. Block i's parameters live under `params["blocks_{i}"]`, the h
 so `BlockModel.features` is [B, F] as TRLearner and ANIL expect. The options follow the references,
 which differ:
 
-- `pool`: "max" (2x2 max-pool; Vinyals et al., ProtoNet), "stride" (stride-2 conv; MAML's Omniglot
-  net) or "none" (what MetaMix's Omniglot code runs; use it with readout="mean").
+- `pool`: "stride" (default: stride-2 convs, with readout="mean" MAML's and learn2learn's Omniglot
+  net), "max" (2x2 max-pool, with readout="flatten" Vinyals et al.'s and ProtoNet's) or "none" (what
+  MetaMix's Omniglot code runs; use it with readout="mean"). Cost of one outer step at 20-way 1-shot,
+  15 queries, T = 16, width 64 on 2 CPU cores (benchmarks/results/omniglot_conv_step.json): stride +
+  mean 1.12 s (96 GFLOP), max + flatten 6.79 s (358 GFLOP: its convs run at full resolution before
+  each pool, so it is FLOP-bound, not slow code), none + mean about a TFLOP (docs/parity.md).
 - `norm`: "transductive" (default: batch statistics at train and test time, as every baseline's
   code does; the conv bias is then not added, since the normalization removes it), "layer" (per
   example) or "none". All are stateless: running averages would be mutable state to thread through
@@ -43,7 +47,7 @@ READOUTS = ("flatten", "mean")
 
 
 def check_fields(
-    model: str, conv_impl: str, norm: str, width: int, pool: str = "max", readout: str = "flatten"
+    model: str, conv_impl: str, norm: str, width: int, pool: str = "stride", readout: str = "mean"
 ) -> None:
     """The conv nets' field rules, in one place: the modules check them when built and the CLI's
     config check calls this for `config.model` (the messages name its fields)."""
@@ -177,7 +181,7 @@ class ConvBlock(nn.Module):
     features: int
     conv_impl: str = "auto"
     norm: str = "transductive"
-    pool: str = "max"
+    pool: str = "stride"
     eps: float = 1e-5
     weight_init: str = "glorot"
 
@@ -231,8 +235,8 @@ class Conv4(nn.Module):
     depth: int = 4
     conv_impl: str = "auto"
     norm: str = "transductive"
-    pool: str = "max"
-    readout: str = "flatten"
+    pool: str = "stride"
+    readout: str = "mean"
     transforms: bool = False
     eps: float = 1e-5
     weight_init: str = "glorot"
@@ -310,9 +314,9 @@ def conv4(
     width: int = 64,
     conv_impl: str = "auto",
     norm: str = "transductive",
-    pool: str = "max",
+    pool: str = "stride",
     transforms: bool = False,
-    readout: str = "flatten",
+    readout: str = "mean",
     depth: int = 4,
     init: str = "glorot",
 ) -> BlockModel:
