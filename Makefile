@@ -47,9 +47,11 @@ lint: install
 mutants: install
 	$(PY) benchmarks/mutants.py $(ARGS)
 
-# Outer-step speed vs learn2learn (builds it beside the project with ../shared/anchors), JSON in benchmarks/results/
+# Outer-step speed vs learn2learn (builds it beside the project with ../shared/anchors), JSON in benchmarks/results/:
+# the sinusoid step, then the Omniglot Conv4 step (ratio_same_allocator, trlearner_peak_ratio); idle cores only
 bench: install
 	$(PY) benchmarks/bench_step.py --out benchmarks/results/sinusoid_step.json $(ARGS)
+	$(PY) benchmarks/bench_conv.py --out benchmarks/results/omniglot_conv_step.json
 
 # A grid of runs (experiments/grids/$(GRID).py), resumable: finished runs are skipped
 sweep: install
