@@ -7,7 +7,7 @@ WORKDIR ?= runs/$(subst :,_,$(EXP))
 GRID ?= table1_sinusoid
 ARGS ?=
 
-.PHONY: install train test test-fast test-optimized lint mutants bench sweep table1 table1-5k table1-sinusoid tables scorecard figures docs clean
+.PHONY: install train test test-all test-optimized lint mutants bench sweep table1 table1-5k table1-sinusoid tables scorecard figures docs clean
 
 # GPU=1: also JAX's CUDA 12 build (the `cuda12` extra); the same commands then run on the GPU
 GPU ?=
@@ -27,12 +27,15 @@ install: $(STAMP)
 train: install
 	$(PY) -m metareg.main --config=experiments/$(firstword $(subst :, ,$(EXP))).py$(if $(findstring :,$(EXP)),:$(lastword $(subst :, ,$(EXP))),) --workdir=$(WORKDIR) $(ARGS)
 
-# -n auto: one pytest worker per core (pytest-xdist); the suite is compile-bound, so the workers overlap XLA
+# -n auto: one pytest worker per core (pytest-xdist); the suite is compile-bound, so the workers overlap XLA.
+# test: every module's unit and numerical tests and one end-to-end kill-and-resume (minutes);
+# test-all: everything, also the end-to-end runs, fault injection, sharding, notebooks (CI runs it).
+# What is slow: @pytest.mark.slow and tests/conftest.py's SLOW_MODULES / SLOW_TESTS.
 test: install
-	$(PY) -m pytest tests -n auto
-
-test-fast: install
 	$(PY) -m pytest tests -n auto -m "not slow"
+
+test-all: install
+	$(PY) -m pytest tests -n auto
 
 test-optimized: install  # the suite under XLA's full optimization pipeline (tests/conftest.py)
 	METAREG_TEST_OPTIMIZED=1 $(PY) -m pytest tests -n auto

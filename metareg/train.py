@@ -577,7 +577,11 @@ def _train_and_evaluate(
         + curve_time,  # evaluation during training (eval.every), not in train_time_s
         "num_resumes": progress["num_resumes"],
         "config_changes_on_resume": changes,
-        "step_time_s": train_time / steps_run if steps_run else None,
+        # this process's steps; a process that only evaluated (killed after the last checkpoint)
+        # reports the earlier processes' average instead
+        "step_time_s": train_time / steps_run
+        if steps_run
+        else (progress["train_time_s"] / config.num_steps if progress["train_time_s"] else None),
         "num_traces": trained.num_traces,
         # as run: config.task_chunk = None resolves per backend and model
         "task_chunk": objective.task_chunk,

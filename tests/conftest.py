@@ -138,3 +138,74 @@ def run_traced_steps(objective, num_steps: int, meta_batch_size: int = 8):
     for _ in range(num_steps):
         state, metrics = jitted(state, family, jax.random.key(2))
     return state, metrics
+
+
+# ----------------------------------------------------------------------------- the suite's split
+# `make test` (the README's second command) runs what is not marked slow: every module's unit and
+# numerical tests and one end-to-end kill-and-resume (test_train.py). `make test-all` (CI) runs
+# everything. Besides the tests marked `@pytest.mark.slow` where they are written, these are slow:
+# whole modules of end-to-end runs, and single tests that are the costliest instance of a property
+# a cheaper test in `make test` also checks (timings: docs/design.md, "Tests").
+SLOW_MODULES = {
+    "test_experiments.py",  # every experiment's :quick variant through the CLI
+    "test_faults.py",  # repeated SIGKILLs at every stage of a run
+    "test_sharding.py",  # multi-device and multi-process runs
+    "test_notebooks.py",  # the notebooks top to bottom
+    "test_readme.py",  # the README's notebook example, 1,000 steps
+    "test_mutants.py",  # the mutant runner's own checks
+}
+SLOW_TESTS = (
+    # end-to-end CLI runs (test_train's resume stays in `make test`)
+    "test_run_identity.py::test_train_resumes_from_the_workdirs_own_config",
+    "test_run_identity.py::test_sigint_stops_with_one_line",
+    "test_workdir.py::test_cli_works_from_any_directory",
+    "test_workdir.py::test_console_script_lists_experiments",
+    "test_adaptive_sampler.py::test_quick_omniglot_trlearner_steps",
+    "test_adaptive_sampler.py::test_default_and_explicit_uniform_runs_are_identical",
+    "test_metacrl.py::test_training_smoke_run_with_metacrl",
+    "test_dropout_bins.py::test_training_smoke_run_with_dropout_bins",
+    "test_tune.py::test_selection_uses_validation_tasks_only",
+    "test_report.py::test_restore_run_and_relation_figure",
+    "test_runtime.py::test_reexec_adds_the_tunable",
+    # CLI error paths: test_config's unknown-learner one stays in `make test`
+    "test_config.py::test_cli_rejects_override_typo",
+    "test_config.py::test_cli_rejects_unknown_experiment",
+    "test_config.py::test_cli_override_typo_names_the_field",
+    "test_maml.py::test_jitted_model_init_gives_the_same_bits_as_eager_init",
+    "test_evaluate.py::test_lazy_test_episodes_are_the_same_tasks",
+    # conv / ProtoNet / padding instances of properties the MLP instances check in `make test`
+    "test_metacrl.py::test_protonet_prototypes_live_in_factor_space",
+    "test_metacrl.py::test_padding_changes_nothing",
+    "test_metacrl.py::test_xi_and_f_gr_are_fixed_in_the_inner_loop_and_meta_learned[anil]",
+    "test_dropout_bins.py::test_padding_changes_nothing",
+    "test_dropout_bins.py::test_conv4_classification_and_protonet",
+    "test_dropout_bins.py::test_every_backbone_gets_finite_gradients_also_beside_trlearner[dropout-",
+    "test_classification.py::test_trlearner_shared_query_pass_equals_every_pair_in_value_and_gradient[protonet]",
+    "test_trlearner_chunks.py::test_chunked_eq5_equals_the_unchunked_on_a_conv_classifier",
+    "test_channel_shuffle.py::test_meta_loss_with_channel_shuffle_is_the_hand_composition",
+    "test_conv.py::test_second_order_maml_meta_gradient_im2col_equals_lax_float64",
+    "test_conv.py::test_vmap_over_tasks_equals_a_loop[lax-float64]",
+    "test_conv.py::test_blockwise_apply_equals_full[max]",
+    "test_conv.py::test_conv4_shapes_28_to_2x2x64[max]",
+    "test_masks.py::test_padding_never_changes_the_meta_loss_or_its_gradient[True-",
+    "test_maml.py::test_vmap_over_tasks_equals_python_loop[True]",
+    "test_maml.py::test_task_execution_strategies_give_the_same_meta_gradient[",
+    "test_masks.py::test_padding_never_changes_the_meta_loss_or_its_gradient[False-ANIL]",
+    "test_masks.py::test_padding_never_changes_the_meta_loss_or_its_gradient[False-MetaSGD]",
+    "test_dropout_bins.py::test_keeping_every_unit_in_one_version_is_the_plain_backbone[reg0]",
+    "test_mr_maml_family.py::test_training_tasks_are_the_sixteen_coded_amplitudes",
+    "test_adaptive_sampler.py::test_trlearner_meta_data_is_the_relation_of_the_kept_examples",
+    "test_mr_maml.py::test_the_default_noise_leaves_its_floor",
+    "test_bayes.py::test_doubling_the_grid_changes_little[harmonic]",
+    "test_bayes.py::test_matches_importance_sampling_from_the_family_prior[harmonic]",
+    # the real data (prepared in a temporary folder)
+    "test_pose.py::test_real_data_prepares_and_samples",
+    "test_chembl.py::test_real_data_counts_groups_and_episodes",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        node = item.nodeid.split("tests/", 1)[-1]
+        if node.split("::")[0] in SLOW_MODULES or node.startswith(SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)

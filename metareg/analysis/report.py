@@ -58,6 +58,15 @@ def judgement(
     )
 
 
+def _step_time(run: dict) -> float:
+    """A run's seconds per outer step; for a run whose last process only evaluated (step_time_s
+    None in results.json written before that case was handled), its total training time over its
+    steps."""
+    if run.get("step_time_s") is not None:
+        return run["step_time_s"]
+    return run["train_time_s"] / run["steps"]
+
+
 def summarize(cells: dict, metric: str) -> dict:
     """{"family/kK/method": row} with the mean and t-CI over seeds (None when a seed diverged),
     the per-seed numbers, the diverged seeds, the budget and the judgement vs the backbone."""
@@ -76,7 +85,7 @@ def summarize(cells: dict, metric: str) -> dict:
             "median_over_seeds": float(np.median(vals)),
             "steps": first["steps"],
             "meta_batch_size": first.get("config", {}).get("meta_batch_size", 25),
-            "step_time_s": float(np.mean([runs[s]["step_time_s"] for s in seeds])),
+            "step_time_s": float(np.mean([_step_time(runs[s]) for s in seeds])),
             "paper": paper.paper_mse(method, family, k),
         }
         backbone = paper.backbone_of(method)

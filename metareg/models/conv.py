@@ -8,12 +8,13 @@ then a Dense head. Block i's parameters live under `params["blocks_{i}"]`, the h
 so `BlockModel.features` is [B, F] as TRLearner and ANIL expect. The options follow the references,
 which differ:
 
-- `pool`: "stride" (default: stride-2 convs, with readout="mean" MAML's and learn2learn's Omniglot
-  net), "max" (2x2 max-pool, with readout="flatten" Vinyals et al.'s and ProtoNet's) or "none" (what
-  MetaMix's Omniglot code runs; use it with readout="mean"). Cost of one outer step at 20-way 1-shot,
-  15 queries, T = 16, width 64 on 2 CPU cores (benchmarks/results/omniglot_conv_step.json): stride +
-  mean 1.12 s (96 GFLOP), max + flatten 6.79 s (358 GFLOP: its convs run at full resolution before
-  each pool, so it is FLOP-bound, not slow code), none + mean about a TFLOP (docs/parity.md).
+- `pool`: "stride" (default: stride-2 convs, with readout="mean" MAML's and learn2learn's
+  Omniglot net), "max" (2x2 max-pool, with readout="flatten" Vinyals et al.'s and ProtoNet's) or
+  "none" (what MetaMix's Omniglot code runs; use it with readout="mean"). One outer step at 20-way
+  1-shot, 15 queries, T = 16, width 64 on 2 CPU cores (benchmarks/results/omniglot_conv_step.json):
+  stride + mean 1.12 s (96 GFLOP), max + flatten 6.79 s (358 GFLOP: its convs run at full
+  resolution before each pool, so it is FLOP-bound, not slow code), none + mean about a TFLOP
+  (docs/parity.md).
 - `norm`: "transductive" (default: batch statistics at train and test time, as every baseline's
   code does; the conv bias is then not added, since the normalization removes it), "layer" (per
   example) or "none". All are stateless: running averages would be mutable state to thread through
