@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import needs_data
+
 REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO / "benchmarks" / "parity"
 
@@ -192,7 +194,7 @@ def test_images_are_what_our_episodes_hold():
 REAL_DATA = REPO.parent / "shared" / "data" / "omniglot" / "images_background.zip"
 
 
-@pytest.mark.skipif(not REAL_DATA.exists(), reason=f"Omniglot archives not in {REAL_DATA.parent}")
+@needs_data(REAL_DATA.exists, f"Omniglot archives not in {REAL_DATA.parent}")
 def test_reference_files_hold_our_training_split_and_slots(tmp_path):
     """The pickles the reference reads hold the classes and the slot partition our training
     builds for that seed (metareg.assemble.build)."""
