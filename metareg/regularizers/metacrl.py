@@ -160,7 +160,7 @@ class MetaCRLLearner(LearnerWrapper):
 @dataclasses.dataclass(frozen=True)
 class MetaCRL(Regularizer):
     """Disentangling module (Xi, f_gr) in the forward pass and its outer terms; see the module
-    docstring. meta_params["regularizers"]["metacrl"] = {"xi": [F, F], "f_gr": {w1, b1, w2, b2}}.
+    docstring. `meta_params["regularizers"]["metacrl"] = {"xi": [F, F], "f_gr": {w1, b1, w2, b2}}`.
     It changes the forward pass: `MetaObjective(learner, (MetaCRL(),)).learner` is the wrapped
     learner (`MetaCRLLearner`) that training uses; evaluate with it, not with `learner`.
 
