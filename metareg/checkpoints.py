@@ -54,6 +54,7 @@ def restore_or_init(
             # whole files that do not fit: not damage but another model or version;
             # keep them where they are
             if intact:
+                _quiet_closed_event_loop()
                 raise WorkdirError(
                     f"checkpoint {step} in {step_dir.parent} is intact but does not fit this "
                     f"run's state ({type(e).__name__}: {_first_line(e)}); it was written by "
@@ -71,6 +72,22 @@ def restore_or_init(
             manager.close()
             manager = open_manager()
     return manager, state, None
+
+
+def _quiet_closed_event_loop() -> None:
+    """After a failed restore, orbax's restore threads may still call into an asyncio loop that
+    has closed; Python prints that as an ignored-exception traceback at an unpredictable moment,
+    in the middle of the one-line error. Filter exactly that RuntimeError; anything else goes to
+    the previous hook."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        e = unraisable.exc_value
+        if isinstance(e, RuntimeError) and str(e) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def set_aside(step_dir: Path) -> Path:
