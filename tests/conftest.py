@@ -198,6 +198,23 @@ SLOW_TESTS = (
     "test_mr_maml.py::test_the_default_noise_leaves_its_floor",
     "test_bayes.py::test_doubling_the_grid_changes_little[harmonic]",
     "test_bayes.py::test_matches_importance_sampling_from_the_family_prior[harmonic]",
+    # vmap-equals-loop and padding instances beyond the core ones (test_maml's MLP vmap test and
+    # test_masks' MetaMix / metrics padding tests stay in `make test`)
+    "test_metacrl.py::test_vmap_over_tasks_equals_a_python_loop_over_tasks",
+    "test_dropout_bins.py::test_vmap_over_tasks_equals_a_python_loop_over_tasks",
+    "test_conv.py::test_vmap_over_tasks_equals_a_loop[im2col-float32]",
+    "test_conv.py::test_transductive_conv_block_equals_the_unfused_reference_float64",
+    "test_classification.py::test_trlearner_classification_representation_and_consistency_loss_by_hand[maml]",
+    "test_masks.py::test_padding_never_changes_the_meta_loss_or_its_gradient[False-MAML]",
+    "test_channel_shuffle.py::test_shuffled_model_shuffles_the_input_of_the_drawn_block[1]",
+    "test_train.py::test_same_seed_same_numbers_and_other_seed_differs",
+    "test_adaptive_sampler.py::test_uniform_step_draws_the_same_meta_batch_as_before",
+    "test_classification.py::test_trlearner_shared_query_pass_equals_every_pair_in_value_and_gradient[anil]",
+    "test_classification.py::test_protonet_predicts_minus_distance_to_support_class_means",
+    "test_meta_aug.py::test_meta_aug_composes_in_the_meta_loss",
+    "test_dropout_bins.py::test_every_backbone_gets_finite_gradients_also_beside_trlearner[bins-fomaml]",
+    "test_train.py::test_curve_evaluation_changes_nothing_and_logs_both_task_sets",
+    "test_conv.py::test_conv4_shapes_28_to_2x2x64[stride]",
     # the real data (prepared in a temporary folder)
     "test_pose.py::test_real_data_prepares_and_samples",
     "test_chembl.py::test_real_data_counts_groups_and_episodes",
