@@ -25,7 +25,7 @@ CELLS = {  # method -> (experiment file with variant, overrides)
     "maml_metamix_cs": ("omniglot_maml_metamix.py:norot,cs", {}),
     "maml_trlearner": ("omniglot_maml_trlearner.py:norot", {}),
     # the scales these runs were made with (the defaults before issue 33: sigma stays at float32
-    # eps); "maml_mr_maml_tuned" is the library's Omniglot preset now (rho -5, beta 1e-3), not run yet
+    # eps); "maml_mr_maml_tuned": the library's Omniglot preset now (rho -5, beta 1e-3), not run yet
     "maml_mr_maml": (
         "omniglot_maml.py:norot",
         {"regularizers": ("mr_maml",), "mr_maml.beta": 5e-5, "mr_maml.scale_init": -50.0},
