@@ -70,6 +70,27 @@ def needs_data(present, what: str):
     return decorate
 
 
+def assert_config_refused(regularizer: str, changes: dict, message: str) -> None:
+    """The default config with `regularizer` on is valid; with `changes` (dotted fields, or
+    "regularizers") applied, metareg.validate_config refuses it with `message` in its error."""
+    from metareg.assemble import validate_config
+    from metareg.config import ConfigError, default_config
+
+    c = default_config()
+    c.regularizers = (regularizer,)
+    validate_config(c)
+    for key, value in changes.items():
+        if key == "regularizers":
+            c.regularizers = value
+            continue
+        section, field = key.split(".")
+        with c[section].ignore_type():
+            c[section][field] = value
+    with pytest.raises(ConfigError) as e:
+        validate_config(c)
+    assert message in str(e.value)
+
+
 class Linear(nn.Module):
     """f(x) = x @ w, one block without bias: the closed-form MAML model."""
 
