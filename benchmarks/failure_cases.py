@@ -47,6 +47,20 @@ def quick(workdir, *extra, experiment="sinusoid_maml:quick", cwd):
     return metareg(f"--config={experiment}", f"--workdir={workdir}", *QUICK, *extra, cwd=cwd)
 
 
+def start_long_run(cwd, workdir: Path, ready: Path, **popen) -> subprocess.Popen:
+    """A quick-sized run with 100,000 steps in `workdir`, started in the background; returns once
+    `ready` exists (at most 120 s)."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "metareg.main", "--config=sinusoid_maml:quick",
+         f"--workdir={workdir}", *QUICK[1:], "--config.num_steps=100000"],
+        cwd=cwd, **popen,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not ready.exists():
+        time.sleep(0.1)
+    return run
+
+
 def snapshot(workdir: Path) -> dict:
     if not workdir.is_dir():
         return {}
@@ -70,23 +84,8 @@ def cases():
     trained = lambda t, w: quick(w, cwd=t)  # noqa: E731 -- a finished 40-step run in w
 
     def second_writer(t, w):
-        first = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "metareg.main",
-                "--config=sinusoid_maml:quick",
-                f"--workdir={w}",
-                *QUICK[1:],
-                "--config.num_steps=100000",
-            ],
-            cwd=t,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 120
-        while time.time() < deadline and not (w / "config.json").exists():
-            time.sleep(0.1)
+        first = start_long_run(t, w, w / "config.json", stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
         out = quick(w, "--config.num_steps=100000", cwd=t)
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -349,14 +348,8 @@ def cases():
     )
 
     def interrupted(t, w):
-        run = subprocess.Popen(
-            [sys.executable, "-m", "metareg.main", "--config=sinusoid_maml:quick",
-             f"--workdir={w}", *QUICK[1:], "--config.num_steps=100000"],
-            cwd=t, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        deadline = time.time() + 120
-        while time.time() < deadline and not (w / "checkpoints" / "20").exists():
-            time.sleep(0.1)
+        run = start_long_run(t, w, w / "checkpoints" / "20", stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
         run.send_signal(signal.SIGINT)
         stdout, stderr = run.communicate(timeout=120)
         return subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
